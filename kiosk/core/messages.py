@@ -1,0 +1,48 @@
+"""Reason codes for gate decisions and their plain-words messages, Chinese first.
+
+These are the words on the red/green screen, read from two metres by tired volunteers:
+short, concrete, and telling the volunteer what to do next.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Reason(StrEnum):
+    OK = "ok"
+    UNKNOWN_PASS = "unknown_pass"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    WRONG_KIND = "wrong_kind"
+    WRONG_HOUR = "wrong_hour"
+    FEVER_REMEASURE = "fever_remeasure"
+    FEVER = "fever"
+    READING_INVALID = "reading_invalid"
+    QUOTA_USED = "quota_used"
+
+
+class Message(NamedTuple):
+    zh: str
+    en: str
+
+
+MESSAGES: dict[Reason, Message] = {
+    Reason.OK: Message("通行", "Pass"),
+    Reason.UNKNOWN_PASS: Message("无有效通行证,不予放行", "No valid pass: stop"),
+    Reason.EXPIRED: Message("通行证已过期", "Pass expired"),
+    Reason.NOT_YET_VALID: Message("通行证尚未生效", "Pass not yet valid"),
+    Reason.REVOKED: Message("通行证已作废", "Pass revoked"),
+    Reason.WRONG_KIND: Message("此类通行证不能走本通道", "This pass kind may not use this gate"),
+    Reason.WRONG_HOUR: Message("此时段不准通行", "Not allowed at this hour"),
+    Reason.FEVER_REMEASURE: Message("体温偏高,请复测", "Temperature high: measure again"),
+    Reason.FEVER: Message("体温异常,请联系组长", "Fever confirmed: call the team leader"),
+    Reason.READING_INVALID: Message("未测到有效体温,请重测", "No valid reading: measure again"),
+    Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
+}
+
+
+def message(reason: Reason) -> Message:
+    return MESSAGES[reason]

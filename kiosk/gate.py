@@ -1,0 +1,114 @@
+"""The gate service: identify a pass, decide with the pure core, record durably.
+
+The app, the CLI (``kiosk check``) and the benchmarks all go through ``Gate.check`` so they
+make exactly the same decision and the same record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from kiosk import sysclock
+from kiosk.core.clock import ClockSample
+from kiosk.core.decision import Decision, decide, default_direction
+from kiosk.core.model import Direction
+from kiosk.core.policy import Policy
+from kiosk.core.screening import Reading
+from kiosk.settings import Settings
+from kiosk.store.db import Store
+from kiosk.store.events import Movement, RecordedEvent, record_event
+from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_direction
+
+
+class GateError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    decision: Decision
+    event: RecordedEvent
+    found: FoundPass | None
+    direction: Direction
+
+
+class Gate:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Callable[[], ClockSample] = sysclock.sample,
+        os_synced: Callable[[], bool | None] = sysclock.os_clock_synced,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.policy: Policy = settings.policy()
+        self._clock = clock
+        self._os_synced = os_synced if settings.device.require_clock_sync else (lambda: None)
+
+    def identify(self, pass_number: str) -> FoundPass | None:
+        with self.store.engine.connect() as conn:
+            return find_pass(conn, pass_number)
+
+    def suggest_direction(self, found: FoundPass | None, pass_number: str = "") -> Direction:
+        """The direction shown first: fixed at a one-way gate, else the opposite of the
+        person's last movement here."""
+        mode = self.settings.checkpoint.direction_mode
+        if mode != "both":
+            return Direction(mode)
+        if found is None:
+            return Direction.IN
+        with self.store.engine.connect() as conn:
+            last = last_direction(conn, found.resident_id, found.gate_pass.number or pass_number)
+        return default_direction(last)
+
+    def check(
+        self,
+        pass_number: str,
+        readings: Sequence[Reading],
+        *,
+        direction: Direction | None = None,
+        volunteer_id: int | None = None,
+        identified_by: str = "cli",
+        found: FoundPass | None = None,
+    ) -> GateResult:
+        """Decide and durably record one passage. Returns after the commit."""
+        pass_number = pass_number.strip().upper()
+        if found is None:
+            found = self.identify(pass_number)
+        if direction is None:
+            direction = self.suggest_direction(found, pass_number)
+        mode = self.settings.checkpoint.direction_mode
+        if mode != "both" and direction.value != mode:
+            raise GateError(f"this gate is one-way ({mode}); it does not record '{direction}'")
+        clock = self._clock()
+        now = datetime.fromtimestamp(clock.wall_s)
+        gate_pass = found.gate_pass if found else None
+        exit_days = []
+        household = gate_pass.household if gate_pass else None
+        if gate_pass is not None and household is not None:
+            since = now.date() - timedelta(days=self.policy.quota_days)
+            with self.store.engine.connect() as conn:
+                exit_days = household_exit_days(conn, household, since)
+        decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
+        movement = Movement(
+            checkpoint=self.settings.checkpoint.id,
+            direction=direction,
+            decision=decision,
+            readings=readings,
+            policy=self.policy,
+            identified_by=identified_by,
+            pass_number=pass_number or None,
+            pass_id=found.pass_id if found else None,
+            pass_kind=gate_pass.kind.value if gate_pass else None,
+            resident_id=found.resident_id if found else None,
+            household=household,
+            volunteer_id=volunteer_id,
+        )
+        event = record_event(
+            self.store.engine, self.settings.device.id, movement, clock, self._os_synced()
+        )
+        return GateResult(decision=decision, event=event, found=found, direction=direction)

@@ -1,0 +1,217 @@
+"""Kiosk settings: one TOML file in the data directory, so each kiosk (and each test) carries
+its own. Unknown keys and wrong types are refused with a message naming the key, because a
+typo in a fever threshold must not pass silently."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+from kiosk.core.policy import Policy
+
+SETTINGS_FILE = "settings.toml"
+DIRECTION_MODES = ("both", "in", "out")
+LANGUAGES = ("zh", "en")
+
+
+class SettingsError(Exception):
+    pass
+
+
+@dataclass
+class CheckpointSettings:
+    id: str = "gate-1"
+    name: str = "1号门"
+    #: "both": the volunteer toggles IN/OUT; "in" or "out": a one-way gate
+    direction_mode: str = "both"
+
+
+@dataclass
+class ScreeningSettings:
+    fever_threshold_c: float = 37.3
+    forehead_offset_c: float = 0.0
+    reading_max_age_s: float = 3.0
+
+
+@dataclass
+class QuotaSettings:
+    #: outings per household within ``days`` calendar days; 0 switches the quota off
+    outings: int = 1
+    days: int = 2
+
+
+@dataclass
+class ThermometerSettings:
+    port: str = ""
+    protocol: str = "gy-mcu90614"
+    baud: int = 9600
+
+
+@dataclass
+class CameraSettings:
+    index: int = 0
+
+
+@dataclass
+class SyncSettings:
+    url: str = ""
+
+
+@dataclass
+class ExportSettings:
+    time: str = "22:00"
+
+
+@dataclass
+class UiSettings:
+    language: str = "zh"
+
+
+@dataclass
+class DeviceSettings:
+    #: this kiosk's identity in every event it records; made once, never changed
+    id: str = ""
+    #: flag events recorded while the OS says the clock is not synchronised
+    require_clock_sync: bool = True
+
+
+@dataclass
+class Settings:
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    screening: ScreeningSettings = field(default_factory=ScreeningSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
+    thermometer: ThermometerSettings = field(default_factory=ThermometerSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
+    device: DeviceSettings = field(default_factory=DeviceSettings)
+
+    def policy(self) -> Policy:
+        return Policy(
+            fever_threshold_c=self.screening.fever_threshold_c,
+            forehead_offset_c=self.screening.forehead_offset_c,
+            reading_max_age_s=self.screening.reading_max_age_s,
+            quota_outings=self.quota.outings,
+            quota_days=self.quota.days,
+        )
+
+    def validate(self) -> None:
+        if self.checkpoint.direction_mode not in DIRECTION_MODES:
+            raise SettingsError(f"checkpoint.direction_mode must be one of {DIRECTION_MODES}")
+        if self.ui.language not in LANGUAGES:
+            raise SettingsError(f"ui.language must be one of {LANGUAGES}")
+        if not 35.0 <= self.screening.fever_threshold_c <= 40.0:
+            raise SettingsError("screening.fever_threshold_c must be between 35.0 and 40.0 °C")
+        if not -3.0 <= self.screening.forehead_offset_c <= 3.0:
+            raise SettingsError("screening.forehead_offset_c must be between -3.0 and 3.0 °C")
+        if self.quota.outings < 0 or self.quota.days < 1:
+            raise SettingsError("quota.outings must be >= 0 and quota.days >= 1")
+        try:
+            time.fromisoformat(self.export.time)
+        except ValueError as exc:
+            raise SettingsError("export.time must be HH:MM, e.g. 22:00") from exc
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("checkpoint-kiosk", appauthor=False))
+
+
+def resolve_data_dir(option: str | os.PathLike[str] | None) -> Path:
+    """--data-dir, else $KIOSK_DATA_DIR, else the platform's user data directory."""
+    if option:
+        return Path(option).expanduser().resolve()
+    env = os.environ.get("KIOSK_DATA_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    return default_data_dir()
+
+
+def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise SettingsError(
+            f"{section}.{key} must be {expected.__name__}, not {type(value).__name__} ({value!r})"
+        )
+    return value
+
+
+def _from_dict(data: dict[str, Any]) -> Settings:
+    settings = Settings()
+    for name, section_data in data.items():
+        section = getattr(settings, name, None)
+        if section is None or not is_dataclass(section) or not isinstance(section_data, dict):
+            raise SettingsError(f"unknown settings section [{name}]")
+        known = {f.name for f in fields(section)}
+        for key, value in section_data.items():
+            if key not in known:
+                raise SettingsError(f"unknown setting {name}.{key}")
+            setattr(section, key, _coerce(name, key, getattr(section, key), value))
+    return settings
+
+
+def load(data_dir: Path) -> Settings:
+    """Read the settings, creating the file with defaults and a fresh device id if absent."""
+    path = data_dir / SETTINGS_FILE
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+        settings = _from_dict(raw)
+    else:
+        settings = Settings()
+    settings.validate()
+    if not settings.device.id:
+        settings.device.id = str(uuid.uuid4())
+        save(data_dir, settings)
+    return settings
+
+
+def save(data_dir: Path, settings: Settings) -> None:
+    """Write atomically (temp file + rename) so a power cut never leaves half a file."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SETTINGS_FILE
+    tmp = path.with_suffix(".toml.tmp")
+    with open(tmp, "wb") as fh:
+        tomli_w.dump(asdict(settings), fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def set_value(settings: Settings, dotted: str, text: str) -> None:
+    """Set ``section.key`` from command-line text, parsed as the setting's type."""
+    section_name, _, key = dotted.partition(".")
+    section = getattr(settings, section_name, None)
+    if section is None or not is_dataclass(section) or key not in {f.name for f in fields(section)}:
+        raise SettingsError(f"unknown setting {dotted}")
+    current = getattr(section, key)
+    value: Any
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise SettingsError(f"{dotted} must be true or false")
+        value = text.lower() in ("true", "yes", "1")
+    elif isinstance(current, int | float):
+        try:
+            value = type(current)(text)
+        except ValueError as exc:
+            raise SettingsError(f"{dotted} must be a {type(current).__name__}") from exc
+    else:
+        value = text
+    setattr(section, key, value)
+    settings.validate()
+
+
+def to_toml(settings: Settings) -> str:
+    return tomli_w.dumps(asdict(settings))

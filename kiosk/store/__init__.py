@@ -1,0 +1,1 @@
+"""The local store: one SQLite file per kiosk, schema made only by Alembic migrations."""

@@ -1,0 +1,200 @@
+"""Recording gate events durably, in order, chained by hash.
+
+One event is one SQLite transaction taken with BEGIN IMMEDIATE (so two processes on the same
+file never hand out the same sequence number) and committed with synchronous=FULL in WAL
+mode: when ``record_event`` returns, the event survives a power cut. Only then may the app
+show the green or red screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from kiosk.core.clock import ClockSample, ClockState, assess_clock
+from kiosk.core.decision import Decision
+from kiosk.core.model import Direction
+from kiosk.core.policy import Policy
+from kiosk.core.screening import Reading
+from kiosk.store.models import GateEventRow, ReadingRow
+
+E = GateEventRow.__table__
+RD = ReadingRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    name: str
+    phone: str = ""
+    reason: str = ""
+    host_building: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """Everything known about one passage at the gate, ready to be recorded."""
+
+    checkpoint: str
+    direction: Direction
+    decision: Decision
+    readings: Sequence[Reading]
+    policy: Policy
+    identified_by: str  # qr, scanner, search, visitor, cli
+    pass_number: str | None = None
+    pass_id: int | None = None
+    pass_kind: str | None = None
+    resident_id: int | None = None
+    household: str | None = None
+    volunteer_id: int | None = None
+    visitor: Visitor | None = None
+    corrects_event_id: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    id: str
+    seq: int
+    wall_utc: datetime
+    local_date: date
+    clock_state: ClockState
+    hash: str
+
+
+def _canonical(values: dict[str, Any], readings: list[dict[str, Any]]) -> bytes:
+    def norm(v: Any) -> Any:
+        return v.isoformat() if isinstance(v, datetime | date) else v
+
+    body = {k: norm(v) for k, v in sorted(values.items()) if k != "hash"}
+    body["readings"] = readings
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_hash(values: dict[str, Any], readings: list[dict[str, Any]]) -> str:
+    """SHA-256 over the event's content including ``prev_hash``: altering or deleting an
+    earlier record breaks every later hash."""
+    return hashlib.sha256(_canonical(values, readings)).hexdigest()
+
+
+_LAST = select(E.c.seq, E.c.hash, E.c.wall_utc, E.c.utc_offset_min, E.c.monotonic_s,
+               E.c.boot_id)
+
+
+def record_event(
+    engine: Engine,
+    device_id: str,
+    movement: Movement,
+    clock: ClockSample,
+    os_synced: bool | None,
+    *,
+    on_committed: Callable[[RecordedEvent], None] | None = None,
+) -> RecordedEvent:
+    """Append one event and its readings; returns after the durable commit."""
+    wall = datetime.fromtimestamp(clock.wall_s, UTC)
+    local = datetime.fromtimestamp(clock.wall_s).astimezone()
+    offset = local.utcoffset()
+    offset_min = int(offset.total_seconds() // 60) if offset is not None else 0
+    d = movement.decision
+    visitor = movement.visitor
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        last = conn.execute(
+            _LAST.where(E.c.device_id == device_id).order_by(E.c.seq.desc()).limit(1)
+        ).first()
+        previous = None
+        if last is not None:
+            prev_wall = last.wall_utc.replace(tzinfo=UTC).timestamp()
+            previous = ClockSample(prev_wall, last.monotonic_s, last.boot_id)
+        state = assess_clock(previous, clock, os_synced)
+        values: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "device_id": device_id,
+            "seq": (last.seq + 1) if last is not None else 1,
+            "wall_utc": wall.replace(tzinfo=None),
+            "utc_offset_min": offset_min,
+            "local_date": local.date(),
+            "monotonic_s": clock.monotonic_s,
+            "boot_id": clock.boot_id,
+            "clock_state": state.value,
+            "checkpoint": movement.checkpoint,
+            "volunteer_id": movement.volunteer_id,
+            "direction": movement.direction.value,
+            "identified_by": movement.identified_by,
+            "pass_number": movement.pass_number,
+            "pass_id": movement.pass_id,
+            "pass_kind": movement.pass_kind,
+            "resident_id": movement.resident_id,
+            "household": movement.household,
+            "visitor_name": visitor.name if visitor else None,
+            "visitor_phone": visitor.phone if visitor else None,
+            "visitor_reason": visitor.reason if visitor else None,
+            "host_building": visitor.host_building if visitor else None,
+            "outcome": d.outcome.value,
+            "reason": d.reason.value,
+            "counts_against_quota": d.counts_against_quota,
+            "escalated": d.escalate,
+            "fever_threshold_c": movement.policy.fever_threshold_c,
+            "forehead_offset_c": movement.policy.forehead_offset_c,
+            "corrects_event_id": movement.corrects_event_id,
+            "note": movement.note,
+            "prev_hash": last.hash if last is not None else "",
+        }
+        readings = [
+            {
+                "event_id": values["id"],
+                "ordinal": i,
+                "state": r.state.value,
+                "object_c": r.object_c,
+                "ambient_c": r.ambient_c,
+                "used_c": r.used_c,
+                "source": r.source.value,
+                "device": r.device,
+                "protocol": r.protocol,
+            }
+            for i, r in enumerate(movement.readings, start=1)
+        ]
+        values["hash"] = event_hash(values, readings)
+        conn.execute(insert(E), values)
+        if readings:
+            conn.execute(insert(RD), readings)
+    recorded = RecordedEvent(
+        id=values["id"],
+        seq=values["seq"],
+        wall_utc=wall,
+        local_date=values["local_date"],
+        clock_state=state,
+        hash=values["hash"],
+    )
+    if on_committed is not None:
+        on_committed(recorded)
+    return recorded
+
+
+def verify_chain(engine: Engine, device_id: str) -> list[str]:
+    """Re-compute every hash of a device's events; returns the problems found (empty: intact).
+
+    Finds gaps in the sequence, altered rows and rows whose predecessor was removed."""
+    problems: list[str] = []
+    with engine.connect() as conn:
+        reading_rows: dict[str, list[dict[str, Any]]] = {}
+        for r in conn.execute(select(RD).order_by(RD.c.event_id, RD.c.ordinal)):
+            m = dict(r._mapping)
+            m.pop("id")
+            reading_rows.setdefault(m["event_id"], []).append(m)
+        prev_hash, prev_seq = "", 0
+        for row in conn.execute(select(E).where(E.c.device_id == device_id).order_by(E.c.seq)):
+            values = dict(row._mapping)
+            if values["seq"] != prev_seq + 1:
+                problems.append(f"gap before seq {values['seq']} (previous {prev_seq})")
+            if values["prev_hash"] != prev_hash:
+                problems.append(f"seq {values['seq']}: previous record missing or altered")
+            if event_hash(values, reading_rows.get(values["id"], [])) != values["hash"]:
+                problems.append(f"seq {values['seq']}: record altered")
+            prev_hash, prev_seq = values["hash"], values["seq"]
+    return problems

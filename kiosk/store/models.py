@@ -1,0 +1,152 @@
+"""SQLAlchemy models of the kiosk's local SQLite store.
+
+The migrations in ``migrations/versions`` are the only thing that creates or changes these
+tables; tests/test_migrations.py fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Meta(Base):
+    """Small key/value facts about this store (e.g. that the demo compound was made)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ResidentRow(Base):
+    """A person on the roster. Non-residents with a pass (suppliers, outside workers) are on
+    the roster too; their building/unit/room may be empty."""
+
+    __tablename__ = "residents"
+    __table_args__ = (UniqueConstraint("name", "building", "unit", "room"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    building: Mapped[str] = mapped_column(String(20), default="")
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    room: Mapped[str] = mapped_column(String(20), default="")
+    household: Mapped[str] = mapped_column(String(40), default="", index=True)
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PassRow(Base):
+    __tablename__ = "passes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="RESTRICT"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class VolunteerRow(Base):
+    __tablename__ = "volunteers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="volunteer")
+    #: argon2id hash of the PIN; never the PIN itself
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class GateEventRow(Base):
+    """One movement decision at the gate: append-only evidence.
+
+    Triggers made by the migrations refuse UPDATE and DELETE; a correction is a new event
+    whose ``corrects_event_id`` names the old one. ``wall_utc`` is never adjusted: when the
+    clock was not trustworthy ``clock_state`` says so, and ``seq`` keeps the true order.
+    """
+
+    __tablename__ = "gate_events"
+    __table_args__ = (
+        UniqueConstraint("device_id", "seq"),
+        Index("ix_gate_events_household_day", "household", "local_date"),
+        Index("ix_gate_events_resident_seq", "resident_id", "seq"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID4
+    device_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(Integer)
+    wall_utc: Mapped[datetime] = mapped_column(DateTime)
+    utc_offset_min: Mapped[int] = mapped_column(Integer)
+    local_date: Mapped[date] = mapped_column(Date)
+    monotonic_s: Mapped[float] = mapped_column(Float)
+    boot_id: Mapped[str] = mapped_column(String(64))
+    clock_state: Mapped[str] = mapped_column(String(16))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"))
+    direction: Mapped[str] = mapped_column(String(3))
+    identified_by: Mapped[str] = mapped_column(String(16))
+    #: as presented, even when it matched nothing
+    pass_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id"))
+    pass_kind: Mapped[str | None] = mapped_column(String(16))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    household: Mapped[str | None] = mapped_column(String(40))
+    visitor_name: Mapped[str | None] = mapped_column(String(100))
+    visitor_phone: Mapped[str | None] = mapped_column(String(30))
+    visitor_reason: Mapped[str | None] = mapped_column(String(200))
+    host_building: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(20))
+    counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    fever_threshold_c: Mapped[float] = mapped_column(Float)
+    forehead_offset_c: Mapped[float] = mapped_column(Float)
+    corrects_event_id: Mapped[str | None] = mapped_column(ForeignKey("gate_events.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: SHA-256 of the previous event of this device (hex), "" for the first one
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 over prev_hash and this event's canonical content
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReadingRow(Base):
+    """A temperature reading kept with its event; both readings of a re-measure are kept."""
+
+    __tablename__ = "readings"
+    __table_args__ = (UniqueConstraint("event_id", "ordinal"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    object_c: Mapped[float | None] = mapped_column(Float)
+    ambient_c: Mapped[float | None] = mapped_column(Float)
+    used_c: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(8))
+    device: Mapped[str] = mapped_column(String(100), default="")
+    protocol: Mapped[str] = mapped_column(String(30), default="")

@@ -1,0 +1,105 @@
+"""Roster look-ups on the hot path (plain SQLAlchemy Core: one indexed query each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, or_, select
+
+from kiosk.core.model import Direction, Pass, PassKind, Resident
+from kiosk.store.models import GateEventRow, PassRow, ResidentRow
+
+P = PassRow.__table__
+R = ResidentRow.__table__
+E = GateEventRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class FoundPass:
+    """A pass from the roster with the database ids the event record needs."""
+
+    gate_pass: Pass
+    pass_id: int
+    resident_id: int | None
+
+
+def _resident(row: object) -> Resident:
+    return Resident(
+        name=row.name,  # type: ignore[attr-defined]
+        building=row.building,  # type: ignore[attr-defined]
+        unit=row.unit,  # type: ignore[attr-defined]
+        room=row.room,  # type: ignore[attr-defined]
+        household=row.household,  # type: ignore[attr-defined]
+        phone=row.phone,  # type: ignore[attr-defined]
+    )
+
+
+_PASS_QUERY = (
+    select(
+        P.c.id, P.c.number, P.c.kind, P.c.valid_from, P.c.valid_to, P.c.revoked,
+        P.c.resident_id, R.c.name, R.c.building, R.c.unit, R.c.room, R.c.household, R.c.phone,
+    )
+    .select_from(P.outerjoin(R, P.c.resident_id == R.c.id))
+)
+
+
+def find_pass(conn: Connection, number: str) -> FoundPass | None:
+    row = conn.execute(_PASS_QUERY.where(P.c.number == number.strip().upper())).first()
+    if row is None:
+        return None
+    holder = _resident(row) if row.resident_id is not None else None
+    return FoundPass(
+        gate_pass=Pass(
+            number=row.number,
+            kind=PassKind(row.kind),
+            valid_from=row.valid_from,
+            valid_to=row.valid_to,
+            revoked=bool(row.revoked),
+            holder=holder,
+        ),
+        pass_id=row.id,
+        resident_id=row.resident_id,
+    )
+
+
+def household_exit_days(conn: Connection, household: str, since: date) -> list[date]:
+    """Days of the household's allowed exits that used its quota, since ``since``."""
+    rows = conn.execute(
+        select(E.c.local_date).where(
+            E.c.household == household,
+            E.c.local_date >= since,
+            E.c.counts_against_quota.is_(True),
+        )
+    )
+    return [r.local_date for r in rows]
+
+
+def last_direction(conn: Connection, resident_id: int | None, pass_number: str) -> Direction | None:
+    """Direction of the person's newest allowed movement at this kiosk (by sequence, which
+    never goes backwards even when the wall clock did)."""
+    who = E.c.resident_id == resident_id if resident_id is not None else (
+        E.c.pass_number == pass_number
+    )
+    row = conn.execute(
+        select(E.c.direction).where(who, E.c.outcome == "allow").order_by(E.c.seq.desc()).limit(1)
+    ).first()
+    return Direction(row.direction) if row else None
+
+
+def search_residents(conn: Connection, query: str, limit: int = 20) -> list[tuple[object, ...]]:
+    """Find people by pass number, building-unit-room ("12-3-402") or part of a name."""
+    q = query.strip()
+    conds = [R.c.name.contains(q, autoescape=True), P.c.number == q.upper()]
+    parts = q.replace("－", "-").split("-")
+    if len(parts) == 3 and all(parts):
+        conds.append((R.c.building == parts[0]) & (R.c.unit == parts[1]) & (R.c.room == parts[2]))
+    stmt = (
+        select(R.c.name, R.c.building, R.c.unit, R.c.room, R.c.household, R.c.phone,
+               P.c.number, P.c.kind, P.c.valid_to, P.c.revoked)
+        .select_from(R.outerjoin(P, P.c.resident_id == R.c.id))
+        .where(or_(*conds))
+        .order_by(R.c.building, R.c.unit, R.c.room, R.c.name)
+        .limit(limit)
+    )
+    return [tuple(r) for r in conn.execute(stmt)]
