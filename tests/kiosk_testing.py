@@ -1,0 +1,41 @@
+"""Helpers shared by the tests (importable as ``kiosk_testing``; pytest puts tests/ on the
+path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.core.clock import ClockSample
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand: wall and monotonic seconds and a boot id."""
+
+    wall_s: float
+    monotonic_s: float = 1000.0
+    boot_id: str = "boot-1"
+    synced: bool | None = True
+
+    def sample(self) -> ClockSample:
+        return ClockSample(self.wall_s, self.monotonic_s, self.boot_id)
+
+    def advance(self, seconds: float) -> None:
+        self.wall_s += seconds
+        self.monotonic_s += seconds
+
+
+
+def run_kiosk(data_dir: Path, *args: str, input: str | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kiosk`` command in a child process, as a user would."""
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "PYTHONIOENCODING": "utf-8"}
+    env.pop("KIOSK_DATA_DIR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, input=input, timeout=timeout, env=env,
+    )

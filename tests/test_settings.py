@@ -1,0 +1,57 @@
+"""Settings live in a TOML file in the data directory; mistakes are named, not ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk import settings as s
+from kiosk.settings import SettingsError
+
+
+def test_first_load_writes_defaults_with_a_device_id(tmp_path: Path):
+    first = s.load(tmp_path)
+    assert (tmp_path / "settings.toml").exists()
+    assert len(first.device.id) == 36
+    assert s.load(tmp_path).device.id == first.device.id  # stable across starts
+    assert first.screening.fever_threshold_c == 37.3 and first.ui.language == "zh"
+    assert first.policy().quota_outings == 1 and first.policy().quota_days == 2
+
+
+def test_set_value_parses_types_and_validates(tmp_path: Path):
+    cfg = s.load(tmp_path)
+    s.set_value(cfg, "screening.fever_threshold_c", "37.5")
+    s.set_value(cfg, "device.require_clock_sync", "false")
+    s.save(tmp_path, cfg)
+    again = s.load(tmp_path)
+    assert again.screening.fever_threshold_c == 37.5
+    assert again.device.require_clock_sync is False
+    for key, value in [("screening.fever_threshold_c", "hot"), ("ui.language", "fr"),
+                       ("checkpoint.direction_mode", "sideways"), ("nope.key", "1"),
+                       ("export.time", "25:99"), ("screening.fever_threshold_c", "45")]:
+        with pytest.raises(SettingsError):
+            s.set_value(cfg, key, value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[screening]\nfever_threshhold_c = 37.3\n", "unknown setting screening.fever_thresh"),
+        ("[screening]\nfever_threshold_c = 'high'\n", "must be float"),
+        ("[whatever]\nx = 1\n", "unknown settings section"),
+        ("this is = = not toml", "not valid TOML"),
+    ],
+)
+def test_a_broken_settings_file_is_refused_with_the_reason(tmp_path: Path, toml, message):
+    (tmp_path / "settings.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError, match=message):
+        s.load(tmp_path)
+
+
+def test_data_dir_from_option_then_environment(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path / "env"))
+    assert s.resolve_data_dir(str(tmp_path / "opt")) == (tmp_path / "opt").resolve()
+    assert s.resolve_data_dir(None) == (tmp_path / "env").resolve()
+    monkeypatch.delenv("KIOSK_DATA_DIR")
+    assert s.resolve_data_dir(None) == s.default_data_dir()

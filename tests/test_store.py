@@ -1,0 +1,173 @@
+"""The local store keeps every gate event as durable, ordered, tamper-evident evidence."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from kiosk_testing import FakeClock
+from sqlalchemy import text
+
+from kiosk.core.clock import ClockState
+from kiosk.core.decision import Outcome
+from kiosk.core.messages import Reason
+from kiosk.core.model import Direction
+from kiosk.core.screening import make_reading
+from kiosk.gate import Gate
+from kiosk.store.db import StoreCorrupt, make_backup, open_store
+from kiosk.store.events import verify_chain
+
+
+def test_the_database_runs_in_wal_mode_with_full_sync_and_foreign_keys(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_gate_event_records_everything_about_the_movement(gate: Gate, settings):
+    result = gate.check("r0001", [make_reading(37.5), make_reading(36.8)],
+                        direction=Direction.OUT, identified_by="qr")
+    assert result.decision.allowed
+    with gate.store.engine.connect() as conn:
+        ev = conn.execute(text("SELECT * FROM gate_events")).mappings().one()
+        rd = conn.execute(text("SELECT * FROM readings ORDER BY ordinal")).mappings().all()
+    assert ev["id"] == result.event.id and len(ev["id"]) == 36
+    assert ev["device_id"] == settings.device.id and ev["seq"] == 1
+    assert ev["direction"] == "out" and ev["pass_number"] == "R0001"
+    assert ev["household"] == "3-1-402" and ev["counts_against_quota"] == 1
+    assert ev["outcome"] == "allow" and ev["reason"] == "ok"
+    assert ev["fever_threshold_c"] == 37.3 and ev["identified_by"] == "qr"
+    assert ev["monotonic_s"] > 0 and ev["boot_id"] and ev["clock_state"] == "trusted"
+    # both readings of the re-measure are kept, in order
+    assert [r["used_c"] for r in rd] == [37.5, 36.8]
+
+
+def test_sequence_numbers_follow_each_other_and_the_household_quota_is_counted(gate: Gate):
+    first = gate.check("R0001", [make_reading(36.5)], direction=Direction.OUT)
+    second = gate.check("R0002", [make_reading(36.5)], direction=Direction.OUT)
+    assert first.decision.allowed
+    # same household (3-1-402), one outing in two days: the second member is stopped
+    assert second.decision.reason is Reason.QUOTA_USED
+    other = gate.check("R0003", [make_reading(36.5)], direction=Direction.OUT)
+    assert other.decision.allowed
+    assert [first.event.seq, second.event.seq, other.event.seq] == [1, 2, 3]
+
+
+def test_direction_defaults_to_the_opposite_of_the_last_movement(gate: Gate):
+    found = gate.identify("R0003")
+    assert gate.suggest_direction(found) is Direction.OUT
+    gate.check("R0003", [make_reading(36.5)], direction=Direction.OUT)
+    assert gate.suggest_direction(gate.identify("R0003")) is Direction.IN
+    # a refused attempt is not a movement
+    gate.check("R0003", [make_reading(38.0), make_reading(38.2)], direction=Direction.IN)
+    assert gate.suggest_direction(gate.identify("R0003")) is Direction.IN
+
+
+def test_events_are_append_only(gate: Gate):
+    gate.check("R0001", [make_reading(36.5)])
+    with gate.store.engine.connect() as conn:
+        for sql in ("UPDATE gate_events SET outcome='deny'", "DELETE FROM gate_events",
+                    "UPDATE readings SET used_c=35.0", "DELETE FROM readings"):
+            with pytest.raises(Exception, match="append-only"):
+                conn.exec_driver_sql(sql)
+
+
+def test_a_correction_is_a_new_event_that_references_the_old_one(gate: Gate, settings):
+    from kiosk.store.events import Movement, record_event
+
+    wrong = gate.check("R0003", [make_reading(36.5)], direction=Direction.OUT)
+    fix = Movement(checkpoint="gate-1", direction=Direction.IN, decision=wrong.decision,
+                   readings=[], policy=gate.policy, identified_by="correction",
+                   pass_number="R0003", corrects_event_id=wrong.event.id,
+                   note="volunteer pressed OUT by mistake")
+    ev = record_event(gate.store.engine, settings.device.id, fix, gate._clock(), True)
+    with gate.store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT seq, corrects_event_id FROM gate_events ORDER BY seq").all()
+    assert rows == [(1, None), (2, wrong.event.id)] and ev.seq == 2
+
+
+def test_an_altered_or_deleted_record_breaks_the_hash_chain(gate: Gate, settings):
+    for n in ("R0001", "R0003", "W0001"):
+        gate.check(n, [make_reading(36.5)])
+    assert verify_chain(gate.store.engine, settings.device.id) == []
+    raw = sqlite3.connect(gate.store.path)
+    raw.execute("DROP TRIGGER gate_events_no_update")  # what a tamperer would have to do
+    raw.execute("UPDATE gate_events SET pass_number='R9999', direction='in' WHERE seq=2")
+    raw.commit()
+    assert any("seq 2: record altered" in p for p in verify_chain(gate.store.engine,
+                                                                     settings.device.id))
+    raw.execute("DROP TRIGGER gate_events_no_delete")
+    raw.execute("DROP TRIGGER readings_no_delete")
+    raw.execute("DELETE FROM readings WHERE event_id=(SELECT id FROM gate_events WHERE seq=2)")
+    raw.execute("DELETE FROM gate_events WHERE seq=2")
+    raw.commit()
+    raw.close()
+    problems = verify_chain(gate.store.engine, settings.device.id)
+    assert any("gap before seq 3" in p for p in problems)
+
+
+def test_events_recorded_with_an_untrusted_clock_are_flagged_never_reordered(
+        gate: Gate, clock: FakeClock):
+    clock.synced = False
+    a = gate.check("R0003", [make_reading(36.5)])
+    assert a.event.clock_state is ClockState.NOT_SYNCED
+    clock.synced = True
+    clock.advance(60)
+    assert gate.check("R0003", [make_reading(36.5)]).event.clock_state is ClockState.TRUSTED
+    clock.wall_s -= 3600  # network time arrives and steps the clock back an hour
+    clock.monotonic_s += 5
+    c = gate.check("R0003", [make_reading(36.5)])
+    assert c.event.clock_state is ClockState.JUMPED_BACK
+    assert c.event.seq == 3  # the order is the sequence, not the wall clock
+    # after a reboot without network time (Pi with no RTC): no drift check across boots,
+    # but the OS says "not synced"
+    clock.boot_id, clock.monotonic_s, clock.synced = "boot-2", 12.0, False
+    clock.wall_s += 7200
+    assert gate.check("R0003", [make_reading(36.5)]).event.clock_state is ClockState.NOT_SYNCED
+
+
+def test_a_wall_clock_that_runs_away_from_the_monotonic_clock_is_flagged(gate, clock):
+    gate.check("R0003", [make_reading(36.5)])
+    clock.monotonic_s += 10
+    clock.wall_s += 4 * 3600  # a jump forward within the same boot
+    assert gate.check("R0003", [make_reading(36.5)]).event.clock_state is ClockState.DRIFTED
+
+
+def test_a_damaged_database_is_refused_with_the_path_of_the_last_good_backup(tmp_path: Path):
+    path = tmp_path / "kiosk.sqlite3"
+    s = open_store(path)
+    with s.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO meta(key, value) VALUES ('x', 'y')")
+    s.close()
+    backup = make_backup(path, tmp_path / "backups", force=True)
+    assert backup is not None
+    with open(path, "r+b") as fh:  # a power cut in the middle of a page write
+        fh.seek(0)
+        fh.write(b"\x00" * 4096)
+    with pytest.raises(StoreCorrupt) as err:
+        open_store(path)
+    assert str(backup) in str(err.value) and str(path) in str(err.value)
+    assert err.value.backup == backup
+    # the backup itself is good and opens
+    good = open_store(backup, backup_dir=tmp_path / "b2")
+    with good.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='x'").scalar() == "y"
+    good.close()
+
+
+def test_opening_makes_a_daily_backup_and_keeps_a_week(tmp_path: Path):
+    path = tmp_path / "kiosk.sqlite3"
+    open_store(path).close()
+    assert len(list((tmp_path / "backups").glob("kiosk-*.sqlite3"))) == 1
+    open_store(path).close()  # same day: no second backup
+    assert len(list((tmp_path / "backups").glob("kiosk-*.sqlite3"))) == 1
+
+
+def test_pass_numbers_are_matched_whatever_the_case_and_spaces(gate: Gate):
+    assert gate.identify("  r0003 ") is not None
+    result = gate.check("nobody-9", [make_reading(36.5)])
+    assert result.decision.outcome is Outcome.DENY
+    assert result.decision.reason is Reason.UNKNOWN_PASS
