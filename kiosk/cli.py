@@ -346,7 +346,7 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
 @pass_ctx
 def demo(ctx: Context, no_app: bool) -> None:
     """Create the demo compound (once; reused afterwards) and start the kiosk on it."""
-    from kiosk.demo import demo_exists, make_demo, reset_demo_volunteers
+    from kiosk.demo import demo_examples, demo_exists, make_demo, reset_demo_volunteers
 
     s = ctx.settings
     engine = ctx.store.engine
@@ -363,12 +363,18 @@ def demo(ctx: Context, no_app: bool) -> None:
     for v in reset_demo_volunteers(engine):
         click.echo(f"  {v.name}\t{v.role.value:<9}\tPIN {v.pin}")
     me = f"kiosk --data-dir {ctx.data_dir}"
+    ex = demo_examples(engine, today)
+    tries = [
+        ("resident", "--temp 36.5 --direction out", "a resident goes out"),
+        ("resident", "--temp 36.6", "...and comes back in"),
+        ("fever", "--temp 37.8 --temp 37.9", "fever, confirmed by the re-measure"),
+        ("expired", "--temp 36.5", "an expired pass"),
+        ("worker", "--temp 36.4 --direction out", "a railway worker (no quota)"),
+    ]
     click.echo("\nTry the gate:")
-    click.echo(f"  {me} check R000001 --temp 36.5 --direction out     # a resident goes out")
-    click.echo(f"  {me} check R000001 --temp 36.6                     # ...and comes back")
-    click.echo(f"  {me} check R000002 --temp 37.8 --temp 37.9         # fever, confirmed")
-    click.echo(f"  {me} check R000997 --temp 36.5                     # expired pass")
-    click.echo(f"  {me} check W000075 --temp 36.4 --direction out     # a railway worker")
+    for key, args, what in tries:
+        if key in ex:
+            click.echo(f"  {me} check {ex[key]} {args:<28} # {what}")
     click.echo(f"  {me} residents find 12-2-301")
     if not no_app:
         try:

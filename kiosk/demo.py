@@ -113,3 +113,33 @@ def reset_demo_volunteers(engine: Engine) -> list[DemoVolunteer]:
         add_volunteer(engine, name, pin, role)
         out.append(DemoVolunteer(name, role, pin))
     return out
+
+
+def demo_examples(engine: Engine, today: date) -> dict[str, str]:
+    """Pass numbers that show each kind of decision right now: two residents of households
+    that have not used the gate yet, a railway worker, and an expired pass."""
+    from kiosk.store.models import GateEventRow, PassRow, ResidentRow
+
+    p, r, e = PassRow.__table__, ResidentRow.__table__, GateEventRow.__table__
+    fresh = (
+        select(p.c.number)
+        .select_from(p.join(r, p.c.resident_id == r.c.id))
+        .where(p.c.kind == PassKind.RESIDENT.value, p.c.valid_from <= today,
+               p.c.valid_to >= today, p.c.revoked.is_(False),
+               r.c.household.not_in(select(e.c.household).where(e.c.household.is_not(None))))
+        .group_by(r.c.household)
+        .order_by(p.c.number)
+        .limit(2)
+    )
+    valid = p.c.valid_from <= today, p.c.valid_to >= today, p.c.revoked.is_(False)
+    with engine.connect() as conn:
+        residents = conn.execute(fresh).scalars().all()
+        worker = conn.execute(select(p.c.number).where(p.c.kind == PassKind.WORKER.value, *valid)
+                              .order_by(p.c.number).limit(1)).scalar()
+        expired = conn.execute(select(p.c.number).where(p.c.valid_to < today)
+                               .order_by(p.c.number).limit(1)).scalar()
+    examples = {"worker": worker, "expired": expired}
+    if residents:
+        examples["resident"] = residents[0]
+        examples["fever"] = residents[-1]
+    return {k: v for k, v in examples.items() if v}
