@@ -173,15 +173,16 @@ def residents_import(ctx: Context, file: Path, accept_valid: bool, dry_run: bool
     household/户号, phone/电话, pass_number/通行证号, pass_kind/类别, valid_from/有效期起,
     valid_to/有效期止. By default a single bad row means nothing is imported.
     """
-    from kiosk.store.importer import RosterError, import_roster
+    from kiosk.store.importer import RosterError, apply_roster, load_roster
 
     store = ctx.store
     try:
-        with click.progressbar(length=0, label="importing", file=sys.stderr) as bar:
-            report = import_roster(store.engine, file, accept_valid=accept_valid,
-                                   dry_run=dry_run, progress=bar.update)
+        good, bad = load_roster(file)
     except RosterError as exc:
         fail(f"{file}: {exc}")
+    with click.progressbar(length=len(good), label="importing", file=sys.stderr) as bar:
+        report = apply_roster(store.engine, good, bad, accept_valid=accept_valid,
+                              dry_run=dry_run, progress=bar.update)
     for line, reason in report.rejected:
         click.echo(f"{file}:{line}: rejected: {reason}", err=True)
     if report.rejected and not report.committed:

@@ -18,7 +18,7 @@ from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.settings import Settings
 from kiosk.store.db import Store
-from kiosk.store.events import Movement, RecordedEvent, record_event
+from kiosk.store.events import EventWriter, Movement, RecordedEvent
 from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_direction
 
 
@@ -48,6 +48,10 @@ class Gate:
         self.policy: Policy = settings.policy()
         self._clock = clock
         self._os_synced = os_synced if settings.device.require_clock_sync else (lambda: None)
+        self._writer = EventWriter(store.engine)
+
+    def close(self) -> None:
+        self._writer.close()
 
     def identify(self, pass_number: str) -> FoundPass | None:
         with self.store.engine.connect() as conn:
@@ -108,7 +112,5 @@ class Gate:
             household=household,
             volunteer_id=volunteer_id,
         )
-        event = record_event(
-            self.store.engine, self.settings.device.id, movement, clock, self._os_synced()
-        )
+        event = self._writer.record(self.settings.device.id, movement, clock, self._os_synced())
         return GateResult(decision=decision, event=event, found=found, direction=direction)

@@ -14,16 +14,27 @@ from kiosk.core.clock import ClockSample
 TIME_ERROR = 5  # adjtimex(2): clock not synchronised
 
 
-def os_clock_synced() -> bool | None:
-    """True/False from the kernel's NTP state (set by systemd-timesyncd, chrony, ntpd);
-    None where the OS cannot tell."""
+@lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    """Loaded once: find_library runs ldconfig in a subprocess."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def os_clock_synced() -> bool | None:
+    """True/False from the kernel's NTP state (set by systemd-timesyncd, chrony, ntpd);
+    None where the OS cannot tell. Cheap (one syscall): asked at every event."""
+    libc = _libc()
+    if libc is None:
+        return None
+    try:
         buf = ctypes.create_string_buffer(512)  # struct timex, zeroed: modes=0 reads only
         state = int(libc.adjtimex(buf))
-    except (OSError, AttributeError):
+    except AttributeError:
         return None
     if state < 0:
         return None

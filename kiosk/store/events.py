@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from kiosk.core.clock import ClockSample, ClockState, assess_clock
 from kiosk.core.decision import Decision
@@ -83,8 +84,135 @@ def event_hash(values: dict[str, Any], readings: list[dict[str, Any]]) -> str:
     return hashlib.sha256(_canonical(values, readings)).hexdigest()
 
 
-_LAST = select(E.c.seq, E.c.hash, E.c.wall_utc, E.c.utc_offset_min, E.c.monotonic_s,
-               E.c.boot_id)
+def _sql_value(v: Any) -> Any:
+    """Python value -> what SQLAlchemy itself would store in SQLite, so the ORM reads back
+    exactly what the fast path wrote (and the hash chain verifies)."""
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def _insert_sql(table: Any) -> tuple[list[str], str]:
+    cols = [c.name for c in table.columns if c.name != "id" or table is E]
+    marks = ",".join("?" * len(cols))
+    return cols, f"INSERT INTO {table.name} ({','.join(cols)}) VALUES ({marks})"
+
+
+_EVENT_COLS, _INSERT_EVENT = _insert_sql(E)
+_READING_COLS, _INSERT_READING = _insert_sql(RD)
+_LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
+             "WHERE device_id = ? ORDER BY seq DESC LIMIT 1")
+
+
+class EventWriter:
+    """Appends events on one long-lived connection, straight through the DB-API.
+
+    This is the kiosk's hot path (every person at the gate); going below SQLAlchemy here cuts
+    the per-event overhead to what SQLite's durable commit itself costs. Thread-safe: the app
+    records from worker threads.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._raw = engine.raw_connection()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._raw.close()
+
+    def record(
+        self,
+        device_id: str,
+        movement: Movement,
+        clock: ClockSample,
+        os_synced: bool | None,
+    ) -> RecordedEvent:
+        """Append one event and its readings; returns after the durable commit."""
+        wall = datetime.fromtimestamp(clock.wall_s, UTC)
+        local = datetime.fromtimestamp(clock.wall_s).astimezone()
+        offset = local.utcoffset()
+        d = movement.decision
+        visitor = movement.visitor
+        with self._lock:
+            cur = self._raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                last = cur.execute(_LAST_SQL, (device_id,)).fetchone()
+                previous = None
+                if last is not None:
+                    prev_wall = datetime.fromisoformat(last[2]).replace(tzinfo=UTC).timestamp()
+                    previous = ClockSample(prev_wall, last[3], last[4])
+                state = assess_clock(previous, clock, os_synced)
+                values: dict[str, Any] = {
+                    "id": str(uuid.uuid4()),
+                    "device_id": device_id,
+                    "seq": (last[0] + 1) if last is not None else 1,
+                    "wall_utc": wall.replace(tzinfo=None),
+                    "utc_offset_min": int(offset.total_seconds() // 60) if offset else 0,
+                    "local_date": local.date(),
+                    "monotonic_s": clock.monotonic_s,
+                    "boot_id": clock.boot_id,
+                    "clock_state": state.value,
+                    "checkpoint": movement.checkpoint,
+                    "volunteer_id": movement.volunteer_id,
+                    "direction": movement.direction.value,
+                    "identified_by": movement.identified_by,
+                    "pass_number": movement.pass_number,
+                    "pass_id": movement.pass_id,
+                    "pass_kind": movement.pass_kind,
+                    "resident_id": movement.resident_id,
+                    "household": movement.household,
+                    "visitor_name": visitor.name if visitor else None,
+                    "visitor_phone": visitor.phone if visitor else None,
+                    "visitor_reason": visitor.reason if visitor else None,
+                    "host_building": visitor.host_building if visitor else None,
+                    "outcome": d.outcome.value,
+                    "reason": d.reason.value,
+                    "counts_against_quota": d.counts_against_quota,
+                    "escalated": d.escalate,
+                    "fever_threshold_c": movement.policy.fever_threshold_c,
+                    "forehead_offset_c": movement.policy.forehead_offset_c,
+                    "corrects_event_id": movement.corrects_event_id,
+                    "note": movement.note,
+                    "prev_hash": last[1] if last is not None else "",
+                }
+                readings = [
+                    {
+                        "event_id": values["id"],
+                        "ordinal": i,
+                        "state": r.state.value,
+                        "object_c": r.object_c,
+                        "ambient_c": r.ambient_c,
+                        "used_c": r.used_c,
+                        "source": r.source.value,
+                        "device": r.device,
+                        "protocol": r.protocol,
+                    }
+                    for i, r in enumerate(movement.readings, start=1)
+                ]
+                values["hash"] = event_hash(values, readings)
+                cur.execute(_INSERT_EVENT, [_sql_value(values[c]) for c in _EVENT_COLS])
+                if readings:
+                    cur.executemany(_INSERT_READING,
+                                    [[_sql_value(r[c]) for c in _READING_COLS] for r in readings])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        return RecordedEvent(
+            id=values["id"],
+            seq=values["seq"],
+            wall_utc=wall,
+            local_date=values["local_date"],
+            clock_state=state,
+            hash=values["hash"],
+        )
 
 
 def record_event(
@@ -93,87 +221,14 @@ def record_event(
     movement: Movement,
     clock: ClockSample,
     os_synced: bool | None,
-    *,
-    on_committed: Callable[[RecordedEvent], None] | None = None,
 ) -> RecordedEvent:
-    """Append one event and its readings; returns after the durable commit."""
-    wall = datetime.fromtimestamp(clock.wall_s, UTC)
-    local = datetime.fromtimestamp(clock.wall_s).astimezone()
-    offset = local.utcoffset()
-    offset_min = int(offset.total_seconds() // 60) if offset is not None else 0
-    d = movement.decision
-    visitor = movement.visitor
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        last = conn.execute(
-            _LAST.where(E.c.device_id == device_id).order_by(E.c.seq.desc()).limit(1)
-        ).first()
-        previous = None
-        if last is not None:
-            prev_wall = last.wall_utc.replace(tzinfo=UTC).timestamp()
-            previous = ClockSample(prev_wall, last.monotonic_s, last.boot_id)
-        state = assess_clock(previous, clock, os_synced)
-        values: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "device_id": device_id,
-            "seq": (last.seq + 1) if last is not None else 1,
-            "wall_utc": wall.replace(tzinfo=None),
-            "utc_offset_min": offset_min,
-            "local_date": local.date(),
-            "monotonic_s": clock.monotonic_s,
-            "boot_id": clock.boot_id,
-            "clock_state": state.value,
-            "checkpoint": movement.checkpoint,
-            "volunteer_id": movement.volunteer_id,
-            "direction": movement.direction.value,
-            "identified_by": movement.identified_by,
-            "pass_number": movement.pass_number,
-            "pass_id": movement.pass_id,
-            "pass_kind": movement.pass_kind,
-            "resident_id": movement.resident_id,
-            "household": movement.household,
-            "visitor_name": visitor.name if visitor else None,
-            "visitor_phone": visitor.phone if visitor else None,
-            "visitor_reason": visitor.reason if visitor else None,
-            "host_building": visitor.host_building if visitor else None,
-            "outcome": d.outcome.value,
-            "reason": d.reason.value,
-            "counts_against_quota": d.counts_against_quota,
-            "escalated": d.escalate,
-            "fever_threshold_c": movement.policy.fever_threshold_c,
-            "forehead_offset_c": movement.policy.forehead_offset_c,
-            "corrects_event_id": movement.corrects_event_id,
-            "note": movement.note,
-            "prev_hash": last.hash if last is not None else "",
-        }
-        readings = [
-            {
-                "event_id": values["id"],
-                "ordinal": i,
-                "state": r.state.value,
-                "object_c": r.object_c,
-                "ambient_c": r.ambient_c,
-                "used_c": r.used_c,
-                "source": r.source.value,
-                "device": r.device,
-                "protocol": r.protocol,
-            }
-            for i, r in enumerate(movement.readings, start=1)
-        ]
-        values["hash"] = event_hash(values, readings)
-        conn.execute(insert(E), values)
-        if readings:
-            conn.execute(insert(RD), readings)
-    recorded = RecordedEvent(
-        id=values["id"],
-        seq=values["seq"],
-        wall_utc=wall,
-        local_date=values["local_date"],
-        clock_state=state,
-        hash=values["hash"],
-    )
-    if on_committed is not None:
-        on_committed(recorded)
-    return recorded
+    """Append one event on a connection of its own (for one-off records; the gate keeps an
+    EventWriter open)."""
+    writer = EventWriter(engine)
+    try:
+        return writer.record(device_id, movement, clock, os_synced)
+    finally:
+        writer.close()
 
 
 def verify_chain(engine: Engine, device_id: str) -> list[str]:

@@ -262,6 +262,35 @@ def upsert_roster(
         conn.execute(insert(P), new_passes)
 
 
+def load_roster(path: Path) -> tuple[list[RosterRow], list[tuple[int, str]]]:
+    """Read and check a roster file: the good rows and the rejected (line, reason) pairs."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RosterError(f"cannot read {path}: {exc.strerror}") from exc
+    return parse_roster(decode_roster(raw))
+
+
+def apply_roster(
+    engine: Engine,
+    good: list[RosterRow],
+    rejected: list[tuple[int, str]],
+    *,
+    accept_valid: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Write checked rows in one transaction. With rejected rows and ``accept_valid`` False,
+    nothing is written (report.committed stays False)."""
+    report = ImportReport(rejected=rejected)
+    if (rejected and not accept_valid) or dry_run:
+        return report
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        upsert_roster(conn, good, report, progress)
+    report.committed = True
+    return report
+
+
 def import_roster(
     engine: Engine,
     path: Path,
@@ -270,19 +299,7 @@ def import_roster(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a roster file in one transaction.
-
-    With rejected rows and ``accept_valid`` False, nothing is written (report.committed False).
-    """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RosterError(f"cannot read {path}: {exc.strerror}") from exc
-    good, bad = parse_roster(decode_roster(raw))
-    report = ImportReport(rejected=bad)
-    if (bad and not accept_valid) or dry_run:
-        return report
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        upsert_roster(conn, good, report, progress)
-    report.committed = True
-    return report
+    """Import a roster file in one transaction (all or nothing unless ``accept_valid``)."""
+    good, bad = load_roster(path)
+    return apply_roster(engine, good, bad, accept_valid=accept_valid, dry_run=dry_run,
+                        progress=progress)

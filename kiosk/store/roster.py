@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, ResidentRow
@@ -44,8 +44,11 @@ _PASS_QUERY = (
 )
 
 
+_FIND_PASS = _PASS_QUERY.where(P.c.number == bindparam("number"))
+
+
 def find_pass(conn: Connection, number: str) -> FoundPass | None:
-    row = conn.execute(_PASS_QUERY.where(P.c.number == number.strip().upper())).first()
+    row = conn.execute(_FIND_PASS, {"number": number.strip().upper()}).first()
     if row is None:
         return None
     holder = _resident(row) if row.resident_id is not None else None
@@ -63,15 +66,16 @@ def find_pass(conn: Connection, number: str) -> FoundPass | None:
     )
 
 
+_EXIT_DAYS = select(E.c.local_date).where(
+    E.c.household == bindparam("household"),
+    E.c.local_date >= bindparam("since"),
+    E.c.counts_against_quota.is_(True),
+)
+
+
 def household_exit_days(conn: Connection, household: str, since: date) -> list[date]:
     """Days of the household's allowed exits that used its quota, since ``since``."""
-    rows = conn.execute(
-        select(E.c.local_date).where(
-            E.c.household == household,
-            E.c.local_date >= since,
-            E.c.counts_against_quota.is_(True),
-        )
-    )
+    rows = conn.execute(_EXIT_DAYS, {"household": household, "since": since})
     return [r.local_date for r in rows]
 
 
