@@ -193,3 +193,12 @@ def test_date_only_policy_uses_calendar_days():
     )
     assert decide(a_pass(), Direction.OUT, NORMAL, NOW + timedelta(days=1), POLICY,
                   [late]).allowed
+
+
+def test_names_and_phones_are_masked_for_the_screen():
+    from kiosk.core.privacy import mask_id_number, mask_name, mask_phone
+
+    assert mask_name("张三明") == "张*明" and mask_name("李四") == "李*"
+    assert mask_name("欧阳娜娜") == "欧**娜" and mask_name("王") == "王"
+    assert mask_phone("13812345678") == "138****5678" and mask_phone("5551") == "**51"
+    assert mask_id_number("420602199001011234") == "420602********1234"

@@ -171,3 +171,29 @@ def test_pass_numbers_are_matched_whatever_the_case_and_spaces(gate: Gate):
     result = gate.check("nobody-9", [make_reading(36.5)])
     assert result.decision.outcome is Outcome.DENY
     assert result.decision.reason is Reason.UNKNOWN_PASS
+
+
+def test_retention_may_only_wipe_personal_fields_and_the_chain_still_verifies(gate, settings):
+    gate.check("R0003", [make_reading(36.5)], direction=Direction.OUT)
+    gate.check("W0001", [make_reading(36.5)], direction=Direction.OUT)
+    with gate.store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE gate_events SET pass_number=NULL, pass_id=NULL, resident_id=NULL, "
+            "household=NULL, note='' WHERE seq=1")
+    with gate.store.engine.connect() as conn:
+        with pytest.raises(Exception, match="append-only"):
+            conn.exec_driver_sql("UPDATE gate_events SET pass_number=NULL, direction='in' "
+                                 "WHERE seq=2")
+        with pytest.raises(Exception, match="append-only"):
+            conn.exec_driver_sql("UPDATE gate_events SET pass_number='R0001' WHERE seq=2")
+        row = conn.exec_driver_sql(
+            "SELECT direction, outcome, pass_kind, pass_number FROM gate_events WHERE seq=1").one()
+    assert tuple(row) == ("out", "allow", "resident", None)  # the counts survive
+    assert verify_chain(gate.store.engine, settings.device.id) == []
+
+
+def test_every_event_is_queued_for_the_central_store_in_the_same_transaction(gate):
+    events = [gate.check(n, [make_reading(36.5)]).event for n in ("R0003", "NOPE", "W0001")]
+    with gate.store.engine.connect() as conn:
+        queued = conn.exec_driver_sql("SELECT event_id, seq FROM outbox ORDER BY seq").all()
+    assert [tuple(q) for q in queued] == [(e.id, e.seq) for e in events]

@@ -69,19 +69,35 @@ class RecordedEvent:
     hash: str
 
 
-def _canonical(values: dict[str, Any], readings: list[dict[str, Any]]) -> bytes:
+#: columns that identify a person; retention (kiosk.store.retention) wipes them after the
+#: configured number of days while the counts (direction, outcome, reason, kind) stay
+PERSONAL_FIELDS = ("pass_number", "pass_id", "resident_id", "household", "visitor_name",
+                   "visitor_phone", "visitor_reason", "host_building", "note")
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
     def norm(v: Any) -> Any:
         return v.isoformat() if isinstance(v, datetime | date) else v
 
-    body = {k: norm(v) for k, v in sorted(values.items()) if k != "hash"}
-    body["readings"] = readings
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    clean = {k: norm(v) for k, v in body.items()}
+    return json.dumps(clean, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def personal_digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical({k: values.get(k) for k in PERSONAL_FIELDS})).hexdigest()
+
+
+def is_anonymised(values: dict[str, Any]) -> bool:
+    return all(values.get(k) in (None, "") for k in PERSONAL_FIELDS)
 
 
 def event_hash(values: dict[str, Any], readings: list[dict[str, Any]]) -> str:
-    """SHA-256 over the event's content including ``prev_hash``: altering or deleting an
-    earlier record breaks every later hash."""
-    return hashlib.sha256(_canonical(values, readings)).hexdigest()
+    """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
+    personal fields and its readings: altering or deleting an earlier record breaks every
+    later hash, while wiping personal data for retention does not."""
+    body = {k: v for k, v in values.items() if k not in PERSONAL_FIELDS and k != "hash"}
+    body["readings"] = [{k: v for k, v in r.items() if k != "id"} for r in readings]
+    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 def _sql_value(v: Any) -> Any:
@@ -104,6 +120,8 @@ def _insert_sql(table: Any) -> tuple[list[str], str]:
 
 _EVENT_COLS, _INSERT_EVENT = _insert_sql(E)
 _READING_COLS, _INSERT_READING = _insert_sql(RD)
+_INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
+    "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
              "WHERE device_id = ? ORDER BY seq DESC LIMIT 1")
 
@@ -194,11 +212,15 @@ class EventWriter:
                     }
                     for i, r in enumerate(movement.readings, start=1)
                 ]
+                values["personal_digest"] = personal_digest(values)
                 values["hash"] = event_hash(values, readings)
                 cur.execute(_INSERT_EVENT, [_sql_value(values[c]) for c in _EVENT_COLS])
                 if readings:
                     cur.executemany(_INSERT_READING,
                                     [[_sql_value(r[c]) for c in _READING_COLS] for r in readings])
+                # queued for the central store in the same transaction: never recorded
+                # without being queued, never queued without being recorded
+                cur.execute(_INSERT_OUTBOX, (values["id"], values["seq"]))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -234,22 +256,24 @@ def record_event(
 def verify_chain(engine: Engine, device_id: str) -> list[str]:
     """Re-compute every hash of a device's events; returns the problems found (empty: intact).
 
-    Finds gaps in the sequence, altered rows and rows whose predecessor was removed."""
+    Finds gaps in the sequence, altered rows and rows whose predecessor was removed. An
+    anonymised row (personal fields wiped by retention) is checked through its kept digest."""
     problems: list[str] = []
     with engine.connect() as conn:
         reading_rows: dict[str, list[dict[str, Any]]] = {}
         for r in conn.execute(select(RD).order_by(RD.c.event_id, RD.c.ordinal)):
-            m = dict(r._mapping)
-            m.pop("id")
-            reading_rows.setdefault(m["event_id"], []).append(m)
+            reading_rows.setdefault(r.event_id, []).append(dict(r._mapping))
         prev_hash, prev_seq = "", 0
         for row in conn.execute(select(E).where(E.c.device_id == device_id).order_by(E.c.seq)):
             values = dict(row._mapping)
-            if values["seq"] != prev_seq + 1:
-                problems.append(f"gap before seq {values['seq']} (previous {prev_seq})")
+            seq = values["seq"]
+            if seq != prev_seq + 1:
+                problems.append(f"gap before seq {seq} (previous {prev_seq})")
             if values["prev_hash"] != prev_hash:
-                problems.append(f"seq {values['seq']}: previous record missing or altered")
-            if event_hash(values, reading_rows.get(values["id"], [])) != values["hash"]:
-                problems.append(f"seq {values['seq']}: record altered")
-            prev_hash, prev_seq = values["hash"], values["seq"]
+                problems.append(f"seq {seq}: previous record missing or altered")
+            if not is_anonymised(values) and personal_digest(values) != values["personal_digest"]:
+                problems.append(f"seq {seq}: record altered (personal fields)")
+            elif event_hash(values, reading_rows.get(values["id"], [])) != values["hash"]:
+                problems.append(f"seq {seq}: record altered")
+            prev_hash, prev_seq = values["hash"], seq
     return problems

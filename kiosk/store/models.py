@@ -82,6 +82,75 @@ class VolunteerRow(Base):
     #: argon2id hash of the PIN; never the PIN itself
     pin_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: wrong PINs in a row; reaching the limit locks sign-in until ``locked_until``
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ShiftRow(Base):
+    """A volunteer's turn at the gate, from PIN sign-in to sign-out (handover)."""
+
+    __tablename__ = "shifts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RevocationRow(Base):
+    """A revoked pass number (from the command via sync, or entered by an admin); checked on
+    every scan, including passes that are not on the local roster (signed QR passes)."""
+
+    __tablename__ = "revocations"
+    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(16), default="local")  # local | sync
+
+
+class PassKeyRow(Base):
+    """A public key of a pass-issuing office (Ed25519, hex); several at once for rotation."""
+
+    __tablename__ = "pass_keys"
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public_key_hex: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditRow(Base):
+    """Who looked up or exported personal data, when, and what (privacy audit trail)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # volunteer name, or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(40))  # lookup, export, purge, ...
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ExportRunRow(Base):
+    """One finished nightly export, so missed nights are caught up after the kiosk was off."""
+
+    __tablename__ = "export_runs"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+    directory: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxRow(Base):
+    """Events waiting to reach the central store; written in the same transaction as the
+    event, removed only when the server acknowledged it."""
+
+    __tablename__ = "outbox"
+    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class GateEventRow(Base):
@@ -129,9 +198,12 @@ class GateEventRow(Base):
     forehead_offset_c: Mapped[float] = mapped_column(Float)
     corrects_event_id: Mapped[str | None] = mapped_column(ForeignKey("gate_events.id"))
     note: Mapped[str] = mapped_column(Text, default="")
+    #: SHA-256 of the personal fields (PERSONAL_FIELDS): kept when retention wipes them, so
+    #: the hash chain still verifies after anonymisation
+    personal_digest: Mapped[str] = mapped_column(String(64))
     #: SHA-256 of the previous event of this device (hex), "" for the first one
     prev_hash: Mapped[str] = mapped_column(String(64))
-    #: SHA-256 over prev_hash and this event's canonical content
+    #: SHA-256 over prev_hash, the non-personal content, personal_digest and the readings
     hash: Mapped[str] = mapped_column(String(64))
 
 
