@@ -276,7 +276,7 @@ def volunteers_list(ctx: Context) -> None:
 
 # --- check ------------------------------------------------------------------------------
 @main.command()
-@click.argument("pass_number")
+@click.argument("pass_number", metavar="PASS")
 @click.option("--temp", "temps", multiple=True, type=float, metavar="°C",
               help="A temperature reading; repeat for a re-measure (in the order taken).")
 @click.option("--direction", type=click.Choice(["in", "out"]),
@@ -288,6 +288,7 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
           volunteer: str | None, as_json: bool) -> None:
     """Decide one movement exactly as the app does, and record it.
 
+    PASS is a pass number or the text of a signed QR pass (as a scanner types it).
     Exit code 0 allowed, 3 denied, 4 measure again.
     """
     from kiosk.gate import Gate, GateError
@@ -303,16 +304,20 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
     readings = [make_reading(t, offset_c=s.screening.forehead_offset_c,
                              source=ReadingSource.MANUAL) for t in temps]
     gate = Gate(ctx.store, s)
+    presented = gate.present(pass_number)
     try:
-        result = gate.check(pass_number, readings,
+        result = gate.check(presented.number, readings,
                             direction=Direction(direction) if direction else None,
-                            volunteer_id=volunteer_id, identified_by="cli")
+                            volunteer_id=volunteer_id, identified_by="cli",
+                            found=presented.found, problem=presented.problem)
     except GateError as exc:
         fail(str(exc))
+    finally:
+        gate.close()
     d = result.decision
     holder = result.found.gate_pass.holder if result.found else None
     out = {
-        "pass_number": pass_number.strip().upper(),
+        "pass_number": presented.number,
         "direction": result.direction.value,
         "outcome": d.outcome.value,
         "reason": d.reason.value,
@@ -387,7 +392,8 @@ def demo(ctx: Context, no_app: bool) -> None:
 
 def _attach_optional_groups() -> None:
     """Device and pass commands live beside their drivers."""
-    for module, name in (("drivers.cli", "thermometer"), ("kiosk.qr.cli", "qr")):
+    for module, name in (("drivers.cli", "thermometer"), ("kiosk.qr.cli", "qr"),
+                         ("kiosk.passes_cli", "passes")):
         try:
             mod = __import__(module, fromlist=[name])
         except ImportError:

@@ -7,23 +7,38 @@ make exactly the same decision and the same record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
-from kiosk.core.decision import Decision, decide, default_direction
-from kiosk.core.model import Direction
+from kiosk.core.decision import Decision, Outcome, decide, default_direction
+from kiosk.core.messages import Reason
+from kiosk.core.model import Direction, Pass
+from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.settings import Settings
 from kiosk.store.db import Store
 from kiosk.store.events import EventWriter, Movement, RecordedEvent
+from kiosk.store.passkeys import is_revoked, public_keys
 from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_direction
 
 
 class GateError(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """What the volunteer has in front of them after a scan, a search or a typed number."""
+
+    number: str
+    found: FoundPass | None
+    #: set when the paper itself is refused before any rule applies (a forged QR)
+    problem: Reason | None = None
+    #: the QR was signed by a known office key and verified offline
+    signed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +69,47 @@ class Gate:
         self._writer.close()
 
     def identify(self, pass_number: str) -> FoundPass | None:
+        """The roster's pass for this number, marked revoked when it is on the revocation
+        list (checked on every scan)."""
         with self.store.engine.connect() as conn:
-            return find_pass(conn, pass_number)
+            found = find_pass(conn, pass_number)
+            if found is not None and not found.gate_pass.revoked and is_revoked(
+                conn, found.gate_pass.number
+            ):
+                found = replace(found, gate_pass=replace(found.gate_pass, revoked=True))
+        return found
+
+    def present(self, text: str) -> Presented:
+        """Identify whatever a scanner or camera read, or the volunteer typed.
+
+        A signed QR pass is verified offline with the office keys this kiosk holds; a pass
+        that verifies but is not on the local roster (issued after the last sync) is still
+        known by what it says. When the roster has the pass, the roster's dates and
+        revocation win (it is the command's newer word, e.g. a renewal). A plain pass number
+        is looked up on the roster.
+        """
+        text = text.strip()
+        if not looks_signed(text):
+            number = text.upper()
+            return Presented(number=number, found=self.identify(number))
+        with self.store.engine.connect() as conn:
+            keys = public_keys(conn)
+        check = verify_pass(text, keys, date.today(), ())
+        if check.fields is None or check.reason in SIGNATURE_FAILURES:
+            number = check.fields.number if check.fields else ""
+            return Presented(number=number, found=None, problem=Reason.FORGED)
+        fields = check.fields
+        found = self.identify(fields.number)
+        if found is None:
+            with self.store.engine.connect() as conn:
+                revoked = is_revoked(conn, fields.number)
+            found = FoundPass(
+                gate_pass=Pass(fields.number, fields.kind, fields.valid_from, fields.valid_to,
+                               revoked=revoked),
+                pass_id=None,
+                resident_id=None,
+            )
+        return Presented(number=fields.number, found=found, signed=True)
 
     def suggest_direction(self, found: FoundPass | None, pass_number: str = "") -> Direction:
         """The direction shown first: fixed at a one-way gate, else the opposite of the
@@ -78,10 +132,13 @@ class Gate:
         volunteer_id: int | None = None,
         identified_by: str = "cli",
         found: FoundPass | None = None,
+        problem: Reason | None = None,
     ) -> GateResult:
-        """Decide and durably record one passage. Returns after the commit."""
+        """Decide and durably record one passage. Returns after the commit.
+
+        ``found``/``problem`` come from ``present`` when the pass was already identified."""
         pass_number = pass_number.strip().upper()
-        if found is None:
+        if found is None and problem is None:
             found = self.identify(pass_number)
         if direction is None:
             direction = self.suggest_direction(found, pass_number)
@@ -97,7 +154,10 @@ class Gate:
             since = now.date() - timedelta(days=self.policy.quota_days)
             with self.store.engine.connect() as conn:
                 exit_days = household_exit_days(conn, household, since)
-        decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
+        if problem is not None:
+            decision = Decision(Outcome.DENY, problem)
+        else:
+            decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
         movement = Movement(
             checkpoint=self.settings.checkpoint.id,
             direction=direction,

@@ -65,9 +65,28 @@ class SyncSettings:
     url: str = ""
 
 
+#: where removable media (USB sticks) are mounted, as glob patterns of mount points
+DEFAULT_USB_ROOTS = ("/media/*/*", "/run/media/*/*")
+
+
 @dataclass
 class ExportSettings:
+    #: local time (HH:MM) at which the app exports the day; missed nights are caught up
     time: str = "22:00"
+    #: language of the CSV header rows (values are codes; reason texts come in both)
+    header_language: str = "zh"
+    #: mask phone/pass numbers and names in exports; false only for the command's own copy
+    mask_personal: bool = True
+    #: the nightly files are also copied to every mounted medium matching these patterns
+    usb_roots: list[str] = field(default_factory=lambda: list(DEFAULT_USB_ROOTS))
+    #: output directory; empty means <data dir>/exports
+    out_dir: str = ""
+
+
+@dataclass
+class PrivacySettings:
+    #: personal fields of gate events older than this many days are wiped (counts stay)
+    retention_days: int = 28
 
 
 @dataclass
@@ -92,6 +111,7 @@ class Settings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     ui: UiSettings = field(default_factory=UiSettings)
     device: DeviceSettings = field(default_factory=DeviceSettings)
 
@@ -119,6 +139,10 @@ class Settings:
             time.fromisoformat(self.export.time)
         except ValueError as exc:
             raise SettingsError("export.time must be HH:MM, e.g. 22:00") from exc
+        if self.export.header_language not in LANGUAGES:
+            raise SettingsError(f"export.header_language must be one of {LANGUAGES}")
+        if not 1 <= self.privacy.retention_days <= 3650:
+            raise SettingsError("privacy.retention_days must be between 1 and 3650")
 
 
 def default_data_dir() -> Path:
@@ -137,6 +161,10 @@ def resolve_data_dir(option: str | os.PathLike[str] | None) -> Path:
 
 def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
     expected = type(default)
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{section}.{key} must be a list of strings, not {value!r}")
+        return list(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -202,6 +230,9 @@ def set_value(settings: Settings, dotted: str, text: str) -> None:
         if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise SettingsError(f"{dotted} must be true or false")
         value = text.lower() in ("true", "yes", "1")
+    elif isinstance(current, list):
+        # comma-separated on the command line: "/media/*/*,/mnt/usb"
+        value = [part.strip() for part in text.split(",") if part.strip()]
     elif isinstance(current, int | float):
         try:
             value = type(current)(text)

@@ -91,3 +91,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def gate(loaded_store: Store, settings: Settings, clock: FakeClock) -> Gate:
     return Gate(loaded_store, settings, clock=clock.sample, os_synced=lambda: clock.synced)
+
+
+@pytest.fixture
+def imported_dir(data_dir: Path, roster_file: Path) -> Path:
+    """A data directory whose roster was imported through the real CLI."""
+    from kiosk_testing import run_kiosk
+
+    r = run_kiosk(data_dir, "residents", "import", str(roster_file))
+    assert r.returncode == 0, r.stderr
+    return data_dir

@@ -13,6 +13,7 @@ from typing import NamedTuple
 class Reason(StrEnum):
     OK = "ok"
     UNKNOWN_PASS = "unknown_pass"
+    FORGED = "forged"
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     REVOKED = "revoked"
@@ -32,6 +33,8 @@ class Message(NamedTuple):
 MESSAGES: dict[Reason, Message] = {
     Reason.OK: Message("通行", "Pass"),
     Reason.UNKNOWN_PASS: Message("无有效通行证,不予放行", "No valid pass: stop"),
+    Reason.FORGED: Message("通行证无效(伪造或被改动),不予放行",
+                           "Pass not genuine (forged or altered): stop"),
     Reason.EXPIRED: Message("通行证已过期", "Pass expired"),
     Reason.NOT_YET_VALID: Message("通行证尚未生效", "Pass not yet valid"),
     Reason.REVOKED: Message("通行证已作废", "Pass revoked"),

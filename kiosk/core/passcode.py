@@ -280,3 +280,14 @@ def private_key_from_pem(data: bytes, password: bytes | None = None) -> Ed25519P
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"expected an Ed25519 private key, got {type(key).__name__}")
     return key
+
+
+#: verification results that mean the paper is not genuine (as opposed to out of date)
+SIGNATURE_FAILURES = frozenset({CheckReason.MALFORMED, CheckReason.UNKNOWN_KEY,
+                                CheckReason.FORGED})
+
+
+def looks_signed(text: str) -> bool:
+    """Whether scanned text claims to be one of our signed payloads (then it must verify):
+    ``KP`` and a version number, then a dot. Pass numbers never contain a dot."""
+    return re.match(rf"{FORMAT_TAG}[0-9]+\{SEPARATOR}", text.strip().upper()) is not None

@@ -141,6 +141,19 @@ class ExportRunRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class DailySummaryRow(Base):
+    """A day's counts at one checkpoint, frozen by retention just before the day's personal
+    fields are wiped: unique residents, visitors and "still out" need the personal fields, and
+    the daily report must give the same numbers after the purge as before."""
+
+    __tablename__ = "daily_summaries"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: JSON object of the counts (kiosk.export.nightly.SUMMARY_KEYS)
+    counts: Mapped[str] = mapped_column(Text)
+    frozen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class OutboxRow(Base):
     """Events waiting to reach the central store; written in the same transaction as the
     event, removed only when the server acknowledged it."""

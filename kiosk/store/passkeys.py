@@ -1,0 +1,63 @@
+"""The office public keys this kiosk trusts, and the revocation list.
+
+Both are small tables that sync (later) keeps up to date; an admin can also set them by hand
+(``kiosk passes trust`` / ``kiosk passes revoke``) on a kiosk that has never been online.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+
+from kiosk.core.passcode import public_key_from_hex
+from kiosk.store.models import PassKeyRow, PassRow, RevocationRow
+
+K = PassKeyRow.__table__
+RV = RevocationRow.__table__
+P = PassRow.__table__
+
+_IS_REVOKED = select(RV.c.pass_number).where(RV.c.pass_number == bindparam("number"))
+
+
+def is_revoked(conn: Connection, number: str) -> bool:
+    return conn.execute(_IS_REVOKED, {"number": number.strip().upper()}).first() is not None
+
+
+def public_keys(conn: Connection) -> dict[str, Ed25519PublicKey]:
+    rows = conn.execute(select(K.c.key_id, K.c.public_key_hex).where(K.c.active.is_(True)))
+    return {r.key_id: public_key_from_hex(r.public_key_hex) for r in rows}
+
+
+def trust_key(engine: Engine, key_id: str, public_key_hex: str) -> None:
+    """Add (or re-activate) an office key; the hex must be a valid Ed25519 public key."""
+    public_key_from_hex(public_key_hex)  # raises ValueError on garbage
+    key_id = key_id.strip().upper()
+    with engine.begin() as conn:
+        conn.execute(delete(K).where(K.c.key_id == key_id))
+        conn.execute(insert(K).values(key_id=key_id, public_key_hex=public_key_hex.lower(),
+                                      added_at=datetime.now(), active=True))
+
+
+def retire_key(engine: Engine, key_id: str) -> bool:
+    with engine.begin() as conn:
+        return bool(conn.execute(K.update().where(K.c.key_id == key_id.strip().upper())
+                                 .values(active=False)).rowcount)
+
+
+def revoke(engine: Engine, number: str, reason: str = "", source: str = "local") -> None:
+    """Put a pass number on the revocation list (and mark the roster's pass revoked)."""
+    number = number.strip().upper()
+    with engine.begin() as conn:
+        if not is_revoked(conn, number):
+            conn.execute(insert(RV).values(pass_number=number, revoked_at=datetime.now(),
+                                           reason=reason, source=source))
+        conn.execute(P.update().where(P.c.number == number).values(revoked=True))
+
+
+def revocations(engine: Engine) -> list[tuple[str, datetime, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(RV.c.pass_number, RV.c.revoked_at, RV.c.reason, RV.c.source)
+                            .order_by(RV.c.revoked_at))
+        return [tuple(r) for r in rows]  # type: ignore[misc]
