@@ -12,15 +12,15 @@ from datetime import date, datetime, timedelta
 
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
-from kiosk.core.decision import Decision, Outcome, decide, default_direction
+from kiosk.core.decision import Decision, Outcome, decide, decide_visitor, default_direction
 from kiosk.core.messages import Reason
-from kiosk.core.model import Direction, Pass
+from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.settings import Settings
 from kiosk.store.db import Store
-from kiosk.store.events import EventWriter, Movement, RecordedEvent
+from kiosk.store.events import EventWriter, Movement, RecordedEvent, Visitor
 from kiosk.store.passkeys import is_revoked, public_keys
 from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_direction
 
@@ -142,9 +142,7 @@ class Gate:
             found = self.identify(pass_number)
         if direction is None:
             direction = self.suggest_direction(found, pass_number)
-        mode = self.settings.checkpoint.direction_mode
-        if mode != "both" and direction.value != mode:
-            raise GateError(f"this gate is one-way ({mode}); it does not record '{direction}'")
+        self._check_direction(direction)
         clock = self._clock()
         now = datetime.fromtimestamp(clock.wall_s)
         gate_pass = found.gate_pass if found else None
@@ -174,3 +172,37 @@ class Gate:
         )
         event = self._writer.record(self.settings.device.id, movement, clock, self._os_synced())
         return GateResult(decision=decision, event=event, found=found, direction=direction)
+
+    def register_visitor(
+        self,
+        visitor: Visitor,
+        readings: Sequence[Reading],
+        *,
+        direction: Direction = Direction.IN,
+        volunteer_id: int | None = None,
+    ) -> GateResult:
+        """Decide and durably record a visitor's or delivery's passage (no pass)."""
+        if not visitor.name.strip():
+            raise GateError("a visitor needs a name")
+        self._check_direction(direction)
+        clock = self._clock()
+        decision = decide_visitor(direction, readings, datetime.fromtimestamp(clock.wall_s),
+                                  self.policy)
+        movement = Movement(
+            checkpoint=self.settings.checkpoint.id,
+            direction=direction,
+            decision=decision,
+            readings=readings,
+            policy=self.policy,
+            identified_by="visitor",
+            pass_kind=PassKind.VISITOR.value,
+            volunteer_id=volunteer_id,
+            visitor=visitor,
+        )
+        event = self._writer.record(self.settings.device.id, movement, clock, self._os_synced())
+        return GateResult(decision=decision, event=event, found=None, direction=direction)
+
+    def _check_direction(self, direction: Direction) -> None:
+        mode = self.settings.checkpoint.direction_mode
+        if mode != "both" and direction.value != mode:
+            raise GateError(f"this gate is one-way ({mode}); it does not record '{direction}'")

@@ -14,7 +14,7 @@ from kiosk.core.decision import Outcome
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
-from kiosk.gate import Gate
+from kiosk.gate import Gate, GateError
 from kiosk.store.db import StoreCorrupt, make_backup, open_store
 from kiosk.store.events import verify_chain
 
@@ -197,3 +197,20 @@ def test_every_event_is_queued_for_the_central_store_in_the_same_transaction(gat
     with gate.store.engine.connect() as conn:
         queued = conn.exec_driver_sql("SELECT event_id, seq FROM outbox ORDER BY seq").all()
     assert [tuple(q) for q in queued] == [(e.id, e.seq) for e in events]
+
+
+def test_a_visitor_is_registered_with_the_same_temperature_step(gate: Gate):
+    from kiosk.store.events import Visitor
+
+    courier = Visitor("刘快递", "13912345678", "送药", "3")
+    first = gate.register_visitor(courier, [make_reading(37.6)])
+    assert first.decision.outcome is Outcome.REMEASURE
+    ok = gate.register_visitor(courier, [make_reading(37.6), make_reading(36.9)])
+    assert ok.decision.allowed
+    with gate.store.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT visitor_name, visitor_phone, visitor_reason, host_building, pass_kind, "
+            "identified_by FROM gate_events WHERE seq=2").one()
+    assert tuple(row) == ("刘快递", "13912345678", "送药", "3", "visitor", "visitor")
+    with pytest.raises(GateError):
+        gate.register_visitor(Visitor("  "), [make_reading(36.5)])

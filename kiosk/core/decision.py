@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from kiosk.core.messages import Message, Reason, message
-from kiosk.core.model import Direction, Pass
+from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading, ReadingState
 
@@ -112,6 +112,20 @@ def decide(
     if temperature is not None:
         return temperature
     return Decision(Outcome.ALLOW, Reason.OK, counts_against_quota=counts)
+
+
+def decide_visitor(
+    direction: Direction, readings: Sequence[Reading], now: datetime, policy: Policy
+) -> Decision:
+    """A registered visitor or delivery: no pass, but the gate must admit visitors at this
+    hour, and the same temperature rules apply."""
+    if PassKind.VISITOR not in policy.allowed_kinds.get(direction, frozenset()):
+        return _deny(Reason.WRONG_KIND)
+    window = policy.hours.get(PassKind.VISITOR)
+    if window is not None and not window.contains(now.time()):
+        return _deny(Reason.WRONG_HOUR)
+    temperature = screen_temperature(readings, policy)
+    return temperature if temperature is not None else Decision(Outcome.ALLOW, Reason.OK)
 
 
 def default_direction(last_direction: Direction | None) -> Direction:
