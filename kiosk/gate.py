@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import Connection
+
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
 from kiosk.core.decision import Decision, Outcome, decide, decide_visitor, default_direction
@@ -49,6 +51,15 @@ class GateResult:
     direction: Direction
 
 
+def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
+    found = find_pass(conn, pass_number)
+    if found is not None and not found.gate_pass.revoked and is_revoked(
+        conn, found.gate_pass.number
+    ):
+        found = replace(found, gate_pass=replace(found.gate_pass, revoked=True))
+    return found
+
+
 class Gate:
     def __init__(
         self,
@@ -72,12 +83,7 @@ class Gate:
         """The roster's pass for this number, marked revoked when it is on the revocation
         list (checked on every scan)."""
         with self.store.engine.connect() as conn:
-            found = find_pass(conn, pass_number)
-            if found is not None and not found.gate_pass.revoked and is_revoked(
-                conn, found.gate_pass.number
-            ):
-                found = replace(found, gate_pass=replace(found.gate_pass, revoked=True))
-        return found
+            return _identify(conn, pass_number)
 
     def present(self, text: str) -> Presented:
         """Identify whatever a scanner or camera read, or the volunteer typed.
@@ -114,14 +120,16 @@ class Gate:
     def suggest_direction(self, found: FoundPass | None, pass_number: str = "") -> Direction:
         """The direction shown first: fixed at a one-way gate, else the opposite of the
         person's last movement here."""
+        with self.store.engine.connect() as conn:
+            return self._suggest(conn, found, pass_number)
+
+    def _suggest(self, conn: Connection, found: FoundPass | None, pass_number: str) -> Direction:
         mode = self.settings.checkpoint.direction_mode
         if mode != "both":
             return Direction(mode)
         if found is None:
             return Direction.IN
-        with self.store.engine.connect() as conn:
-            last = last_direction(conn, found.resident_id, found.gate_pass.number or pass_number)
-        return default_direction(last)
+        return default_direction(last_direction(conn, found.gate_pass.number or pass_number))
 
     def check(
         self,
@@ -138,39 +146,42 @@ class Gate:
 
         ``found``/``problem`` come from ``present`` when the pass was already identified."""
         pass_number = pass_number.strip().upper()
-        if found is None and problem is None:
-            found = self.identify(pass_number)
-        if direction is None:
-            direction = self.suggest_direction(found, pass_number)
-        self._check_direction(direction)
-        clock = self._clock()
-        now = datetime.fromtimestamp(clock.wall_s)
-        gate_pass = found.gate_pass if found else None
-        exit_days = []
-        household = gate_pass.household if gate_pass else None
-        if gate_pass is not None and household is not None:
-            since = now.date() - timedelta(days=self.policy.quota_days)
-            with self.store.engine.connect() as conn:
+        with self._writer.transaction() as conn:
+            # read, decide and append in one write transaction: a second kiosk process on
+            # the same file cannot spend the same household's last outing in between
+            if found is None and problem is None:
+                found = _identify(conn, pass_number)
+            if direction is None:
+                direction = self._suggest(conn, found, pass_number)
+            self._check_direction(direction)
+            clock = self._clock()
+            now = datetime.fromtimestamp(clock.wall_s)
+            gate_pass = found.gate_pass if found else None
+            household = gate_pass.household if gate_pass else None
+            exit_days: list[date] = []
+            if gate_pass is not None and household is not None:
+                since = now.date() - timedelta(days=self.policy.quota_days)
                 exit_days = household_exit_days(conn, household, since)
-        if problem is not None:
-            decision = Decision(Outcome.DENY, problem)
-        else:
-            decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
-        movement = Movement(
-            checkpoint=self.settings.checkpoint.id,
-            direction=direction,
-            decision=decision,
-            readings=readings,
-            policy=self.policy,
-            identified_by=identified_by,
-            pass_number=pass_number or None,
-            pass_id=found.pass_id if found else None,
-            pass_kind=gate_pass.kind.value if gate_pass else None,
-            resident_id=found.resident_id if found else None,
-            household=household,
-            volunteer_id=volunteer_id,
-        )
-        event = self._writer.record(self.settings.device.id, movement, clock, self._os_synced())
+            if problem is not None:
+                decision = Decision(Outcome.DENY, problem)
+            else:
+                decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
+            movement = Movement(
+                checkpoint=self.settings.checkpoint.id,
+                direction=direction,
+                decision=decision,
+                readings=readings,
+                policy=self.policy,
+                identified_by=identified_by,
+                pass_number=pass_number or None,
+                pass_id=found.pass_id if found else None,
+                pass_kind=gate_pass.kind.value if gate_pass else None,
+                resident_id=found.resident_id if found else None,
+                household=household,
+                volunteer_id=volunteer_id,
+            )
+            event = self._writer.append(conn, self.settings.device.id, movement, clock,
+                                        self._os_synced())
         return GateResult(decision=decision, event=event, found=found, direction=direction)
 
     def register_visitor(

@@ -159,8 +159,9 @@ class OutboxRow(Base):
     event, removed only when the server acknowledged it."""
 
     __tablename__ = "outbox"
-    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, index=True)
+    #: this device's event sequence number; the rowid, so queuing costs one b-tree page
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -178,7 +179,9 @@ class GateEventRow(Base):
     __table_args__ = (
         UniqueConstraint("device_id", "seq"),
         Index("ix_gate_events_household_day", "household", "local_date"),
-        Index("ix_gate_events_resident_seq", "resident_id", "seq"),
+        Index("ix_gate_events_pass_seq", "pass_number", "seq"),
+        # the nightly export reads one day in file order; retention finds old days
+        Index("ix_gate_events_day_order", "local_date", "checkpoint", "device_id", "seq"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID4
     device_id: Mapped[str] = mapped_column(String(36))
@@ -194,7 +197,7 @@ class GateEventRow(Base):
     direction: Mapped[str] = mapped_column(String(3))
     identified_by: Mapped[str] = mapped_column(String(16))
     #: as presented, even when it matched nothing
-    pass_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    pass_number: Mapped[str | None] = mapped_column(String(40))
     pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id"))
     pass_kind: Mapped[str | None] = mapped_column(String(16))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
@@ -224,10 +227,10 @@ class ReadingRow(Base):
     """A temperature reading kept with its event; both readings of a re-measure are kept."""
 
     __tablename__ = "readings"
-    __table_args__ = (UniqueConstraint("event_id", "ordinal"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"))
-    ordinal: Mapped[int] = mapped_column(Integer)
+    #: clustered on (event, ordinal): one b-tree, written once per event
+    __table_args__ = {"sqlite_with_rowid": False}
+    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"), primary_key=True)
+    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     object_c: Mapped[float | None] = mapped_column(Float)
     ambient_c: Mapped[float | None] = mapped_column(Float)

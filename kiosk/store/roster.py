@@ -79,15 +79,18 @@ def household_exit_days(conn: Connection, household: str, since: date) -> list[d
     return [r.local_date for r in rows]
 
 
-def last_direction(conn: Connection, resident_id: int | None, pass_number: str) -> Direction | None:
-    """Direction of the person's newest allowed movement at this kiosk (by sequence, which
-    never goes backwards even when the wall clock did)."""
-    who = E.c.resident_id == resident_id if resident_id is not None else (
-        E.c.pass_number == pass_number
-    )
-    row = conn.execute(
-        select(E.c.direction).where(who, E.c.outcome == "allow").order_by(E.c.seq.desc()).limit(1)
-    ).first()
+_LAST_DIRECTION = (
+    select(E.c.direction)
+    .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow")
+    .order_by(E.c.seq.desc())
+    .limit(1)
+)
+
+
+def last_direction(conn: Connection, pass_number: str) -> Direction | None:
+    """Direction of the pass holder's newest allowed movement at this kiosk (by sequence,
+    which never goes backwards even when the wall clock did)."""
+    row = conn.execute(_LAST_DIRECTION, {"number": pass_number}).first()
     return Direction(row.direction) if row else None
 
 
