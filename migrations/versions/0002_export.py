@@ -1,4 +1,5 @@
-"""export and retention: daily counts frozen before personal fields are wiped
+"""export and retention: daily counts frozen before personal fields are wiped, and an
+index that reads one day's events in file order
 
 Revision ID: 0002
 Revises: 0001
@@ -25,7 +26,12 @@ def upgrade() -> None:
     sa.Column('frozen_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('local_date', 'checkpoint', name=op.f('pk_daily_summaries'))
     )
+    # plain CREATE INDEX, not a batch (a batch could re-create gate_events and lose the
+    # append-only triggers of 0001)
+    op.create_index('ix_gate_events_day_order', 'gate_events',
+                    ['local_date', 'checkpoint', 'device_id', 'seq'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_gate_events_day_order', table_name='gate_events')
     op.drop_table('daily_summaries')
