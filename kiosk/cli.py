@@ -215,9 +215,9 @@ def residents_list(ctx: Context, building: str | None, limit: int) -> None:
     """List people on the roster with their passes."""
     from sqlalchemy import select
 
-    from kiosk.store.models import PassRow, ResidentRow
+    from kiosk.store.models import PassRow, ResidentRow, table_of
 
-    r, p = ResidentRow.__table__, PassRow.__table__
+    r, p = table_of(ResidentRow), table_of(PassRow)
     stmt = (select(r.c.name, r.c.building, r.c.unit, r.c.room, r.c.household, r.c.phone,
                    p.c.number, p.c.kind, p.c.valid_to, p.c.revoked)
             .select_from(r.outerjoin(p, p.c.resident_id == r.c.id))

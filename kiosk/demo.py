@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from kiosk.core.model import PassKind, Role
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
-from kiosk.store.models import Meta
+from kiosk.store.models import Meta, table_of
 from kiosk.store.volunteers import add_volunteer
 
 SURNAMES = (
@@ -98,8 +98,8 @@ def make_demo(
     report = ImportReport()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         upsert_roster(conn, demo_roster(today), report, progress)
-        conn.execute(Meta.__table__.delete().where(Meta.key == DEMO_KEY))
-        conn.execute(Meta.__table__.insert().values(key=DEMO_KEY, value=today.isoformat()))
+        conn.execute(table_of(Meta).delete().where(Meta.key == DEMO_KEY))
+        conn.execute(table_of(Meta).insert().values(key=DEMO_KEY, value=today.isoformat()))
     report.committed = True
     return report
 
@@ -118,9 +118,9 @@ def reset_demo_volunteers(engine: Engine) -> list[DemoVolunteer]:
 def demo_examples(engine: Engine, today: date) -> dict[str, str]:
     """Pass numbers that show each kind of decision right now: two residents of households
     that have not used the gate yet, a railway worker, and an expired pass."""
-    from kiosk.store.models import GateEventRow, PassRow, ResidentRow
+    from kiosk.store.models import GateEventRow, PassRow, ResidentRow, table_of
 
-    p, r, e = PassRow.__table__, ResidentRow.__table__, GateEventRow.__table__
+    p, r, e = table_of(PassRow), table_of(ResidentRow), table_of(GateEventRow)
     fresh = (
         select(p.c.number)
         .select_from(p.join(r, p.c.resident_id == r.c.id))

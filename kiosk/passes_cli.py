@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import select
@@ -24,7 +26,7 @@ from kiosk.core.passcode import (
     private_key_to_pem,
     public_key_to_hex,
 )
-from kiosk.store.models import PassKeyRow, PassRow, ResidentRow
+from kiosk.store.models import PassKeyRow, PassRow, ResidentRow, table_of
 from kiosk.store.roster import find_pass
 
 
@@ -82,7 +84,7 @@ def retire(ctx: Context, key_id: str) -> None:
 @pass_ctx
 def keys_list(ctx: Context) -> None:
     """List the office keys this kiosk knows."""
-    k = PassKeyRow.__table__
+    k = table_of(PassKeyRow)
     with ctx.store.engine.connect() as conn:
         for row in conn.execute(select(k).order_by(k.c.added_at)):
             state = "active" if row.active else "retired"
@@ -114,7 +116,7 @@ def revocations(ctx: Context) -> None:
 def _selected(ctx: Context, numbers: tuple[str, ...], building: str | None) -> list[Pass]:
     with ctx.store.engine.connect() as conn:
         if building:
-            p, r = PassRow.__table__, ResidentRow.__table__
+            p, r = table_of(PassRow), table_of(ResidentRow)
             numbers = tuple(conn.execute(
                 select(p.c.number).select_from(p.join(r, p.c.resident_id == r.c.id))
                 .where(r.c.building == building).order_by(r.c.unit, r.c.room, p.c.number)
@@ -150,7 +152,11 @@ _key_options = [
 ]
 
 
-def key_options(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def key_options(f: F) -> F:
+    """The options every signing command shares."""
     for option in reversed(_key_options):
         f = option(f)
     return f

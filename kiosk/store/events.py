@@ -26,10 +26,10 @@ from kiosk.core.decision import Decision
 from kiosk.core.model import Direction
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
-from kiosk.store.models import GateEventRow, ReadingRow
+from kiosk.store.models import GateEventRow, ReadingRow, table_of
 
-E = GateEventRow.__table__
-RD = ReadingRow.__table__
+E = table_of(GateEventRow)
+RD = table_of(ReadingRow)
 
 
 @dataclass(frozen=True, slots=True)

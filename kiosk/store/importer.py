@@ -18,10 +18,10 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from kiosk.core.model import PassKind
-from kiosk.store.models import PassRow, ResidentRow
+from kiosk.store.models import PassRow, ResidentRow, table_of
 
-P = PassRow.__table__
-R = ResidentRow.__table__
+P = table_of(PassRow)
+R = table_of(ResidentRow)
 
 #: canonical column -> accepted header spellings (compared after strip + lower-case)
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -7,6 +7,7 @@ tables; tests/test_migrations.py fails when the two disagree.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import (
     Boolean,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -34,6 +36,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed as a Table (``__table__`` is typed as FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class Meta(Base):

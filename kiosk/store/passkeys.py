@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.store.models import PassKeyRow, PassRow, RevocationRow
+from kiosk.store.models import PassKeyRow, PassRow, RevocationRow, table_of
 
-K = PassKeyRow.__table__
-RV = RevocationRow.__table__
-P = PassRow.__table__
+K = table_of(PassKeyRow)
+RV = table_of(RevocationRow)
+P = table_of(PassRow)
 
 _IS_REVOKED = select(RV.c.pass_number).where(RV.c.pass_number == bindparam("number"))
 
@@ -60,4 +60,4 @@ def revocations(engine: Engine) -> list[tuple[str, datetime, str, str]]:
     with engine.connect() as conn:
         rows = conn.execute(select(RV.c.pass_number, RV.c.revoked_at, RV.c.reason, RV.c.source)
                             .order_by(RV.c.revoked_at))
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r.pass_number, r.revoked_at, r.reason, r.source) for r in rows]

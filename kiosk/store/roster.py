@@ -8,11 +8,11 @@ from datetime import date
 from sqlalchemy import Connection, bindparam, or_, select
 
 from kiosk.core.model import Direction, Pass, PassKind, Resident
-from kiosk.store.models import GateEventRow, PassRow, ResidentRow
+from kiosk.store.models import GateEventRow, PassRow, ResidentRow, table_of
 
-P = PassRow.__table__
-R = ResidentRow.__table__
-E = GateEventRow.__table__
+P = table_of(PassRow)
+R = table_of(ResidentRow)
+E = table_of(GateEventRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class FoundPass:
     """A pass from the roster with the database ids the event record needs."""
 
     gate_pass: Pass
-    pass_id: int
+    pass_id: int | None  # None: a signed pass not (yet) on this kiosk's roster
     resident_id: int | None
 
 
