@@ -62,7 +62,8 @@ def probe_command(ctx: click.Context, port: str, listen_s: float) -> None:
 
 @thermometer.command("read")
 @click.argument("port")
-@click.option("--protocol", "-p", type=click.Choice(PROTOCOLS), required=True)
+@click.option("--protocol", "-p", type=click.Choice(PROTOCOLS), required=True,
+              help="The wire protocol (see: kiosk thermometer probe PORT).")
 @click.option("--baud", type=int, help="Default: the protocol's factory rate.")
 @click.option("--count", "-n", type=int, help="Stop after N readings (default: until Ctrl-C).")
 @click.option(

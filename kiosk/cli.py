@@ -209,7 +209,7 @@ def _print_people(rows: list[tuple[Any, ...]]) -> None:
 
 @residents.command("list")
 @click.option("--building", help="Only this building.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, help="At most this many people.")
 @pass_ctx
 def residents_list(ctx: Context, building: str | None, limit: int) -> None:
     """List people on the roster with their passes."""
@@ -250,7 +250,8 @@ def volunteers() -> None:
 
 @volunteers.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default="volunteer")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="volunteer",
+              help="An admin can open the admin screen and change settings.")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
               help="4-8 digits; asked for when not given.")
 @pass_ctx
@@ -268,6 +269,7 @@ def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
 @volunteers.command("list")
 @pass_ctx
 def volunteers_list(ctx: Context) -> None:
+    """List volunteers: id, name, role."""
     from kiosk.store.volunteers import list_volunteers
 
     for v in list_volunteers(ctx.store.engine):
