@@ -395,7 +395,8 @@ def demo(ctx: Context, no_app: bool) -> None:
 def _attach_optional_groups() -> None:
     """Device and pass commands live beside their drivers."""
     for module, name in (("drivers.cli", "thermometer"), ("kiosk.qr.cli", "qr"),
-                         ("kiosk.passes_cli", "passes")):
+                         ("kiosk.passes_cli", "passes"),
+                         *(("kiosk.export.cli", n) for n in ("export", "retention", "audit"))):
         try:
             mod = __import__(module, fromlist=[name])
         except ImportError:

@@ -1,0 +1,189 @@
+"""Benchmark: the nightly export of 1,000,000 gate events against the sqlite3 command-line tool.
+
+    .venv/bin/python bench/bench_export.py [--events 1000000] [--keep DIR]
+
+Makes a migrated store, fills it straight through sqlite3 ``executemany`` (one day, ~20,000
+residents, 5 % re-measures with two readings), then times
+
+* ``sqlite3 -csv`` running the very same SELECT the export uses (masking, local time,
+  neutralisation, joins) into a file: the floor for "read the rows and write CSV";
+* our ``export_day`` for the movements file alone, and for the whole export (movements,
+  summary, manifest, SHA256SUMS; count and seq-range queries included);
+
+and prints the times and the ratios (target: at most 1.5x), plus the peak memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kiosk.export.nightly import ExportOptions, export_day, movements_sql  # noqa: E402
+from kiosk.store.db import make_engine, open_store  # noqa: E402
+from kiosk.store.events import _EVENT_COLS, _READING_COLS  # noqa: E402
+
+DAY = date(2026, 2, 10)
+RESIDENTS = 20_000
+VOLUNTEERS = 50
+SURNAMES = "张王李赵刘陈杨黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂"
+REASONS_DENY = ("unknown_pass", "expired", "revoked", "quota_used", "fever")
+
+
+def _events(n: int, rng: random.Random) -> Iterator[tuple[list[object], list[list[object]]]]:
+    device = str(uuid.UUID(int=rng.getrandbits(128)))
+    start = datetime(2026, 2, 9, 23, 0, 0)  # 07:00 local (UTC+8)
+    step = 14 * 3600 / n
+    for i in range(1, n + 1):
+        eid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        resident = rng.randint(1, RESIDENTS)
+        r = rng.random()
+        visitor = r < 0.03
+        if r < 0.88:
+            outcome, reason = "allow", "ok"
+        elif r < 0.95:
+            outcome, reason = "deny", REASONS_DENY[i % len(REASONS_DENY)]
+        else:
+            outcome, reason = "remeasure", "fever_remeasure"
+        wall = start + timedelta(seconds=i * step)
+        values = {
+            "id": eid, "device_id": device, "seq": i,
+            "wall_utc": wall.strftime("%Y-%m-%d %H:%M:%S.%f"), "utc_offset_min": 480,
+            "local_date": DAY.isoformat(), "monotonic_s": 1000.0 + i * step, "boot_id": "b1",
+            "clock_state": "trusted", "checkpoint": "bench-gate", "volunteer_id": i % 50 + 1,
+            "direction": "out" if i % 2 else "in", "identified_by": "qr",
+            "pass_number": None if visitor else f"R{resident:07d}", "pass_id": None,
+            "pass_kind": "visitor" if visitor else "resident",
+            "resident_id": None if visitor else resident,
+            "household": None if visitor else f"{resident // 4}",
+            "visitor_name": "访客" + GIVEN[i % len(GIVEN)] if visitor else None,
+            "visitor_phone": f"139{i:08d}" if visitor else None,
+            "visitor_reason": "送药" if visitor else None,
+            "host_building": str(resident % 99 + 1) if visitor else None,
+            "outcome": outcome, "reason": reason,
+            "counts_against_quota": int(outcome == "allow" and i % 2 == 1),
+            "escalated": int(reason == "fever"), "fever_threshold_c": 37.3,
+            "forehead_offset_c": 0.0, "corrects_event_id": None, "note": "",
+            "personal_digest": "0" * 64, "prev_hash": "0" * 64, "hash": "0" * 64,
+        }
+        temp = round(36.0 + rng.random(), 1)
+        readings = [[eid, 1, "valid", temp, 20.0, temp, "device", "bench", "gy"]]
+        if outcome == "remeasure" or reason == "fever":
+            readings.append([eid, 2, "valid", 37.6, 20.0, 37.6, "manual", "", ""])
+        yield [values[c] for c in _EVENT_COLS], readings
+
+
+def fill(path: Path, n: int) -> None:
+    """Write a migrated store with ``n`` events of DAY, as fast as SQLite takes them."""
+    open_store(path).close()
+    rng = random.Random(6)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("BEGIN")
+    now = "2026-02-01 00:00:00.000000"
+    con.executemany(
+        "INSERT INTO residents (id, name, building, unit, room, household, phone, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        ((i, SURNAMES[i % len(SURNAMES)] + GIVEN[i % len(GIVEN)]
+          + GIVEN[(i // len(GIVEN)) % len(GIVEN)], str(i % 99 + 1), str(i % 4 + 1),
+          f"{i % 30 + 1}{i // 30:03d}", f"{i // 4}", f"138{i:08d}", now)
+         for i in range(1, RESIDENTS + 1)))
+    con.executemany("INSERT INTO volunteers (id, name, role, pin_hash, active, "
+                    "failed_attempts) VALUES (?,?,?,?,1,0)",
+                    ((i, f"志愿者{i:02d}", "volunteer", "x") for i in range(1, VOLUNTEERS + 1)))
+    ev_sql = (f"INSERT INTO gate_events ({','.join(_EVENT_COLS)}) "
+              f"VALUES ({','.join('?' * len(_EVENT_COLS))})")
+    rd_cols = [c for c in _READING_COLS if c != "id"]
+    rd_sql = (f"INSERT INTO readings ({','.join(rd_cols)}) "
+              f"VALUES ({','.join('?' * len(rd_cols))})")
+    batch_e: list[list[object]] = []
+    batch_r: list[list[object]] = []
+    for ev, rds in _events(n, rng):
+        batch_e.append(ev)
+        batch_r.extend(rds)
+        if len(batch_e) >= 50_000:
+            con.executemany(ev_sql, batch_e)
+            con.executemany(rd_sql, batch_r)
+            batch_e, batch_r = [], []
+    con.executemany(ev_sql, batch_e)
+    con.executemany(rd_sql, batch_r)
+    con.execute("COMMIT")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.execute("ANALYZE")
+    con.close()
+
+
+def time_sqlite_cli(db: Path, out: Path) -> float:
+    sql = movements_sql(mask=True).replace("?", f"'{DAY.isoformat()}'", 1)
+    t0 = time.perf_counter()
+    with open(out, "wb") as fh:
+        subprocess.run(["sqlite3", "-csv", "-header", "-readonly", str(db), sql], stdout=fh,
+                       check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, help="keep the store and files in this directory")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    args = ap.parse_args()
+    if shutil.which("sqlite3") is None:
+        sys.exit("the sqlite3 command-line tool is needed: apt-get install -y sqlite3")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "kiosk.sqlite3"
+    if db.exists():
+        db.unlink()
+    t0 = time.perf_counter()
+    fill(db, args.events)
+    print(f"filled {args.events:,} events in {time.perf_counter() - t0:.1f} s "
+          f"({db.stat().st_size / 1e6:.0f} MB)")
+    engine = make_engine(db)
+    cli_s, mov_s, all_s = [], [], []
+    for i in range(args.repeat):
+        cli_s.append(time_sqlite_cli(db, work / "sqlite3-cli.csv"))
+        opts = ExportOptions(label="bench-gate", actor="bench")
+        t0 = time.perf_counter()
+        marks: dict[str, float] = {}
+
+        def progress(_n: int, marks: dict[str, float] = marks) -> None:
+            marks["last_row"] = time.perf_counter()
+
+        def before(_cur: object, _total: int, marks: dict[str, float] = marks) -> None:
+            marks["rows_start"] = time.perf_counter()
+
+        opts.progress = progress
+        result = export_day(engine, DAY, work / f"out{i}", opts, before_read=before)
+        all_s.append(time.perf_counter() - t0)
+        mov_s.append(marks["last_row"] - marks["rows_start"])
+        assert result.events == args.events
+    engine.dispose()
+    cli, mov, whole = min(cli_s), min(mov_s), min(all_s)
+    size = (work / "out0" / "movements_bench-gate_2026-02-10.csv").stat().st_size
+    print(f"events exported            : {args.events:,} ({size / 1e6:.0f} MB CSV)")
+    print(f"sqlite3 -csv, same SELECT  : {cli:6.2f} s")
+    print(f"export_day, movements file : {mov:6.2f} s   ratio {mov / cli:.2f}x (target <= 1.5x)")
+    print(f"export_day, everything     : {whole:6.2f} s   ratio {whole / cli:.2f}x "
+          "(+ counts, summary, manifest, SHA256SUMS)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {rss:.0f} MB (best of {args.repeat} runs)")
+    if args.keep is None:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
