@@ -233,10 +233,13 @@ def residents_list(ctx: Context, building: str | None, limit: int) -> None:
 @pass_ctx
 def residents_find(ctx: Context, query: str) -> None:
     """Find by pass number, building-unit-room (12-3-402) or part of a name."""
+    from kiosk.store import audit
     from kiosk.store.roster import search_residents
 
     with ctx.store.engine.connect() as conn:
         rows = search_residents(conn, query)
+    audit.record(ctx.store.engine, audit.cli_actor(), audit.LOOKUP,
+                 {"query": query, "results": len(rows)})
     if not rows:
         fail(f"nobody matches '{query}'")
     _print_people(rows)

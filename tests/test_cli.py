@@ -128,3 +128,10 @@ def test_demo_creates_the_compound_once_and_reuses_it(data_dir: Path):
             r = run_kiosk(data_dir, *m.group(1).split())
             expected = 3 if ("expired" in m.group(2) or "fever" in m.group(2)) else 0
             assert r.returncode == expected, (line, r.stdout, r.stderr)
+
+
+def test_every_lookup_is_written_to_the_audit_log(imported: Path):
+    assert run_kiosk(imported, "residents", "find", "王五").returncode == 0
+    log = run_kiosk(imported, "audit", "list")
+    assert log.returncode == 0
+    assert "lookup" in log.stdout and "王五" in log.stdout and "cli:" in log.stdout
