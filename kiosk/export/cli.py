@@ -144,7 +144,7 @@ def audit() -> None:
 
 
 @audit.command("list")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, help="At most this many entries.")
 @click.option("--action", help="Only this action (lookup, export, export_unmasked, purge).")
 @pass_ctx
 def audit_list(ctx: Context, limit: int, action: str | None) -> None:
