@@ -388,17 +388,65 @@ def demo(ctx: Context, no_app: bool) -> None:
             click.echo(f"  {me} check {ex[key]} {args:<28} # {what}")
     click.echo(f"  {me} residents find 12-2-301")
     if not no_app:
-        try:
-            from kiosk.ui import app as _app  # noqa: F401
-        except ImportError:
-            click.echo("\n(The touchscreen app is not part of this version yet; use the "
-                       "commands above to try the gate.)")
+        click.echo("\nStarting the touchscreen app with a simulated thermometer "
+                   "(F5: 36.5 °C, F6: 38.2 °C fever, F7: unplug/replug).")
+        _run_app(ctx, windowed=True, size=(1280, 800), simulate_thermometer=True)
+
+
+# --- app --------------------------------------------------------------------------------
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter("use WIDTHxHEIGHT, e.g. 800x480") from None
+    return w, h
+
+
+def _run_app(ctx: Context, *, windowed: bool, size: tuple[int, int],
+             simulate_thermometer: bool) -> None:
+    ctx.settings  # noqa: B018 - settings errors are reported before any window opens
+    from kiosk.ui.app import run_app
+
+    for close in ctx.closers:  # the app opens its own store
+        close()
+    ctx.closers.clear()
+    run_app(ctx.data_dir, windowed=windowed, size=size,
+            simulate_thermometer=simulate_thermometer)
+
+
+@main.command("app")
+@click.option("--windowed", is_flag=True, help="A window instead of full screen.")
+@click.option("--size", default="800x480", show_default=True,
+              help="Window size (the 7-inch Pi panel is 800x480).")
+@click.option("--simulate-thermometer", is_flag=True,
+              help="Use a simulated thermometer on a pseudo-terminal.")
+@pass_ctx
+def app_cmd(ctx: Context, windowed: bool, size: str, simulate_thermometer: bool) -> None:
+    """Start the touchscreen kiosk (full screen unless --windowed)."""
+    _run_app(ctx, windowed=windowed, size=_parse_size(size),
+             simulate_thermometer=simulate_thermometer)
+
+
+@main.command("self-test")
+@pass_ctx
+def self_test(ctx: Context) -> None:
+    """Headless checks of this installation: database and migrations, font, drivers, assets.
+    Exit code 0 when all pass (``dist/kiosk/kiosk --self-test`` runs this)."""
+    from kiosk.ui.selftest import run_checks
+
+    failed = 0
+    for name, ok, detail in run_checks(ctx.data_dir):
+        failed += not ok
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    if failed:
+        fail(f"{failed} self-test check(s) failed")
 
 
 def _attach_optional_groups() -> None:
     """Device and pass commands live beside their drivers."""
     for module, name in (("drivers.cli", "thermometer"), ("kiosk.qr.cli", "qr"),
-                         ("kiosk.passes_cli", "passes"),
+                         ("kiosk.passes_cli", "passes"), ("kiosk.server.cli", "serve"),
+                         ("kiosk.sync.cli", "sync"),
                          *(("kiosk.export.cli", n) for n in ("export", "retention", "audit"))):
         try:
             mod = __import__(module, fromlist=[name])

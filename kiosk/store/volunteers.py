@@ -1,18 +1,27 @@
-"""Volunteers and their PINs. PINs are stored only as argon2id hashes (argon2-cffi): a stolen
-kiosk's database does not give away the 4-6 digit PINs cheaply."""
+"""Volunteers, their PINs and their shifts. PINs are stored only as argon2id hashes
+(argon2-cffi): a stolen kiosk's database does not give away the 4-6 digit PINs cheaply, and
+``sign_in`` locks a name for a while after a few wrong PINs so they cannot be guessed at the
+gate either. Shift times are naive UTC, like ``gate_events.wall_utc``, so a handover can count
+the shift's events directly."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import CursorResult, Engine, Table, insert, select, update
 
 from kiosk.core.model import Role
-from kiosk.store.models import VolunteerRow
+from kiosk.store.models import ShiftRow, VolunteerRow
 
-V = VolunteerRow.__table__
+V = cast(Table, VolunteerRow.__table__)
+S = cast(Table, ShiftRow.__table__)
+#: wrong PINs in a row before a name is locked, and for how long (seconds)
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT_S = 300
 _hasher = PasswordHasher()
 
 
@@ -25,6 +34,12 @@ class VolunteerInfo:
     id: int
     name: str
     role: Role
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def check_pin_format(pin: str) -> None:
@@ -45,8 +60,8 @@ def add_volunteer(engine: Engine, name: str, pin: str, role: Role = Role.VOLUNTE
             conn.execute(update(V).where(V.c.id == row.id).values(
                 pin_hash=digest, role=role.value, active=True))
             return int(row.id)
-        return int(conn.execute(insert(V).values(
-            name=name, role=role.value, pin_hash=digest, active=True)).inserted_primary_key[0])
+        return _new_id(conn.execute(insert(V).values(
+            name=name, role=role.value, pin_hash=digest, active=True)))
 
 
 def verify_pin(engine: Engine, name: str, pin: str) -> VolunteerInfo | None:
@@ -72,3 +87,71 @@ def list_volunteers(engine: Engine) -> list[VolunteerInfo]:
     with engine.connect() as conn:
         rows = conn.execute(select(V.c.id, V.c.name, V.c.role).order_by(V.c.name)).all()
     return [VolunteerInfo(id=r.id, name=r.name, role=Role(r.role)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """The answer to one PIN attempt: ``volunteer`` on success; otherwise how many tries are
+    left, or until when (naive UTC) the name is locked."""
+
+    volunteer: VolunteerInfo | None
+    attempts_left: int = 0
+    locked_until: datetime | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def sign_in(engine: Engine, name: str, pin: str, now: datetime | None = None) -> SignIn:
+    """Check a PIN with lockout: ``MAX_FAILED_ATTEMPTS`` wrong PINs in a row lock the name for
+    ``LOCKOUT_S`` seconds; while locked even the right PIN is refused (it is not checked, so
+    a guesser learns nothing). A success resets the count."""
+    now = now or utc_now()
+    with engine.connect() as conn:
+        row = conn.execute(select(V).where(V.c.name == name.strip(), V.c.active.is_(True))).first()
+    if row is None:
+        return SignIn(None, attempts_left=MAX_FAILED_ATTEMPTS)
+    if row.locked_until is not None and row.locked_until > now:
+        return SignIn(None, locked_until=row.locked_until)
+    failed = 0 if row.locked_until is not None else int(row.failed_attempts or 0)
+    try:
+        _hasher.verify(row.pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        failed += 1
+        locked = now + timedelta(seconds=LOCKOUT_S) if failed >= MAX_FAILED_ATTEMPTS else None
+        with engine.begin() as conn:
+            conn.execute(update(V).where(V.c.id == row.id).values(
+                failed_attempts=0 if locked else failed, locked_until=locked))
+        return SignIn(None, attempts_left=max(0, MAX_FAILED_ATTEMPTS - failed),
+                      locked_until=locked)
+    if row.failed_attempts or row.locked_until is not None:
+        with engine.begin() as conn:
+            conn.execute(update(V).where(V.c.id == row.id).values(
+                failed_attempts=0, locked_until=None))
+    return SignIn(VolunteerInfo(id=row.id, name=row.name, role=Role(row.role)))
+
+
+def start_shift(engine: Engine, volunteer_id: int, checkpoint: str,
+                now: datetime | None = None) -> int:
+    """Open a shift at sign-in; returns its id."""
+    with engine.begin() as conn:
+        return _new_id(conn.execute(insert(S).values(
+            volunteer_id=volunteer_id, checkpoint=checkpoint, started_at=now or utc_now())))
+
+
+def end_shift(engine: Engine, shift_id: int, now: datetime | None = None) -> datetime:
+    """Close a shift at sign-out (idempotent: a second call keeps the first end time)."""
+    end = now or utc_now()
+    with engine.begin() as conn:
+        conn.execute(update(S).where(S.c.id == shift_id, S.c.ended_at.is_(None))
+                     .values(ended_at=end))
+        ended: datetime = conn.execute(select(S.c.ended_at).where(S.c.id == shift_id)).scalar_one()
+        return ended
+
+
+def shift_started_at(engine: Engine, shift_id: int) -> datetime | None:
+    with engine.connect() as conn:
+        started: datetime | None = conn.execute(
+            select(S.c.started_at).where(S.c.id == shift_id)).scalar()
+        return started

@@ -1,0 +1,168 @@
+"""Every word the app shows, Chinese first, English second (one catalogue, like gettext's
+.po pair but checked by a test that every key has both languages).
+
+Decision reasons come from ``kiosk.core.messages`` so the screen and ``kiosk check`` say the
+same thing. ``tr(key, lang, **fields)`` formats with ``str.format`` fields.
+"""
+
+from __future__ import annotations
+
+from kiosk.core.messages import Reason, message
+from kiosk.core.model import PassKind
+
+LANGUAGES = ("zh", "en")
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # sign-in
+    "app_title": ("防疫卡口登记", "Checkpoint Kiosk"),
+    "choose_volunteer": ("请选择您的名字", "Tap your name"),
+    "enter_pin": ("输入密码", "Enter your PIN"),
+    "pin_for": ("{name} 请输入密码", "{name}: enter your PIN"),
+    "admin_pin": ("管理员密码", "Admin PIN"),
+    "ok": ("确定", "OK"),
+    "back": ("返回", "Back"),
+    "clear": ("清除", "Clear"),
+    "language": ("English", "中文"),
+    "admin": ("管理", "Admin"),
+    "pin_wrong": ("密码错误,还可试 {left} 次", "Wrong PIN: {left} tries left"),
+    "pin_locked": ("错误次数过多,{until} 前锁定", "Too many wrong PINs: locked until {until}"),
+    "pin_short": ("密码为 4 到 8 位数字", "A PIN is 4 to 8 digits"),
+    "not_admin": ("不是管理员密码", "Not an admin PIN"),
+    "no_volunteers": ("还没有志愿者:请用 kiosk volunteers add 添加",
+                      "No volunteers yet: add one with kiosk volunteers add"),
+    "checking": ("正在核对…", "Checking..."),
+    # gate
+    "dir_in": ("进", "IN"),
+    "dir_out": ("出", "OUT"),
+    "show_pass": ("请出示通行证", "Show your pass"),
+    "show_pass_hint": ("扫码、扫描枪,或在右侧搜索", "Camera, scanner, or search on the right"),
+    "search": ("搜索", "Search"),
+    "search_hint": ("通行证号 / 楼-单元-房 / 姓名", "Pass no. / bldg-unit-room / name"),
+    "no_match": ("没有找到:{query}", "Nothing matches: {query}"),
+    "looking_up": ("正在查询…", "Looking up..."),
+    "measuring": ("请测体温", "Measure the temperature"),
+    "measuring_device": ("对准额头,自动读取", "Aim at the forehead: read automatically"),
+    "type_temp": ("请输入体温", "Type the temperature"),
+    "manual": ("手动输入体温", "Type temperature"),
+    "temp_format": ("请输入如 36.5 的体温", "Type a temperature like 36.5"),
+    "reading_shown": ("读数 {value}", "Reading {value}"),
+    "reading_bad": ("未测到有效体温({state}),请重测", "No valid reading ({state}): measure again"),
+    "remeasure_in": ("体温偏高,{seconds} 秒后复测",
+                     "Temperature high: measure again in {seconds} s"),
+    "remeasure_wait": ("体温偏高,稍候复测", "High: measure again in"),
+    "remeasure_now": ("请复测体温", "Measure again now"),
+    "recording": ("正在记录…", "Recording..."),
+    "record_failed": ("记录失败:{error}。数据未丢失,请再试", "Could not record: {error}. "
+                      "Nothing was lost; try again"),
+    "busy": ("请先处理完当前人员", "Finish the current person first"),
+    "cancel": ("取消", "Cancel"),
+    "visitor": ("访客登记", "Visitor"),
+    "who_is_out": ("外出未归", "Who is out"),
+    "sign_out": ("交班", "Sign out"),
+    "forged_scan": ("二维码无效(伪造或被改动)", "QR not genuine (forged or altered)"),
+    "scan_garbage": ("无法识别的扫描内容", "Scan not recognised"),
+    "one_way": ("本门只允许 {mode}", "This gate is one-way: {mode} only"),
+    # status bar
+    "thermo_connected": ("体温计正常", "Thermometer OK"),
+    "thermo_starting": ("体温计连接中", "Thermometer starting"),
+    "thermo_no_data": ("体温计无数据", "Thermometer silent"),
+    "thermo_wrong_protocol": ("体温计协议不对", "Thermometer: wrong protocol"),
+    "thermo_unplugged": ("体温计未连接", "Thermometer unplugged"),
+    "thermo_stopped": ("体温计未启用", "No thermometer"),
+    "thermo_down_manual": ("体温计不可用:请手动输入体温", "Thermometer down: type the temperature"),
+    "sync_off": ("未设同步", "Sync not set"),
+    "sync_waiting": ("离线 {count} 条待传", "Offline: {count} waiting"),
+    "sync_done": ("已同步", "Synced"),
+    "clock_untrusted": ("时钟未校准!", "Clock not trusted!"),
+    "no_font": ("未找到中文字体,姓名可能显示为方框", "No Chinese font: names may show as boxes"),
+    "on_duty": ("值班:{name}", "On duty: {name}"),
+    # result
+    "pass_big": ("通行", "PASS"),
+    "stop_big": ("禁止", "STOP"),
+    "call_leader": ("请立即联系组长", "Call the team leader now"),
+    "tap_to_close": ("点击屏幕返回", "Tap to go back"),
+    "acknowledge": ("已通知组长", "Team leader called"),
+    "temperature": ("体温 {value}", "Temp {value}"),
+    "visitor_for": ("访客 → {building}", "Visitor → {building}"),
+    # visitor
+    "visitor_title": ("访客 / 配送登记", "Visitor / delivery"),
+    "v_name": ("姓名", "Name"),
+    "v_phone": ("电话", "Phone"),
+    "v_reason": ("事由", "Reason"),
+    "v_host": ("去往楼栋", "Building"),
+    "v_next": ("下一步:测体温", "Next: temperature"),
+    "v_need_name": ("请填写姓名", "A name is needed"),
+    "v_bad_phone": ("电话号码只能是数字", "The phone number is digits only"),
+    "r_delivery": ("快递外卖", "Delivery"),
+    "r_groceries": ("送菜送药", "Groceries"),
+    "r_repair": ("维修", "Repair"),
+    "r_visit": ("探访", "Visit"),
+    # who is out
+    "out_title": ("外出未归({count} 人,最早在前)", "Out now ({count}, oldest first)"),
+    "out_since": ("{time} 出门,已 {hours} 小时", "out since {time} ({hours} h)"),
+    "nobody_out": ("没有外出未归的人", "Nobody is out"),
+    # handover
+    "handover_title": ("交班小结", "Shift handover"),
+    "h_since": ("{name} 自 {time} 起", "{name} since {time}"),
+    "h_in": ("进入", "In"),
+    "h_out": ("外出", "Out"),
+    "h_denied": ("拦下", "Stopped"),
+    "h_fever": ("发热", "Fevers"),
+    "h_visitors": ("访客", "Visitors"),
+    "h_still_out": ("外出未归", "Still out"),
+    "confirm_sign_out": ("确认交班", "Sign out now"),
+    # admin
+    "admin_title": ("管理设置", "Settings"),
+    "a_checkpoint": ("卡口名称", "Checkpoint"),
+    "a_direction": ("方向(both/in/out)", "Direction (both/in/out)"),
+    "a_threshold": ("发热阈值 °C", "Fever threshold °C"),
+    "a_offset": ("额温修正 °C", "Forehead offset °C"),
+    "a_quota_outings": ("每户外出次数", "Outings per household"),
+    "a_quota_days": ("统计天数", "Quota days"),
+    "a_port": ("体温计串口", "Thermometer port"),
+    "a_protocol": ("协议", "Protocol"),
+    "a_baud": ("波特率", "Baud"),
+    "a_camera": ("摄像头编号(-1 关闭)", "Camera index (-1 off)"),
+    "a_sync": ("同步地址", "Sync URL"),
+    "a_export": ("导出时间", "Export time"),
+    "a_language": ("语言 zh/en", "Language zh/en"),
+    "a_probe": ("探测体温计", "Probe thermometer"),
+    "a_probing": ("正在探测…", "Probing..."),
+    "a_probe_found": ("找到:{protocol} {baud}", "Found: {protocol} at {baud}"),
+    "a_probe_none": ("没有应答", "Nothing answered"),
+    "a_save": ("保存", "Save"),
+    "a_saved": ("已保存", "Saved"),
+    "a_exit": ("退出程序", "Exit kiosk"),
+    "a_invalid": ("设置有误:{error}", "Invalid: {error}"),
+    # pass kinds
+    "kind_resident": ("居民", "Resident"),
+    "kind_worker": ("必要岗位", "Essential worker"),
+    "kind_supplier": ("保供配送", "Supplier"),
+    "kind_staff": ("工作人员", "Staff"),
+    "kind_visitor": ("访客", "Visitor"),
+    "kind_unknown": ("未知", "Unknown"),
+}
+
+
+def tr(key: str, lang: str = "zh", **fields: object) -> str:
+    """The text for ``key`` in ``lang``; a missing key shows itself (never a crash)."""
+    pair = CATALOGUE.get(key)
+    if pair is None:
+        return key
+    text = pair[0] if lang == "zh" else pair[1]
+    return text.format(**fields) if fields else text
+
+
+def reason_text(reason: Reason | str, lang: str = "zh") -> str:
+    m = message(Reason(reason))
+    return m.zh if lang == "zh" else m.en
+
+
+def kind_text(kind: PassKind | str | None, lang: str = "zh") -> str:
+    if not kind:
+        return tr("kind_unknown", lang)
+    return tr(f"kind_{PassKind(kind).value}", lang)
+
+
+def other(lang: str) -> str:
+    return "en" if lang == "zh" else "zh"

@@ -1,0 +1,307 @@
+# mypy: disable-error-code="misc"
+# (Kivy has no type information: its classes are Any to mypy)
+"""The Kivy application: opens the store, wires the view models to the screens and the
+devices to the view models. Screen logic lives in ``vm``, layouts in ``screens``, background
+work in ``services``. Import only after ``kiosk.ui.app.configure_kivy`` has run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from drivers.wedge import BurstDetector
+from kiosk import settings as settings_mod
+from kiosk import sysclock
+from kiosk.gate import Gate
+from kiosk.settings import Settings
+from kiosk.store.db import open_store
+from kiosk.ui import i18n
+from kiosk.ui.fonts import install_cjk_font
+from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
+from kiosk.ui.sounds import Sounds
+from kiosk.ui.vm.admin import AdminModel
+from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
+from kiosk.ui.vm.signin import SignInModel
+from kiosk.ui.vm.visitor import VisitorForm
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "kiosk.sqlite3"
+#: touches are ignored this long after a screen change (the tap that changed it must not
+#: land on the new screen, e.g. a double tap on "confirm" hitting the next person's keypad)
+SWITCH_GUARD_S = 0.35
+ENTER_KEYS = (13, 271)  # Return, keypad Enter
+#: demo with a simulated thermometer: F5 normal, F6 fever, F7 unplug / plug back
+SIMULATOR_KEYS = {286: "36.5", 287: "38.2", 288: "plug"}
+
+
+class GuardedScreenManager(ScreenManager):
+    """Drops touches for a moment after each screen change."""
+
+    switched_at = NumericProperty(0.0)
+
+    def on_current(self, instance: Any, value: str) -> None:
+        self.switched_at = time.monotonic()
+        super().on_current(instance, value)
+
+    def guarded(self) -> bool:
+        return bool(time.monotonic() - self.switched_at < SWITCH_GUARD_S)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.guarded():
+            return True
+        return bool(super().on_touch_down(touch))
+
+
+class KioskApp(App):
+    lang = StringProperty("zh")
+    #: layout scale: 1.0 at 800x480, everything (type, keys) grows with the screen
+    u = NumericProperty(1.0)
+    checkpoint_name = StringProperty("")
+    thermo_text = StringProperty("")
+    thermo_ok = BooleanProperty(False)
+    sync_text = StringProperty("")
+    warning_text = StringProperty("")
+    duty_text = StringProperty("")
+
+    def __init__(self, data_dir: Path, *, simulate_thermometer: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_dir = data_dir
+        self.simulate_thermometer = simulate_thermometer
+        self.title = "Checkpoint Kiosk"
+        self.burst = BurstDetector()
+        self.sounds = Sounds()
+        self.ready_at: float | None = None
+        self.font_path: Path | None = None
+        self.camera_state = "off"
+        self.sync_loop: Any = None
+        self._thermo_state = "stopped"
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the UI thread (callable from any thread)."""
+        Clock.schedule_once(lambda _dt: fn(), 0)
+
+    def build(self) -> ScreenManager:
+        self.settings: Settings = settings_mod.load(self.data_dir)
+        self.lang = self.settings.ui.language
+        self.checkpoint_name = self.settings.checkpoint.name
+        self.font_path = install_cjk_font()
+        self.store = open_store(self.data_dir / DB_FILE)
+        self.gate = Gate(self.store, self.settings)
+        self.runner = ThreadRunner(self.post)
+        self.flow = GateFlow(self.gate, self.runner)
+        self.flow.result_listeners.append(self._on_result)
+        self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
+        self.visitor_form = VisitorForm()
+        self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved)
+        self.devices = Devices(self.post, self.flow.on_reading, self._thermometer_state,
+                               lambda payload: self._scanned(payload, "qr"), self._camera)
+        from kiosk.ui.screens.admin import AdminScreen
+        from kiosk.ui.screens.gate import GateScreen
+        from kiosk.ui.screens.handover import HandoverScreen
+        from kiosk.ui.screens.result import ResultScreen
+        from kiosk.ui.screens.signin import SignInScreen
+        from kiosk.ui.screens.visitor import VisitorScreen
+        from kiosk.ui.screens.whoisout import WhoIsOutScreen
+
+        sm = GuardedScreenManager(transition=NoTransition())
+        signin, gate, result = SignInScreen(name="signin"), GateScreen(name="gate"), \
+            ResultScreen(name="result")
+        visitor, admin = VisitorScreen(name="visitor"), AdminScreen(name="admin")
+        signin.bind_model(self.signin)
+        gate.bind_model(self.flow)
+        result.bind_model(self.flow)
+        visitor.bind_model(self.visitor_form)
+        admin.bind_model(self.admin)
+        for screen in (signin, gate, result, visitor, WhoIsOutScreen(name="whoisout"),
+                       HandoverScreen(name="handover"), admin):
+            sm.add_widget(screen)
+        self.sm = sm
+        self.flow.subscribe(self._follow_flow)
+        self.signin.subscribe(self._follow_signin)
+        Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down,
+                    size=lambda *_: self._rescale())
+        self._rescale()
+        self._thermometer_state("stopped")
+        self._update_warning(None)
+        return sm
+
+    def on_start(self) -> None:
+        self.signin.load()
+        self._start_devices()
+        Clock.schedule_interval(lambda _dt: self.flow.tick(), 0.2)
+        Clock.schedule_interval(lambda _dt: self._poll_status(), 5.0)
+        self._poll_status()
+        hook = os.environ.get("KIOSK_UI_TEST_HOOK")
+        if hook:
+            from kiosk.ui.testhook import TestHook
+
+            TestHook(self, Path(hook)).start()
+        Clock.schedule_once(self._mark_ready, 0)
+        self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
+                                    lambda: self.post(self._poll_status))
+
+    def _mark_ready(self, _dt: float) -> None:
+        self.ready_at = time.monotonic()
+
+    def on_stop(self) -> None:
+        if self.sync_loop is not None:
+            self.sync_loop.stop(2.0)
+        self.devices.stop()
+        self.runner.stop()
+        self.gate.close()
+        self.store.close()
+
+    def _start_devices(self) -> None:
+        port = None
+        if self.simulate_thermometer and self.devices.simulator is None:
+            port = self.devices.start_simulator(self.settings.thermometer.protocol)
+        elif self.devices.simulator is not None:
+            port = str(self.devices.simulator.port)
+        self.devices.start_thermometer(self.settings, port)
+        if self.settings.camera.index >= 0:
+            self.devices.start_camera(self.settings.camera.index)
+
+    # -- text and layout -----------------------------------------------------------------
+
+    def tr(self, key: str, lang: str | None = None, **fields: object) -> str:
+        return i18n.tr(key, lang or self.lang, **fields)
+
+    def toggle_language(self) -> None:
+        self.lang = i18n.other(self.lang)
+        self.settings.ui.language = self.lang
+        self._thermometer_state(self._thermo_state)
+        self._poll_status()
+        s = self.settings
+        self.runner.submit(lambda: settings_mod.save(self.data_dir, s), lambda _r: None,
+                           self.show_error)
+
+    def _rescale(self) -> None:
+        w, h = Window.size
+        self.u = max(0.5, min(w / 800, h / 480))
+
+    def go(self, name: str) -> None:
+        if name in ("visitor", "whoisout", "handover") and self.flow.busy:
+            return
+        self.sm.current = name
+
+    def show_error(self, exc: BaseException) -> None:
+        log.error("background job failed: %s", exc)
+        self.warning_text = str(exc)[:80]
+
+    # -- following the models ------------------------------------------------------------
+
+    def _follow_flow(self) -> None:
+        current = self.sm.current
+        if self.flow.phase is Phase.RESULT and current in ("gate", "visitor", "whoisout"):
+            self.sm.current = "result"
+        elif self.flow.phase is not Phase.RESULT and current == "result":
+            self.sm.current = "gate"
+
+    def _follow_signin(self) -> None:
+        duty = self.signin.duty
+        if self.sm.current == "signin" and duty is not None:
+            self.flow.volunteer_id = duty.volunteer.id
+            self.duty_text = self.tr("on_duty", name=duty.volunteer.name)
+            self.sm.current = "gate"
+        elif self.sm.current == "signin" and self.signin.admin_ok:
+            self.signin.set_mode("volunteer")
+            self.sm.current = "admin"
+
+    def sign_out(self) -> None:
+        self.flow.cancel()
+        self.signin.sign_out()
+        self.flow.volunteer_id = None
+        self.duty_text = ""
+        self.sm.current = "signin"
+
+    def _on_result(self, result: ResultView) -> None:
+        self.sounds.play("pass" if result.allowed else "stop")
+        if self.sync_loop is not None:
+            self.sync_loop.wake()
+
+    def _settings_saved(self, new: Settings) -> None:
+        """Apply saved settings: a new gate policy and the devices restarted."""
+        self.settings = new
+        self.gate.settings, self.gate.policy = new, new.policy()
+        self.checkpoint_name = new.checkpoint.name
+        if new.ui.language != self.lang:
+            self.lang = new.ui.language
+        self.devices.stop_camera()
+        self._start_devices()
+
+    # -- devices and status --------------------------------------------------------------
+
+    def _thermometer_state(self, state: str) -> None:
+        self._thermo_state = state
+        self.thermo_ok = state == "connected"
+        self.thermo_text = self.tr(f"thermo_{state}")
+        self.flow.set_thermometer_state(state)
+
+    def _camera(self, state: str) -> None:
+        self.camera_state = state
+
+    def _scanned(self, payload: str, how: str) -> None:
+        if self.sm.current in ("gate", "result") and self.signin.duty is not None:
+            self.flow.present(payload, how)
+
+    def _on_textinput(self, _window: Any, text: str) -> None:
+        now = time.monotonic()
+        for ch in text:
+            self.burst.feed(ch, now)
+
+    def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        sim = self.devices.simulator
+        if sim is not None and key in SIMULATOR_KEYS:  # demo only: play the thermometer
+            action = SIMULATOR_KEYS[key]
+            if action == "plug":
+                sim.replug() if not sim.plugged else sim.unplug()
+            else:
+                sim.set_temperature(float(action))
+            return True
+        if key in ENTER_KEYS:
+            payload = self.burst.enter(time.monotonic())
+            if payload is not None:
+                self._scanned(payload, "scanner")
+                return True
+        return False
+
+    def _poll_status(self) -> None:
+        engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
+
+        def work() -> tuple[int, bool | None, bool | None]:
+            waiting, online = sync_status(engine, data_dir, url)
+            return waiting, online, sysclock.os_clock_synced()
+
+        self.runner.submit(work, self._show_status, self.show_error)
+
+    def _show_status(self, status: tuple[int, bool | None, bool | None]) -> None:
+        waiting, online, synced = status
+        if online is None:
+            self.sync_text = self.tr("sync_off") + f" ({waiting})"
+        elif online and not waiting:
+            self.sync_text = self.tr("sync_done")
+        else:
+            self.sync_text = self.tr("sync_waiting", count=waiting)
+        self._update_warning(synced)
+
+    def _update_warning(self, synced: bool | None) -> None:
+        warnings = []
+        if self.font_path is None:
+            warnings.append(self.tr("no_font"))
+        if synced is False and self.settings.device.require_clock_sync:
+            warnings.append(self.tr("clock_untrusted"))
+        self.warning_text = "  ".join(warnings)

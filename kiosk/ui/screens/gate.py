@@ -1,0 +1,131 @@
+# mypy: disable-error-code="misc"
+# (Kivy has no type information: its classes are Any to mypy)
+"""The gate screen: direction, the person in front, the temperature, search and keypads.
+
+The right-hand panel changes with the flow's phase (search pad, temperature pad, thermometer
+panel, re-measure countdown); only the panel in use is in the widget tree, so a hidden
+key can never be tapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.app import App
+from kivy.factory import Factory
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from kiosk.core.model import Direction
+from kiosk.ui.i18n import kind_text
+from kiosk.ui.screens import load_kv
+from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
+from kiosk.ui.widgets import KButton, Panel
+
+load_kv(__file__)
+
+
+class StepPanel(Panel):
+    """The right-hand panel of one step; ``screen`` is the gate screen it drives."""
+
+    screen = ObjectProperty(None)
+    bg = ListProperty([0, 0, 0, 0])
+
+PANELS = {"search": "SearchPad", "manual": "TemperaturePad", "device": "DevicePanel",
+          "countdown": "CountdownPanel", "busy": "BusyPanel"}
+
+
+class GateScreen(Screen):
+    phase = StringProperty("idle")
+    direction = StringProperty("out")
+    one_way = BooleanProperty(False)
+    headline = StringProperty("")
+    detail = StringProperty("")
+    temp_line = StringProperty("")
+    message = StringProperty("")
+    query = StringProperty("")
+    countdown = StringProperty("")
+    manual_text = StringProperty("")
+    hits = ListProperty([])
+
+    def bind_model(self, flow: GateFlow) -> None:
+        self.flow = flow
+        self._panel_kind = ""
+        self._panels: dict[str, Any] = {}
+        flow.subscribe(self.refresh)
+        App.get_running_app().bind(lang=lambda *_: self.refresh())
+        self.refresh()
+
+    def _panel(self, kind: str) -> Any:
+        if kind not in self._panels:
+            self._panels[kind] = getattr(Factory, PANELS[kind])(screen=self)
+        return self._panels[kind]
+
+    def refresh(self) -> None:
+        app, f = App.get_running_app(), self.flow
+        self.phase, self.direction = f.phase.value, f.direction.value
+        self.one_way = f.fixed_direction is not None
+        self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
+        self.query, self.manual_text = f.search_query, f.manual_text
+        self.countdown = str(f.countdown_left)
+        p = f.person
+        if p is None:
+            self.headline = app.tr("show_pass")
+            self.detail = "" if f.search_hits else app.tr("show_pass_hint")
+        else:
+            self.headline = p.name_masked or p.number or "-"
+            self.detail = "  ".join(x for x in (p.place, kind_text(p.kind, app.lang), p.number)
+                                    if x)
+        r = f.last_reading
+        if f.phase is Phase.MEASURING and f.manual_mode:
+            typed = parse_manual(f.manual_text)
+            shown = f"{typed:.1f}" if typed is not None else (f.manual_text or "__._")
+            self.temp_line = app.tr("type_temp") + "   " + shown + " °C"
+        elif f.phase is Phase.MEASURING:
+            shown = f"{r.used_c:.1f} °C" if r is not None and r.used_c is not None else "--"
+            self.temp_line = app.tr("measuring_device") + "   " + shown
+        else:
+            self.temp_line = ""
+        self._show_hits(f)
+        kind = "search"
+        if f.phase is Phase.MEASURING:
+            kind = "manual" if f.manual_mode else "device"
+        elif f.phase is Phase.COUNTDOWN:
+            kind = "countdown"
+        elif f.phase in (Phase.LOOKING_UP, Phase.RECORDING):
+            kind = "busy"
+        if kind != self._panel_kind:
+            holder = self.ids.right
+            holder.clear_widgets()
+            holder.add_widget(self._panel(kind))
+            self._panel_kind = kind
+
+    def _show_hits(self, f: GateFlow) -> None:
+        numbers = [h.number for h in f.search_hits]
+        if numbers == self.hits:
+            return
+        self.hits = numbers
+        app = App.get_running_app()
+        box = self.ids.hits
+        box.clear_widgets()
+        for h in f.search_hits:
+            b = KButton(text=f"{h.name_masked}  {h.place}  {h.number}", tid=f"hit_{h.number}",
+                        size_hint_y=None, height=app.u * 72,
+                        bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
+            b.bind(on_release=lambda _b, n=h.number: self.flow.choose(n))
+            box.add_widget(b)
+
+    def set_direction(self, value: str) -> None:
+        self.flow.set_direction(Direction(value))
+
+    def on_search_key(self, key: str) -> None:
+        if key == "search":
+            self.flow.search()
+        else:
+            self.flow.search_key(key)
+
+    def on_temp_key(self, key: str) -> None:
+        if key == "OK":
+            self.flow.manual_confirm()
+        else:
+            self.flow.manual_key(key)

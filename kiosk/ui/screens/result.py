@@ -1,0 +1,64 @@
+# mypy: disable-error-code="misc"
+# (Kivy has no type information: its classes are Any to mypy)
+"""The result: full-screen green "pass" or red "stop", readable from two metres. A tap
+anywhere goes back (after a short guard, so the tap that caused it cannot close it); a
+confirmed fever stays until the volunteer confirms the team leader was called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.app import App
+from kivy.properties import BooleanProperty, ListProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from kiosk.ui.i18n import kind_text, other, reason_text
+from kiosk.ui.screens import load_kv
+from kiosk.ui.vm.flow import GateFlow
+
+load_kv(__file__)
+
+GREEN = [0.11, 0.55, 0.24, 1]
+RED = [0.78, 0.12, 0.12, 1]
+
+
+class ResultScreen(Screen):
+    bg = ListProperty(GREEN)
+    word = StringProperty("")
+    reason = StringProperty("")
+    reason_other = StringProperty("")
+    who = StringProperty("")
+    extra = StringProperty("")
+    escalate = BooleanProperty(False)
+
+    def bind_model(self, flow: GateFlow) -> None:
+        self.flow = flow
+        flow.subscribe(self.refresh)
+        App.get_running_app().bind(lang=lambda *_: self.refresh())
+
+    def refresh(self) -> None:
+        r = self.flow.result
+        if r is None:
+            return
+        app = App.get_running_app()
+        lang = app.lang
+        self.bg = GREEN if r.allowed else RED
+        self.word = app.tr("pass_big" if r.allowed else "stop_big")
+        self.reason = reason_text(r.reason, lang) if not r.allowed else ""
+        self.reason_other = reason_text(r.reason, other(lang)) if not r.allowed else ""
+        p = r.person
+        who = [p.name_masked, p.place, kind_text(p.kind, lang)]
+        self.who = "   ".join(x for x in who if x)
+        extra = [app.tr("dir_in" if r.direction.value == "in" else "dir_out")]
+        if r.temperature_c is not None:
+            extra.append(app.tr("temperature", value=f"{r.temperature_c:.1f} °C"))
+        self.extra = "   ".join(extra)
+        self.escalate = r.escalate
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if super().on_touch_down(touch):
+            return True
+        if not self.escalate and self.collide_point(*touch.pos):
+            self.flow.dismiss()
+            return True
+        return False

@@ -1,0 +1,172 @@
+"""The app's background workers, with no Kivy import: one thread for store work, the
+thermometer reader, the camera reader. Each posts its results through ``post`` (the app
+passes a function that re-posts onto the UI thread with ``Clock.schedule_once``), so the UI
+thread never waits on serial, camera, disk or network."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from drivers.reader import ReaderEvent, ReadingEvent, StateEvent, ThermometerReader
+from kiosk.core.screening import Reading
+from kiosk.settings import Settings
+
+log = logging.getLogger(__name__)
+Post = Callable[[Callable[[], None]], None]
+
+
+class ThreadRunner:
+    """A single worker thread: store work runs in order (the gate's event writer uses one
+    connection), and answers come back through ``post``."""
+
+    def __init__(self, post: Post) -> None:
+        self._post = post
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="kiosk-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None],
+               failed: Callable[[BaseException], None]) -> None:
+        self._jobs.put((work, done, failed))
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            work, done, failed = job
+            try:
+                result = work()
+            except Exception as exc:  # noqa: BLE001 - shown to the volunteer by the model
+                log.exception("worker job failed")
+                self._post(functools.partial(failed, exc))
+                continue
+            self._post(functools.partial(done, result))
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
+
+
+class Devices:
+    """Starts and restarts the thermometer and camera from the settings."""
+
+    def __init__(self, post: Post, on_reading: Callable[[Reading], None],
+                 on_thermometer: Callable[[str], None], on_scan: Callable[[str], None],
+                 on_camera: Callable[[str], None]) -> None:
+        self._post = post
+        self._on_reading = on_reading
+        self._on_thermometer = on_thermometer
+        self._on_scan = on_scan
+        self._on_camera = on_camera
+        self.reader: ThermometerReader | None = None
+        self.camera: Any = None
+        self.simulator: Any = None
+
+    def _thermometer_event(self, event: ReaderEvent) -> None:
+        if isinstance(event, ReadingEvent):
+            reading = event.reading
+            self._post(lambda: self._on_reading(reading))
+        elif isinstance(event, StateEvent):
+            state = event.state.value
+            self._post(lambda: self._on_thermometer(state))
+
+    def start_simulator(self, protocol: str) -> str:
+        """A simulated thermometer on a pty (demo and ``--simulate-thermometer``)."""
+        from drivers.simulator import SimulatedThermometer
+
+        self.simulator = SimulatedThermometer(protocol=protocol).start()
+        self.simulator.set_temperature(36.4, ambient=24.0)
+        return str(self.simulator.port)
+
+    def start_thermometer(self, settings: Settings, port: str | None = None) -> None:
+        self.stop_thermometer()
+        port = port or settings.thermometer.port
+        if not port:
+            self._on_thermometer("stopped")
+            return
+        from drivers.registry import make_thermometer
+
+        try:
+            thermometer = make_thermometer(settings.thermometer.protocol, port,
+                                           baud=settings.thermometer.baud,
+                                           offset_c=settings.screening.forehead_offset_c)
+        except (ValueError, TypeError) as exc:
+            log.error("thermometer settings: %s", exc)
+            self._on_thermometer("wrong_protocol")
+            return
+        self.reader = ThermometerReader(thermometer, self._thermometer_event)
+        self.reader.start()
+
+    def stop_thermometer(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader = None
+
+    def start_camera(self, source: int | str | Sequence[str | Path]) -> None:
+        self.stop_camera()
+        from drivers.camera import CameraReader
+
+        def payload(text: str) -> None:
+            self._post(lambda: self._on_scan(text))
+
+        def state(s: str) -> None:
+            self._post(lambda: self._on_camera(s))
+
+        self.camera = CameraReader(source, payload, state)
+        self.camera.start()
+
+    def stop_camera(self) -> None:
+        if self.camera is not None:
+            self.camera.stop()
+            self.camera = None
+
+    def stop(self) -> None:
+        self.stop_camera()
+        self.stop_thermometer()
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+
+
+def start_sync(engine: Any, data_dir: Path, settings: Settings,
+               on_result: Callable[[], None]) -> Any:
+    """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
+    ``on_result`` is called from the loop's thread after every attempt."""
+    if not settings.sync.url:
+        return None
+    try:
+        from kiosk.sync import state
+        from kiosk.sync.client import SyncClient
+        from kiosk.sync.loop import SyncLoop
+        from kiosk.sync.runner import Syncer
+    except ImportError:  # a build without the sync client
+        return None
+    secret = state.read_secret(data_dir)
+    if secret is None:
+        return None
+    syncer = Syncer(engine, data_dir, settings.device.id, SyncClient(settings.sync.url, secret))
+    loop = SyncLoop(syncer.run, on_result=lambda _report, _error: on_result())
+    loop.start()
+    return loop
+
+
+def sync_status(engine: Any, data_dir: Path, url: str) -> tuple[int, bool | None]:
+    """(events waiting, online?) - online is None when sync is not set up."""
+    try:
+        from kiosk.sync import state
+    except ImportError:
+        from kiosk.ui.vm.queries import outbox_waiting
+
+        return outbox_waiting(engine), None
+    st = state.status(engine, data_dir, url)
+    if not url or not st.enrolled:
+        return st.pending, None
+    online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
+    return st.pending, online

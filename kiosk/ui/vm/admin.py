@@ -1,0 +1,105 @@
+"""The admin screen's form: every field is text, parsed and validated by
+``kiosk.settings.set_value`` (the same rules as ``kiosk config set``) before anything is
+saved; the thermometer probe runs in the worker."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk import settings as settings_mod
+from kiosk.settings import Settings, SettingsError
+from kiosk.ui.vm.base import Observable, Runner
+
+#: (setting, label key) in screen order
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("checkpoint.name", "a_checkpoint"),
+    ("checkpoint.direction_mode", "a_direction"),
+    ("screening.fever_threshold_c", "a_threshold"),
+    ("screening.forehead_offset_c", "a_offset"),
+    ("quota.outings", "a_quota_outings"),
+    ("quota.days", "a_quota_days"),
+    ("thermometer.port", "a_port"),
+    ("thermometer.protocol", "a_protocol"),
+    ("thermometer.baud", "a_baud"),
+    ("camera.index", "a_camera"),
+    ("sync.url", "a_sync"),
+    ("export.time", "a_export"),
+    ("ui.language", "a_language"),
+)
+
+
+def get_value(settings: Settings, dotted: str) -> str:
+    section, _, key = dotted.partition(".")
+    return str(getattr(getattr(settings, section), key))
+
+
+class AdminModel(Observable):
+    def __init__(self, data_dir: Path, settings: Settings, runner: Runner,
+                 on_saved: Callable[[Settings], None]) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.runner = runner
+        self.on_saved = on_saved
+        self.values: dict[str, str] = {}
+        self.message: tuple[str, dict[str, Any]] | None = None
+        self.probing = False
+        self.reset(settings)
+
+    def reset(self, settings: Settings) -> None:
+        self.settings = settings
+        self.values = {name: get_value(settings, name) for name, _ in FIELDS}
+        self.message = None
+        self.notify()
+
+    def set(self, name: str, text: str) -> None:
+        self.values[name] = text
+
+    def save(self) -> bool:
+        new = copy.deepcopy(self.settings)
+        try:
+            for name, _label in FIELDS:
+                if self.values[name] != get_value(new, name):
+                    settings_mod.set_value(new, name, self.values[name].strip())
+        except SettingsError as exc:
+            self.message = ("a_invalid", {"error": str(exc)})
+            self.notify()
+            return False
+        settings_mod.save(self.data_dir, new)
+        self.settings = new
+        self.message = ("a_saved", {})
+        self.notify()
+        self.on_saved(new)
+        return True
+
+    def probe(self) -> None:
+        port = self.values["thermometer.port"].strip()
+        if self.probing or not port:
+            return
+        self.probing, self.message = True, ("a_probing", {})
+        self.notify()
+
+        def work() -> Any:
+            from drivers.probe import probe
+
+            return probe(port, listen_s=1.5)
+
+        def done(found: Any) -> None:
+            self.probing = False
+            if found is None:
+                self.message = ("a_probe_none", {})
+            else:
+                self.values["thermometer.protocol"] = found.protocol
+                self.values["thermometer.baud"] = str(found.baud)
+                self.message = ("a_probe_found", {"protocol": found.protocol,
+                                                  "baud": found.baud})
+            self.notify()
+
+        def failed(exc: BaseException) -> None:
+            self.probing = False
+            self.message = ("a_invalid", {"error": str(exc)})
+            self.notify()
+
+        self.runner.submit(work, done, failed)

@@ -1,0 +1,540 @@
+"""The gate flow: identify a person, take the temperature, decide and record, show the result.
+
+One person at a time. Every input (scan, camera, search pick, thermometer reading, typed
+temperature, taps) is accepted only in the phase where it makes sense, so a doubled tap or a
+second scan of the same card can never record a second movement: the record is submitted
+once, on the switch to RECORDING, and everything else waits for the answer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from kiosk.core.decision import Outcome, decide
+from kiosk.core.messages import Reason
+from kiosk.core.model import Direction, PassKind
+from kiosk.core.passcode import looks_signed
+from kiosk.core.privacy import mask_name
+from kiosk.core.screening import (
+    Reading,
+    ReadingSource,
+    ReadingState,
+    is_fresh,
+    make_reading,
+)
+from kiosk.gate import Gate, GateError, GateResult, Presented
+from kiosk.store.events import Visitor
+from kiosk.store.roster import search_residents
+from kiosk.ui.vm.base import Debouncer, Observable, Runner
+
+#: seconds between a high first reading and the re-measure (the forehead cools down)
+REMEASURE_WAIT_S = 5.0
+#: seconds a result stays on screen by itself (None: until tapped)
+AUTO_CLOSE_ALLOW_S = 3.0
+AUTO_CLOSE_DENY_S = 6.0
+#: a typed temperature outside this range is a typo, not a reading (°C)
+MANUAL_RANGE_C = (30.0, 45.0)
+#: a scanner payload longer than this, or with control characters, is garbage
+MAX_PAYLOAD = 300
+#: what a plain pass number can look like (R0001, W000050, BY3-1202-01)
+PASS_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,39}")
+#: reasons about the paper itself: known before any temperature is taken
+PAPER_REASONS = frozenset({Reason.UNKNOWN_PASS, Reason.FORGED, Reason.EXPIRED,
+                           Reason.NOT_YET_VALID, Reason.REVOKED, Reason.WRONG_KIND,
+                           Reason.WRONG_HOUR})
+
+
+class Phase(StrEnum):
+    IDLE = "idle"  # waiting for a pass, a search or a visitor
+    LOOKING_UP = "looking_up"  # the pass is being identified (worker)
+    MEASURING = "measuring"  # identified: waiting for a reading from the device or typed
+    COUNTDOWN = "countdown"  # fever: wait, then measure again
+    RECORDING = "recording"  # the decision is being recorded (worker)
+    RESULT = "result"  # the green/red screen
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who stands at the gate, as the screen may show them (name masked)."""
+
+    number: str
+    name_masked: str
+    place: str
+    kind: str | None
+    identified_by: str
+    presented: Presented | None = None
+    visitor: Visitor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultView:
+    outcome: Outcome
+    reason: Reason
+    escalate: bool
+    person: Person
+    direction: Direction
+    temperature_c: float | None
+    event_id: str
+    auto_close_s: float | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    number: str
+    name_masked: str
+    place: str
+    kind: str | None
+    usable: bool
+
+
+@dataclass
+class Timing:
+    """time.monotonic() marks of one person, for the queue benchmark."""
+
+    started: float = 0.0
+    identified: float = 0.0
+    reading: float = 0.0
+    result: float = 0.0
+
+
+def place_of(building: str, unit: str, room: str) -> str:
+    return "-".join(p for p in (building, unit, room) if p)
+
+
+def person_from(presented: Presented, identified_by: str) -> Person:
+    found = presented.found
+    holder = found.gate_pass.holder if found else None
+    return Person(
+        number=presented.number,
+        name_masked=mask_name(holder.name) if holder else "",
+        place=place_of(holder.building, holder.unit, holder.room) if holder else "",
+        kind=found.gate_pass.kind.value if found else None,
+        identified_by=identified_by,
+        presented=presented,
+    )
+
+
+def parse_manual(text: str) -> float | None:
+    """What a volunteer typed on the keypad: "36.5", or "365" (the dot saved for gloves)."""
+    text = text.strip()
+    if "." not in text and len(text) == 3 and text.isdigit():
+        text = text[:2] + "." + text[2:]
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    low, high = MANUAL_RANGE_C
+    return value if low <= value <= high else None
+
+
+def clean_payload(text: str) -> str | None:
+    """The payload if it can be a pass: a signed QR text or a plain pass number. Anything
+    else (a misread, a scanner set to the wrong mode) is garbage: a message, no record."""
+    text = text.strip()
+    if not text or len(text) > MAX_PAYLOAD or any(ord(c) < 32 for c in text):
+        return None
+    if not looks_signed(text) and not PASS_NUMBER.fullmatch(text):
+        return None
+    return text
+
+
+class GateFlow(Observable):
+    """The gate screen's state. ``runner`` runs store work off the UI thread."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        runner: Runner,
+        *,
+        volunteer_id: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        remeasure_wait_s: float = REMEASURE_WAIT_S,
+    ) -> None:
+        super().__init__()
+        self.gate = gate
+        self.runner = runner
+        self.volunteer_id = volunteer_id
+        self.clock = clock
+        self.remeasure_wait_s = remeasure_wait_s
+        self.debounce = Debouncer(clock=clock)
+        mode = gate.settings.checkpoint.direction_mode
+        self.fixed_direction = None if mode == "both" else Direction(mode)
+        self.direction = self.fixed_direction or Direction.OUT
+        self.phase = Phase.IDLE
+        self.person: Person | None = None
+        self.readings: list[Reading] = []
+        self.result: ResultView | None = None
+        self.message: tuple[str, dict[str, Any]] | None = None
+        self.thermometer_state = "stopped"
+        self.manual_forced = False
+        self.manual_text = ""
+        self.last_reading: Reading | None = None
+        self.search_query = ""
+        self.search_hits: list[SearchHit] = []
+        self.countdown_left = 0
+        self.recorded = 0
+        self.timing = Timing()
+        self.timings: list[Timing] = []
+        self.result_listeners: list[Callable[[ResultView], None]] = []
+        self._measure_from = 0.0
+        self._countdown_end = 0.0
+        self._close_at: float | None = None
+
+    # -- what the screen shows -----------------------------------------------------------
+
+    @property
+    def thermometer_ok(self) -> bool:
+        return self.thermometer_state == "connected"
+
+    @property
+    def manual_mode(self) -> bool:
+        return self.manual_forced or not self.thermometer_ok
+
+    @property
+    def busy(self) -> bool:
+        return self.phase in (Phase.LOOKING_UP, Phase.RECORDING, Phase.COUNTDOWN)
+
+    def _say(self, key: str | None, **fields: Any) -> None:
+        self.message = (key, fields) if key else None
+
+    # -- direction -----------------------------------------------------------------------
+
+    def set_direction(self, direction: Direction) -> None:
+        """Idempotent (two taps on OUT are OUT); refused at a one-way gate and once the
+        person's temperature is part of a recorded passage."""
+        if self.fixed_direction is not None:
+            if direction is not self.fixed_direction:
+                self._say("one_way", mode=self.fixed_direction.value.upper())
+                self.notify()
+            return
+        if self.phase not in (Phase.IDLE, Phase.MEASURING) or self.readings:
+            return
+        self.direction = direction
+        self.notify()
+
+    # -- identification ------------------------------------------------------------------
+
+    def present(self, text: str, identified_by: str) -> None:
+        """A scan, a camera read or a picked search hit."""
+        payload = clean_payload(text)
+        if payload is None:
+            self._say("scan_garbage")
+            self.notify()
+            return
+        if self.phase is Phase.RESULT:
+            self.dismiss()
+        if self.phase is Phase.MEASURING:
+            same = self.person is not None and self.person.number.upper() == payload.upper()
+            if same or self.readings:
+                return  # the same card again, or a re-measure in progress
+        elif self.phase is not Phase.IDLE:
+            self._say("busy")
+            self.notify()
+            return
+        self.phase = Phase.LOOKING_UP
+        self.timing = Timing(started=self.clock())
+        self._say("looking_up")
+        self.notify()
+
+        def work() -> tuple[Presented, Direction]:
+            presented = self.gate.present(payload)
+            return presented, self.gate.suggest_direction(presented.found, presented.number)
+
+        self.runner.submit(work, lambda r: self._identified(r[0], r[1], identified_by),
+                           self._lookup_failed)
+
+    def _lookup_failed(self, exc: BaseException) -> None:
+        self.phase = Phase.IDLE
+        self._say("record_failed", error=str(exc))
+        self.notify()
+
+    def _paper_problem(self, presented: Presented) -> Reason | None:
+        if presented.problem is not None:
+            return presented.problem
+        found = presented.found
+        if found is None:
+            return Reason.UNKNOWN_PASS
+        probe = make_reading(36.5, source=ReadingSource.MANUAL)
+        d = decide(found.gate_pass, self.direction, [probe], datetime.now(), self.gate.policy)
+        return d.reason if d.outcome is Outcome.DENY and d.reason in PAPER_REASONS else None
+
+    def _identified(self, presented: Presented, suggested: Direction, identified_by: str) -> None:
+        self.person = person_from(presented, identified_by)
+        self.readings = []
+        self.search_hits = []
+        self.search_query = ""
+        if self.fixed_direction is None:
+            self.direction = suggested
+        self.timing.identified = self.clock()
+        problem = self._paper_problem(presented)
+        if problem is not None:
+            # papers not in order: no passage, no temperature needed; recorded at once
+            self._record([])
+            return
+        self._start_measuring()
+
+    def start_visitor(self, visitor: Visitor, direction: Direction) -> bool:
+        """From the visitor form: the same temperature step as a pass holder."""
+        if self.phase is Phase.RESULT:
+            self.dismiss()
+        if self.phase is not Phase.IDLE:
+            self._say("busy")
+            self.notify()
+            return False
+        if self.fixed_direction is None:
+            self.direction = direction
+        self.person = Person(number="", name_masked=mask_name(visitor.name),
+                             place=visitor.host_building, kind=PassKind.VISITOR.value,
+                             identified_by="visitor", visitor=visitor)
+        self.readings = []
+        self.timing = Timing(started=self.clock(), identified=self.clock())
+        self._start_measuring()
+        return True
+
+    def _start_measuring(self) -> None:
+        self.phase = Phase.MEASURING
+        self._measure_from = self.clock()
+        self.manual_text = ""
+        self._say("thermo_down_manual" if self.manual_mode else None)
+        self.notify()
+
+    # -- search --------------------------------------------------------------------------
+
+    def search_key(self, key: str) -> None:
+        if not self.debounce.accept(f"search:{key}"):
+            return
+        if key == "←":
+            self.search_query = self.search_query[:-1]
+        elif key == "C":
+            self.search_query, self.search_hits = "", []
+        elif len(self.search_query) < 24:
+            self.search_query += key
+        self.notify()
+
+    def set_search_text(self, text: str) -> None:
+        self.search_query = text[:24]
+
+    def search(self) -> None:
+        query = self.search_query.strip()
+        if not query or self.phase is not Phase.IDLE:
+            return
+        today = datetime.now().date()
+
+        def work() -> list[SearchHit]:
+            with self.gate.store.engine.connect() as conn:
+                rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=12)
+            return [
+                SearchHit(number=number, name_masked=mask_name(name),
+                          place=place_of(building, unit, room), kind=kind,
+                          usable=bool(number) and not revoked
+                          and (valid_to is None or valid_to >= today))
+                for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
+                if number
+            ]
+
+        def done(hits: list[SearchHit]) -> None:
+            self.search_hits = hits
+            self._say(None if hits else "no_match", query=query)
+            self.notify()
+
+        self.runner.submit(work, done, self._lookup_failed)
+
+    def choose(self, number: str) -> None:
+        if self.debounce.accept("choose", 0.5):
+            self.present(number, "search")
+
+    # -- temperature ---------------------------------------------------------------------
+
+    def set_thermometer_state(self, state: str) -> None:
+        was_manual = self.manual_mode
+        self.thermometer_state = state
+        if self.phase is Phase.MEASURING and self.manual_mode and not was_manual:
+            self._say("thermo_down_manual")
+        self.notify()
+
+    def on_reading(self, reading: Reading) -> None:
+        """A reading from the thermometer thread (already on the UI thread)."""
+        self.last_reading = reading
+        if self.phase is not Phase.MEASURING or self.manual_forced:
+            return
+        now = self.clock()
+        if not is_fresh(reading, identified_monotonic=self._measure_from, now_monotonic=now,
+                        max_age_s=self.gate.policy.reading_max_age_s):
+            return
+        if reading.state is not ReadingState.VALID:
+            self._say("reading_bad", state=reading.state.value.upper())
+            self.notify()
+            return
+        self.timing.reading = now
+        self._record([*self.readings, reading])
+
+    def force_manual(self) -> None:
+        if self.phase is Phase.MEASURING:
+            self.manual_forced = True
+            self._say(None)
+            self.notify()
+
+    def manual_key(self, key: str) -> None:
+        if self.phase is not Phase.MEASURING or not self.debounce.accept(f"manual:{key}"):
+            return
+        if key == "←":
+            self.manual_text = self.manual_text[:-1]
+        elif key == "C":
+            self.manual_text = ""
+        elif len(self.manual_text) < 5 and (key.isdigit() or (key == "." and
+                                                              "." not in self.manual_text)):
+            self.manual_text += key
+        self.notify()
+
+    def manual_confirm(self) -> None:
+        """OK on the temperature keypad; the phase check makes a double tap harmless."""
+        if self.phase is not Phase.MEASURING or not self.debounce.accept("confirm", 0.5):
+            return
+        value = parse_manual(self.manual_text)
+        if value is None:
+            self._say("temp_format")
+            self.manual_text = ""
+            self.notify()
+            return
+        reading = make_reading(value, offset_c=self.gate.policy.forehead_offset_c,
+                               source=ReadingSource.MANUAL, taken_monotonic=self.clock())
+        self.timing.reading = self.clock()
+        self.manual_text = ""
+        self._record([*self.readings, reading])
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _record(self, readings: Sequence[Reading]) -> None:
+        person = self.person
+        assert person is not None
+        self.phase = Phase.RECORDING
+        self._say("recording")
+        self.notify()
+        direction, volunteer = self.direction, self.volunteer_id
+        readings = list(readings)
+
+        def work() -> GateResult:
+            if person.visitor is not None:
+                return self.gate.register_visitor(person.visitor, readings, direction=direction,
+                                                  volunteer_id=volunteer)
+            presented = person.presented
+            assert presented is not None
+            return self.gate.check(presented.number, readings, direction=direction,
+                                   volunteer_id=volunteer, identified_by=person.identified_by,
+                                   found=presented.found, problem=presented.problem)
+
+        self.runner.submit(work, lambda r: self._recorded(r, readings), self._record_failed)
+
+    def _record_failed(self, exc: BaseException) -> None:
+        self.phase = Phase.MEASURING
+        if isinstance(exc, GateError):
+            self._say("one_way", mode=self.gate.settings.checkpoint.direction_mode.upper())
+        else:
+            self._say("record_failed", error=str(exc))
+        self.notify()
+
+    def _recorded(self, result: GateResult, readings: list[Reading]) -> None:
+        self.recorded += 1
+        d = result.decision
+        assert self.person is not None
+        if d.outcome is Outcome.REMEASURE:
+            self.readings = readings
+            if d.reason is Reason.FEVER_REMEASURE:
+                self.phase = Phase.COUNTDOWN
+                self._countdown_end = self.clock() + self.remeasure_wait_s
+                self.countdown_left = int(self.remeasure_wait_s + 0.999)
+                self._say("remeasure_in", seconds=self.countdown_left)
+                self.notify()
+            else:
+                self._start_measuring()
+                self._say("reading_bad", state=readings[-1].state.value.upper()
+                          if readings else "-")
+                self.notify()
+            return
+        valid = [r.used_c for r in readings if r.used_c is not None]
+        auto = None if d.escalate else (AUTO_CLOSE_ALLOW_S if d.allowed else AUTO_CLOSE_DENY_S)
+        self.result = ResultView(outcome=d.outcome, reason=d.reason, escalate=d.escalate,
+                                 person=self.person, direction=result.direction,
+                                 temperature_c=valid[-1] if valid else None,
+                                 event_id=result.event.id, auto_close_s=auto)
+        self.phase = Phase.RESULT
+        self._close_at = self.clock() + auto if auto is not None else None
+        self.timing.result = self.clock()
+        self.timings.append(self.timing)
+        self._say(None)
+        self.notify()
+        for listener in list(self.result_listeners):
+            listener(self.result)
+
+    # -- time and closing ----------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Called a few times a second by the app's clock."""
+        now = self.clock()
+        if self.phase is Phase.COUNTDOWN:
+            left = max(0, int(self._countdown_end - now + 0.999))
+            if now >= self._countdown_end:
+                self._start_measuring()
+                if not self.manual_mode:
+                    self._say("remeasure_now")
+                self.notify()
+            elif left != self.countdown_left:
+                self.countdown_left = left
+                self._say("remeasure_in", seconds=left)
+                self.notify()
+        elif self.phase is Phase.RESULT and self._close_at is not None and now >= self._close_at:
+            self.dismiss()
+
+    def dismiss(self) -> None:
+        if self.phase is not Phase.RESULT:
+            return
+        self._reset()
+
+    def cancel(self) -> None:
+        """The person walked away (or the wrong card was scanned): nothing more is recorded."""
+        if self.phase in (Phase.MEASURING, Phase.COUNTDOWN):
+            self._reset()
+
+    def _reset(self) -> None:
+        self.phase = Phase.IDLE
+        self.person = None
+        self.readings = []
+        self.manual_forced = False
+        self.manual_text = ""
+        self._close_at = None
+        self._say(None)
+        self.notify()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain data for the test hook and logs."""
+        r = self.result
+        return {
+            "phase": self.phase.value,
+            "direction": self.direction.value,
+            "person": None if self.person is None else {
+                "number": self.person.number, "name": self.person.name_masked,
+                "place": self.person.place, "kind": self.person.kind},
+            "readings": len(self.readings),
+            "manual_mode": self.manual_mode,
+            "manual_text": self.manual_text,
+            "message": self.message[0] if self.message else None,
+            "countdown": self.countdown_left,
+            "recorded": self.recorded,
+            "search_query": self.search_query,
+            "search_hits": [h.number for h in self.search_hits],
+            "result": None if r is None else {
+                "outcome": r.outcome.value, "reason": r.reason.value, "escalate": r.escalate,
+                "event_id": r.event_id, "name": r.person.name_masked},
+            "thermometer": self.thermometer_state,
+        }
+

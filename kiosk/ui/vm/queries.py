@@ -1,0 +1,93 @@
+"""Read-only questions the screens ask the store: who is out now, the shift's handover
+counts. Run in the worker (they scan a day or more of events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from kiosk.core.privacy import mask_name
+from kiosk.store.models import GateEventRow, OutboxRow, ResidentRow
+from kiosk.ui.vm.flow import place_of
+
+E = GateEventRow.__table__
+R = ResidentRow.__table__
+O = OutboxRow.__table__  # noqa: E741
+
+
+@dataclass(frozen=True, slots=True)
+class OutPerson:
+    pass_number: str
+    name_masked: str
+    place: str
+    kind: str | None
+    left_utc: datetime
+
+    def hours_out(self, now_utc: datetime) -> float:
+        return (now_utc - self.left_utc).total_seconds() / 3600
+
+
+def who_is_out(engine: Engine) -> list[OutPerson]:
+    """People whose newest allowed movement here was OUT, the longest out first. Visitors
+    (no pass) are not tracked; a pass is one person."""
+    stmt = (
+        select(E.c.seq, E.c.pass_number, E.c.resident_id, E.c.direction, E.c.wall_utc,
+               E.c.pass_kind, R.c.name, R.c.building, R.c.unit, R.c.room)
+        .select_from(E.outerjoin(R, E.c.resident_id == R.c.id))
+        .where(E.c.outcome == "allow", E.c.visitor_name.is_(None),
+               E.c.pass_number.is_not(None))
+        .order_by(E.c.seq)
+    )
+    last: dict[object, tuple[Any, ...]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
+            key = row.resident_id if row.resident_id is not None else row.pass_number
+            last[key] = tuple(row)
+    out = [
+        OutPerson(pass_number=r[1], name_masked=mask_name(r[6] or ""),
+                  place=place_of(r[7] or "", r[8] or "", r[9] or ""), kind=r[5],
+                  left_utc=r[4])
+        for r in last.values() if r[3] == "out"
+    ]
+    return sorted(out, key=lambda p: p.left_utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    since_utc: datetime
+    went_in: int = 0
+    went_out: int = 0
+    denied: int = 0
+    fevers: int = 0
+    visitors: int = 0
+    still_out: list[OutPerson] = field(default_factory=list)
+
+
+def handover(engine: Engine, since_utc: datetime, volunteer_id: int | None = None) -> Handover:
+    """Counts of the shift's final decisions (re-measure steps are not movements)."""
+    where = [E.c.wall_utc >= since_utc, E.c.outcome != "remeasure"]
+    if volunteer_id is not None:
+        where.append(E.c.volunteer_id == volunteer_id)
+    stmt = select(E.c.outcome, E.c.direction, E.c.escalated, E.c.visitor_name).where(*where)
+    h = {"went_in": 0, "went_out": 0, "denied": 0, "fevers": 0, "visitors": 0}
+    with engine.connect() as conn:
+        for outcome, direction, escalated, visitor in conn.execute(stmt):
+            if outcome == "allow":
+                h["went_in" if direction == "in" else "went_out"] += 1
+            else:
+                h["denied"] += 1
+            h["fevers"] += bool(escalated)
+            h["visitors"] += visitor is not None
+    return Handover(since_utc=since_utc, still_out=who_is_out(engine), **h)
+
+
+def outbox_waiting(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(O)).scalar_one())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,250 @@
+"""Whole flows through the real app under Xvfb: touches on the real widgets, scans through
+the window's key events, QR images through the camera reader, a thermometer on a pty.
+Each flow checks the database afterwards and saves screenshots."""
+
+from __future__ import annotations
+
+from ui_testkit import kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
+
+#: the 7-inch Pi panel is about 154 mm wide for 800 px: 15 mm is about 78 px
+PX_PER_MM_PI = 800 / 154
+
+
+def test_qr_pass_holder_with_normal_temperature_goes_out(kiosk, passes, sim, tmp_path):  # noqa: F811
+    app = kiosk()
+    app.screenshot("signin_800x480")
+    app.sign_in()
+    app.screenshot("gate_idle_800x480")
+    app.tap("dir_out", times=2)  # a doubled touch on the toggle: still OUT
+    payload = passes.payload("R0003")
+    png = passes.png(payload, tmp_path / "pass.png")
+    assert app.cmd("camera", paths=[str(png), str(png), str(png)])["ok"]
+    app.wait_screen("result")
+    flow = app.flow()
+    assert flow["result"]["outcome"] == "allow" and flow["result"]["name"] == "王*"
+    app.screenshot("result_pass_800x480")
+    rows = app.db("select pass_number, direction, outcome, identified_by, volunteer_id "
+                  "from gate_events")
+    assert rows == [("R0003", "out", "allow", "qr", 1)]
+    (reading,) = app.db("select source, used_c, protocol from readings")
+    assert reading[0] == "device" and abs(reading[1] - 36.5) < 0.05
+    app.tap("result_word")  # a tap closes the result
+    app.wait_screen("gate")
+    assert len(app.db("select id from gate_events")) == 1  # the camera saw it 3 times: once
+
+
+def test_fever_is_remeasured_after_a_countdown_and_escalated(kiosk, sim):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    sim.set_temperature(38.0)
+    app.scan("R0001")  # a USB scanner: the number typed at scanner speed, then Enter
+    app.wait_phase("countdown")
+    app.screenshot("gate_fever_countdown_800x480")
+    sim.set_temperature(38.3)
+    app.wait_screen("result")
+    result = app.flow()["result"]
+    assert result["reason"] == "fever" and result["escalate"]
+    app.screenshot("result_fever_escalated_800x480")
+    app.tap("result_word")  # an escalation does not close on a stray tap...
+    assert app.state()["screen"] == "result"
+    app.tap("acknowledge")  # ...only when the team leader was called
+    app.wait_screen("gate")
+    events = app.db("select outcome, reason, escalated, identified_by from gate_events "
+                    "order by seq")
+    assert events == [("remeasure", "fever_remeasure", 0, "scanner"),
+                      ("deny", "fever", 1, "scanner")]
+    readings = app.db("select r.ordinal, r.used_c >= 37.3 from readings r join gate_events e "
+                      "on e.id = r.event_id where e.outcome = 'deny' order by r.ordinal")
+    assert readings == [(1, 1), (2, 1)]  # the escalation keeps both readings
+
+
+def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, passes):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    app.scan("R0004")
+    app.wait_screen("result")
+    assert app.flow()["result"]["reason"] == "expired"
+    app.screenshot("result_expired_800x480")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    genuine = passes.payload("R0003")
+    forged = genuine.replace(".R0003.", ".R0002.")  # someone edited the number
+    app.scan(forged)
+    app.wait_screen("result")
+    assert app.flow()["result"]["reason"] == "forged"
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.scan("%%?garbage?%%")  # scanner garbage: a message, nothing recorded
+    wait_until(lambda: app.flow()["message"] == "scan_garbage", what="garbage message")
+    rows = app.db("select pass_number, outcome, reason from gate_events order by seq")
+    assert rows == [("R0004", "deny", "expired"), ("R0002", "deny", "forged")]
+    assert app.db("select count(*) from readings") == [(0,)]
+
+
+def test_visitor_is_registered_with_the_same_temperature_step(kiosk):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    app.tap("visitor")
+    app.wait_screen("visitor")
+    app.tap("v_next")  # no name yet: a message, nothing recorded
+    wait_until(lambda: app.state()["screen"] == "visitor")
+    for tid, text in (("v_name", "顾客人"), ("v_phone", "13912345678"), ("v_host", "3")):
+        assert app.cmd("set_text", tid=tid, text=text)["ok"]
+    app.tap("r_delivery")
+    app.screenshot("visitor_form_800x480")
+    app.tap("v_next")
+    app.wait_screen("result")
+    assert app.flow()["result"]["outcome"] == "allow"
+    rows = app.db("select visitor_name, visitor_phone, visitor_reason, host_building, "
+                  "direction, pass_kind from gate_events")
+    assert rows == [("顾客人", "13912345678", "快递外卖", "3", "in", "visitor")]
+    assert app.db("select source from readings") == [("device",)]
+
+
+def test_thermometer_unplugged_mid_queue_volunteer_types_the_temperature(kiosk, sim):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_out")
+    app.scan("R0003")
+    app.wait_screen("result")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    sim.unplug()
+    wait_until(lambda: app.flow()["thermometer"] == "unplugged", what="unplugged state")
+    app.scan("W0001")
+    app.wait_phase("measuring")
+    assert app.flow()["manual_mode"]
+    for key in ("t_3", "t_6", "t_5"):
+        app.tap(key)
+    app.screenshot("gate_manual_temperature_800x480")
+    app.tap("t_OK", times=2)  # a doubled touch on confirm records one movement
+    app.wait_screen("result")
+    sim.replug()
+    wait_until(lambda: app.flow()["thermometer"] == "connected", what="thermometer back")
+    rows = app.db("select e.pass_number, e.outcome, r.source, r.used_c from gate_events e "
+                  "join readings r on r.event_id = e.id order by e.seq")
+    assert rows[0][:3] == ("R0003", "allow", "device")
+    assert rows[1:] == [("W0001", "allow", "manual", 36.5)]
+
+
+def test_search_by_building_unit_room_then_who_is_out_and_handover(kiosk):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_out")
+    for key in "3-1-402":
+        app.tap(f"s_{key}")
+    app.tap("s_search")
+    wait_until(lambda: app.flow()["search_hits"] == ["R0001", "R0002"], what="search hits")
+    app.screenshot("gate_search_800x480")
+    app.tap("hit_R0001")
+    app.wait_screen("result")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.tap("who_is_out")
+    app.wait_screen("whoisout")
+    wait_until(lambda: any(w["tid"] == "out_R0001" for w in app.cmd("widgets")["widgets"]),
+               what="who is out list")
+    app.screenshot("who_is_out_800x480")
+    app.tap("back")
+    app.wait_screen("gate")
+    app.tap("sign_out")
+    app.wait_screen("handover")
+    wait_until(lambda: any(w["tid"] == "h_h_still_out" for w in app.cmd("widgets")["widgets"]))
+    app.screenshot("handover_800x480")
+    app.tap("h_confirm")
+    app.wait_screen("signin")
+    assert app.db("select identified_by, direction from gate_events") == [("search", "out")]
+    assert app.db("select ended_at is not null from shifts") == [(1,)]
+
+
+def test_touch_targets_are_at_least_15_mm_on_the_pi_panel(kiosk):  # noqa: F811
+    app = kiosk()
+    minimum = 15 * PX_PER_MM_PI
+    small = []
+
+    def check(screen: str) -> None:
+        app.wait_screen(screen)
+        for w in app.cmd("widgets")["widgets"]:
+            if w["kind"] == "KButton" and min(w["rect"][2:]) < minimum:
+                small.append((screen, w["tid"], w["rect"][2:]))
+
+    check("signin")
+    app.sign_in()
+    check("gate")
+    for button, screen, back in (("visitor", "visitor", "v_back"),
+                                 ("who_is_out", "whoisout", "back"),
+                                 ("sign_out", "handover", "h_back")):
+        app.tap(button)
+        check(screen)
+        app.tap(back)
+        app.wait_screen("gate")
+    assert not small
+
+
+def test_english_at_tablet_size_and_wrong_pin(kiosk):  # noqa: F811
+    app = kiosk(size=(1280, 800))
+    app.wait_screen("signin")
+    app.tap("lang")
+    wait_until(lambda: app.state()["lang"] == "en")
+    wait_until(lambda: app.cmd("tap", tid="name_李静")["ok"], what="volunteer list")
+    for digit in "1357":
+        app.tap(f"pin_{digit}")
+    app.tap("pin_OK")
+    wait_until(lambda: app.state()["signin_message"] == "pin_wrong", what="wrong PIN")
+    app.screenshot("signin_wrong_pin_en_1280x800")
+    app.sign_in()
+    app.scan("R0005")
+    app.wait_screen("result")
+    app.screenshot("result_not_yet_valid_en_1280x800")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.screenshot("gate_idle_en_1280x800")
+    assert app.db("select reason from gate_events") == [("not_yet_valid",)]
+
+
+def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
+    from ui_testkit import ADMIN_PIN
+
+    from kiosk import settings as settings_mod
+
+    app = kiosk()
+    app.wait_screen("signin")
+    app.tap("admin")
+    for digit in ADMIN_PIN:
+        app.tap(f"pin_{digit}")
+    app.tap("pin_OK")
+    app.wait_screen("admin")
+    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="37.5")["ok"]
+    app.screenshot("admin_800x480")
+    app.tap("a_save")
+    wait_until(lambda: app.state()["admin_message"] == "a_saved", what="saved")
+    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="hot")["ok"]
+    app.tap("a_save")
+    wait_until(lambda: app.state()["admin_message"] == "a_invalid", what="refused")
+    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+
+
+def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
+    from ui_testkit import PIN, VOLUNTEER
+
+    app = kiosk()
+    app.wait_screen("signin")
+    app.tap(f"name_{VOLUNTEER}")
+    for digit in PIN:
+        app.tap(f"pin_{digit}", times=2)  # every touch delivered twice, as on a Pi panel
+    assert app.state()["pin"] == len(PIN)
+    app.tap("pin_OK", times=2)
+    app.wait_screen("gate")
+    assert app.db("select count(*) from shifts") == [(1,)]
+    sim.set_fault("bad_checksum")  # the thermometer now sends only garbage
+    wait_until(lambda: app.flow()["thermometer"] not in ("connected", "starting"),
+               what="thermometer judged unusable")
+    app.scan("R0003")
+    app.wait_phase("measuring")
+    assert app.flow()["manual_mode"] and app.flow()["message"] == "thermo_down_manual"
+    for key in ("t_3", "t_6", "t_.", "t_8"):
+        app.tap(key)
+    app.tap("t_OK")
+    app.wait_screen("result")
+    assert app.db("select r.source, r.used_c from readings r") == [("manual", 36.8)]

@@ -1,0 +1,234 @@
+"""The screens' view models driven without a window: real store, real gate, fake clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from kiosk.core.model import Direction, Role
+from kiosk.core.screening import ReadingSource, make_reading
+from kiosk.store.events import Visitor
+from kiosk.store.volunteers import LOCKOUT_S, MAX_FAILED_ATTEMPTS, add_volunteer, sign_in, utc_now
+from kiosk.ui.i18n import CATALOGUE, LANGUAGES, tr
+from kiosk.ui.vm.base import InlineRunner, ManualRunner
+from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
+from kiosk.ui.vm.queries import handover, who_is_out
+from kiosk.ui.vm.signin import SignInModel
+from kiosk.ui.vm.visitor import VisitorForm
+
+
+class Tick:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, s: float) -> None:
+        self.t += s
+
+
+@pytest.fixture
+def tick() -> Tick:
+    return Tick()
+
+
+@pytest.fixture
+def flow(gate, tick) -> GateFlow:  # noqa: ANN001
+    f = GateFlow(gate, InlineRunner(), clock=tick, remeasure_wait_s=5.0)
+    f.set_thermometer_state("connected")
+    return f
+
+
+def device(c: float, tick: Tick):  # noqa: ANN201
+    return make_reading(c, source=ReadingSource.DEVICE, taken_monotonic=tick())
+
+
+def events(store) -> list[tuple]:  # noqa: ANN001
+    with store.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "select pass_number, direction, outcome, reason, escalated, visitor_name "
+            "from gate_events order by seq").all()
+
+
+def test_every_catalogue_key_has_chinese_and_english():
+    for key, pair in CATALOGUE.items():
+        assert len(pair) == len(LANGUAGES) and all(p.strip() for p in pair), key
+        zh, en = pair
+        if key != "language":  # the switch is labelled in the language it switches to
+            assert any("\u4e00" <= c <= "\u9fff" for c in zh), f"{key}: zh is not Chinese"
+    assert tr("pin_wrong", "en", left=2) == "Wrong PIN: 2 tries left"
+    assert tr("no_such_key") == "no_such_key"
+
+
+def test_a_normal_reading_lets_the_holder_out_and_records_once(flow, tick, loaded_store):
+    flow.set_direction(Direction.OUT)
+    flow.present("R0003", "scanner")
+    assert flow.phase is Phase.MEASURING and flow.person.name_masked == "王*"
+    tick.advance(0.1)
+    old = make_reading(36.4, taken_monotonic=tick() - 5)  # before the person was identified
+    flow.on_reading(old)
+    assert flow.phase is Phase.MEASURING
+    flow.on_reading(device(36.5, tick))
+    assert flow.phase is Phase.RESULT and flow.result.allowed
+    flow.on_reading(device(36.5, tick))  # the thermometer keeps streaming: nothing more
+    flow.present("R0003", "scanner")  # the same card again dismisses and starts over
+    assert [e[:3] for e in events(loaded_store)] == [("R0003", "out", "allow")]
+
+
+def test_fever_is_remeasured_after_the_countdown_then_escalated(flow, tick, loaded_store):
+    flow.present("R0001", "qr")
+    tick.advance(0.1)
+    flow.on_reading(device(38.0, tick))
+    assert flow.phase is Phase.COUNTDOWN and flow.countdown_left == 5
+    flow.on_reading(device(38.1, tick))  # ignored during the countdown
+    tick.advance(5.1)
+    flow.tick()
+    assert flow.phase is Phase.MEASURING and flow.message[0] == "remeasure_now"
+    tick.advance(0.1)
+    flow.on_reading(device(38.2, tick))
+    assert flow.phase is Phase.RESULT and flow.result.escalate and flow.result.auto_close_s is None
+    assert [e[2:5] for e in events(loaded_store)] == [("remeasure", "fever_remeasure", 0),
+                                                       ("deny", "fever", 1)]
+
+
+def test_expired_pass_is_refused_without_a_temperature(flow, loaded_store):
+    flow.present("R0004", "scanner")
+    assert flow.phase is Phase.RESULT and flow.result.reason == "expired"
+    assert flow.result.auto_close_s and not flow.result.allowed
+    assert events(loaded_store)[0][2:4] == ("deny", "expired")
+
+
+def test_garbage_and_unknown_scans(flow, loaded_store):
+    for garbage in ("\x00\x01garbage", "%%%%zz##", "http://example.com/x"):
+        flow.present(garbage, "scanner")
+        assert flow.phase is Phase.IDLE and flow.message[0] == "scan_garbage"
+    flow.present("KP1.K1.R0003.R.20200101.20991231.AAAA", "scanner")  # forged/malformed
+    assert flow.phase is Phase.RESULT and flow.result.reason in ("forged", "unknown_pass")
+    assert len(events(loaded_store)) == 1
+
+
+def test_manual_entry_when_the_thermometer_is_down_and_double_confirm(gate, tick, loaded_store):
+    runner = ManualRunner()
+    flow = GateFlow(gate, runner, clock=tick)
+    flow.set_thermometer_state("unplugged")
+    flow.present("R0003", "search")
+    runner.run_all()
+    assert flow.manual_mode and flow.message[0] == "thermo_down_manual"
+    for k in "3365":
+        flow.manual_key(k)
+        tick.advance(0.01)  # a doubled touch arrives within milliseconds
+    assert flow.manual_text == "365"
+    tick.advance(1)
+    flow.manual_confirm()
+    tick.advance(1)
+    flow.manual_confirm()  # second tap while the first is being recorded
+    assert flow.phase is Phase.RECORDING and runner.run_all() == 1
+    assert flow.phase is Phase.RESULT
+    with loaded_store.engine.connect() as conn:
+        src = conn.exec_driver_sql("select source, used_c from readings").all()
+    assert src == [("manual", 36.5)]
+
+
+def test_typos_on_the_temperature_pad_are_refused(flow, tick):
+    assert parse_manual("365") == 36.5 and parse_manual("36.5") == 36.5
+    assert parse_manual("3") is None and parse_manual("99.9") is None
+    flow.set_thermometer_state("unplugged")
+    flow.present("R0003", "search")
+    flow.manual_key("9")
+    tick.advance(1)
+    flow.manual_confirm()
+    assert flow.phase is Phase.MEASURING and flow.message[0] == "temp_format"
+
+
+def test_visitor_goes_through_the_same_temperature_step(flow, tick, loaded_store):
+    form = VisitorForm()
+    assert form.visitor() is None and form.message[0] == "v_need_name"
+    form.name, form.phone, form.reason, form.host_building = "顾客人", "13912345678", "探访", "3"
+    v = form.visitor()
+    assert v == Visitor("顾客人", "13912345678", "探访", "3")
+    assert flow.start_visitor(v, Direction.IN)
+    tick.advance(0.1)
+    flow.on_reading(device(36.6, tick))
+    assert flow.result.allowed and flow.result.person.name_masked == "顾*人"
+    assert events(loaded_store)[0][5] == "顾客人"
+
+
+def test_who_is_out_and_the_handover(flow, tick, loaded_store):
+    start = utc_now() - timedelta(seconds=1)
+    for number in ("R0003", "W0001"):
+        flow.set_direction(Direction.OUT)
+        flow.present(number, "scanner")
+        tick.advance(0.1)
+        flow.on_reading(device(36.5, tick))
+        flow.dismiss()
+    flow.present("W0001", "scanner")  # comes back: suggested direction is IN
+    assert flow.direction is Direction.IN
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))
+    out = who_is_out(loaded_store.engine)
+    assert [p.pass_number for p in out] == ["R0003"] and out[0].place == "3-2-101"
+    h = handover(loaded_store.engine, start)
+    assert (h.went_out, h.went_in, h.denied, len(h.still_out)) == (2, 1, 0, 1)
+
+
+def test_one_way_gate_keeps_its_direction(gate, tick):
+    gate.settings.checkpoint.direction_mode = "in"
+    flow = GateFlow(gate, InlineRunner(), clock=tick)
+    flow.set_direction(Direction.OUT)
+    assert flow.direction is Direction.IN and flow.message[0] == "one_way"
+
+
+def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
+    engine = loaded_store.engine
+    add_volunteer(engine, "李静", "2468")
+    add_volunteer(engine, "余融豪", "13579", Role.ADMIN)
+    m = SignInModel(engine, InlineRunner(), "gate-1", clock=tick)
+    m.load()
+    assert m.names == ["余融豪", "李静"] and m.admins == ["余融豪"]
+    m.select("李静")
+    for k in "2468":
+        m.key(k)
+        m.key(k)  # the same touch delivered twice
+        tick.advance(0.3)
+    assert m.pin == "2468"
+    m.submit()
+    assert m.duty is not None and m.duty.volunteer.name == "李静"
+    m.sign_out()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select ended_at is not null from shifts").scalar() == 1
+    m.set_mode("admin")
+    for k in "13579":
+        m.key(k)
+        tick.advance(0.3)
+    m.submit()
+    assert m.admin_ok
+
+
+def test_wrong_pins_lock_the_name_for_a_while(loaded_store):
+    engine = loaded_store.engine
+    add_volunteer(engine, "洪远方", "1111")
+    now = utc_now()
+    for _i in range(MAX_FAILED_ATTEMPTS):
+        r = sign_in(engine, "洪远方", "9999", now)
+        assert r.volunteer is None
+    assert r.locked_until is not None
+    assert sign_in(engine, "洪远方", "1111", now).volunteer is None  # locked: even the right PIN
+    later = now + timedelta(seconds=LOCKOUT_S + 1)
+    assert sign_in(engine, "洪远方", "1111", later).volunteer is not None
+    assert sign_in(engine, "洪远方", "9999", later).attempts_left == MAX_FAILED_ATTEMPTS - 1
+
+
+def test_view_models_and_services_import_no_kivy():
+    import subprocess
+    import sys
+
+    code = ("import sys, kiosk.ui.vm.flow, kiosk.ui.vm.signin, kiosk.ui.vm.admin, "
+            "kiosk.ui.vm.visitor, kiosk.ui.vm.queries, kiosk.ui.services, kiosk.ui.i18n, "
+            "kiosk.ui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'kivy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
