@@ -114,6 +114,7 @@ class GyMcu90614(StreamThermometer):
 
     protocol = PROTOCOL
     default_baud = BAUD_RATES[0]
+    alternate_bauds = BAUD_RATES  # some batches ship at 115200: try the other rate
 
     def __init__(
         self,

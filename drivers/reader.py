@@ -185,6 +185,19 @@ class ThermometerReader:
             self._post(ReadingEvent(reading))
         if state is not None and state is not ReaderState.CONNECTED:
             self._set_state(state)
+            self._maybe_next_baud(state)
+
+    def _maybe_next_baud(self, state: ReaderState) -> None:
+        """Nothing valid since open: the module may ship at its other rate (GY-MCU90614:
+        9600 or 115200). Reopen at the next one; the state says which is being tried."""
+        if state not in (ReaderState.WRONG_PROTOCOL, ReaderState.NO_DATA):
+            return
+        if self._thermometer.stats.last_frame_monotonic is not None:
+            return  # it did talk at this rate: silence is not a baud problem
+        next_baud = getattr(self._thermometer, "try_next_baud", None)
+        if next_baud is not None and next_baud():
+            self._thermometer.close()
+            log.info("thermometer: nothing valid, trying %s", self._thermometer.identity)
 
     def _run(self) -> None:
         try:

@@ -151,6 +151,8 @@ class SerialThermometer(ABC):
 
     protocol: ClassVar[str]
     default_baud: ClassVar[int] = 9600
+    #: other rates this protocol ships at; the reader tries them when nothing valid arrives
+    alternate_bauds: ClassVar[tuple[int, ...]] = ()
 
     def __init__(
         self,
@@ -163,12 +165,24 @@ class SerialThermometer(ABC):
     ) -> None:
         self._port = port
         self._baud = baud or self.default_baud
+        self._configured_baud = self._baud
         self._offset_c = offset_c
         self._exclusive = exclusive
         self._read_timeout_s = read_timeout_s
         self._serial: serial.SerialBase | None = None
         self._stats = LinkStats()
         self._cancelled = False
+
+    def try_next_baud(self) -> bool:
+        """Switch to the next rate this protocol ships at (the configured one first, then
+        the alternates, round and round); False when there is no other. Takes effect at the
+        next open()."""
+        rates = list(dict.fromkeys((self._configured_baud, *self.alternate_bauds)))
+        if len(rates) < 2:
+            return False
+        i = rates.index(self._baud) if self._baud in rates else -1
+        self._baud = rates[(i + 1) % len(rates)]
+        return True
 
     # -- identity ---------------------------------------------------------------------------
 

@@ -91,7 +91,8 @@ def test_silence_is_no_data_then_recovers(make_sim: MakeSim, readers, recorder: 
 @pytest.mark.parametrize(
     ("protocol", "options", "sim_options"),
     [
-        ("gy-mcu90614", {"mode": "continuous"}, {"baud": 115200, "streaming": True}),
+        # a module that speaks only one rate, behind a port opened at another
+        ("aa55", {}, {"protocol": "aa55", "baud": 9600, "streaming": True}),
         ("modbus-rtu", {}, {"protocol": "gy-mcu90614", "streaming": True}),
     ],
     ids=["wrong-baud", "wrong-protocol"],
@@ -142,3 +143,18 @@ def test_stop_joins_within_a_second(make_sim: MakeSim, recorder: Recorder, situa
     assert time.monotonic() - started < 1.5
     assert reader.state is ReaderState.STOPPED and not device.is_open
     assert recorder.states()[-1] is ReaderState.STOPPED
+
+
+@pytest.mark.parametrize("mode", ["continuous", "query"])
+def test_a_module_shipped_at_115200_is_found_by_trying_the_other_rate(
+    make_sim: MakeSim, readers, recorder: Recorder, mode: str
+):
+    sim = make_sim("gy-mcu90614", baud=115200, streaming=mode == "continuous", interval_s=0.03)
+    sim.set_temperature(36.6, ambient=25.0)
+    device = make_thermometer("gy-mcu90614", sim.port, mode=mode)  # configured: 9600
+    reader = start_reader(readers, device, recorder)
+    assert wait_until(lambda: any(r.object_c == 36.6 for r in recorder.readings()))
+    assert reader.state is ReaderState.CONNECTED
+    assert device.identity.baud == 115200
+    # no garbage from the wrong rate was ever taken for a reading
+    assert all(r.object_c in (None, 36.6) for r in recorder.readings())
