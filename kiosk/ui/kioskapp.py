@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
 from kiosk.ui.vm.signin import SignInModel
+from kiosk.ui.vm.status import CAMERA_OFF, camera_status
 from kiosk.ui.vm.visitor import VisitorForm
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ class KioskApp(App):
     checkpoint_name = StringProperty("")
     thermo_text = StringProperty("")
     thermo_ok = BooleanProperty(False)
+    camera_state = StringProperty("off")
+    camera_text = StringProperty("")
+    camera_ok = BooleanProperty(False)
     sync_text = StringProperty("")
     warning_text = StringProperty("")
     duty_text = StringProperty("")
@@ -84,7 +89,9 @@ class KioskApp(App):
         self.sounds = Sounds()
         self.ready_at: float | None = None
         self.font_path: Path | None = None
-        self.camera_state = "off"
+        self.camera_state = CAMERA_OFF
+        #: the thread that last restarted the devices (the test hook shows it)
+        self.devices_restarted_on = ""
         self.sync_loop: Any = None
         self._thermo_state = "stopped"
 
@@ -106,7 +113,8 @@ class KioskApp(App):
         self.flow.result_listeners.append(self._on_result)
         self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
         self.visitor_form = VisitorForm()
-        self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved)
+        self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved,
+                                self._restart_devices)
         self.devices = Devices(self.post, self.flow.on_reading, self._thermometer_state,
                                lambda payload: self._scanned(payload, "qr"), self._camera)
         from kiosk.ui.screens.admin import AdminScreen
@@ -136,12 +144,13 @@ class KioskApp(App):
                     size=lambda *_: self._rescale())
         self._rescale()
         self._thermometer_state("stopped")
+        self._camera(CAMERA_OFF)
         self._update_warning(None)
         return sm
 
     def on_start(self) -> None:
         self.signin.load()
-        self._start_devices()
+        self._start_devices(self.settings)
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 0.2)
         Clock.schedule_interval(lambda _dt: self._poll_status(), 5.0)
         self._poll_status()
@@ -160,20 +169,24 @@ class KioskApp(App):
     def on_stop(self) -> None:
         if self.sync_loop is not None:
             self.sync_loop.stop(2.0)
+        self.runner.stop()  # first: a device restart from the admin screen may be running
         self.devices.stop()
-        self.runner.stop()
         self.gate.close()
         self.store.close()
 
-    def _start_devices(self) -> None:
+    def _start_devices(self, settings: Settings) -> None:
+        """Start the thermometer and camera of ``settings``; callable from the worker (any
+        state change reaches the UI through ``post``)."""
         port = None
         if self.simulate_thermometer and self.devices.simulator is None:
-            port = self.devices.start_simulator(self.settings.thermometer.protocol)
+            port = self.devices.start_simulator(settings.thermometer.protocol)
         elif self.devices.simulator is not None:
             port = str(self.devices.simulator.port)
-        self.devices.start_thermometer(self.settings, port)
-        if self.settings.camera.index >= 0:
-            self.devices.start_camera(self.settings.camera.index)
+        self.devices.start_thermometer(settings, port)
+        if settings.camera.index >= 0:
+            self.devices.start_camera(settings.camera.index)
+        else:
+            self.post(lambda: self._camera(CAMERA_OFF))
 
     # -- text and layout -----------------------------------------------------------------
 
@@ -184,6 +197,7 @@ class KioskApp(App):
         self.lang = i18n.other(self.lang)
         self.settings.ui.language = self.lang
         self._thermometer_state(self._thermo_state)
+        self._camera(self.camera_state)
         self._poll_status()
         s = self.settings
         self.runner.submit(lambda: settings_mod.save(self.data_dir, s), lambda _r: None,
@@ -233,15 +247,20 @@ class KioskApp(App):
         if self.sync_loop is not None:
             self.sync_loop.wake()
 
+    def _restart_devices(self, new: Settings) -> None:
+        """In the worker, after a save: stopping a camera or a thermometer waits for its
+        thread (up to ~2 s), which must not freeze the screen."""
+        self.devices_restarted_on = threading.current_thread().name
+        self.devices.stop_camera()
+        self._start_devices(new)
+
     def _settings_saved(self, new: Settings) -> None:
-        """Apply saved settings: a new gate policy and the devices restarted."""
+        """On the UI thread, once saved: the new gate policy, name and language."""
         self.settings = new
         self.gate.settings, self.gate.policy = new, new.policy()
         self.checkpoint_name = new.checkpoint.name
         if new.ui.language != self.lang:
             self.lang = new.ui.language
-        self.devices.stop_camera()
-        self._start_devices()
 
     # -- devices and status --------------------------------------------------------------
 
@@ -253,6 +272,8 @@ class KioskApp(App):
 
     def _camera(self, state: str) -> None:
         self.camera_state = state
+        key, self.camera_ok = camera_status(state)
+        self.camera_text = self.tr(key)
 
     def _scanned(self, payload: str, how: str) -> None:
         if self.sm.current in ("gate", "result") and self.signin.duty is not None:

@@ -55,7 +55,8 @@ class ThreadRunner:
 
 
 class Devices:
-    """Starts and restarts the thermometer and camera from the settings."""
+    """Starts and restarts the thermometer and camera from the settings. Callable from the
+    worker thread: every callback reaches the UI through ``post``."""
 
     def __init__(self, post: Post, on_reading: Callable[[Reading], None],
                  on_thermometer: Callable[[str], None], on_scan: Callable[[str], None],
@@ -89,7 +90,7 @@ class Devices:
         self.stop_thermometer()
         port = port or settings.thermometer.port
         if not port:
-            self._on_thermometer("stopped")
+            self._post(lambda: self._on_thermometer("stopped"))
             return
         from drivers.registry import make_thermometer
 
@@ -99,7 +100,7 @@ class Devices:
                                            offset_c=settings.screening.forehead_offset_c)
         except (ValueError, TypeError) as exc:
             log.error("thermometer settings: %s", exc)
-            self._on_thermometer("wrong_protocol")
+            self._post(lambda: self._on_thermometer("wrong_protocol"))
             return
         self.reader = ThermometerReader(thermometer, self._thermometer_event)
         self.reader.start()

@@ -23,6 +23,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.widget import Widget
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class TestHook:
             "pin": len(app.signin.pin),
             "lang": app.lang,
             "thermometer": app.thermo_text,
+            "camera": app.camera_text,
+            "devices_restarted_on": app.devices_restarted_on,
+            "visitor": app.visitor_form.snapshot(),
             "warning": app.warning_text,
             "font": str(app.font_path) if app.font_path else None,
             "size": list(Window.size),
@@ -119,7 +123,8 @@ class TestHook:
         w = find(self.app.sm.current_screen, tid)
         if w is None or not visible(w):
             return {"ok": False, "error": f"no visible widget {tid!r} on {self.app.sm.current}"}
-        if self.app.sm.guarded():
+        screen_guarded = getattr(self.app.sm.current_screen, "guarded", lambda: False)
+        if self.app.sm.guarded() or screen_guarded():
             return {"ok": False, "error": "screen just changed: touches are ignored briefly"}
         x, y = w.to_window(*w.center)
         for _ in range(times):  # times=2: a doubled touch, as a Pi panel delivers it
@@ -134,6 +139,11 @@ class TestHook:
             Window.dispatch("on_textinput", ch)
         if enter:
             Window.dispatch("on_key_down", 13, 40, None, [])
+        return {}
+
+    def cmd_key(self, key: int) -> dict[str, Any]:
+        """A non-text key of a USB keyboard (8 backspace, 9 tab, 13 Enter)."""
+        Window.dispatch("on_key_down", key, 0, None, [])
         return {}
 
     def cmd_set_text(self, tid: str, text: str) -> dict[str, Any]:
@@ -155,14 +165,16 @@ class TestHook:
         return {"path": str(target)}
 
     def cmd_widgets(self) -> dict[str, Any]:
-        """Visible tapped/labelled widgets of the current screen: id, text, window rect."""
+        """Visible tapped/labelled widgets of the current screen: id, text, window rect, and
+        whether it is a button (any subclass, e.g. a .kv dynamic class of KButton)."""
         out = []
         for w in self.app.sm.current_screen.walk():
             tid = getattr(w, "tid", "")
             if tid and visible(w):
                 x, y = w.to_window(w.x, w.y)
                 out.append({"tid": tid, "text": getattr(w, "text", ""),
-                            "kind": type(w).__name__, "rect": [x, y, w.width, w.height]})
+                            "kind": type(w).__name__, "button": isinstance(w, ButtonBehavior),
+                            "rect": [x, y, w.width, w.height]})
         return {"widgets": out}
 
     def cmd_resize(self, width: int, height: int) -> dict[str, Any]:

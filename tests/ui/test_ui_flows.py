@@ -16,10 +16,12 @@ def test_qr_pass_holder_with_normal_temperature_goes_out(kiosk, passes, sim, tmp
     app.sign_in()
     app.screenshot("gate_idle_800x480")
     app.tap("dir_out", times=2)  # a doubled touch on the toggle: still OUT
+    assert app.state()["camera"] == "未设摄像头"  # camera.index = -1: not configured
     payload = passes.payload("R0003")
     png = passes.png(payload, tmp_path / "pass.png")
     assert app.cmd("camera", paths=[str(png), str(png), str(png)])["ok"]
     app.wait_screen("result")
+    assert app.state()["camera"] == "摄像头正常"
     flow = app.flow()
     assert flow["result"]["outcome"] == "allow" and flow["result"]["name"] == "王*"
     app.screenshot("result_pass_800x480")
@@ -81,24 +83,73 @@ def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, pas
     assert app.db("select count(*) from readings") == [(0,)]
 
 
+def visitor_form(app) -> dict:  # noqa: ANN001
+    return app.state()["visitor"]
+
+
 def test_visitor_is_registered_with_the_same_temperature_step(kiosk):  # noqa: F811
+    """Everything by touch, as on the Pi: surname grid, digit pad, reason chip."""
     app = kiosk()
     app.sign_in()
     app.tap("visitor")
     app.wait_screen("visitor")
     app.tap("v_next")  # no name yet: a message, nothing recorded
-    wait_until(lambda: app.state()["screen"] == "visitor")
-    for tid, text in (("v_name", "顾客人"), ("v_phone", "13912345678"), ("v_host", "3")):
-        assert app.cmd("set_text", tid=tid, text=text)["ok"]
+    assert visitor_form(app)["message"] == "v_need_name"
+    app.tap("sn_王", times=2)  # a doubled touch on the grid
+    app.tap("sn_女士")
+    app.tap("f_reason")
     app.tap("r_delivery")
+    app.tap("v_next")  # a delivery with no phone: the phone pad comes up
+    form = wait_until(lambda: (f := visitor_form(app))["message"] == "v_need_phone" and f)
+    assert form["pad"] == "digits" and form["field"] == "phone"
+    for key in "13912345678":
+        app.tap(f"np_{key}")
+    app.tap("f_building")
+    app.tap("np_9")
+    app.tap("v_next")  # the roster has buildings 3, 5, 7
+    wait_until(lambda: visitor_form(app)["message"] == "v_bad_building", what="no building 9")
+    app.tap("np_←")
+    app.tap("np_3")
+    app.tap("f_name")  # back on the surname grid: every field filled in
+    wait_until(lambda: visitor_form(app)["pad"] == "surnames", what="surname grid")
     app.screenshot("visitor_form_800x480")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    for tid, value in (("f_name", "王女士"), ("f_phone", "13912345678"), ("f_building", "3"),
+                       ("f_reason", "快递外卖")):
+        assert value in shown[tid], (tid, shown[tid])  # the boxes show what was entered
     app.tap("v_next")
     app.wait_screen("result")
     assert app.flow()["result"]["outcome"] == "allow"
     rows = app.db("select visitor_name, visitor_phone, visitor_reason, host_building, "
                   "direction, pass_kind from gate_events")
-    assert rows == [("顾客人", "13912345678", "快递外卖", "3", "in", "visitor")]
+    assert rows == [("王女士", "13912345678", "快递外卖", "3", "in", "visitor")]
     assert app.db("select source from readings") == [("device",)]
+
+
+def test_visitor_name_on_the_pinyin_keyboard_and_a_usb_keyboard(kiosk):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    app.tap("visitor")
+    app.wait_screen("visitor")
+    app.tap("sn_ABC")
+    wait_until(lambda: visitor_form(app)["pad"] == "letters", what="pinyin keyboard")
+    for key in ("L", "I", "␣", "M"):
+        app.tap(f"kb_{key}")
+    app.screenshot("visitor_pinyin_800x480")
+    assert app.cmd("scan", text="INGX", enter=False)["ok"]  # a USB keyboard, same field
+    assert app.cmd("key", key=8)["ok"]  # its backspace
+    assert app.cmd("key", key=9)["ok"]  # Tab: the phone
+    assert app.cmd("scan", text="13800001111", enter=False)["ok"]
+    app.tap("f_reason")
+    app.tap("r_visit")
+    app.tap("v_dir_out")
+    form = visitor_form(app)
+    assert (form["name"], form["phone"], form["reason"]) == ("LI MING", "13800001111", "探访")
+    app.tap("v_next")
+    app.wait_screen("result")
+    rows = app.db("select visitor_name, visitor_phone, visitor_reason, host_building, "
+                  "direction from gate_events")
+    assert rows == [("LI MING", "13800001111", "探访", "", "out")]
 
 
 def test_thermometer_unplugged_mid_queue_volunteer_types_the_temperature(kiosk, sim):  # noqa: F811
@@ -162,11 +213,12 @@ def test_touch_targets_are_at_least_15_mm_on_the_pi_panel(kiosk):  # noqa: F811
     minimum = 15 * PX_PER_MM_PI
     small = []
 
-    def check(screen: str) -> None:
+    def check(screen: str) -> int:
         app.wait_screen(screen)
-        for w in app.cmd("widgets")["widgets"]:
-            if w["kind"] == "KButton" and min(w["rect"][2:]) < minimum:
-                small.append((screen, w["tid"], w["rect"][2:]))
+        buttons = [w for w in app.cmd("widgets")["widgets"] if w["button"]]
+        small.extend((screen, w["tid"], w["rect"][2:]) for w in buttons
+                     if min(w["rect"][2:]) < minimum)
+        return len(buttons)
 
     check("signin")
     app.sign_in()
@@ -176,6 +228,12 @@ def test_touch_targets_are_at_least_15_mm_on_the_pi_panel(kiosk):  # noqa: F811
                                  ("sign_out", "handover", "h_back")):
         app.tap(button)
         check(screen)
+        if screen == "visitor":  # every pad of the form: pinyin, digits, reasons
+            for tap, pad, keys in (("sn_ABC", "letters", 30), ("f_phone", "digits", 12),
+                                   ("f_reason", "reasons", 4)):
+                app.tap(tap)
+                wait_until(lambda p=pad: visitor_form(app)["pad"] == p, what=pad)
+                assert check(screen) >= keys + 8  # the pad's keys + 4 fields, 2 dirs, 2 nav
         app.tap(back)
         app.wait_screen("gate")
     assert not small
@@ -219,6 +277,9 @@ def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_saved", what="saved")
     assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+    # the devices were restarted off the UI thread, and came back
+    assert app.state()["devices_restarted_on"] == "kiosk-worker"
+    wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="thermometer back")
     assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="hot")["ok"]
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_invalid", what="refused")

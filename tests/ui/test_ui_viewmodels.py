@@ -13,9 +13,20 @@ from kiosk.store.volunteers import LOCKOUT_S, MAX_FAILED_ATTEMPTS, add_volunteer
 from kiosk.ui.i18n import CATALOGUE, LANGUAGES, tr
 from kiosk.ui.vm.base import InlineRunner, ManualRunner
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
-from kiosk.ui.vm.queries import handover, who_is_out
+from kiosk.ui.vm.queries import buildings, handover, who_is_out
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.visitor import VisitorForm
+from kiosk.ui.vm.status import CAMERA_OFF, camera_status
+from kiosk.ui.vm.visitor import (
+    BACK,
+    CLEAR,
+    MORE,
+    SPACE,
+    SURNAMES,
+    SURNAMES_PER_PAGE,
+    TO_LETTERS,
+    TO_SURNAMES,
+    VisitorForm,
+)
 
 
 class Tick:
@@ -157,6 +168,133 @@ def test_visitor_goes_through_the_same_temperature_step(flow, tick, loaded_store
     assert events(loaded_store)[0][5] == "顾客人"
 
 
+def tap(form: VisitorForm, tick: Tick, *keys: str) -> None:
+    """On-screen keys as a volunteer taps them: a deliberate pace, past the pad guard."""
+    for key in keys:
+        tick.advance(0.4)
+        form.key(key)
+
+
+def test_visitor_name_from_the_surname_grid_with_a_title(tick):
+    form = VisitorForm(clock=tick)
+    assert form.pad() == "surnames" and len(set(SURNAMES)) == len(SURNAMES) >= 60
+    pages = []
+    for _ in range(form.pages):
+        pages.extend(form.page_surnames())
+        tap(form, tick, MORE)
+    assert tuple(pages) == SURNAMES and form.page == 0  # every surname on one page, wraps
+    assert len(form.page_surnames()) == SURNAMES_PER_PAGE
+    tap(form, tick, "先生")  # no surname yet
+    assert form.name == "" and form.message[0] == "v_need_surname"
+    tap(form, tick, "王")
+    assert form.visitor() is None and form.message[0] == "v_need_title"
+    tap(form, tick, "先生")
+    assert form.name == "王先生" and form.message is None
+    tap(form, tick, "女士", "李")  # a wrong tap is corrected in place, not appended
+    assert form.name == "李女士"
+    tick.advance(0.01)
+    form.key("张")
+    form.key("张")  # one touch delivered twice: harmless
+    assert form.name == "张女士"
+    tap(form, tick, BACK, BACK)
+    assert form.name == "张"
+
+
+def test_visitor_pad_ignores_a_doubled_touch_after_it_changed(tick):
+    form = VisitorForm(clock=tick)
+    tap(form, tick, MORE)
+    second_page = form.page_surnames()
+    tick.advance(0.01)
+    form.key(second_page[0])  # the copy of the touch on MORE lands on the new page
+    assert form.page == 1 and form.name == ""
+    tap(form, tick, second_page[0])
+    assert form.name == second_page[0]
+
+
+def test_visitor_pinyin_keyboard_digit_pad_and_a_usb_keyboard(tick):
+    form = VisitorForm(clock=tick)
+    tap(form, tick, TO_LETTERS)
+    assert form.pad() == "letters"
+    tap(form, tick, "C", CLEAR, "L", "I", SPACE, "M", "I", "N", "N", BACK)
+    assert form.name == "LI MIN"  # "C" is a letter; CLEAR is its own key
+    form.type_text("G")  # a USB keyboard types into the same field, not debounced
+    assert form.name == "LI MING"
+    form.next_field()  # Tab
+    assert form.field == "phone" and form.pad() == "digits"
+    form.type_text("139-1234 5678x99")
+    assert form.phone == "13912345678"  # digits only, 11 at most
+    form.backspace()
+    tap(form, tick, "8")
+    form.select("building")
+    tap(form, tick, "0", "3")
+    form.select("reason")
+    assert form.pad() == "reasons"
+    form.pick_reason("r_repair", "维修")
+    form.select("name")
+    tap(form, tick, TO_SURNAMES)
+    assert form.pad() == "surnames"
+    assert form.visitor() == Visitor("LI MING", "13912345678", "维修", "3")
+
+
+def test_visitor_phone_and_building_are_checked(tick, loaded_store):
+    form = VisitorForm(clock=tick)
+    form.set_buildings(buildings(loaded_store.engine))
+    assert form.known_buildings == {"3", "5", "7"}
+    form.name = "王女士"
+    form.pick_reason("r_delivery", "快递外卖")
+    assert form.visitor() is None and form.message[0] == "v_need_phone"
+    assert form.field == "phone"  # the pad of what is wrong is under the volunteer's hand
+    for bad in ("1391234567", "23912345678", "139123456789"):
+        form.phone = bad
+        assert form.visitor() is None and form.message[0] == "v_bad_phone", bad
+    form.phone, form.host_building = "13912345678", "9"
+    assert form.visitor() is None and form.message == ("v_bad_building", {"building": "9"})
+    assert form.field == "building"
+    form.host_building = "07"
+    assert form.visitor() == Visitor("王女士", "13912345678", "快递外卖", "7")
+    form.pick_reason("r_visit", "探访")
+    form.phone = ""  # a visitor is met by the resident: no phone needed
+    assert form.visitor() is not None
+    form.set_buildings([])  # a roster without buildings: nothing to check against
+    form.host_building = "99"
+    assert form.visitor() is not None
+
+
+def test_camera_states_have_words_in_both_languages():
+    shown = {s: camera_status(s) for s in ("connected", "lost", "stopped", CAMERA_OFF)}
+    assert shown == {"connected": ("cam_connected", True), "lost": ("cam_lost", False),
+                     "stopped": ("cam_starting", False), CAMERA_OFF: ("cam_off", False)}
+    for key, _ok in shown.values():
+        assert key in CATALOGUE
+
+
+def test_admin_save_writes_and_restarts_devices_in_the_worker(data_dir, settings):
+    from kiosk import settings as settings_mod
+    from kiosk.ui.vm.admin import AdminModel
+
+    runner, applied, saved = ManualRunner(), [], []
+    m = AdminModel(data_dir, settings, runner, saved.append, applied.append)
+    m.set("screening.fever_threshold_c", "37.5")
+    assert m.save() and m.message[0] == "a_saving"
+    assert not m.save()  # a doubled tap on Save while saving
+    assert applied == saved == [] and len(runner.pending) == 1  # nothing done on the UI thread
+    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.3
+    runner.run_all()
+    assert m.message[0] == "a_saved" and not m.saving
+    assert [s.screening.fever_threshold_c for s in applied + saved] == [37.5, 37.5]
+    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+    m.set("screening.fever_threshold_c", "hot")
+    assert not m.save() and m.message[0] == "a_invalid" and not runner.pending
+
+    def broken(_s: object) -> None:
+        raise OSError("camera busy")
+
+    m = AdminModel(data_dir, settings_mod.load(data_dir), InlineRunner(), saved.append, broken)
+    m.set("quota.days", "3")
+    assert m.save() and m.message == ("a_saved_device_failed", {"error": "camera busy"})
+    assert settings_mod.load(data_dir).quota.days == 3 and saved[-1].quota.days == 3
+
+
 def test_who_is_out_and_the_handover(flow, tick, loaded_store):
     start = utc_now() - timedelta(seconds=1)
     for number in ("R0003", "W0001"):
@@ -227,8 +365,9 @@ def test_view_models_and_services_import_no_kivy():
     import sys
 
     code = ("import sys, kiosk.ui.vm.flow, kiosk.ui.vm.signin, kiosk.ui.vm.admin, "
-            "kiosk.ui.vm.visitor, kiosk.ui.vm.queries, kiosk.ui.services, kiosk.ui.i18n, "
-            "kiosk.ui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'kivy'))")
+            "kiosk.ui.vm.visitor, kiosk.ui.vm.queries, kiosk.ui.vm.status, kiosk.ui.services, "
+            "kiosk.ui.i18n, kiosk.ui.app; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kivy'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

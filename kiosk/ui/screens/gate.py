@@ -9,27 +9,19 @@ key can never be tapped.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kivy.app import App
 from kivy.factory import Factory
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
 from kiosk.ui.i18n import kind_text
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
-from kiosk.ui.widgets import KButton, Panel
+from kiosk.ui.widgets import KButton
 
 load_kv(__file__)
 
-
-class StepPanel(Panel):
-    """The right-hand panel of one step; ``screen`` is the gate screen it drives."""
-
-    screen = ObjectProperty(None)
-    bg = ListProperty([0, 0, 0, 0])
 
 PANELS = {"search": "SearchPad", "manual": "TemperaturePad", "device": "DevicePanel",
           "countdown": "CountdownPanel", "busy": "BusyPanel"}
@@ -50,16 +42,9 @@ class GateScreen(Screen):
 
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
-        self._panel_kind = ""
-        self._panels: dict[str, Any] = {}
         flow.subscribe(self.refresh)
         App.get_running_app().bind(lang=lambda *_: self.refresh())
         self.refresh()
-
-    def _panel(self, kind: str) -> Any:
-        if kind not in self._panels:
-            self._panels[kind] = getattr(Factory, PANELS[kind])(screen=self)
-        return self._panels[kind]
 
     def refresh(self) -> None:
         app, f = App.get_running_app(), self.flow
@@ -94,11 +79,7 @@ class GateScreen(Screen):
             kind = "countdown"
         elif f.phase in (Phase.LOOKING_UP, Phase.RECORDING):
             kind = "busy"
-        if kind != self._panel_kind:
-            holder = self.ids.right
-            holder.clear_widgets()
-            holder.add_widget(self._panel(kind))
-            self._panel_kind = kind
+        self.ids.right.show(kind, lambda: getattr(Factory, PANELS[kind])(screen=self))
 
     def _show_hits(self, f: GateFlow) -> None:
         numbers = [h.number for h in f.search_hits]

@@ -1,56 +1,103 @@
 # mypy: disable-error-code="misc"
 # (Kivy has no type information: its classes are Any to mypy)
-"""Visitor and delivery registration: name, phone, reason, host building, direction; then
-the gate screen takes the temperature exactly as for a pass holder."""
+"""Visitor and delivery registration with no physical keyboard: the field boxes on top select
+what the big pad below edits (surname grid or pinyin keyboard, digit pad, reason chips); a USB
+keyboard types into the same field. Then the gate screen takes the temperature exactly as
+for a pass holder."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from kivy.app import App
-from kivy.properties import StringProperty
+from kivy.core.window import Window
+from kivy.factory import Factory
+from kivy.properties import ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
 from kiosk.ui.screens import load_kv
-from kiosk.ui.vm.visitor import REASON_KEYS, VisitorForm
+from kiosk.ui.vm.queries import buildings
+from kiosk.ui.vm.visitor import FIELDS, REASON_KEYS, VisitorForm
 
 load_kv(__file__)
+
+PADS = {"surnames": "SurnamePad", "letters": "LetterPad", "digits": "DigitPad",
+        "reasons": "ReasonPad"}
+BACKSPACE_KEYS = (8, 127)
+TAB_KEY = 9
 
 
 class VisitorScreen(Screen):
     message = StringProperty("")
+    error = StringProperty("")
     direction = StringProperty("in")
+    surname_keys = ListProperty([])
+    page_text = StringProperty("")
     reason_keys = REASON_KEYS
 
     def bind_model(self, form: VisitorForm) -> None:
         self.form = form
         form.subscribe(self.refresh)
+        App.get_running_app().bind(lang=lambda *_: self.refresh())
+
+    def guarded(self) -> bool:
+        """The pad just changed under the finger (the test hook waits for this too)."""
+        return self.form.guarded()
 
     def on_pre_enter(self, *args: object) -> None:
+        app = App.get_running_app()
         self.form.clear()
-        for field in ("v_name", "v_phone", "v_reason", "v_host"):
-            self.ids[field].text = ""
+        self.form.known_buildings = None
+        engine = app.store.engine
+        app.runner.submit(lambda: buildings(engine), self.form.set_buildings, app.show_error)
+        Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.refresh()
 
+    def on_leave(self, *args: object) -> None:
+        Window.unbind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
+
+    def _on_textinput(self, _window: Any, text: str) -> None:
+        self.form.type_text(text)
+
+    def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key in BACKSPACE_KEYS:
+            self.form.backspace()
+            return True
+        if key == TAB_KEY:
+            self.form.next_field()
+            return True
+        return False
+
     def refresh(self) -> None:
-        app = App.get_running_app()
-        m = self.form.message
-        self.message = app.tr(m[0], **m[1]) if m else ""
-        self.direction = self.form.direction.value
+        app, f = App.get_running_app(), self.form
+        if f.message:
+            self.error, self.message = "1", app.tr(f.message[0], **f.message[1])
+        else:
+            self.error, self.message = "", app.tr(f.hint())
+        self.direction = f.direction.value
+        for name in FIELDS:  # set here: the boxes are plain, the form is the truth
+            box = self.ids[f"f_{name}"]
+            box.value, box.active = f.value(name), name == f.field
+        self.surname_keys = list(f.page_surnames())
+        self.page_text = f"{f.page + 1}/{f.pages}"
+        pad = f.pad()
+        self.ids.pad.show(pad, lambda: getattr(Factory, PADS[pad])(screen=self))
+
+    def on_pad_key(self, key: str) -> None:
+        self.form.key(key)
 
     def pick_reason(self, key: str) -> None:
-        self.ids.v_reason.text = App.get_running_app().tr(key)
+        self.form.pick_reason(key, App.get_running_app().tr(key))
 
     def set_direction(self, value: str) -> None:
         self.form.direction = Direction(value)
         self.refresh()
 
     def next(self) -> None:
-        f = self.form
-        f.name, f.phone = self.ids.v_name.text, self.ids.v_phone.text
-        f.reason, f.host_building = self.ids.v_reason.text, self.ids.v_host.text
-        visitor = f.visitor()
+        visitor = self.form.visitor()
         if visitor is None:
             return
         app = App.get_running_app()
-        if app.flow.start_visitor(visitor, f.direction):
+        if app.flow.start_visitor(visitor, self.form.direction):
             app.go("gate")

@@ -1,10 +1,12 @@
 """The admin screen's form: every field is text, parsed and validated by
 ``kiosk.settings.set_value`` (the same rules as ``kiosk config set``) before anything is
-saved; the thermometer probe runs in the worker."""
+saved. Writing the file, restarting the devices (which waits for their threads) and the
+thermometer probe run in the worker, so the screen answers while they work."""
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from typing import Any
 from kiosk import settings as settings_mod
 from kiosk.settings import Settings, SettingsError
 from kiosk.ui.vm.base import Observable, Runner
+
+log = logging.getLogger(__name__)
 
 #: (setting, label key) in screen order
 FIELDS: tuple[tuple[str, str], ...] = (
@@ -38,14 +42,19 @@ def get_value(settings: Settings, dotted: str) -> str:
 
 class AdminModel(Observable):
     def __init__(self, data_dir: Path, settings: Settings, runner: Runner,
-                 on_saved: Callable[[Settings], None]) -> None:
+                 on_saved: Callable[[Settings], None],
+                 apply: Callable[[Settings], None] = lambda _s: None) -> None:
+        """``apply`` runs in the worker after the file is written (restart the devices);
+        ``on_saved`` then runs on the UI thread (gate policy, names, language)."""
         super().__init__()
         self.data_dir = data_dir
         self.runner = runner
         self.on_saved = on_saved
+        self.apply = apply
         self.values: dict[str, str] = {}
         self.message: tuple[str, dict[str, Any]] | None = None
         self.probing = False
+        self.saving = False
         self.reset(settings)
 
     def reset(self, settings: Settings) -> None:
@@ -58,6 +67,10 @@ class AdminModel(Observable):
         self.values[name] = text
 
     def save(self) -> bool:
+        """Check every field here (fast), then save and apply in the worker; False if a
+        field is wrong or a save is already running (a doubled tap on Save)."""
+        if self.saving:
+            return False
         new = copy.deepcopy(self.settings)
         try:
             for name, _label in FIELDS:
@@ -67,11 +80,30 @@ class AdminModel(Observable):
             self.message = ("a_invalid", {"error": str(exc)})
             self.notify()
             return False
-        settings_mod.save(self.data_dir, new)
-        self.settings = new
-        self.message = ("a_saved", {})
+        self.saving, self.message = True, ("a_saving", {})
         self.notify()
-        self.on_saved(new)
+
+        def work() -> str | None:
+            settings_mod.save(self.data_dir, new)
+            try:
+                self.apply(new)
+            except Exception as exc:  # noqa: BLE001 - saved anyway: said on the screen
+                log.exception("restarting the devices failed")
+                return str(exc)
+            return None
+
+        def done(device_error: str | None) -> None:
+            self.saving, self.settings = False, new
+            self.message = ("a_saved", {}) if device_error is None else \
+                ("a_saved_device_failed", {"error": device_error})
+            self.notify()
+            self.on_saved(new)
+
+        def failed(exc: BaseException) -> None:
+            self.saving, self.message = False, ("a_save_failed", {"error": str(exc)})
+            self.notify()
+
+        self.runner.submit(work, done, failed)
         return True
 
     def probe(self) -> None:

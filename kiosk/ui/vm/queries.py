@@ -84,6 +84,14 @@ def handover(engine: Engine, since_utc: datetime, volunteer_id: int | None = Non
     return Handover(since_utc=since_utc, still_out=who_is_out(engine), **h)
 
 
+def buildings(engine: Engine) -> list[str]:
+    """The roster's building numbers, for checking a visitor's host building; run once at
+    the visitor screen's entry, in the worker."""
+    stmt = select(R.c.building).where(R.c.building != "").distinct()
+    with engine.connect() as conn:
+        return [str(b) for (b,) in conn.execute(stmt)]
+
+
 def outbox_waiting(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(O)).scalar_one())

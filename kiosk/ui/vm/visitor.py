@@ -1,40 +1,239 @@
 """The visitor / delivery form: checked here, then handed to the gate flow for the
-temperature step, exactly like a pass holder."""
+temperature step, exactly like a pass holder.
+
+The kiosk has no physical keyboard, so every field is filled from an on-screen pad chosen by
+the field being edited: the name from a grid of common surnames plus 先生/女士 (the way
+volunteers write it on paper) or from a Latin/pinyin keyboard, the phone and the building from
+a digit pad, the reason from chips. A USB keyboard still types into the field being edited
+(``type_text``). On-screen keys are debounced (one touch can arrive twice on a Pi panel) and
+ignored briefly after the pad under the finger changed.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kiosk.core.model import Direction
 from kiosk.store.events import Visitor
-from kiosk.ui.vm.base import Observable
+from kiosk.ui.vm.base import Debouncer, Observable
 
 REASON_KEYS = ("r_delivery", "r_groceries", "r_repair", "r_visit")
+#: reasons where the resident must be reachable by phone (the courier waits at the gate)
+DELIVERY_REASONS = frozenset({"r_delivery", "r_groceries"})
+FIELDS = ("name", "phone", "building", "reason")
+#: the most common Chinese surnames, most common first (the first page covers about half
+#: of the population)
+SURNAMES = tuple(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
+    "龚邵万钱严")
+TITLES = ("先生", "女士")
+#: 8 columns x 3 rows of surnames per page: every key stays over 15 mm at 800x480
+SURNAMES_PER_PAGE = 24
+LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# control keys shared by the pads (the screen shows them as translated words)
+BACK, CLEAR, SPACE = "←", "CLR", "␣"  # not "C": that is a letter
+TO_LETTERS, TO_SURNAMES, MORE = "ABC", "百家姓", "▶"
+LETTER_KEYS = (*LETTERS, SPACE, BACK, CLEAR, TO_SURNAMES)
+SURNAME_CONTROLS = (*TITLES, BACK, TO_LETTERS, MORE)
+DIGIT_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "0")
+MAX_LEN = {"name": 40, "phone": 11, "building": 8, "reason": 100}
+MOBILE = re.compile(r"1\d{10}")
+#: on-screen keys are ignored this long after the pad changed (field, name mode, page), so
+#: the second copy of a doubled touch cannot land on the key that replaced the one tapped
+PAD_GUARD_S = 0.35
+
+
+def norm_building(text: str) -> str:
+    """'03' and '3' are the same building; anything not numeric is compared as typed."""
+    text = text.strip()
+    return str(int(text)) if text.isdigit() else text
 
 
 class VisitorForm(Observable):
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self.clock = clock
+        self.debounce = Debouncer(clock=clock)
+        #: the roster's buildings (set once per screen entry); None or empty: not checked
+        self.known_buildings: frozenset[str] | None = None
         self.clear()
 
     def clear(self) -> None:
         self.name = ""
         self.phone = ""
         self.reason = ""
+        self.reason_key = ""
         self.host_building = ""
         self.direction = Direction.IN
         self.message: tuple[str, dict[str, Any]] | None = None
+        self.field = "name"
+        self.name_mode = "surnames"
+        self.page = 0
+        self._pad_changed_at = float("-inf")
+
+    # -- what the screen shows -----------------------------------------------------------
+
+    @property
+    def pages(self) -> int:
+        return -(-len(SURNAMES) // SURNAMES_PER_PAGE)
+
+    def page_surnames(self) -> tuple[str, ...]:
+        start = self.page * SURNAMES_PER_PAGE
+        return SURNAMES[start:start + SURNAMES_PER_PAGE]
+
+    def pad(self) -> str:
+        """Which pad the screen shows: surnames, letters, digits or reasons."""
+        if self.field == "name":
+            return self.name_mode
+        return "reasons" if self.field == "reason" else "digits"
+
+    def hint(self) -> str:
+        """The catalogue key of what to do on the pad now shown."""
+        return f"v_hint_{self.name_mode if self.field == 'name' else self.field}"
+
+    def value(self, field: str) -> str:
+        return {"name": self.name, "phone": self.phone, "building": self.host_building,
+                "reason": self.reason}[field]
+
+    def guarded(self) -> bool:
+        """True just after the pad changed: on-screen keys are ignored then."""
+        return self.clock() - self._pad_changed_at < PAD_GUARD_S
+
+    # -- input ---------------------------------------------------------------------------
+
+    def set_buildings(self, buildings: Iterable[str]) -> None:
+        self.known_buildings = frozenset(norm_building(b) for b in buildings if b.strip())
+
+    def select(self, field: str) -> None:
+        """Edit ``field`` next (a tap on its box, or Tab on a USB keyboard)."""
+        if field != self.field:
+            self.field = field
+            self._pad_changed()
+        self.notify()
+
+    def next_field(self) -> None:
+        self.select(FIELDS[(FIELDS.index(self.field) + 1) % len(FIELDS)])
+
+    def key(self, key: str) -> None:
+        """A key of the on-screen pad now shown."""
+        if self.guarded() or not self.debounce.accept(f"{self.pad()}:{key}"):
+            return
+        self.message = None
+        if key == TO_LETTERS or key == TO_SURNAMES:
+            self.name_mode = "letters" if key == TO_LETTERS else "surnames"
+            self._pad_changed()
+        elif key == MORE:
+            self.page = (self.page + 1) % self.pages
+            self._pad_changed()
+        elif key == BACK:
+            self._set(self.value(self.field)[:-1])
+        elif key == CLEAR:
+            self._set("")
+        elif key in TITLES:
+            self._pick_title(key)
+        elif key in SURNAMES and self.field == "name":
+            self._pick_surname(key)
+        else:
+            self._append(" " if key == SPACE else key)
+        self.notify()
+
+    def type_text(self, text: str) -> None:
+        """Text from a USB keyboard (or its input method) into the field being edited."""
+        self.message = None
+        self._append(text)
+        self.notify()
+
+    def backspace(self) -> None:
+        self._set(self.value(self.field)[:-1])
+        self.notify()
+
+    def pick_reason(self, key: str, text: str) -> None:
+        """A reason chip: ``text`` is what is recorded, ``key`` says if it is a delivery."""
+        self.reason_key, self.reason, self.message = key, text, None
+        self.notify()
+
+    def _pad_changed(self) -> None:
+        self._pad_changed_at = self.clock()
+
+    def _append(self, text: str) -> None:
+        if self.field in ("phone", "building"):
+            text = "".join(c for c in text if c.isdigit())
+        else:
+            text = "".join(c for c in text if c.isprintable())
+        self._set(self.value(self.field) + text)
+
+    def _set(self, value: str) -> None:
+        value = value[:MAX_LEN[self.field]]
+        if self.field == "name":
+            self.name = value
+        elif self.field == "phone":
+            self.phone = value
+        elif self.field == "building":
+            self.host_building = value
+        elif value != self.reason:  # typed: no longer one of the chips
+            self.reason, self.reason_key = value, ""
+
+    def _split_name(self) -> tuple[str, str] | None:
+        """(surname, title) when the name was made on the surname pad ('王先生', '王')."""
+        for title in ("", *TITLES):
+            surname = self.name[:len(self.name) - len(title)]
+            if self.name.endswith(title) and surname in SURNAMES:
+                return surname, title
+        return None
+
+    def _pick_surname(self, surname: str) -> None:
+        parts = self._split_name()
+        self.name = surname + (parts[1] if parts else "")
+
+    def _pick_title(self, title: str) -> None:
+        parts = self._split_name()
+        if parts is None:
+            self.message = ("v_need_surname", {})
+            return
+        self.name = parts[0] + title
+        self.message = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain data for the test hook."""
+        return {"field": self.field, "pad": self.pad(), "page": self.page, "name": self.name,
+                "phone": self.phone, "building": self.host_building, "reason": self.reason,
+                "message": self.message[0] if self.message else None}
+
+    # -- checking ------------------------------------------------------------------------
+
+    def problem(self) -> tuple[str, str, dict[str, Any]] | None:
+        """(field, message key, fields) of the first thing wrong, or None."""
+        name, phone = self.name.strip(), self.phone.strip()
+        building = norm_building(self.host_building)
+        if not name:
+            return "name", "v_need_name", {}
+        if name in SURNAMES:
+            return "name", "v_need_title", {}
+        if phone and not MOBILE.fullmatch(phone):
+            return "phone", "v_bad_phone", {}
+        if not phone and self.reason_key in DELIVERY_REASONS:
+            return "phone", "v_need_phone", {}
+        if building and self.known_buildings and building not in self.known_buildings:
+            return "building", "v_bad_building", {"building": building}
+        return None
 
     def visitor(self) -> Visitor | None:
-        """The visitor to register, or None with ``message`` saying what is missing."""
-        name, phone = self.name.strip(), self.phone.strip().replace(" ", "")
-        if not name:
-            self.message = ("v_need_name", {})
-        elif phone and not phone.lstrip("+").isdigit():
-            self.message = ("v_bad_phone", {})
-        else:
+        """The visitor to register, or None with ``message`` saying what is wrong and the
+        wrong field selected, so its pad is already under the volunteer's hand."""
+        problem = self.problem()
+        if problem is None:
             self.message = None
-            return Visitor(name=name[:100], phone=phone[:30], reason=self.reason.strip()[:200],
-                           host_building=self.host_building.strip()[:20])
+            return Visitor(name=self.name.strip()[:100], phone=self.phone.strip(),
+                           reason=self.reason.strip()[:200],
+                           host_building=norm_building(self.host_building)[:20])
+        field, key, fields = problem
+        self.message = (key, fields)
+        if field != self.field:
+            self.field = field
+            self._pad_changed()
         self.notify()
         return None
