@@ -245,3 +245,25 @@ class ReadingRow(Base):
     source: Mapped[str] = mapped_column(String(8))
     device: Mapped[str] = mapped_column(String(100), default="")
     protocol: Mapped[str] = mapped_column(String(30), default="")
+
+
+class RemoteMovementRow(Base):
+    """An allowed movement recorded at another gate of this compound, downloaded by sync
+    (kiosk.sync): so a resident who went out at gate 3 is "out" at gate 1, and an outing
+    spent anywhere counts against the household's quota here (kiosk.store.roster)."""
+
+    __tablename__ = "remote_movements"
+    __table_args__ = (
+        Index("ix_remote_movements_household_day", "household", "local_date"),
+        Index("ix_remote_movements_pass_wall", "pass_number", "wall_utc"),
+    )
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    pass_number: Mapped[str] = mapped_column(String(40))
+    household: Mapped[str | None] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    local_date: Mapped[date] = mapped_column(Date)
+    wall_utc: Mapped[datetime] = mapped_column(DateTime)
+    counts_against_quota: Mapped[bool] = mapped_column(Boolean)

@@ -8,11 +8,12 @@ from datetime import date
 from sqlalchemy import Connection, bindparam, or_, select
 
 from kiosk.core.model import Direction, Pass, PassKind, Resident
-from kiosk.store.models import GateEventRow, PassRow, ResidentRow, table_of
+from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
 
 P = table_of(PassRow)
 R = table_of(ResidentRow)
 E = table_of(GateEventRow)
+RM = table_of(RemoteMovementRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,27 +71,42 @@ _EXIT_DAYS = select(E.c.local_date).where(
     E.c.household == bindparam("household"),
     E.c.local_date >= bindparam("since"),
     E.c.counts_against_quota.is_(True),
-)
+).union_all(select(RM.c.local_date).where(
+    RM.c.household == bindparam("household"),
+    RM.c.local_date >= bindparam("since"),
+    RM.c.counts_against_quota.is_(True),
+))
 
 
 def household_exit_days(conn: Connection, household: str, since: date) -> list[date]:
-    """Days of the household's allowed exits that used its quota, since ``since``."""
+    """Days of the household's allowed exits that used its quota, since ``since``: here and,
+    as far as sync has brought them, at the compound's other gates."""
     rows = conn.execute(_EXIT_DAYS, {"household": household, "since": since})
     return [r.local_date for r in rows]
 
 
 _LAST_DIRECTION = (
-    select(E.c.direction)
+    select(E.c.direction, E.c.wall_utc)
     .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow")
     .order_by(E.c.seq.desc())
+    .limit(1)
+)
+_LAST_REMOTE = (
+    select(RM.c.direction, RM.c.wall_utc)
+    .where(RM.c.pass_number == bindparam("number"))
+    .order_by(RM.c.wall_utc.desc())
     .limit(1)
 )
 
 
 def last_direction(conn: Connection, pass_number: str) -> Direction | None:
-    """Direction of the pass holder's newest allowed movement at this kiosk (by sequence,
-    which never goes backwards even when the wall clock did)."""
+    """Direction of the pass holder's newest allowed movement: at this kiosk by sequence
+    (which never goes backwards even when the wall clock did), at another gate of the
+    compound (downloaded by sync) when its wall clock time is later."""
     row = conn.execute(_LAST_DIRECTION, {"number": pass_number}).first()
+    remote = conn.execute(_LAST_REMOTE, {"number": pass_number}).first()
+    if remote is not None and (row is None or remote.wall_utc > row.wall_utc):
+        row = remote
     return Direction(row.direction) if row else None
 
 

@@ -140,22 +140,12 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
                on_result: Callable[[], None]) -> Any:
     """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
     ``on_result`` is called from the loop's thread after every attempt."""
-    if not settings.sync.url:
-        return None
     try:
-        from kiosk.sync import state
-        from kiosk.sync.client import SyncClient
-        from kiosk.sync.loop import SyncLoop
-        from kiosk.sync.runner import Syncer
+        from kiosk.sync.loop import start_background_sync
     except ImportError:  # a build without the sync client
         return None
-    secret = state.read_secret(data_dir)
-    if secret is None:
-        return None
-    syncer = Syncer(engine, data_dir, settings.device.id, SyncClient(settings.sync.url, secret))
-    loop = SyncLoop(syncer.run, on_result=lambda _report, _error: on_result())
-    loop.start()
-    return loop
+    return start_background_sync(engine, data_dir, settings,
+                                 on_result=lambda _report, _error: on_result())
 
 
 def sync_status(engine: Any, data_dir: Path, url: str) -> tuple[int, bool | None]:

@@ -1,0 +1,189 @@
+"""Benchmark: a week offline (100,000 queued events) pushed through the real HTTP path into
+PostgreSQL, beside a raw psycopg COPY of the same rows; then the server's ingest rate with 10
+kiosks pushing at once.
+
+Starts its own PostgreSQL (default durability settings: fsync on) and ``kiosk serve`` on
+127.0.0.1, like the tests. Target: the 100k push in under 10 s.
+Usage: python bench/bench_sync.py [--events N] [--kiosks K] [--per-kiosk N] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sync"))
+
+from sync_testkit import CentralServer, PostgresCluster, postgres_bin  # noqa: E402
+
+from kiosk import settings as settings_mod  # noqa: E402
+from kiosk.core.clock import ClockSample  # noqa: E402
+from kiosk.core.decision import Decision, Outcome  # noqa: E402
+from kiosk.core.messages import Reason  # noqa: E402
+from kiosk.core.model import Direction  # noqa: E402
+from kiosk.core.screening import make_reading  # noqa: E402
+from kiosk.server import admin  # noqa: E402
+from kiosk.server.db import Partitions, open_server_store  # noqa: E402
+from kiosk.server.ingest import _EVENT_COLS, _event_row, check_event  # noqa: E402
+from kiosk.store.db import open_store  # noqa: E402
+from kiosk.store.events import EventWriter, Movement  # noqa: E402
+from kiosk.sync import state  # noqa: E402
+from kiosk.sync.client import SyncClient  # noqa: E402
+from kiosk.sync.runner import Syncer, SyncReport, load_events  # noqa: E402
+
+
+def offline_week(data_dir: Path, events: int) -> str:
+    """A kiosk whose outbox holds ``events`` movements spread over the last 7 days (recorded
+    in one transaction: the recording is not what is measured). Returns its device id."""
+    settings = settings_mod.load(data_dir)
+    store = open_store(data_dir / "kiosk.sqlite3")
+    writer = EventWriter(store.engine, background_checkpoints=False)
+    policy = settings.policy()
+    start = time.time() - 7 * 86400
+    step = 7 * 86400 / events
+    readings = [make_reading(36.4)]
+    with writer.transaction() as conn:
+        for i in range(events):
+            out = i % 2 == 0
+            movement = Movement(
+                checkpoint=settings.checkpoint.id,
+                direction=Direction.OUT if out else Direction.IN,
+                decision=Decision(Outcome.ALLOW, Reason.OK, counts_against_quota=False),
+                readings=readings, policy=policy, identified_by="scanner",
+                pass_number=f"R{i % 20000:07d}", pass_kind="worker",
+                household=f"H{i % 20000 // 3}")
+            clock = ClockSample(start + i * step, 1000.0 + i * step, "boot-bench")
+            writer.append(conn, settings.device.id, movement, clock, True)
+    writer.close()
+    store.close()
+    return settings.device.id
+
+
+def enrol(server: CentralServer, data_dir: Path, name: str) -> None:
+    device = settings_mod.load(data_dir).device.id
+    done = admin.enrol_device(server.engine, server.enrolment_code(name, "bench"), device)
+    state.write_secret(data_dir, done.secret)
+
+
+def push(data_dir: Path, url: str, batch: int) -> tuple[float, SyncReport]:
+    """Time one kiosk's push of its whole outbox (the sync a kiosk does when the line is
+    back; the pull is not part of it)."""
+    store = open_store(data_dir / "kiosk.sqlite3")
+    device = settings_mod.load(data_dir).device.id
+    client = SyncClient(url, state.read_secret(data_dir), timeout=120)
+    syncer = Syncer(store.engine, data_dir, device, client, batch=batch)
+    report = SyncReport()
+    t0 = time.perf_counter()
+    syncer.push(report)
+    elapsed = time.perf_counter() - t0
+    client.close()
+    store.close()
+    return elapsed, report
+
+
+def _push_worker(args: tuple[str, str, int]) -> tuple[float, int]:
+    elapsed, report = push(Path(args[0]), args[1], args[2])
+    return elapsed, report.sent
+
+
+def raw_copy(cluster: PostgresCluster, data_dir: Path) -> tuple[float, int]:
+    """COPY the same 100k rows (as the server stores them) into a fresh central store's
+    partitioned ``events`` table with psycopg directly: the floor for getting the rows in."""
+    url = cluster.new_database("rawcopy")
+    engine = open_server_store(url)
+    store = open_store(data_dir / "kiosk.sqlite3")
+    with store.engine.connect() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM gate_events ORDER BY seq")]
+        events = load_events(conn, ids)
+    store.close()
+    device = type("D", (), {"checkpoint": "raw", "compound": "raw"})()
+    now = datetime.now()
+    checked = [check_event(e, e["device_id"]) for e in events]
+    Partitions(engine).ensure({c.local_date for c in checked})
+    engine.dispose()
+    rows = [[r[col] for col in _EVENT_COLS]
+            for r in (_event_row(c, device, now, k + 1) for k, c in enumerate(checked))]
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor().copy(f"COPY events ({','.join(_EVENT_COLS)}) FROM STDIN") as cp:
+            for row in rows:
+                cp.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+        n = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
+    return elapsed, int(n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--kiosks", type=int, default=10)
+    ap.add_argument("--per-kiosk", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    bindir = postgres_bin()
+    if bindir is None:
+        sys.exit("PostgreSQL is not installed (scripts/bootstrap installs postgresql-15)")
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
+        tmp = Path(tmp_name)
+        cluster = PostgresCluster(bindir, durable=True).start()
+        try:
+            print(f"machine: {os.cpu_count()} CPUs; PostgreSQL {bindir.parent.name} with fsync on")
+            t0 = time.perf_counter()
+            big = tmp / "week"
+            offline_week(big, args.events)
+            print(f"recorded {args.events} events offline in {time.perf_counter() - t0:.1f} s "
+                  "(setup, not measured)")
+            (tmp / "central").mkdir()
+            server = CentralServer(cluster.new_database(), tmp / "central",
+                                   workers=args.workers).start(60)
+            try:
+                enrol(server, big, "week")
+                elapsed, report = push(big, server.url, args.batch)
+                stored = server.event_count("bench")
+                copy_s, copied = raw_copy(cluster, big)
+                print(f"\n1. a week offline: {report.sent} events through HTTP into PostgreSQL "
+                      f"in {elapsed:.2f} s ({report.sent / elapsed:,.0f} events/s, "
+                      f"batches of {args.batch}, {args.workers} server workers); "
+                      f"{stored} stored")
+                print(f"   raw psycopg COPY of the same {copied} rows: {copy_s:.2f} s; "
+                      f"ratio HTTP/COPY = {elapsed / copy_s:.1f}x; target < 10 s: "
+                      f"{'met' if elapsed < 10 else 'MISSED'}")
+                dirs = []
+                t0 = time.perf_counter()
+                for i in range(args.kiosks):
+                    d = tmp / f"k{i}"
+                    offline_week(d, args.per_kiosk)
+                    enrol(server, d, f"k{i}")
+                    dirs.append(d)
+                print(f"\n(recorded {args.kiosks} x {args.per_kiosk} events in "
+                      f"{time.perf_counter() - t0:.1f} s, setup)")
+                t0 = time.perf_counter()
+                with multiprocessing.get_context("spawn").Pool(args.kiosks) as pool:
+                    results = pool.map(_push_worker,
+                                       [(str(d), server.url, args.batch) for d in dirs])
+                wall = time.perf_counter() - t0
+                sent = sum(n for _, n in results)
+                print(f"2. {args.kiosks} kiosks pushing at once: {sent} events in {wall:.2f} s "
+                      f"= {sent / wall:,.0f} events/s ingested (slowest kiosk "
+                      f"{max(e for e, _ in results):.2f} s); stored "
+                      f"{server.event_count('bench') - stored}")
+            finally:
+                server.stop()
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""What the command does to its central store: enrol devices, publish the roster, revocations,
+pass keys and policy, manage dashboard users. A library; ``kiosk serve ...`` is its shell.
+
+Every published change takes a change id from the ``admin`` counter, which is how kiosks
+download only what changed since their last sync.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from kiosk.core.passcode import public_key_from_hex
+from kiosk.server import auth
+from kiosk.server.ingest import next_change_ids
+from kiosk.server.models import (
+    DeviceRow,
+    EnrolmentCodeRow,
+    PassKeyEntryRow,
+    PolicyEntryRow,
+    RevocationEntryRow,
+    RosterEntryRow,
+    UserRow,
+    VolunteerEntryRow,
+    stable,
+)
+from kiosk.store.importer import RosterRow
+
+DEV = stable(DeviceRow)
+CODES = stable(EnrolmentCodeRow)
+ROSTER = stable(RosterEntryRow)
+REV = stable(RevocationEntryRow)
+KEYS = stable(PassKeyEntryRow)
+POLICY = stable(PolicyEntryRow)
+USERS = stable(UserRow)
+VOLUNTEERS = stable(VolunteerEntryRow)
+
+ADMIN_SCOPE = "admin"
+#: an enrolment code is good for this long, and once
+CODE_LIFETIME = timedelta(hours=24)
+#: the kiosk settings the command may set centrally, as ``kiosk config set`` names them
+POLICY_KEYS = ("quota.outings", "quota.days", "screening.fever_threshold_c",
+               "screening.forehead_offset_c")
+
+
+class AdminError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    device_id: str
+    secret: str
+    checkpoint: str
+    compound: str
+
+
+def make_enrolment_code(engine: Engine, checkpoint: str, compound: str = "default",
+                        now: datetime | None = None) -> str:
+    """A one-time code for one kiosk at ``checkpoint``; only its SHA-256 is stored."""
+    checkpoint, compound = checkpoint.strip(), compound.strip()
+    if not checkpoint or len(checkpoint) > 40 or not compound or len(compound) > 40:
+        raise AdminError("checkpoint and compound are 1 to 40 characters")
+    now = now or datetime.now()
+    code = auth.new_enrolment_code()
+    with engine.begin() as conn:
+        conn.execute(insert(CODES).values(
+            code_hash=auth.sha256_hex(auth.normalise_code(code)), checkpoint=checkpoint,
+            compound=compound, created_at=now, expires_at=now + CODE_LIFETIME))
+    return code
+
+
+def enrol_device(engine: Engine, code: str, device_id: str,
+                 now: datetime | None = None) -> Enrolled:
+    """Spend an enrolment code: the device gets its secret (returned once, stored hashed).
+    Enrolling a device id again (a re-installed kiosk) replaces its secret."""
+    now = now or datetime.now()
+    code_hash = auth.sha256_hex(auth.normalise_code(code))
+    secret = auth.new_device_secret()
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        row = conn.execute(select(CODES).where(CODES.c.code_hash == code_hash)
+                           .with_for_update()).first()
+        if row is None or row.used_at is not None or row.expires_at < now:
+            raise AdminError("unknown, used or expired enrolment code")
+        conn.execute(update(CODES).where(CODES.c.code_hash == code_hash)
+                     .values(used_at=now, device_id=device_id))
+        known = conn.execute(select(DEV.c.id).where(DEV.c.id == device_id)).first()
+        values = dict(checkpoint=row.checkpoint, compound=row.compound,
+                      secret_hash=auth.sha256_hex(secret), active=True)
+        if known is None:
+            conn.execute(insert(DEV).values(id=device_id, enrolled_at=now, pending=0,
+                                            quarantined=0, last_seq=0, gaps="[]", **values))
+        else:
+            conn.execute(update(DEV).where(DEV.c.id == device_id).values(**values))
+    return Enrolled(device_id, secret, row.checkpoint, row.compound)
+
+
+def publish_roster(engine: Engine, rows: Iterable[RosterRow], compound: str = "default") -> int:
+    """Insert or update passes on the compound's roster; returns how many changed."""
+    rows = list(rows)
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        known = {r.pass_number: tuple(r)[1:] for r in conn.execute(
+            select(ROSTER.c.pass_number, ROSTER.c.compound, ROSTER.c.name, ROSTER.c.building,
+                   ROSTER.c.unit, ROSTER.c.room, ROSTER.c.household, ROSTER.c.phone,
+                   ROSTER.c.kind, ROSTER.c.valid_from, ROSTER.c.valid_to))}
+        changed = []
+        for r in rows:
+            values = (compound, r.name, r.building, r.unit, r.room, r.household, r.phone,
+                      r.pass_kind.value, r.valid_from, r.valid_to)
+            if known.get(r.pass_number) != values:
+                changed.append((r.pass_number, values))
+        if not changed:
+            return 0
+        first = next_change_ids(conn, ADMIN_SCOPE, len(changed))
+        conn.execute(delete(ROSTER).where(ROSTER.c.pass_number.in_([n for n, _ in changed])))
+        names = [c.name for c in ROSTER.columns if c.name not in ("pass_number", "change_id")]
+        conn.execute(insert(ROSTER), [
+            dict(zip(names, values, strict=True), pass_number=number, change_id=first + k)
+            for k, (number, values) in enumerate(changed)])
+    return len(changed)
+
+
+def publish_revocation(engine: Engine, number: str, reason: str = "") -> None:
+    number = number.strip().upper()
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        change = next_change_ids(conn, ADMIN_SCOPE, 1)
+        conn.execute(delete(REV).where(REV.c.pass_number == number))
+        conn.execute(insert(REV).values(pass_number=number, reason=reason,
+                                        revoked_at=datetime.now(), change_id=change))
+
+
+def publish_pass_key(engine: Engine, key_id: str, public_key_hex: str,
+                     active: bool = True) -> None:
+    public_key_from_hex(public_key_hex)  # ValueError on garbage
+    key_id = key_id.strip().upper()
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        change = next_change_ids(conn, ADMIN_SCOPE, 1)
+        conn.execute(delete(KEYS).where(KEYS.c.key_id == key_id))
+        conn.execute(insert(KEYS).values(key_id=key_id, public_key_hex=public_key_hex.lower(),
+                                         active=active, change_id=change))
+
+
+def publish_policy(engine: Engine, key: str, value: str) -> None:
+    if key not in POLICY_KEYS:
+        raise AdminError(f"policy keys are {', '.join(POLICY_KEYS)}")
+    try:
+        float(value)
+    except ValueError:
+        raise AdminError(f"{key} must be a number") from None
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        change = next_change_ids(conn, ADMIN_SCOPE, 1)
+        conn.execute(delete(POLICY).where(POLICY.c.key == key))
+        conn.execute(insert(POLICY).values(key=key, value=value, change_id=change))
+
+
+def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "volunteer",
+                      compound: str = "default", active: bool = True) -> None:
+    """Register (or change, or with ``active=False`` withdraw) a volunteer at every kiosk of
+    the compound. The PIN is checked like at the kiosk and only its argon2id hash is kept."""
+    from kiosk.core.model import Role
+    from kiosk.store.volunteers import VolunteerError, check_pin_format
+
+    name = name.strip()
+    try:
+        check_pin_format(pin)
+        role = Role(role).value
+    except (VolunteerError, ValueError) as exc:
+        raise AdminError(str(exc)) from None
+    if not name:
+        raise AdminError("a volunteer needs a name")
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        change = next_change_ids(conn, ADMIN_SCOPE, 1)
+        conn.execute(delete(VOLUNTEERS).where(VOLUNTEERS.c.name == name,
+                                              VOLUNTEERS.c.compound == compound))
+        conn.execute(insert(VOLUNTEERS).values(
+            name=name, compound=compound, role=role, pin_hash=auth.hash_password(pin),
+            active=active, change_id=change))
+
+
+def add_user(engine: Engine, name: str, password: str) -> None:
+    """Add a dashboard user or reset their password (at least 8 characters)."""
+    name = name.strip()
+    if not name or len(password) < 8:
+        raise AdminError("a user needs a name and a password of at least 8 characters")
+    with engine.begin() as conn:
+        conn.execute(delete(USERS).where(USERS.c.name == name))
+        conn.execute(insert(USERS).values(name=name, password_hash=auth.hash_password(password),
+                                          created_at=datetime.now()))
+
+
+def device_gaps(engine: Engine) -> dict[str, list[list[int]]]:
+    """Missing sequence ranges per device (only devices that have some)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(DEV.c.id, DEV.c.gaps)).all()
+    return {r.id: json.loads(r.gaps) for r in rows if r.gaps != "[]"}

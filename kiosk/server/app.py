@@ -1,0 +1,182 @@
+"""The central store's HTTP service (FastAPI, served by uvicorn).
+
+API for kiosks under ``/api/v1`` (device secret as a bearer token), the command's dashboard
+under ``/`` (kiosk.server.dashboard). Database work runs in the thread pool; the app holds no
+state between requests beyond caches, so any number of workers can serve one database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, select, update
+from starlette.concurrency import run_in_threadpool
+
+from kiosk.server import admin
+from kiosk.server.auth import sha256_hex
+from kiosk.server.changes import BadCursor, Cursor, changes
+from kiosk.server.db import open_server_store
+from kiosk.server.ingest import DEV, MAX_BATCH_EVENTS, Ingest
+from kiosk.sync import wire
+
+#: a batch larger than this (bytes) is refused before it is parsed (HTTP 413)
+MAX_BODY_BYTES = 16 * 1024 * 1024
+DB_ENV = "KIOSK_SERVER_DB"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    checkpoint: str
+    compound: str
+
+
+def _int_header(request: Request, name: str) -> int | None:
+    value = request.headers.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _problem(status: int, detail: str) -> HTTPException:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (whatever
+    Content-Length claimed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _problem(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _problem(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def current_device(request: Request) -> Device:
+    """The enrolled, active device whose secret the request carries, else 401."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _problem(401, "no device credential: enrol the kiosk first")
+    found: Device | None = await run_in_threadpool(
+        request.app.state.lookup, token.strip(), _int_header(request, "x-kiosk-pending"),
+        _int_header(request, "x-kiosk-quarantined"))
+    if found is None:
+        raise _problem(401, "unknown or withdrawn device credential")
+    return found
+
+
+AuthDevice = Annotated[Device, Depends(current_device)]
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="Checkpoint Kiosk central store", docs_url=None, redoc_url=None)
+    ingest = Ingest(engine)
+    app.state.engine = engine
+
+    def lookup(token: str, pending: int | None, quarantined: int | None) -> Device | None:
+        with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+            row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound)
+                               .where(DEV.c.secret_hash == sha256_hex(token),
+                                      DEV.c.active.is_(True))).first()
+            if row is None:
+                return None
+            values: dict[str, Any] = {"last_contact": datetime.now()}
+            if pending is not None:
+                values["pending"] = pending
+            if quarantined is not None:
+                values["quarantined"] = quarantined
+            conn.execute(update(DEV).where(DEV.c.id == row.id).values(**values))
+            return Device(row.id, row.checkpoint, row.compound)
+
+    app.state.lookup = lookup
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/api/v1/enrol", status_code=201)
+    async def enrol(request: Request) -> dict[str, str]:
+        try:
+            body = json.loads(await _read_body(request))
+            code, device_id = str(body["code"]), str(body["device_id"])
+        except (ValueError, KeyError, TypeError):
+            raise _problem(422, "expected JSON {code, device_id}") from None
+        if not 1 <= len(device_id) <= 36:
+            raise _problem(422, "device_id is 1 to 36 characters")
+        try:
+            done = await run_in_threadpool(admin.enrol_device, engine, code, device_id)
+        except admin.AdminError as exc:
+            raise _problem(403, str(exc)) from None
+        return {"secret": done.secret, "checkpoint": done.checkpoint,
+                "compound": done.compound, "device_id": done.device_id}
+
+    @app.post("/api/v1/events")
+    async def upload(request: Request, me: AuthDevice) -> dict[str, Any]:
+        """A batch ``{"device_id": ..., "events": [...]}``; idempotent by event id."""
+        raw = await _read_body(request)
+        try:
+            body = wire.loads(raw)
+        except ValueError:
+            raise _problem(422, "body is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+            raise _problem(422, 'expected {"device_id": ..., "events": [...]}')
+        events = body["events"]
+        if len(events) > MAX_BATCH_EVENTS:
+            raise _problem(413, f"more than {MAX_BATCH_EVENTS} events in one batch")
+        claimed = {body.get("device_id")} | {
+            e.get("device_id") for e in events if isinstance(e, dict)}
+        if claimed - {me.id}:
+            raise _problem(403, "a device may only post its own events")
+        result = await run_in_threadpool(ingest.ingest, me.id, events)
+        return result.as_json()
+
+    @app.get("/api/v1/changes")
+    async def download(me: AuthDevice, cursor: str = "",
+                       limit: int = 2000) -> dict[str, Any]:
+        try:
+            parsed = Cursor.parse(cursor)
+        except BadCursor as exc:
+            raise _problem(422, str(exc)) from None
+        limit = max(1, min(limit, 5000))
+        return await run_in_threadpool(changes, engine, me.id, me.compound, parsed, limit)
+
+    @app.get("/api/v1/device")
+    async def whoami(me: AuthDevice) -> dict[str, Any]:
+        """The server's view of this device: what it holds and what is missing."""
+        def read() -> dict[str, Any]:
+            with engine.connect() as conn:
+                row = conn.execute(select(DEV).where(DEV.c.id == me.id)).one()
+            return {"device_id": row.id, "checkpoint": row.checkpoint,
+                    "compound": row.compound, "last_seq": row.last_seq,
+                    "missing": json.loads(row.gaps)}
+        return await run_in_threadpool(read)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    try:
+        from kiosk.server.dashboard import attach_dashboard
+    except ImportError:  # pragma: no cover - the dashboard is optional
+        pass
+    else:
+        attach_dashboard(app, engine)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory (``--factory``): the database URL comes from $KIOSK_SERVER_DB, so
+    every worker process opens the same store."""
+    return create_app(open_server_store(os.environ[DB_ENV]))

@@ -1,0 +1,117 @@
+"""What a kiosk downloads: everything that changed since its cursor.
+
+The cursor is two change ids, ``ADMIN.COMPOUND``: what the command published (roster and
+volunteers of the kiosk's compound, revocations, pass keys, policy) and the movements
+recorded at the other gates of its compound. Pages are ordered by change id, so a kiosk
+that crashes half way just asks again from the cursor it last stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, select
+
+from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
+from kiosk.server.ingest import EV
+
+#: movements older than this are no use to a gate (quota windows are a few days)
+MOVEMENT_DAYS = 14
+PAGE = 2000
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    admin: int = 0
+    movements: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        if not text:
+            return cls()
+        try:
+            a, m = (int(p) for p in text.split("."))
+        except ValueError:
+            raise BadCursor(f"bad cursor {text!r}") from None
+        if a < 0 or m < 0:
+            raise BadCursor(f"bad cursor {text!r}")
+        return cls(a, m)
+
+    def __str__(self) -> str:
+        return f"{self.admin}.{self.movements}"
+
+
+def _since(conn: Connection, table: Table, after: int, limit: int, *where: Any) -> list[Any]:
+    return list(conn.execute(select(table).where(table.c.change_id > after, *where)
+                             .order_by(table.c.change_id).limit(limit)))
+
+
+def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
+            limit: int = PAGE, today: date | None = None) -> dict[str, Any]:
+    """One page of changes for a device; ``more`` says whether to ask again."""
+    today = today or date.today()
+    with engine.connect() as conn:
+        admin_rows: list[tuple[int, str, Any]] = []
+        more = False
+        for kind, table, where in (
+            ("roster", ROSTER, (ROSTER.c.compound == compound,)),
+            ("revocations", REV, ()),
+            ("pass_keys", KEYS, ()),
+            ("policy", POLICY, ()),
+            ("volunteers", VOLUNTEERS, (VOLUNTEERS.c.compound == compound,)),
+        ):
+            rows = _since(conn, table, cursor.admin, limit, *where)
+            more |= len(rows) == limit
+            admin_rows += [(r.change_id, kind, r) for r in rows]
+        admin_rows.sort(key=lambda t: t[0])
+        if len(admin_rows) > limit:
+            more = True
+            admin_rows = admin_rows[:limit]
+        out: dict[str, Any] = {"roster": [], "revocations": [], "pass_keys": [], "policy": {},
+                               "volunteers": []}
+        for _, kind, r in admin_rows:
+            if kind == "roster":
+                out["roster"].append({
+                    "pass_number": r.pass_number, "name": r.name, "building": r.building,
+                    "unit": r.unit, "room": r.room, "household": r.household,
+                    "phone": r.phone, "kind": r.kind, "valid_from": r.valid_from.isoformat(),
+                    "valid_to": r.valid_to.isoformat()})
+            elif kind == "revocations":
+                out["revocations"].append({"pass_number": r.pass_number, "reason": r.reason,
+                                           "revoked_at": r.revoked_at.isoformat()})
+            elif kind == "pass_keys":
+                out["pass_keys"].append({"key_id": r.key_id, "public_key_hex": r.public_key_hex,
+                                         "active": r.active})
+            elif kind == "volunteers":
+                out["volunteers"].append({"name": r.name, "role": r.role,
+                                          "pin_hash": r.pin_hash, "active": r.active})
+            else:
+                out["policy"][r.key] = r.value
+        admin_top = admin_rows[-1][0] if admin_rows else cursor.admin
+        moves = list(conn.execute(
+            select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
+                   EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
+                   EV.c.counts_against_quota, EV.c.change_id)
+            .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
+                   EV.c.local_date >= today - timedelta(days=MOVEMENT_DAYS),
+                   EV.c.device_id != device_id, EV.c.outcome == "allow",
+                   EV.c.pass_number.is_not(None))
+            .order_by(EV.c.change_id).limit(limit)))
+        more |= len(moves) == limit
+        move_top = moves[-1].change_id if moves else cursor.movements
+        out["movements"] = [{
+            "event_id": m.id, "device_id": m.device_id, "checkpoint": m.checkpoint,
+            "seq": m.seq, "pass_number": m.pass_number, "household": m.household,
+            "direction": m.direction, "local_date": m.local_date.isoformat(),
+            "wall_utc": m.wall_utc.isoformat(),
+            "counts_against_quota": m.counts_against_quota,
+        } for m in moves]
+    out["cursor"] = str(Cursor(admin_top, move_top))
+    out["more"] = more
+    return out

@@ -1,0 +1,172 @@
+"""``kiosk serve``: run the central store, and the command's chores on it (a thin click layer
+over kiosk.server.admin)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+
+from kiosk.cli import Context, fail
+from kiosk.server import admin
+from kiosk.server.app import DB_ENV
+from kiosk.server.db import default_url, open_server_store
+from kiosk.store.importer import RosterError, load_roster
+
+_DB_OPTION = click.option(
+    "--db", "db_url", envvar=DB_ENV,
+    help="Database URL: sqlite:///PATH (default: <data dir>/central/central.sqlite3) or "
+         "postgresql+psycopg://USER@HOST:PORT/DB (env KIOSK_SERVER_DB).")
+
+
+@click.group(invoke_without_command=True)
+@_DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; put a TLS proxy in front for anything but loopback "
+                   "(docs/SYNC.md).")
+@click.option("--port", default=8470, show_default=True, type=int, help="TCP port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes (stateless; PostgreSQL recommended for more than one).")
+@click.pass_context
+def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int) -> None:
+    """Run the command's central store (HTTP API for kiosks + dashboard)."""
+    obj: Context = ctx.obj
+    url = db_url or default_url(obj.data_dir)
+    ctx.meta["serve_db"] = url
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    try:
+        open_server_store(url).dispose()  # migrate once, before the workers start
+    except Exception as exc:  # noqa: BLE001 - any database error ends here, told plainly
+        fail(f"cannot open the central store {url}: {exc}")
+    os.environ[DB_ENV] = url
+    click.echo(f"central store {url} on http://{host}:{port}/", err=True)
+    uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", timeout_graceful_shutdown=5)
+
+
+def _engine(ctx: click.Context) -> Engine:
+    obj: Context = ctx.obj
+    url = ctx.meta.get("serve_db") or default_url(obj.data_dir)
+    try:
+        engine = open_server_store(url)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot open the central store {url}: {exc}")
+    obj.closers.append(engine.dispose)
+    return engine
+
+
+@serve.command("enrol")
+@click.option("--checkpoint", required=True, help="Name of the gate the kiosk stands at.")
+@click.option("--compound", default="default", show_default=True,
+              help="Gates of one compound share residents' movements and outing quotas.")
+@click.pass_context
+def serve_enrol(ctx: click.Context, checkpoint: str, compound: str) -> None:
+    """Print a one-time enrolment code for one kiosk (valid 24 hours)."""
+    try:
+        code = admin.make_enrolment_code(_engine(ctx), checkpoint, compound)
+    except admin.AdminError as exc:
+        fail(str(exc))
+    click.echo(code)
+    click.echo(f"on the kiosk: kiosk sync enrol {code} --url https://SERVER/", err=True)
+
+
+@serve.group("user")
+def serve_user() -> None:
+    """Command staff who may open the dashboard."""
+
+
+@serve_user.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              envvar="KIOSK_USER_PASSWORD", help="At least 8 characters (prompted).")
+@click.pass_context
+def serve_user_add(ctx: click.Context, name: str, password: str) -> None:
+    """Add a dashboard user, or reset their password."""
+    try:
+        admin.add_user(_engine(ctx), name, password)
+    except admin.AdminError as exc:
+        fail(str(exc))
+    click.echo(f"user {name} can sign in to the dashboard")
+
+
+@serve.command("roster")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--compound", default="default", show_default=True,
+              help="The compound whose kiosks get this roster.")
+@click.pass_context
+def serve_roster(ctx: click.Context, file: Path, compound: str) -> None:
+    """Publish a roster CSV (same format as ``kiosk residents import``) to the compound's
+    kiosks; all or nothing."""
+    try:
+        good, bad = load_roster(file)
+    except RosterError as exc:
+        fail(str(exc))
+    if bad:
+        for line, reason in bad:
+            click.echo(f"line {line}: {reason}", err=True)
+        fail(f"{len(bad)} rows rejected; nothing published")
+    changed = admin.publish_roster(_engine(ctx), good, compound)
+    click.echo(f"{len(good)} rows, {changed} changed, published to {compound}")
+
+
+@serve.command("revoke")
+@click.argument("number")
+@click.option("--reason", default="", help="Shown at the kiosks and on the dashboard.")
+@click.pass_context
+def serve_revoke(ctx: click.Context, number: str, reason: str) -> None:
+    """Revoke a pass at every kiosk."""
+    admin.publish_revocation(_engine(ctx), number, reason)
+    click.echo(f"{number.upper()} revoked")
+
+
+@serve.command("trust")
+@click.argument("key_id")
+@click.argument("public_key_hex")
+@click.pass_context
+def serve_trust(ctx: click.Context, key_id: str, public_key_hex: str) -> None:
+    """Publish an office's public pass key to every kiosk."""
+    try:
+        admin.publish_pass_key(_engine(ctx), key_id, public_key_hex)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"key {key_id.upper()} published")
+
+
+@serve.command("volunteer")
+@click.argument("name")
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="4 to 8 digits (prompted); only its argon2id hash is stored and sent.")
+@click.option("--role", type=click.Choice(["volunteer", "admin"]), default="volunteer",
+              show_default=True, help="An admin may change settings at the kiosk.")
+@click.option("--compound", default="default", show_default=True,
+              help="The compound whose kiosks get this volunteer.")
+@click.option("--withdraw", is_flag=True, help="The volunteer may no longer sign in.")
+@click.pass_context
+def serve_volunteer(ctx: click.Context, name: str, pin: str, role: str, compound: str,
+                    withdraw: bool) -> None:
+    """Register a volunteer at every kiosk of the compound."""
+    try:
+        admin.publish_volunteer(_engine(ctx), name, pin, role, compound, active=not withdraw)
+    except admin.AdminError as exc:
+        fail(str(exc))
+    click.echo(f"{name} {'withdrawn' if withdraw else 'registered'} at {compound}")
+
+
+@serve.command("policy")
+@click.argument("key", type=click.Choice(admin.POLICY_KEYS))
+@click.argument("value")
+@click.pass_context
+def serve_policy(ctx: click.Context, key: str, value: str) -> None:
+    """Set a rule for every kiosk, e.g. ``kiosk serve policy quota.days 3``."""
+    try:
+        admin.publish_policy(_engine(ctx), key, value)
+    except admin.AdminError as exc:
+        fail(str(exc))
+    click.echo(f"{key} = {value}")
+
+

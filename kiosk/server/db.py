@@ -1,0 +1,116 @@
+"""Opening the central store: SQLite (embedded default) or PostgreSQL, migrated at start.
+
+SQLite reuses the kiosk's engine set-up (WAL, synchronous=FULL, BEGIN IMMEDIATE on demand),
+so ``kiosk serve`` works with no set-up; PostgreSQL is what a district command runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import date, timedelta
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from kiosk.store.db import make_engine as make_sqlite_engine
+
+#: the Alembic scripts of the central store, beside the kiosk's own ``migrations/``
+SERVER_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations_server"
+#: any arbitrary 64-bit number, the same in every worker: one migrator at a time
+_MIGRATION_LOCK = 0x6B696F736B5F6462
+
+
+def default_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'central' / 'central.sqlite3'}"
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def make_server_engine(url: str) -> Engine:
+    """An engine for ``url``: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "central.sqlite3")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return make_sqlite_engine(path)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"unsupported database {parsed.get_backend_name()}: use SQLite or "
+                         "PostgreSQL (postgresql+psycopg://user@host/db)")
+    return create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SERVER_MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the server's pending migrations; several workers starting at once take turns
+    (an advisory lock on PostgreSQL, the write lock on SQLite)."""
+    cfg = alembic_config()
+    with engine.connect().execution_options(sqlite_immediate=True) as conn:
+        if is_postgres(engine):
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        finally:
+            if is_postgres(engine):
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                conn.commit()
+
+
+class Partitions:
+    """Makes the daily partitions of ``events`` on PostgreSQL before rows go in (no-op on
+    SQLite). Each is made once, in a short transaction of its own, so ingest transactions
+    never hold the parent table's lock; the set already made is cached per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known: set[date] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, days: Iterable[date]) -> None:
+        if not is_postgres(self._engine):
+            return
+        wanted = set(days) - self._known
+        if not wanted:
+            return
+        with self._lock, self._engine.connect() as conn:
+            for day in sorted(wanted - self._known):
+                with conn.begin():
+                    create_partition(conn, day)
+                self._known.add(day)
+
+
+def partition_name(day: date) -> str:
+    return f"events_p{day:%Y%m%d}"
+
+
+def create_partition(conn: Connection, day: date) -> None:
+    """CREATE TABLE IF NOT EXISTS one day's partition (serialised by an advisory lock, as two
+    workers may want the same new day at once)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": day.toordinal()})
+    nxt = day + timedelta(days=1)
+    conn.execute(text(
+        f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF events "
+        f"FOR VALUES FROM ('{day.isoformat()}') TO ('{nxt.isoformat()}')"
+    ))
+
+
+def open_server_store(url: str) -> Engine:
+    """Engine for ``url`` with the schema migrated to head and a week of partitions made."""
+    engine = make_server_engine(url)
+    upgrade(engine)
+    if is_postgres(engine):
+        today = date.today()
+        Partitions(engine).ensure(today + timedelta(days=d) for d in range(-1, 7))
+    return engine

@@ -1,0 +1,211 @@
+"""SQLAlchemy models of the central store (the district command's copy of every gate event).
+
+The server has its own metadata and its own Alembic migrations (``migrations_server/``); the
+kiosk's local models are not reused because the central store keeps different facts: which
+device may post, what the command publishes, and what looked wrong.
+
+On PostgreSQL the ``events`` table is partitioned by ``local_date`` (one partition a day,
+made on demand); its primary key therefore includes ``local_date``. Exactly-once is kept by
+the ingest path, which holds the posting device's row lock while it checks and inserts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kiosk.store.models import NAMING_CONVENTION
+
+
+class ServerBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def stable(model: type[ServerBase]) -> Table:
+    """The Core table of a server model, typed as a Table."""
+    return cast(Table, model.__table__)
+
+
+class DeviceRow(ServerBase):
+    """An enrolled kiosk. Only the SHA-256 of its secret is kept (see kiosk.server.auth)."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    compound: Mapped[str] = mapped_column(String(40))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_contact: Mapped[datetime | None] = mapped_column(DateTime)
+    #: events waiting in the kiosk's outbox, as it said at its last contact
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    #: highest sequence number stored for this device
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: JSON list of [first, last] ranges of sequence numbers below ``last_seq`` not stored;
+    #: kept up to date per batch, so reporting gaps never rescans the device's events
+    gaps: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class EnrolmentCodeRow(ServerBase):
+    """A one-time code printed by ``kiosk serve enrol``; stored hashed, used once."""
+
+    __tablename__ = "enrolment_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    compound: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    device_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class EventRow(ServerBase):
+    """One gate event as the kiosk recorded it: ``record`` is the kiosk's row with its readings
+    (JSON), kept verbatim so the hash chain can be verified again at any time; the other
+    columns are copies for queries."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_device_seq", "device_id", "seq"),
+        Index("ix_events_compound_change", "compound", "change_id"),
+        Index("ix_events_household_day", "household", "local_date"),
+        # a day's events: the primary key (local_date, id) and, on PostgreSQL, the partition
+    )
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    wall_utc: Mapped[datetime] = mapped_column(DateTime)
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    compound: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    pass_number: Mapped[str | None] = mapped_column(String(40))
+    household: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(20))
+    counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    #: position in the compound's change stream (the download cursor)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class FindingRow(ServerBase):
+    """Something the command must look at: an altered record, a broken chain, a sequence
+    number used twice, a rejected event, two gates that spent one household's outing."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    device_id: Mapped[str] = mapped_column(String(36))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    compound: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class CounterRow(ServerBase):
+    """Change-stream counters: ``admin`` for what the command publishes, ``compound:NAME``
+    for each compound's events. Taking the row lock orders commits, so a cursor never skips
+    a change that commits late."""
+
+    __tablename__ = "counters"
+    scope: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RosterEntryRow(ServerBase):
+    """One pass on the command's roster, with its holder (what a kiosk's roster import takes)."""
+
+    __tablename__ = "roster"
+    __table_args__ = (Index("ix_roster_compound_change", "compound", "change_id"),)
+    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    building: Mapped[str] = mapped_column(String(20), default="")
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    room: Mapped[str] = mapped_column(String(20), default="")
+    household: Mapped[str] = mapped_column(String(40), default="")
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class RevocationEntryRow(ServerBase):
+    __tablename__ = "revocations"
+    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    revoked_at: Mapped[datetime] = mapped_column(DateTime)
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class PassKeyEntryRow(ServerBase):
+    __tablename__ = "pass_keys"
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public_key_hex: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class PolicyEntryRow(ServerBase):
+    """A kiosk setting the command sets for every kiosk (``quota.outings``, ``quota.days``,
+    ``screening.fever_threshold_c``); the value is the text ``kiosk config set`` takes."""
+
+    __tablename__ = "policy"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class VolunteerEntryRow(ServerBase):
+    """A volunteer the command registered for a compound's gates: the argon2id hash of the
+    PIN travels, never the PIN (kiosks sign volunteers in offline with it)."""
+
+    __tablename__ = "volunteers"
+    __table_args__ = (Index("ix_volunteers_compound_change", "compound", "change_id"),)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserRow(ServerBase):
+    """Command staff who may open the dashboard (argon2id password hash)."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SessionRow(ServerBase):
+    """A dashboard login; the cookie holds the token, the table its SHA-256."""
+
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,130 @@
+"""``kiosk sync``: enrol with the central store, sync now, show the status and quarantine
+(a thin click layer over kiosk.sync)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from sqlalchemy import select, update
+
+from kiosk import settings as settings_mod
+from kiosk.cli import Context, fail, pass_ctx
+from kiosk.sync import state
+from kiosk.sync.client import SyncClient, SyncError
+from kiosk.sync.loop import start_background_sync
+from kiosk.sync.runner import OB, Syncer, SyncReport
+
+
+def make_syncer(ctx: Context) -> Syncer:
+    """The Syncer of this kiosk, or a clear error when it is not set up for sync."""
+    url = ctx.settings.sync.url
+    secret = state.read_secret(ctx.data_dir)
+    if not url or secret is None:
+        fail("this kiosk is not enrolled: ask the command for a code, then "
+             "kiosk sync enrol CODE --url URL")
+    client = SyncClient(url, secret)
+    ctx.closers.append(client.close)
+    return Syncer(ctx.store.engine, ctx.data_dir, ctx.settings.device.id, client)
+
+
+def _print_report(report: SyncReport) -> None:
+    pulled = ", ".join(f"{k} {v}" for k, v in report.pulled.items() if v) or "nothing new"
+    click.echo(f"sent {report.sent} events ({report.duplicates} already there, "
+               f"{report.quarantined} quarantined); received: {pulled}")
+    if report.missing:
+        click.secho(f"the server lacks sequence numbers {report.missing}", fg="yellow")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--once", is_flag=True, help="Sync now (push, then pull) and exit.")
+@click.option("--forever", is_flag=True,
+              help="Keep syncing in the foreground (what the app does in the background).")
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between syncs.")
+@click.pass_context
+def sync(ctx: click.Context, once: bool, forever: bool, interval: float) -> None:
+    """Exchange records with the command's central store."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
+    if once:
+        try:
+            _print_report(make_syncer(obj).run())
+        except SyncError as exc:
+            fail(f"sync failed: {exc}")
+        return
+    if forever:
+        def show(report: SyncReport | None, error: Exception | None) -> None:
+            if report is not None:
+                _print_report(report)
+            else:
+                click.secho(f"sync failed: {error}", fg="red", err=True)
+
+        loop = start_background_sync(obj.store.engine, obj.data_dir, obj.settings,
+                                     interval_s=interval, on_result=show)
+        if loop is None:
+            make_syncer(obj)  # fails with the explanation
+            return
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            loop.stop()
+        return
+    click.echo(ctx.get_help())
+
+
+@sync.command("enrol")
+@click.argument("code")
+@click.option("--url", required=True, help="The central store, e.g. https://command.example/")
+@pass_ctx
+def sync_enrol(ctx: Context, code: str, url: str) -> None:
+    """Enrol this kiosk with a one-time code from ``kiosk serve enrol``."""
+    settings = ctx.settings
+    try:
+        with SyncClient(url) as client:
+            answer = client.enrol(code, settings.device.id)
+    except SyncError as exc:
+        fail(f"enrolment failed: {exc}")
+    state.write_secret(ctx.data_dir, answer["secret"])
+    settings.sync.url = url
+    settings_mod.save(ctx.data_dir, settings)
+    state.record(ctx.store.engine, **{state.COMPOUND: answer["compound"],
+                                      state.CHECKPOINT: answer["checkpoint"]})
+    click.echo(f"enrolled as {answer['checkpoint']} ({answer['compound']}) at {url}")
+
+
+@sync.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (for scripts and the app).")
+@pass_ctx
+def sync_status(ctx: Context, as_json: bool) -> None:
+    """Pending and quarantined events, last success, last error."""
+    st = state.status(ctx.store.engine, ctx.data_dir, ctx.settings.sync.url)
+    if as_json:
+        click.echo(json.dumps(st.as_json(), ensure_ascii=False))
+        return
+    click.echo(f"server:       {st.url or '(none)'}{'' if st.enrolled else ' (not enrolled)'}")
+    click.echo(f"pending:      {st.pending}")
+    click.echo(f"quarantined:  {st.quarantined}")
+    click.echo(f"last success: {st.last_success or 'never'}")
+    click.echo(f"last error:   {st.last_error or '-'}"
+               + (f" ({st.last_error_at})" if st.last_error else ""))
+    if st.server_missing:
+        click.echo(f"server lacks: {st.server_missing}")
+
+
+@sync.command("quarantine")
+@click.option("--requeue", "requeue", type=int, multiple=True, metavar="SEQ",
+              help="Put a quarantined event back in the queue (after the cause is fixed).")
+@pass_ctx
+def sync_quarantine(ctx: Context, requeue: tuple[int, ...]) -> None:
+    """Events the server refused: kept here, never deleted, shown until dealt with."""
+    engine = ctx.store.engine
+    if requeue:
+        with engine.begin() as conn:
+            conn.execute(update(OB).where(OB.c.seq.in_(requeue)).values(quarantined=False))
+    with engine.connect() as conn:
+        rows = conn.execute(select(OB).where(OB.c.quarantined.is_(True)).order_by(OB.c.seq))
+        for r in rows:
+            click.echo(f"seq {r.seq}  {r.event_id}  attempts {r.attempts}  {r.last_error}")

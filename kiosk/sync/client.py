@@ -1,0 +1,100 @@
+"""HTTP client of the central store. The transport is injected (httpx), so tests route
+requests to handler functions or through a faulty proxy, and production uses the real one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from kiosk.sync import wire
+
+API = "/api/v1"
+#: seconds: a dead line is noticed in 5 s; a big batch may take a while to be stored
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class SyncError(Exception):
+    """Sync could not complete; the message is shown as the last error."""
+
+
+class Unavailable(SyncError):
+    """No answer, a cut connection or a server error: try again later (backoff)."""
+
+
+class Refused(SyncError):
+    """The server refused the credential (401/403): retrying will not help until an admin
+    enrols the kiosk again."""
+
+
+class BatchRefused(SyncError):
+    """The server refused the batch as a whole (413 too large, 422 malformed): send fewer
+    events, and quarantine a single event it still refuses."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+def _reason(response: httpx.Response) -> str | None:
+    """The central store's own explanation (``{"error": ...}``), None for any other body
+    (a proxy's error page, a framework's default): those are never grounds to quarantine."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body["error"]) if isinstance(body, dict) and "error" in body else None
+
+
+class SyncClient:
+    def __init__(self, base_url: str, secret: str | None = None, *,
+                 transport: httpx.BaseTransport | None = None,
+                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> None:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
+                                  timeout=timeout, headers=headers)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, API + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{type(exc).__name__}: {exc}" if str(exc)
+                              else type(exc).__name__) from exc
+        status, reason = response.status_code, _reason(response)
+        if status in (401, 403):
+            raise Refused(f"HTTP {status}: {reason or response.reason_phrase}")
+        if status in (413, 422) and reason is not None:
+            raise BatchRefused(status, reason)
+        if status >= 400:
+            raise Unavailable(f"HTTP {status}: {reason or response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise Unavailable("the server's answer is not JSON") from exc
+
+    def enrol(self, code: str, device_id: str) -> dict[str, str]:
+        """Spend a one-time enrolment code; the answer holds the device secret."""
+        return dict(self._send("POST", "/enrol", json={"code": code, "device_id": device_id}))
+
+    def push(self, device_id: str, events: list[dict[str, Any]], *, pending: int = 0,
+             quarantined: int = 0) -> dict[str, Any]:
+        body = wire.dumps({"device_id": device_id, "events": events})
+        return dict(self._send("POST", "/events", content=body, headers={
+            "Content-Type": "application/json", "X-Kiosk-Pending": str(pending),
+            "X-Kiosk-Quarantined": str(quarantined)}))
+
+    def device(self) -> dict[str, Any]:
+        """The server's view of this kiosk: last sequence number stored, ranges missing."""
+        return dict(self._send("GET", "/device"))
+
+    def changes(self, cursor: str, limit: int = 2000) -> dict[str, Any]:
+        return dict(self._send("GET", "/changes", params={"cursor": cursor, "limit": limit}))

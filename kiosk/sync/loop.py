@@ -1,0 +1,110 @@
+"""The background sync loop: never on the UI thread, one sync at a time, backoff with jitter.
+
+After a success it sleeps ``interval_s`` (or goes again at once if events arrived meanwhile);
+after a failure it waits ``base_s * 2**n`` (capped at ``max_s``) times a random factor in
+[0.5, 1.5), so a hundred kiosks coming back after a power cut do not all knock at once.
+``wake()`` asks for a sync soon (the gate calls it after recording an event).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from kiosk.settings import Settings
+from kiosk.sync import state
+from kiosk.sync.client import SyncClient, SyncError
+from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(failures: int, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Seconds to wait after ``failures`` failures in a row (>= 1)."""
+    nominal: float = min(max_s, base_s * 2.0 ** (failures - 1))
+    return nominal * rng.uniform(0.5, 1.5)
+
+
+class SyncLoop:
+    def __init__(
+        self,
+        sync: Callable[[], SyncReport],
+        *,
+        interval_s: float = 30.0,
+        base_s: float = 2.0,
+        max_s: float = 300.0,
+        on_result: Callable[[SyncReport | None, Exception | None], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sync = sync
+        self._interval_s = interval_s
+        self._base_s = base_s
+        self._max_s = max_s
+        self._on_result = on_result
+        self._rng = rng or random.Random()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sync-loop", daemon=True)
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            delay = self._interval_s
+            try:
+                report = self._sync()
+            except SyncBusy:
+                pass  # another process is syncing this kiosk: fine, look again later
+            except (SyncError, OSError) as exc:
+                self.failures += 1
+                delay = backoff_s(self.failures, self._base_s, self._max_s, self._rng)
+                log.info("sync failed (%s); next try in %.1f s", exc, delay)
+                self._notify(None, exc)
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one sync
+                self.failures += 1
+                delay = backoff_s(self.failures, self._base_s, self._max_s, self._rng)
+                log.exception("sync crashed; next try in %.1f s", delay)
+                self._notify(None, exc)
+            else:
+                self.failures = 0
+                self._notify(report, None)
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def _notify(self, report: SyncReport | None, error: Exception | None) -> None:
+        if self._on_result is not None:
+            self._on_result(report, error)
+
+
+def start_background_sync(
+    engine: Engine,
+    data_dir: Path,
+    settings: Settings,
+    *,
+    interval_s: float = 30.0,
+    on_result: Callable[[SyncReport | None, Exception | None], None] | None = None,
+) -> SyncLoop | None:
+    """Start syncing this kiosk in the background; None when it is not enrolled. The app
+    calls ``wake()`` after each recorded event and ``stop()`` at exit."""
+    secret = state.read_secret(data_dir)
+    if not settings.sync.url or secret is None:
+        return None
+    syncer = Syncer(engine, data_dir, settings.device.id, SyncClient(settings.sync.url, secret))
+    loop = SyncLoop(syncer.run, interval_s=interval_s, on_result=on_result)
+    loop.start()
+    return loop

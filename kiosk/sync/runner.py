@@ -1,0 +1,342 @@
+"""One sync: push the outbox in batches, then pull the changes, under a lock.
+
+Crash-safe at every point: an outbox row is deleted only in the transaction that takes the
+server's acknowledgement, so a crash before that re-sends the batch (the server answers
+"duplicate" and nothing is stored twice); the download cursor is stored in the transaction
+that applies the page it stands for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from kiosk import settings as settings_mod
+from kiosk.core.model import PassKind
+from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
+from kiosk.store.models import (
+    GateEventRow,
+    OutboxRow,
+    ReadingRow,
+    RemoteMovementRow,
+    VolunteerRow,
+    table_of,
+)
+from kiosk.store.passkeys import retire_key, revoke, trust_key
+from kiosk.sync import state
+from kiosk.sync.client import BatchRefused, SyncClient, SyncError
+
+E = table_of(GateEventRow)
+RD = table_of(ReadingRow)
+OB = table_of(OutboxRow)
+RM = table_of(RemoteMovementRow)
+VOL = table_of(VolunteerRow)
+
+BATCH = 2000
+#: batches in flight at once (the server stores one while the kiosk reads the next)
+DEPTH = 2
+LOCK_FILE = "sync.lock"
+#: downloaded movements older than this are dropped (quota windows are days, not weeks)
+KEEP_REMOTE_DAYS = 30
+
+
+class SyncBusy(SyncError):
+    """Another sync (thread or process) holds the lock; this one did nothing."""
+
+
+@dataclass
+class SyncReport:
+    sent: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    pulled: dict[str, int] = field(default_factory=dict)
+    missing: list[list[int]] = field(default_factory=list)
+
+
+@contextmanager
+def sync_lock(data_dir: Path) -> Iterator[None]:
+    """One sync at a time per data directory, across threads and processes (flock on a file
+    of its own; released by the kernel if the process dies)."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncBusy("another sync is running") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _converter(col: Any) -> Callable[[Any], Any] | None:
+    """How a raw SQLite value of ``col`` becomes what SQLAlchemy would read back, as JSON:
+    DATETIME text is parsed and re-printed with isoformat (as the kiosk hashed it), booleans
+    become true/false; other values pass as they are."""
+    if isinstance(col.type, DateTime):
+        return lambda v: None if v is None else datetime.fromisoformat(v).isoformat()
+    if isinstance(col.type, Date):
+        return lambda v: None if v is None else date.fromisoformat(v).isoformat()
+    if isinstance(col.type, Boolean):
+        return lambda v: None if v is None else bool(v)
+    return None
+
+
+def _reader(table: Any) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]]:
+    """SELECT of all columns and a function from a raw row to a JSON-ready dict: the bulk
+    path of a week's backlog, without ORM result processing."""
+    names = [c.name for c in table.columns]
+    convs = [(i, f) for i, c in enumerate(table.columns) if (f := _converter(c)) is not None]
+
+    def to_dict(raw: tuple[Any, ...]) -> dict[str, Any]:
+        values = list(raw)
+        for i, f in convs:
+            values[i] = f(values[i])
+        return dict(zip(names, values, strict=True))
+
+    return f"SELECT {', '.join(names)} FROM {table.name}", to_dict
+
+
+_EVENTS_SQL, _event_dict = _reader(E)
+_READINGS_SQL, _reading_dict = _reader(RD)
+
+
+def load_events(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
+    """The events with these ids, as the server re-hashes them: every column as SQLAlchemy
+    reads it back (what ``verify_chain`` checks), dates as ISO text, readings in order."""
+    out: list[dict[str, Any]] = []
+    readings: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):  # well under SQLite's limit of bound variables
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for raw in conn.exec_driver_sql(
+                f"{_READINGS_SQL} WHERE event_id IN ({marks}) ORDER BY event_id, ordinal",
+                tuple(chunk)):
+            r = _reading_dict(tuple(raw))
+            readings.setdefault(r["event_id"], []).append(r)
+        out += [_event_dict(tuple(raw)) for raw in conn.exec_driver_sql(
+            f"{_EVENTS_SQL} WHERE id IN ({marks})", tuple(chunk))]
+    out.sort(key=lambda e: e["seq"])
+    for event in out:
+        event["readings"] = readings.get(event["id"], [])
+    return out
+
+
+def _upsert_volunteer(conn: Connection, v: dict[str, Any]) -> None:
+    """A volunteer from the command: same name, new PIN hash, role and status; a kiosk's
+    own lockout counters are left alone."""
+    values = {"role": v["role"], "pin_hash": v["pin_hash"], "active": bool(v["active"])}
+    done = conn.execute(update(VOL).where(VOL.c.name == v["name"]).values(**values))
+    if not done.rowcount:
+        conn.execute(insert(VOL).values(name=v["name"], failed_attempts=0, **values))
+
+
+class Syncer:
+    """Pushes and pulls for one kiosk (its store, data directory and device id)."""
+
+    def __init__(self, engine: Engine, data_dir: Path, device_id: str, client: SyncClient,
+                 batch: int = BATCH, depth: int = DEPTH) -> None:
+        self.engine = engine
+        self.data_dir = data_dir
+        self.device_id = device_id
+        self.client = client
+        self.batch = batch
+        self.depth = depth
+
+    def run(self) -> SyncReport:
+        """Push everything pending, then pull everything new; records success or the error
+        in ``meta`` either way."""
+        with sync_lock(self.data_dir):
+            report = SyncReport()
+            state.record(self.engine, **{state.LAST_ATTEMPT: state.now_text()})
+            try:
+                self.push(report)
+                self.pull(report)
+            except SyncError as exc:
+                state.record(self.engine, **{state.LAST_ERROR: str(exc),
+                                             state.LAST_ERROR_AT: state.now_text()})
+                raise
+            state.record(self.engine, **{state.LAST_SUCCESS: state.now_text(),
+                                         state.LAST_ERROR: ""})
+            return report
+
+    # --- push -------------------------------------------------------------------------
+    def push(self, report: SyncReport) -> None:
+        """Send the outbox; then ask the server which sequence numbers it still lacks."""
+        try:
+            self._push_pipelined(report)
+        except BatchRefused:
+            self._push_halving(report)
+        missing = self.client.device().get("missing", [])
+        state.record(self.engine, **{state.MISSING: json.dumps(missing)})
+        report.missing = missing
+
+    def _batch(self, after: int, size: int) -> tuple[list[Any], list[dict[str, Any]], int, int]:
+        """The next ``size`` queued events after seq ``after``, and the outbox counts."""
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(OB.c.seq, OB.c.event_id)
+                                     .where(OB.c.quarantined.is_(False), OB.c.seq > after)
+                                     .order_by(OB.c.seq).limit(size)))
+            if not rows:
+                return [], [], 0, 0
+            events = load_events(conn, [r.event_id for r in rows])
+            pending, quarantined = state.outbox_counts(conn)
+        return rows, events, pending, quarantined
+
+    def _push_pipelined(self, report: SyncReport) -> None:
+        """``depth`` batches in flight: the next one is read and sent while the server still
+        stores the previous one; acknowledgements are taken in order. After a failure no new
+        batch goes out, the ones in flight land (their acks count), then the error is raised."""
+        inflight: deque[tuple[list[Any], Future[dict[str, Any]]]] = deque()
+        after, error = 0, None
+        with ThreadPoolExecutor(self.depth, thread_name_prefix="sync-push") as pool:
+            while True:
+                while error is None and len(inflight) < self.depth:
+                    rows, events, pending, quarantined = self._batch(after, self.batch)
+                    if not rows:
+                        break
+                    inflight.append((rows, pool.submit(
+                        self.client.push, self.device_id, events, pending=pending,
+                        quarantined=quarantined)))
+                    after = rows[-1].seq
+                if not inflight:
+                    break
+                rows, future = inflight.popleft()
+                try:
+                    ack = future.result()
+                except SyncError as exc:
+                    error = error or exc
+                    continue
+                self._take_ack(rows, ack, report)
+        if error is not None:
+            raise error
+
+    def _push_halving(self, report: SyncReport) -> None:
+        """One batch at a time; a batch refused as a whole is halved until the one event the
+        server refuses is found, and that event alone is quarantined."""
+        size = self.batch
+        while True:
+            rows, events, pending, quarantined = self._batch(0, size)
+            if not rows:
+                return
+            try:
+                ack = self.client.push(self.device_id, events, pending=pending,
+                                       quarantined=quarantined)
+            except BatchRefused as exc:
+                if len(rows) > 1:
+                    size = max(1, len(rows) // 2)
+                    continue
+                ack = {"rejected": [{"id": rows[0].event_id, "reason": str(exc)}],
+                       "duplicates": 0}
+            self._take_ack(rows, ack, report)
+            size = self.batch
+
+    def _take_ack(self, rows: list[Any], ack: dict[str, Any], report: SyncReport) -> None:
+        """In one transaction: quarantine what the server rejected, delete the rest of the
+        batch from the outbox (acknowledged: stored now or before)."""
+        rejected = {r.get("id"): str(r.get("reason", ""))[:500] for r in ack.get("rejected", [])}
+        seqs = [r.seq for r in rows if r.event_id not in rejected]
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
+                conn.begin():
+            for event_id, reason in rejected.items():
+                conn.execute(update(OB).where(OB.c.event_id == event_id).values(
+                    quarantined=True, last_error=reason, attempts=OB.c.attempts + 1))
+            if seqs:
+                conn.execute(delete(OB).where(OB.c.seq.in_(bindparam("s", expanding=True))),
+                             {"s": seqs})
+        report.batches += 1
+        report.sent += len(seqs)
+        report.duplicates += int(ack.get("duplicates", 0))
+        report.quarantined += len(rejected)
+
+    # --- pull -------------------------------------------------------------------------
+    def pull(self, report: SyncReport) -> None:
+        with self.engine.connect() as conn:
+            cursor = state.get(conn, state.CURSOR)
+        while True:
+            page = self.client.changes(cursor)
+            self._apply(page, report)
+            cursor = str(page["cursor"])
+            if not page.get("more"):
+                break
+        cutoff = date.today() - timedelta(days=KEEP_REMOTE_DAYS)
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
+                conn.begin():
+            conn.execute(delete(RM).where(RM.c.local_date < cutoff))
+
+    def _apply(self, page: dict[str, Any], report: SyncReport) -> None:
+        """Apply one page. Revocations, keys and policy are idempotent and go first through
+        the kiosk's own functions; roster, movements and the cursor then commit together."""
+        for r in page.get("revocations", []):
+            revoke(self.engine, r["pass_number"], r.get("reason", ""), source="sync")
+        for k in page.get("pass_keys", []):
+            if k.get("active", True):
+                trust_key(self.engine, k["key_id"], k["public_key_hex"])
+            else:
+                retire_key(self.engine, k["key_id"])
+        if page.get("policy"):
+            self._apply_policy(page["policy"])
+        roster = [RosterRow(
+            line=i, name=r["name"], building=r["building"], unit=r["unit"], room=r["room"],
+            household=r["household"], phone=r["phone"], pass_number=r["pass_number"],
+            pass_kind=PassKind(r["kind"]), valid_from=date.fromisoformat(r["valid_from"]),
+            valid_to=date.fromisoformat(r["valid_to"]),
+        ) for i, r in enumerate(page.get("roster", []), start=1)]
+        moves = [{
+            "event_id": m["event_id"], "device_id": m["device_id"],
+            "checkpoint": m["checkpoint"], "seq": m["seq"], "pass_number": m["pass_number"],
+            "household": m["household"], "direction": m["direction"],
+            "local_date": date.fromisoformat(m["local_date"]),
+            "wall_utc": datetime.fromisoformat(m["wall_utc"]),
+            "counts_against_quota": bool(m["counts_against_quota"]),
+        } for m in page.get("movements", [])]
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
+                conn.begin():
+            if roster:
+                upsert_roster(conn, roster, ImportReport())
+            if moves:
+                conn.execute(insert(RM).prefix_with("OR IGNORE"), moves)
+            for v in page.get("volunteers", []):
+                _upsert_volunteer(conn, v)
+            state.put(conn, **{state.CURSOR: str(page["cursor"])})
+        for kind in ("revocations", "pass_keys", "roster", "movements", "volunteers"):
+            report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
+
+    def _apply_policy(self, policy: dict[str, str]) -> None:
+        """The command's rules overwrite the kiosk's settings (read by the gate at start)."""
+        settings = settings_mod.load(self.data_dir)
+        before = settings_mod.to_toml(settings)
+        for key, value in policy.items():
+            try:
+                settings_mod.set_value(settings, key, value)
+            except settings_mod.SettingsError:
+                continue  # a rule this kiosk version does not know, or out of its range
+        if settings_mod.to_toml(settings) != before:
+            settings_mod.save(self.data_dir, settings)
+        state.record(self.engine, **{state.POLICY: json.dumps(policy)})
+
+
+def sync_once(engine: Engine, data_dir: Path, device_id: str, client: SyncClient) -> SyncReport:
+    return Syncer(engine, data_dir, device_id, client).run()

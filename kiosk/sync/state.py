@@ -1,0 +1,107 @@
+"""Sync state in the kiosk's ``meta`` table (key/value) and the status shown to people.
+
+Kept in the database, not in a file, so the download cursor moves in the same transaction as
+the rows it stands for: a crash can never leave the cursor ahead of what was applied.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from kiosk.store.models import Meta, OutboxRow, table_of
+
+M = table_of(Meta)
+OB = table_of(OutboxRow)
+
+CURSOR = "sync.cursor"
+LAST_SUCCESS = "sync.last_success"
+LAST_ATTEMPT = "sync.last_attempt"
+LAST_ERROR = "sync.last_error"
+LAST_ERROR_AT = "sync.last_error_at"
+MISSING = "sync.server_missing"
+COMPOUND = "sync.compound"
+CHECKPOINT = "sync.server_checkpoint"
+POLICY = "sync.policy"
+#: the device secret lives in this file of the data directory (mode 0600), not in the
+#: database (which is backed up and copied around) nor in settings.toml (which is printed)
+SECRET_FILE = "sync.key"
+
+
+def get(conn: Connection, key: str, default: str = "") -> str:
+    value = conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one_or_none()
+    return default if value is None else str(value)
+
+
+def put(conn: Connection, **values: str) -> None:
+    """Set meta keys (``put(conn, **{CURSOR: "1.2"})``) inside the caller's transaction."""
+    for key, value in values.items():
+        conn.execute(delete(M).where(M.c.key == key))
+        conn.execute(insert(M).values(key=key, value=value))
+
+
+def record(engine: Engine, **values: str) -> None:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        put(conn, **values)
+
+
+def now_text() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def read_secret(data_dir: Path) -> str | None:
+    path = data_dir / SECRET_FILE
+    return path.read_text(encoding="ascii").strip() if path.exists() else None
+
+
+def write_secret(data_dir: Path, secret: str) -> None:
+    path = data_dir / SECRET_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secret + "\n", encoding="ascii")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+@dataclass
+class SyncStatus:
+    """What ``kiosk sync status`` prints and the app's admin screen shows."""
+
+    url: str
+    enrolled: bool
+    pending: int
+    quarantined: int
+    last_success: str
+    last_attempt: str
+    last_error: str
+    last_error_at: str
+    #: [first, last] sequence ranges the server says it lacks (deleted here, or quarantined)
+    server_missing: list[list[int]] = field(default_factory=list)
+    cursor: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def outbox_counts(conn: Connection) -> tuple[int, int]:
+    """(pending, quarantined) events in the outbox."""
+    rows = {bool(q): n for q, n in conn.execute(
+        select(OB.c.quarantined, func.count()).group_by(OB.c.quarantined))}
+    return int(rows.get(False, 0)), int(rows.get(True, 0))
+
+
+def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
+    with engine.connect() as conn:
+        pending, quarantined = outbox_counts(conn)
+        meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
+                                          MISSING, CURSOR)}
+    return SyncStatus(
+        url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
+        quarantined=quarantined, last_success=meta[LAST_SUCCESS],
+        last_attempt=meta[LAST_ATTEMPT], last_error=meta[LAST_ERROR],
+        last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
+        cursor=meta[CURSOR])

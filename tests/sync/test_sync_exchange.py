@@ -1,0 +1,190 @@
+"""Push and pull against a real server (SQLite and PostgreSQL): exactly once, gaps and
+tampering shown, other gates' movements counted at this gate."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import select
+from sync_testkit import EV, CentralServer, Kiosk
+
+from kiosk.core.decision import Outcome
+from kiosk.core.messages import Reason
+from kiosk.core.model import Direction
+from kiosk.server import admin
+from kiosk.store.events import event_hash
+from kiosk.sync import state
+from kiosk.sync.runner import load_events
+
+pytest_plugins = ["sync_testkit"]  # fixtures: central, kiosks (SQLite and PostgreSQL)
+
+
+def _events(k: Kiosk, seqs: list[int] | None = None) -> list[dict]:
+    with k.store.engine.connect() as conn:
+        ids = [r.id for r in conn.exec_driver_sql("SELECT id, seq FROM gate_events ORDER BY seq")
+               if seqs is None or r.seq in seqs]
+        return load_events(conn, ids)
+
+
+def test_every_event_arrives_once_and_a_replayed_batch_changes_nothing(
+        central: CentralServer, kiosks: list[Kiosk]):
+    k = kiosks[0]
+    for number in ("R1", "R3", "W1", "R1", "NOPE"):
+        k.check(number)
+    report = k.sync()
+    assert (report.sent, report.duplicates, report.quarantined) == (5, 0, 0)
+    assert central.event_count(k.compound) == 5
+    with k.client() as client:
+        ack = client.push(k.settings.device.id, _events(k))
+    assert ack["stored"] == 0 and ack["duplicates"] == 5 and ack["rejected"] == []
+    assert central.event_count(k.compound) == 5
+    st = state.status(k.store.engine, k.data_dir, k.server_url)
+    assert st.pending == 0 and st.quarantined == 0 and st.last_success and not st.last_error
+
+
+def test_the_server_reports_missing_sequence_numbers_until_they_arrive(
+        central: CentralServer, kiosks: list[Kiosk]):
+    k = kiosks[0]
+    for _ in range(5):
+        k.check("W1")
+    with k.client() as client:
+        ack = client.push(k.settings.device.id, _events(k, [1, 2, 4, 5]))
+        assert ack["missing"] == [[3, 3]]
+        ack = client.push(k.settings.device.id, _events(k, [3]))
+        assert ack["missing"] == []
+    assert central.event_count(k.compound) == 5
+    assert central.findings(k.compound) == []
+
+
+def test_an_altered_record_is_quarantined_shown_and_does_not_block_the_queue(
+        central: CentralServer, kiosks: list[Kiosk]):
+    k = kiosks[0]
+    for _ in range(4):
+        k.check("W1")
+    # someone edits the kiosk's file behind its back (the triggers are dropped first)
+    con = sqlite3.connect(k.store.path)
+    con.execute("DROP TRIGGER gate_events_no_update")
+    con.execute("UPDATE gate_events SET direction = CASE direction WHEN 'in' THEN 'out' "
+                "ELSE 'in' END WHERE seq = 2")
+    con.commit()
+    con.close()
+    report = k.sync()
+    assert report.sent == 3 and report.quarantined == 1
+    assert report.missing == [[2, 2]]
+    st = state.status(k.store.engine, k.data_dir, k.server_url)
+    assert st.pending == 0 and st.quarantined == 1 and st.server_missing == [[2, 2]]
+    kinds = central.findings(k.compound)
+    assert [(kind, seq) for kind, seq, _ in kinds] == [("rejected", 2)]
+    assert "altered" in kinds[0][2]
+    # the quarantined event is still in the outbox, with the server's reason
+    with k.store.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT seq, quarantined, last_error FROM outbox").one()
+    assert row[0] == 2 and row[1] == 1 and "altered" in row[2]
+
+
+def test_a_record_rewritten_with_a_fresh_hash_breaks_the_chain_at_the_server(
+        central: CentralServer, kiosks: list[Kiosk]):
+    k = kiosks[0]
+    for _ in range(3):
+        k.check("W1")
+    events = _events(k)
+    forged = dict(events[1])
+    forged["direction"] = "in" if forged["direction"] == "out" else "out"
+    values = {key: v for key, v in forged.items() if key != "readings"}
+    forged["hash"] = event_hash(values, forged["readings"])
+    with k.client() as client:
+        ack = client.push(k.settings.device.id, [events[0], forged, events[2]])
+    assert ack["stored"] == 3
+    breaks = central.findings(k.compound, "chain_break")
+    assert [seq for _, seq, _ in breaks] == [3]
+    # the genuine seq 2 arriving later is refused: the server keeps the first copy, flagged
+    with k.client() as client:
+        ack = client.push(k.settings.device.id, [events[1]])
+    assert ack["rejected"][0]["reason"] == "differs from the copy already stored"
+    assert central.findings(k.compound, "altered")
+
+
+def test_a_resident_who_went_out_at_another_gate_is_out_here_and_spent_the_quota(
+        central: CentralServer, kiosks: list[Kiosk]):
+    gate1, gate2 = kiosks
+    assert gate1.check("R1", "out").decision.outcome is Outcome.ALLOW
+    gate1.sync()
+    report = gate2.sync()
+    assert report.pulled["movements"] == 1
+    # R1 comes back through gate 2: the suggested direction is "in"
+    assert gate2.check("R1").direction is Direction.IN
+    # R2 lives in the same household: its one outing in two days is spent
+    d = gate2.check("R2", "out").decision
+    assert d.outcome is Outcome.DENY and d.reason is Reason.QUOTA_USED
+    # a worker is exempt and nothing else changed; a second pull brings nothing new
+    assert gate2.check("W1", "out").decision.outcome is Outcome.ALLOW
+    again = gate2.sync()
+    assert again.pulled["movements"] == 0
+
+
+def test_two_gates_that_spent_one_outing_offline_are_flagged_after_sync(
+        central: CentralServer, kiosks: list[Kiosk]):
+    gate1, gate2 = kiosks
+    assert gate1.check("R1", "out").decision.outcome is Outcome.ALLOW
+    assert gate2.check("R2", "out").decision.outcome is Outcome.ALLOW
+    gate1.sync()
+    gate2.sync()
+    conflicts = central.findings(gate1.compound, "quota_conflict")
+    assert len(conflicts) == 1 and "1-1-101" in conflicts[0][2]
+    assert central.event_count(gate1.compound) == 2  # both records kept: evidence stays
+
+
+def test_revocations_keys_roster_volunteers_and_policy_reach_the_kiosk(
+        central: CentralServer, kiosks: list[Kiosk]):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from kiosk.store.importer import parse_roster
+    from kiosk.store.passkeys import public_keys, revocations
+
+    k = kiosks[0]
+    admin.publish_revocation(central.engine, "r3", "lost card")
+    pub = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    admin.publish_pass_key(central.engine, "of1", pub.hex())
+    good, _ = parse_roster(
+        "name,building,unit,room,pass_number,pass_kind,valid_from,valid_to\n"
+        "赵新,9,1,901,R9,resident,2020-01-01,2099-12-31\n")
+    admin.publish_roster(central.engine, good, k.compound)
+    admin.publish_policy(central.engine, "quota.days", "3")
+    admin.publish_volunteer(central.engine, "王老师", "2468", "admin", k.compound)
+    report = k.sync()
+    assert report.pulled["revocations"] == 1 and report.pulled["roster"] == 1
+    assert report.pulled["volunteers"] == 1
+    from kiosk.store.volunteers import verify_pin
+
+    signed_in = verify_pin(k.store.engine, "王老师", "2468")
+    assert signed_in is not None and signed_in.role.value == "admin"
+    assert [r[0] for r in revocations(k.store.engine)] == ["R3"]
+    with k.store.engine.connect() as conn:
+        assert list(public_keys(conn)) == ["OF1"]
+    d = k.check("R3", "out").decision
+    assert d.reason is Reason.REVOKED
+    assert k.check("R9", "out").decision.outcome is Outcome.ALLOW
+    from kiosk import settings as settings_mod
+
+    assert settings_mod.load(k.data_dir).quota.days == 3
+    # incremental: nothing is sent twice
+    again = k.sync()
+    assert sum(again.pulled.values()) == 0
+
+
+def test_events_of_different_compounds_do_not_mix(central: CentralServer, tmp_path):
+    from sync_testkit import make_kiosk, unique
+
+    a = make_kiosk(tmp_path, "north", central, compound=unique("north"))
+    b = make_kiosk(tmp_path, "south", central, compound=unique("south"))
+    try:
+        a.check("R1", "out")
+        a.sync()
+        assert b.sync().pulled["movements"] == 0
+        with central.engine.connect() as conn:
+            mine = select(EV.c.compound).where(EV.c.compound.in_([a.compound, b.compound]))
+            assert conn.execute(mine).scalars().all() == [a.compound]
+    finally:
+        a.close()
+        b.close()
