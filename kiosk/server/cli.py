@@ -4,6 +4,7 @@ over kiosk.server.admin)."""
 from __future__ import annotations
 
 import os
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from kiosk.cli import Context, fail
 from kiosk.server import admin
 from kiosk.server.app import DB_ENV
 from kiosk.server.db import default_url, open_server_store
+from kiosk.settings import LANGUAGES
 from kiosk.store.importer import RosterError, load_roster
 
 _DB_OPTION = click.option(
@@ -170,3 +172,37 @@ def serve_policy(ctx: click.Context, key: str, value: str) -> None:
     click.echo(f"{key} = {value}")
 
 
+
+
+@serve.command("export")
+@_DB_OPTION
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
+              help="Local date to export, YYYY-MM-DD (default: yesterday).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the files (created if absent).")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="zh", show_default=True,
+              help="Language of the header rows.")
+@click.option("--unmasked", is_flag=True,
+              help="Full names and numbers: only for the command's own copy.")
+@click.pass_context
+def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, out: Path,
+                 lang: str, unmasked: bool) -> None:
+    """Write the nightly report of every checkpoint together (label "district"): the same
+    files as ``kiosk export`` (docs/EXPORT.md)."""
+    from kiosk.export.nightly import ExportError
+    from kiosk.server.export import export_central
+    from kiosk.store.audit import cli_actor
+
+    if db_url:
+        ctx.meta["serve_db"] = db_url
+    d = day.date() if day else date.today() - timedelta(days=1)
+    if unmasked:
+        click.secho("unmasked export: full names and numbers", fg="yellow", err=True)
+    try:
+        result = export_central(_engine(ctx), d, out, lang=lang, mask=not unmasked,
+                                actor=cli_actor())
+    except ExportError as exc:
+        fail(str(exc))
+    click.echo(f"{d}: {result.events} events -> {result.directory}")
+    for f in result.files:
+        click.echo(f"  {f.path.name}\t{f.rows} rows\tsha256 {f.sha256}")

@@ -1,0 +1,133 @@
+"""The nightly report of the central store: the kiosk's export, for all checkpoints together.
+
+No second export is written here. The day's events (each kept verbatim as the kiosk recorded
+it, readings included) and the command's roster are copied into a temporary kiosk store, and
+kiosk.export.nightly.export_day writes the files from it, exactly as on a kiosk, with the label
+"district" and no checkpoint filter (so the summary has a row per checkpoint plus a total).
+
+Two fields of a kiosk's record are that kiosk's own row ids and mean nothing across kiosks:
+
+* ``resident_id`` / ``pass_id`` are looked up again by pass number on the command's roster
+  (so one resident seen at two gates is one resident in the summary); a pass that is not on
+  the command's roster exports as a bare pass number (person type ``pass``);
+* ``volunteer_id`` is dropped: the central store does not know which kiosk row it was, so
+  the volunteer column is empty rather than possibly wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Date, DateTime, Engine, Table, insert, select
+
+from kiosk.core.model import PassKind
+from kiosk.export.nightly import ExportOptions, ExportResult, export_day
+from kiosk.server.models import EventRow, RosterEntryRow, stable
+from kiosk.store.db import open_store
+from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
+from kiosk.store.models import GateEventRow, PassRow, ReadingRow, table_of
+
+EV = stable(EventRow)
+ROSTER = stable(RosterEntryRow)
+E = table_of(GateEventRow)
+RD = table_of(ReadingRow)
+P = table_of(PassRow)
+
+#: file label of the central store's export
+DISTRICT = "district"
+#: events read from the central store and written to the temporary store per step
+CHUNK = 5000
+
+
+def _parser(table: Table) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """From a record's JSON values (dates as ISO text) back to what the kiosk stores, so the
+    temporary store holds exactly what a kiosk's would (the reverse of the sync's reader)."""
+    names = [c.name for c in table.columns]
+    conv: dict[str, Callable[[str], Any]] = {}
+    for c in table.columns:
+        if isinstance(c.type, DateTime):
+            conv[c.name] = datetime.fromisoformat
+        elif isinstance(c.type, Date):
+            conv[c.name] = date.fromisoformat
+
+    def parse(values: dict[str, Any]) -> dict[str, Any]:
+        out = {n: values.get(n) for n in names}
+        for n, f in conv.items():
+            v = out[n]
+            if v is not None:
+                out[n] = f(v)
+        return out
+
+    return parse
+
+
+_event_values = _parser(E)
+_reading_values = _parser(RD)
+
+
+def _roster(engine: Engine) -> list[RosterRow]:
+    """The command's roster (every compound) as the rows a kiosk's roster import takes."""
+    with engine.connect() as conn:
+        return [RosterRow(
+            line=i, name=r.name, building=r.building, unit=r.unit, room=r.room,
+            household=r.household, phone=r.phone, pass_number=r.pass_number,
+            pass_kind=PassKind(r.kind), valid_from=r.valid_from, valid_to=r.valid_to,
+        ) for i, r in enumerate(conn.execute(select(ROSTER).order_by(ROSTER.c.pass_number)),
+                                start=1)]
+
+
+def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
+    """The day's events as the kiosks recorded them, in chunks."""
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=CHUNK).execute(
+            select(EV.c.record).where(EV.c.local_date == day))
+        for part in result.partitions(CHUNK):
+            yield [json.loads(r.record) for r in part]
+
+
+def _copy_events(conn: Connection, records: list[dict[str, Any]],
+                 passes: dict[str, tuple[int, int | None]]) -> None:
+    events: list[dict[str, Any]] = []
+    readings: list[dict[str, Any]] = []
+    for rec in records:
+        values = _event_values(rec)
+        pass_id, resident_id = passes.get(values["pass_number"] or "", (None, None))
+        values.update(pass_id=pass_id, resident_id=resident_id, volunteer_id=None)
+        events.append(values)
+        readings += [_reading_values(r) for r in rec.get("readings", [])]
+    conn.execute(insert(E), events)
+    if readings:
+        conn.execute(insert(RD), readings)
+
+
+def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh",
+                   mask: bool = True, actor: str = "scheduler",
+                   label: str = DISTRICT) -> ExportResult:
+    """Write the nightly files of ``day`` for every checkpoint on the central store into
+    ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store). Raises
+    kiosk.export.nightly.ExportError when the files cannot be written."""
+    with tempfile.TemporaryDirectory(prefix="kiosk-central-export-") as tmp:
+        store = open_store(Path(tmp) / "kiosk.sqlite3", Path(tmp) / "backups")
+        try:
+            with store.engine.connect().execution_options(sqlite_immediate=True) as conn:
+                # a correction may point at an event of another day, not copied here: the
+                # temporary store checks no foreign keys (set before the transaction begins)
+                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA foreign_keys=OFF")
+                with conn.begin():
+                    upsert_roster(conn, _roster(engine), ImportReport())
+                    passes = {r.number: (r.id, r.resident_id)
+                              for r in conn.execute(select(P.c.id, P.c.number,
+                                                           P.c.resident_id))}
+                    for records in _records(engine, day):
+                        _copy_events(conn, records, passes)
+            opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask,
+                                 actor=actor)
+            return export_day(store.engine, day, out_dir, opts)
+        finally:
+            store.close()
