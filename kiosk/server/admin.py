@@ -26,18 +26,18 @@ from kiosk.server.models import (
     RosterEntryRow,
     UserRow,
     VolunteerEntryRow,
-    stable,
 )
 from kiosk.store.importer import RosterRow
+from kiosk.store.models import table_of
 
-DEV = stable(DeviceRow)
-CODES = stable(EnrolmentCodeRow)
-ROSTER = stable(RosterEntryRow)
-REV = stable(RevocationEntryRow)
-KEYS = stable(PassKeyEntryRow)
-POLICY = stable(PolicyEntryRow)
-USERS = stable(UserRow)
-VOLUNTEERS = stable(VolunteerEntryRow)
+DEV = table_of(DeviceRow)
+CODES = table_of(EnrolmentCodeRow)
+ROSTER = table_of(RosterEntryRow)
+REV = table_of(RevocationEntryRow)
+KEYS = table_of(PassKeyEntryRow)
+POLICY = table_of(PolicyEntryRow)
+USERS = table_of(UserRow)
+VOLUNTEERS = table_of(VolunteerEntryRow)
 
 ADMIN_SCOPE = "admin"
 #: an enrolment code is good for this long, and once

@@ -23,10 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.ingest import DEV, EV, FI
-from kiosk.server.models import SessionRow, UserRow, stable
+from kiosk.server.models import SessionRow, UserRow
+from kiosk.store.models import table_of
 
-SESSIONS = stable(SessionRow)
-USERS = stable(UserRow)
+SESSIONS = table_of(SessionRow)
+USERS = table_of(UserRow)
 COOKIE = "kiosk_session"
 SESSION_HOURS = 12
 #: "who is out" looks this far back (older exits are not "out", they are missing records)

@@ -27,13 +27,13 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Table, insert, select
 
 from kiosk.core.model import PassKind
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
-from kiosk.server.models import EventRow, RosterEntryRow, stable
+from kiosk.server.models import EventRow, RosterEntryRow
 from kiosk.store.db import open_store
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import GateEventRow, PassRow, ReadingRow, table_of
 
-EV = stable(EventRow)
-ROSTER = stable(RosterEntryRow)
+EV = table_of(EventRow)
+ROSTER = table_of(RosterEntryRow)
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
 P = table_of(PassRow)

@@ -33,15 +33,15 @@ from sqlalchemy import (
 )
 
 from kiosk.server.db import Partitions, is_postgres
-from kiosk.server.models import DeviceRow, EventRow, FindingRow, PolicyEntryRow, stable
+from kiosk.server.models import DeviceRow, EventRow, FindingRow, PolicyEntryRow
 from kiosk.store.events import event_hash, is_anonymised, personal_digest
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
 from kiosk.sync import wire
 
-DEV = stable(DeviceRow)
-EV = stable(EventRow)
-FI = stable(FindingRow)
-PO = stable(PolicyEntryRow)
+DEV = table_of(DeviceRow)
+EV = table_of(EventRow)
+FI = table_of(FindingRow)
+PO = table_of(PolicyEntryRow)
 
 #: more than this in one request is refused as a whole (HTTP 413); the kiosk sends fewer
 MAX_BATCH_EVENTS = 5000

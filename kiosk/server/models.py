@@ -12,7 +12,6 @@ the ingest path, which holds the posting device's row lock while it checks and i
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +22,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -33,11 +31,6 @@ from kiosk.store.models import NAMING_CONVENTION
 
 class ServerBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def stable(model: type[ServerBase]) -> Table:
-    """The Core table of a server model, typed as a Table."""
-    return cast(Table, model.__table__)
 
 
 class DeviceRow(ServerBase):

@@ -38,8 +38,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def table_of(model: type[Base]) -> Table:
-    """The Core table of a model, typed as a Table (``__table__`` is typed as FromClause)."""
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Core table of a model (kiosk or central store), typed as a Table
+    (``__table__`` is typed as FromClause)."""
     return cast(Table, model.__table__)
 
 
