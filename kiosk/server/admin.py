@@ -8,14 +8,16 @@ download only what changed since their last sync.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.server import auth
+from kiosk.server import audit, auth
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import (
     DeviceRow,
@@ -51,6 +53,16 @@ class AdminError(Exception):
     pass
 
 
+@contextmanager
+def _audited(engine: Engine, actor: str | None, action: str,
+             detail: dict[str, Any]) -> Iterator[Connection]:
+    """One write transaction whose audit row commits with it (actor: the command line's
+    user unless given)."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        yield conn
+        audit.record_in(conn, actor or audit.cli_actor(), action, detail)
+
+
 @dataclass(frozen=True, slots=True)
 class Enrolled:
     device_id: str
@@ -60,14 +72,15 @@ class Enrolled:
 
 
 def make_enrolment_code(engine: Engine, checkpoint: str, compound: str = "default",
-                        now: datetime | None = None) -> str:
+                        now: datetime | None = None, actor: str | None = None) -> str:
     """A one-time code for one kiosk at ``checkpoint``; only its SHA-256 is stored."""
     checkpoint, compound = checkpoint.strip(), compound.strip()
     if not checkpoint or len(checkpoint) > 40 or not compound or len(compound) > 40:
         raise AdminError("checkpoint and compound are 1 to 40 characters")
     now = now or datetime.now()
     code = auth.new_enrolment_code()
-    with engine.begin() as conn:
+    with _audited(engine, actor, audit.ENROL_CODE,
+                  {"checkpoint": checkpoint, "compound": compound}) as conn:
         conn.execute(insert(CODES).values(
             code_hash=auth.sha256_hex(auth.normalise_code(code)), checkpoint=checkpoint,
             compound=compound, created_at=now, expires_at=now + CODE_LIFETIME))
@@ -75,7 +88,7 @@ def make_enrolment_code(engine: Engine, checkpoint: str, compound: str = "defaul
 
 
 def enrol_device(engine: Engine, code: str, device_id: str,
-                 now: datetime | None = None) -> Enrolled:
+                 now: datetime | None = None, client: str = "") -> Enrolled:
     """Spend an enrolment code: the device gets its secret (returned once, stored hashed).
     Enrolling a device id again (a re-installed kiosk) replaces its secret."""
     now = now or datetime.now()
@@ -96,13 +109,18 @@ def enrol_device(engine: Engine, code: str, device_id: str,
                                             quarantined=0, last_seq=0, gaps="[]", **values))
         else:
             conn.execute(update(DEV).where(DEV.c.id == device_id).values(**values))
+        audit.record_in(conn, device_id, audit.ENROL,
+                        {"checkpoint": row.checkpoint, "compound": row.compound,
+                         "again": known is not None}, client, now)
     return Enrolled(device_id, secret, row.checkpoint, row.compound)
 
 
-def publish_roster(engine: Engine, rows: Iterable[RosterRow], compound: str = "default") -> int:
+def publish_roster(engine: Engine, rows: Iterable[RosterRow], compound: str = "default",
+                   actor: str | None = None) -> int:
     """Insert or update passes on the compound's roster; returns how many changed."""
     rows = list(rows)
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with _audited(engine, actor, audit.PUBLISH,
+                  {"what": "roster", "compound": compound, "rows": len(rows)}) as conn:
         known = {r.pass_number: tuple(r)[1:] for r in conn.execute(
             select(ROSTER.c.pass_number, ROSTER.c.compound, ROSTER.c.name, ROSTER.c.building,
                    ROSTER.c.unit, ROSTER.c.room, ROSTER.c.household, ROSTER.c.phone,
@@ -124,9 +142,11 @@ def publish_roster(engine: Engine, rows: Iterable[RosterRow], compound: str = "d
     return len(changed)
 
 
-def publish_revocation(engine: Engine, number: str, reason: str = "") -> None:
+def publish_revocation(engine: Engine, number: str, reason: str = "",
+                       actor: str | None = None) -> None:
     number = number.strip().upper()
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with _audited(engine, actor, audit.PUBLISH,
+                  {"what": "revocation", "pass": number, "reason": reason}) as conn:
         change = next_change_ids(conn, ADMIN_SCOPE, 1)
         conn.execute(delete(REV).where(REV.c.pass_number == number))
         conn.execute(insert(REV).values(pass_number=number, reason=reason,
@@ -134,31 +154,34 @@ def publish_revocation(engine: Engine, number: str, reason: str = "") -> None:
 
 
 def publish_pass_key(engine: Engine, key_id: str, public_key_hex: str,
-                     active: bool = True) -> None:
+                     active: bool = True, actor: str | None = None) -> None:
     public_key_from_hex(public_key_hex)  # ValueError on garbage
     key_id = key_id.strip().upper()
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with _audited(engine, actor, audit.PUBLISH,
+                  {"what": "pass_key", "key_id": key_id, "active": active}) as conn:
         change = next_change_ids(conn, ADMIN_SCOPE, 1)
         conn.execute(delete(KEYS).where(KEYS.c.key_id == key_id))
         conn.execute(insert(KEYS).values(key_id=key_id, public_key_hex=public_key_hex.lower(),
                                          active=active, change_id=change))
 
 
-def publish_policy(engine: Engine, key: str, value: str) -> None:
+def publish_policy(engine: Engine, key: str, value: str, actor: str | None = None) -> None:
     if key not in POLICY_KEYS:
         raise AdminError(f"policy keys are {', '.join(POLICY_KEYS)}")
     try:
         float(value)
     except ValueError:
         raise AdminError(f"{key} must be a number") from None
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with _audited(engine, actor, audit.PUBLISH,
+                  {"what": "policy", "key": key, "value": value}) as conn:
         change = next_change_ids(conn, ADMIN_SCOPE, 1)
         conn.execute(delete(POLICY).where(POLICY.c.key == key))
         conn.execute(insert(POLICY).values(key=key, value=value, change_id=change))
 
 
 def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "volunteer",
-                      compound: str = "default", active: bool = True) -> None:
+                      compound: str = "default", active: bool = True,
+                      actor: str | None = None) -> None:
     """Register (or change, or with ``active=False`` withdraw) a volunteer at every kiosk of
     the compound. The PIN is checked like at the kiosk and only its argon2id hash is kept."""
     from kiosk.core.model import Role
@@ -172,7 +195,9 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
         raise AdminError(str(exc)) from None
     if not name:
         raise AdminError("a volunteer needs a name")
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with _audited(engine, actor, audit.PUBLISH,
+                  {"what": "volunteer", "name": name, "compound": compound, "role": role,
+                   "active": active}) as conn:
         change = next_change_ids(conn, ADMIN_SCOPE, 1)
         conn.execute(delete(VOLUNTEERS).where(VOLUNTEERS.c.name == name,
                                               VOLUNTEERS.c.compound == compound))
@@ -181,12 +206,12 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
             active=active, change_id=change))
 
 
-def add_user(engine: Engine, name: str, password: str) -> None:
+def add_user(engine: Engine, name: str, password: str, actor: str | None = None) -> None:
     """Add a dashboard user or reset their password (at least 8 characters)."""
     name = name.strip()
     if not name or len(password) < 8:
         raise AdminError("a user needs a name and a password of at least 8 characters")
-    with engine.begin() as conn:
+    with _audited(engine, actor, audit.ADD_USER, {"user": name}) as conn:
         conn.execute(delete(USERS).where(USERS.c.name == name))
         conn.execute(insert(USERS).values(name=name, password_hash=auth.hash_password(password),
                                           created_at=datetime.now()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -18,11 +18,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select, update
 from starlette.concurrency import run_in_threadpool
 
-from kiosk.server import admin
+from kiosk.server import admin, audit
+from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
 from kiosk.server.db import open_server_store
 from kiosk.server.ingest import DEV, MAX_BATCH_EVENTS, Ingest
+from kiosk.server.ratelimit import ENROL_PER_CLIENT
 from kiosk.sync import wire
 
 #: a batch larger than this (bytes) is refused before it is parsed (HTTP 413)
@@ -101,6 +103,12 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.state.lookup = lookup
 
+    def enrol_wait(client: str) -> timedelta | None:
+        now = datetime.now()
+        with engine.connect() as conn:
+            return ENROL_PER_CLIENT.wait(audit.failures(
+                conn, audit.ENROL_FAILED, ENROL_PER_CLIENT.since(now), client=client), now)
+
     @app.get("/healthz")
     def healthz() -> dict[str, bool]:
         return {"ok": True}
@@ -114,9 +122,18 @@ def create_app(engine: Engine) -> FastAPI:
             raise _problem(422, "expected JSON {code, device_id}") from None
         if not 1 <= len(device_id) <= 36:
             raise _problem(422, "device_id is 1 to 36 characters")
+        client = client_of(request)
+        wait = await run_in_threadpool(enrol_wait, client)
+        if wait is not None:
+            raise HTTPException(429, "too many failed enrolments from this address: try "
+                                f"again in {int(wait.total_seconds() / 60) + 1} min",
+                                headers={"Retry-After": str(int(wait.total_seconds()) + 1)})
         try:
-            done = await run_in_threadpool(admin.enrol_device, engine, code, device_id)
+            done = await run_in_threadpool(admin.enrol_device, engine, code, device_id,
+                                           client=client)
         except admin.AdminError as exc:
+            await run_in_threadpool(audit.record, engine, device_id, audit.ENROL_FAILED,
+                                    {"reason": str(exc)}, client)
             raise _problem(403, str(exc)) from None
         return {"secret": done.secret, "checkpoint": done.checkpoint,
                 "compound": done.compound, "device_id": done.device_id}

@@ -172,8 +172,6 @@ def serve_policy(ctx: click.Context, key: str, value: str) -> None:
     click.echo(f"{key} = {value}")
 
 
-
-
 @serve.command("export")
 @_DB_OPTION
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
@@ -197,7 +195,8 @@ def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, o
         ctx.meta["serve_db"] = db_url
     d = day.date() if day else date.today() - timedelta(days=1)
     if unmasked:
-        click.secho("unmasked export: full names and numbers", fg="yellow", err=True)
+        click.secho("unmasked export: full names and numbers; this is written to the audit "
+                    "log", fg="yellow", err=True)
     try:
         result = export_central(_engine(ctx), d, out, lang=lang, mask=not unmasked,
                                 actor=cli_actor())
@@ -206,3 +205,17 @@ def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, o
     click.echo(f"{d}: {result.events} events -> {result.directory}")
     for f in result.files:
         click.echo(f"  {f.path.name}\t{f.rows} rows\tsha256 {f.sha256}")
+
+
+@serve.command("audit")
+@click.option("--limit", default=50, show_default=True, help="At most this many entries.")
+@click.option("--action", help="Only this action (sign_in, sign_in_failed, view_dashboard, "
+                               "export, export_unmasked, publish, enrol, purge, verify, ...).")
+@click.pass_context
+def serve_audit(ctx: click.Context, limit: int, action: str | None) -> None:
+    """The central store's audit log, newest first: time, actor, action, address, detail."""
+    from kiosk.server.audit import entries
+
+    for e in entries(_engine(ctx), action=action, limit=limit):
+        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.client or '-'}\t"
+                   f"{e.detail}")

@@ -21,9 +21,12 @@ from sqlalchemy import Engine, and_, case, delete, func, insert, select
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.core.messages import MESSAGES, Reason
+from kiosk.server import audit
+from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.models import SessionRow, UserRow
+from kiosk.server.ratelimit import LOGIN_PER_CLIENT, LOGIN_PER_USER
 from kiosk.store.models import table_of
 
 SESSIONS = table_of(SessionRow)
@@ -175,31 +178,52 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
                                .where(SESSIONS.c.token_hash == sha256_hex(token))).first()
         return row.user if row is not None and row.expires_at > datetime.now() else None
 
-    def sign_in(user: str, password: str) -> str | None:
+    def sign_in(user: str, password: str, client: str) -> tuple[str | None, timedelta | None]:
+        """(session token, None) when the password is right; (None, None) when it is wrong;
+        (None, wait) when this address or this user failed too often (the password is then
+        not even checked). Every attempt is audited."""
+        now = datetime.now()
         with engine.connect() as conn:
+            wait = LOGIN_PER_CLIENT.wait(audit.failures(
+                conn, audit.SIGN_IN_FAILED, LOGIN_PER_CLIENT.since(now), client=client), now)
+            wait = wait or LOGIN_PER_USER.wait(audit.failures(
+                conn, audit.SIGN_IN_FAILED, LOGIN_PER_USER.since(now), actor=user), now)
+            if wait is not None:
+                return None, wait
             stored = conn.execute(select(USERS.c.password_hash)
                                   .where(USERS.c.name == user)).scalar_one_or_none()
         if stored is None or not verify_password(stored, password):
-            return None
+            audit.record(engine, user, audit.SIGN_IN_FAILED,
+                         {"known_user": stored is not None}, client)
+            return None, None
         token = secrets.token_urlsafe(32)
-        now = datetime.now()
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now))
             conn.execute(insert(SESSIONS).values(
                 token_hash=sha256_hex(token), user=user,
                 expires_at=now + timedelta(hours=SESSION_HOURS)))
-        return token
+            audit.record_in(conn, user, audit.SIGN_IN, "", client)
+        return token, None
 
-    def sign_out(token: str) -> None:
-        with engine.begin() as conn:
+    def sign_out(token: str, client: str) -> None:
+        user = session_user(token)
+        with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             conn.execute(delete(SESSIONS).where(SESSIONS.c.token_hash == sha256_hex(token)))
+            if user is not None:
+                audit.record_in(conn, user, audit.SIGN_OUT, "", client)
+
+    def show_overview(user: str, client: str) -> str:
+        """The page, and an audit row: it lists who is out and who had a fever."""
+        page = render_overview(engine, user)
+        audit.record(engine, user, audit.VIEW, {"page": "overview"}, client)
+        return page
 
     @app.get("/", response_class=HTMLResponse)
     async def overview(request: Request) -> Response:
         user = await run_in_threadpool(session_user, request.cookies.get(COOKIE))
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        return HTMLResponse(await run_in_threadpool(render_overview, engine, user))
+        return HTMLResponse(await run_in_threadpool(show_overview, user, client_of(request)))
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_form() -> HTMLResponse:
@@ -210,7 +234,13 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
         form = parse_qs((await request.body())[:4096].decode(errors="replace"))
         user = form.get("user", [""])[0].strip()
         password = form.get("password", [""])[0]
-        token = await run_in_threadpool(sign_in, user, password)
+        token, wait = await run_in_threadpool(sign_in, user, password, client_of(request))
+        if wait is not None:
+            minutes = max(1, round(wait.total_seconds() / 60))
+            return HTMLResponse(
+                _login_page(f"尝试次数过多,请 {minutes} 分钟后再试 / Too many failed sign-ins: "
+                            f"try again in {minutes} min"),
+                status_code=429, headers={"Retry-After": str(int(wait.total_seconds()) + 1)})
         if token is None:
             return HTMLResponse(_login_page("用户名或密码错误 / Wrong user or password"),
                                 status_code=401)
@@ -225,7 +255,7 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
     async def logout(request: Request) -> Response:
         token = request.cookies.get(COOKIE)
         if token:
-            await run_in_threadpool(sign_out, token)
+            await run_in_threadpool(sign_out, token, client_of(request))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response

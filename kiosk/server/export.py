@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Table, insert, select
 
 from kiosk.core.model import PassKind
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
+from kiosk.server import audit
 from kiosk.server.models import EventRow, RosterEntryRow
 from kiosk.store.db import open_store
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
@@ -109,7 +110,8 @@ def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh"
                    mask: bool = True, actor: str = "scheduler",
                    label: str = DISTRICT) -> ExportResult:
     """Write the nightly files of ``day`` for every checkpoint on the central store into
-    ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store). Raises
+    ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store), and write who
+    did it to the central store's audit log. Raises
     kiosk.export.nightly.ExportError when the files cannot be written."""
     with tempfile.TemporaryDirectory(prefix="kiosk-central-export-") as tmp:
         store = open_store(Path(tmp) / "kiosk.sqlite3", Path(tmp) / "backups")
@@ -128,6 +130,10 @@ def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh"
                         _copy_events(conn, records, passes)
             opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask,
                                  actor=actor)
-            return export_day(store.engine, day, out_dir, opts)
+            result = export_day(store.engine, day, out_dir, opts)
         finally:
             store.close()
+    audit.record(engine, actor, audit.EXPORT if mask else audit.EXPORT_UNMASKED,
+                 {"date": day.isoformat(), "directory": str(out_dir), "events": result.events,
+                  "masked": mask, "label": label})
+    return result

@@ -202,3 +202,42 @@ class SessionRow(ServerBase):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServerAuditRow(ServerBase):
+    """Who did what on the central store: sign-ins (and failed ones), dashboard views,
+    exports, look-ups, what the command published, enrolments, retention. Only ever added.
+    ``client`` is the request's address (empty for the command line); failed sign-ins and
+    enrolments are counted from here to slow down guessing (kiosk.server.ratelimit)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_client_at", "action", "client", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # staff user, "cli:<user>", device id
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class DeviceVolunteerRow(ServerBase):
+    """A kiosk's volunteer ids and names: an event carries the id the kiosk gave its
+    volunteer, which means something only together with the device (the district export
+    names the volunteer with it)."""
+
+    __tablename__ = "device_volunteers"
+    device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class CentralSummaryRow(ServerBase):
+    """A day's counts at one checkpoint (and the district total), frozen by the central
+    store's retention just before that day's personal fields are wiped, as on a kiosk
+    (kiosk.store.models.DailySummaryRow): the nightly summary stays the same afterwards."""
+
+    __tablename__ = "daily_summaries"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    counts: Mapped[str] = mapped_column(Text)
+    frozen_at: Mapped[datetime] = mapped_column(DateTime)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, select
 
-from kiosk.store.models import AuditRow
+from kiosk.store.models import AuditRow, table_of
 
-A = AuditRow.__table__
+A = table_of(AuditRow)
 
 #: the actions written by this code base (others may be added; the column is free text)
 LOOKUP, EXPORT, EXPORT_UNMASKED, PURGE = "lookup", "export", "export_unmasked", "purge"
@@ -29,6 +29,8 @@ class AuditEntry:
     actor: str
     action: str
     detail: str
+    #: the request's address, on the central store (its audit log has that column)
+    client: str = ""
 
 
 def cli_actor() -> str:
@@ -47,28 +49,29 @@ def _detail_text(detail: str | dict[str, Any]) -> str:
 
 
 def record_in(conn: Connection, actor: str, action: str, detail: str | dict[str, Any] = "",
-              at: datetime | None = None) -> None:
+              at: datetime | None = None, *, table: Table = A, **extra: str) -> None:
     """Add an audit row inside the caller's transaction (so the audited act and its record
-    commit together)."""
-    conn.execute(insert(AuditRow).values(at=at or datetime.now(), actor=actor[:100],
-                                  action=action[:40], detail=_detail_text(detail)))
+    commit together). ``table``/``extra``: the central store's log, which has more columns."""
+    conn.execute(insert(table).values(at=at or datetime.now(), actor=actor[:100],
+                                      action=action[:40], detail=_detail_text(detail), **extra))
 
 
 def record(engine: Engine, actor: str, action: str, detail: str | dict[str, Any] = "",
-           at: datetime | None = None) -> None:
+           at: datetime | None = None, *, table: Table = A, **extra: str) -> None:
     """Add an audit row in a transaction of its own (e.g. for a look-up on the gate screen)."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
-        record_in(conn, actor, action, detail, at)
+        record_in(conn, actor, action, detail, at, table=table, **extra)
         conn.commit()
 
 
 def entries(engine: Engine, *, action: str | None = None, since: datetime | None = None,
-            limit: int = 100) -> list[AuditEntry]:
+            limit: int = 100, table: Table = A) -> list[AuditEntry]:
     """Newest first."""
-    stmt = select(A).order_by(A.c.at.desc(), A.c.id.desc()).limit(limit)
+    stmt = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
     if action is not None:
-        stmt = stmt.where(A.c.action == action)
+        stmt = stmt.where(table.c.action == action)
     if since is not None:
-        stmt = stmt.where(A.c.at >= since)
+        stmt = stmt.where(table.c.at >= since)
     with engine.connect() as conn:
-        return [AuditEntry(r.id, r.at, r.actor, r.action, r.detail) for r in conn.execute(stmt)]
+        return [AuditEntry(r.id, r.at, r.actor, r.action, r.detail,
+                           getattr(r, "client", "")) for r in conn.execute(stmt)]
