@@ -219,3 +219,20 @@ def serve_audit(ctx: click.Context, limit: int, action: str | None) -> None:
     for e in entries(_engine(ctx), action=action, limit=limit):
         click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.client or '-'}\t"
                    f"{e.detail}")
+
+
+@serve.command("verify")
+@click.pass_context
+def serve_verify(ctx: click.Context) -> None:
+    """Re-verify every stored event against the kiosks' hash chains; exits 1 when an event
+    was altered or deleted in the central store (also shown on the dashboard)."""
+    from kiosk.server.verify import verify_all
+
+    checks = verify_all(_engine(ctx))
+    for c in checks:
+        state = "intact" if not c.problems else f"{len(c.problems)} problems"
+        click.echo(f"{c.checkpoint}\t{c.device_id}\t{c.events} events\t{state}")
+        for kind, seq, _eid, what in c.problems:
+            click.echo(f"  {kind} seq {seq}: {what}")
+    if any(c.problems for c in checks):
+        fail("the central store does not hold what the kiosks recorded (see above)")
