@@ -236,3 +236,25 @@ def serve_verify(ctx: click.Context) -> None:
             click.echo(f"  {kind} seq {seq}: {what}")
     if any(c.problems for c in checks):
         fail("the central store does not hold what the kiosks recorded (see above)")
+
+
+@serve.group("retention")
+def serve_retention() -> None:
+    """Wipe personal data of old events on the central store (records and counts stay)."""
+
+
+@serve_retention.command("purge")
+@click.option("--days", type=click.IntRange(min=1), default=28, show_default=True,
+              help="Keep personal data this many days (the kiosks' privacy.retention_days).")
+@click.option("--dry-run", is_flag=True, help="Only say what would be wiped.")
+@click.pass_context
+def serve_retention_purge(ctx: click.Context, days: int, dry_run: bool) -> None:
+    """Freeze each old day's counts, then wipe names, numbers and visitor details of its
+    events (run nightly, after the export)."""
+    from kiosk.server.retention import purge
+
+    report = purge(_engine(ctx), days, dry_run=dry_run)
+    span = f"{report.days[0]} .. {report.days[-1]}" if report.days else "no day"
+    verb = "would wipe" if dry_run else "wiped"
+    click.echo(f"{verb} personal data of {report.events} events ({span}; before "
+               f"{report.cutoff}, keeping {days} days)")

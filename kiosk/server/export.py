@@ -1,9 +1,11 @@
 """The nightly report of the central store: the kiosk's export, for all checkpoints together.
 
 No second export is written here. The day's events (each kept verbatim as the kiosk recorded
-it, readings included) and the command's roster are copied into a temporary kiosk store, and
-kiosk.export.nightly.export_day writes the files from it, exactly as on a kiosk, with the label
-"district" and no checkpoint filter (so the summary has a row per checkpoint plus a total).
+it, readings included), each pass's last movement before the day (for "still out"), the
+day's counts if retention froze them, and the command's roster are copied into a temporary
+kiosk store, and kiosk.export.nightly.export_day writes the files from it, exactly as on a
+kiosk, with the label "district" and no checkpoint filter (so the summary has a row per
+checkpoint plus a total). The central store's retention freezes its counts the same way.
 
 Two fields of a kiosk's record are that kiosk's own row ids and mean nothing across kiosks:
 
@@ -18,23 +20,25 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, Engine, Table, insert, select
+from sqlalchemy import Connection, Date, DateTime, Engine, Table, and_, func, insert, select
 
 from kiosk.core.model import PassKind
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
-from kiosk.server.models import EventRow, RosterEntryRow
-from kiosk.store.db import open_store
+from kiosk.server.models import CentralSummaryRow, EventRow, RosterEntryRow
+from kiosk.store.db import Store, open_store
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
-from kiosk.store.models import GateEventRow, PassRow, ReadingRow, table_of
+from kiosk.store.models import DailySummaryRow, GateEventRow, PassRow, ReadingRow, table_of
 
 EV = table_of(EventRow)
 ROSTER = table_of(RosterEntryRow)
+SUMMARIES = table_of(CentralSummaryRow)
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
 P = table_of(PassRow)
@@ -91,8 +95,23 @@ def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
             yield [json.loads(r.record) for r in part]
 
 
+def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
+    """Each pass's last allowed movement at each gate before ``day``: what "still out at
+    day's end" needs from earlier days (a resident who went out yesterday and is not back)."""
+    last = (select(EV.c.device_id, func.max(EV.c.seq).label("seq"))
+            .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
+                   EV.c.local_date < day)
+            .group_by(EV.c.pass_number, EV.c.device_id).subquery())
+    with engine.connect() as conn:
+        return [json.loads(r.record) for r in conn.execute(
+            select(EV.c.record).join(last, and_(EV.c.device_id == last.c.device_id,
+                                                EV.c.seq == last.c.seq)))]
+
+
 def _copy_events(conn: Connection, records: list[dict[str, Any]],
                  passes: dict[str, tuple[int, int | None]]) -> None:
+    if not records:
+        return
     events: list[dict[str, Any]] = []
     readings: list[dict[str, Any]] = []
     for rec in records:
@@ -106,13 +125,11 @@ def _copy_events(conn: Connection, records: list[dict[str, Any]],
         conn.execute(insert(RD), readings)
 
 
-def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh",
-                   mask: bool = True, actor: str = "scheduler",
-                   label: str = DISTRICT) -> ExportResult:
-    """Write the nightly files of ``day`` for every checkpoint on the central store into
-    ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store), and write who
-    did it to the central store's audit log. Raises
-    kiosk.export.nightly.ExportError when the files cannot be written."""
+@contextmanager
+def district_store(engine: Engine, day: date) -> Iterator[Store]:
+    """A temporary kiosk store holding what the kiosks' own stores would hold for ``day``:
+    the command's roster, the day's events of every checkpoint, each pass's last movement
+    before it, and the day's frozen counts if retention has frozen it."""
     with tempfile.TemporaryDirectory(prefix="kiosk-central-export-") as tmp:
         store = open_store(Path(tmp) / "kiosk.sqlite3", Path(tmp) / "backups")
         try:
@@ -126,13 +143,33 @@ def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh"
                     passes = {r.number: (r.id, r.resident_id)
                               for r in conn.execute(select(P.c.id, P.c.number,
                                                            P.c.resident_id))}
+                    _copy_events(conn, _last_movements_before(engine, day), passes)
                     for records in _records(engine, day):
                         _copy_events(conn, records, passes)
-            opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask,
-                                 actor=actor)
-            result = export_day(store.engine, day, out_dir, opts)
+                    _copy_frozen_counts(engine, conn, day)
+            yield store
         finally:
             store.close()
+
+
+def _copy_frozen_counts(engine: Engine, conn: Connection, day: date) -> None:
+    with engine.connect() as central:
+        rows = [dict(r._mapping) for r in central.execute(
+            select(SUMMARIES).where(SUMMARIES.c.local_date == day))]
+    if rows:
+        conn.execute(insert(DailySummaryRow), rows)
+
+
+def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh",
+                   mask: bool = True, actor: str = "scheduler",
+                   label: str = DISTRICT) -> ExportResult:
+    """Write the nightly files of ``day`` for every checkpoint on the central store into
+    ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store), and write who
+    did it to the central store's audit log. Raises kiosk.export.nightly.ExportError when
+    the files cannot be written."""
+    with district_store(engine, day) as store:
+        opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask, actor=actor)
+        result = export_day(store.engine, day, out_dir, opts)
     audit.record(engine, actor, audit.EXPORT if mask else audit.EXPORT_UNMASKED,
                  {"date": day.isoformat(), "directory": str(out_dir), "events": result.events,
                   "masked": mask, "label": label})

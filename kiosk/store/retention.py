@@ -106,12 +106,18 @@ def _freeze_day(c: sqlite3.Cursor, day: date, at: datetime) -> None:
                        [day.isoformat()]).fetchone()
     if exists:
         return
-    counts = live_summary(c, day)
-    if len(counts) == 1:  # one checkpoint: keep its row as the total too, for a later filter
-        (only,) = counts.values()
-        counts = {**counts, TOTAL: dict(only)}
-    for checkpoint, values in counts.items():
+    for checkpoint, values in counts_to_freeze(c, day).items():
         c.execute("INSERT INTO daily_summaries (local_date, checkpoint, counts, frozen_at) "
                   "VALUES (?,?,?,?)",
                   [day.isoformat(), checkpoint, json.dumps(values, sort_keys=True),
                    at.strftime("%Y-%m-%d %H:%M:%S.%f")])
+
+
+def counts_to_freeze(c: sqlite3.Cursor, day: date) -> dict[str, dict[str, int]]:
+    """The day's counts per checkpoint and in total, as frozen (also by the central store's
+    retention, on its temporary kiosk store)."""
+    counts = live_summary(c, day)
+    if len(counts) == 1:  # one checkpoint: keep its row as the total too, for a later filter
+        (only,) = counts.values()
+        counts = {**counts, TOTAL: dict(only)}
+    return counts
