@@ -83,6 +83,15 @@ def find_volunteer(engine: Engine, name: str) -> VolunteerInfo | None:
     return VolunteerInfo(id=row.id, name=row.name, role=Role(row.role)) if row else None
 
 
+def actor_name(engine: Engine, volunteer_id: int | None) -> str:
+    """Who to name in the audit log for something done on the gate screen."""
+    if volunteer_id is None:
+        return "gate screen"
+    with engine.connect() as conn:
+        name = conn.execute(select(V.c.name).where(V.c.id == volunteer_id)).scalar()
+    return str(name) if name is not None else f"volunteer #{volunteer_id}"
+
+
 def list_volunteers(engine: Engine) -> list[VolunteerInfo]:
     with engine.connect() as conn:
         rows = conn.execute(select(V.c.id, V.c.name, V.c.role).order_by(V.c.name)).all()

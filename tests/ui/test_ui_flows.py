@@ -4,7 +4,7 @@ Each flow checks the database afterwards and saves screenshots."""
 
 from __future__ import annotations
 
-from ui_testkit import kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
+from ui_testkit import VOLUNTEER, kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
 
 #: the 7-inch Pi panel is about 154 mm wide for 800 px: 15 mm is about 78 px
 PX_PER_MM_PI = 800 / 154
@@ -206,6 +206,9 @@ def test_search_by_building_unit_room_then_who_is_out_and_handover(kiosk):  # no
     app.wait_screen("signin")
     assert app.db("select identified_by, direction from gate_events") == [("search", "out")]
     assert app.db("select ended_at is not null from shifts") == [(1,)]
+    # the look-up of residents' data is in the audit log: who asked, and what
+    (lookup,) = app.db("select actor, detail from audit_log where action = 'lookup'")
+    assert lookup[0] == VOLUNTEER and '"query": "3-1-402"' in lookup[1]
 
 
 def test_touch_targets_are_at_least_15_mm_on_the_pi_panel(kiosk):  # noqa: F811
@@ -287,7 +290,7 @@ def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
 
 
 def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
-    from ui_testkit import PIN, VOLUNTEER
+    from ui_testkit import PIN
 
     app = kiosk()
     app.wait_screen("signin")

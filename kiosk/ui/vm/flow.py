@@ -29,8 +29,10 @@ from kiosk.core.screening import (
     make_reading,
 )
 from kiosk.gate import Gate, GateError, GateResult, Presented
+from kiosk.store import audit
 from kiosk.store.events import Visitor
 from kiosk.store.roster import search_residents
+from kiosk.store.volunteers import actor_name
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
 
 #: seconds between a high first reading and the re-measure (the forehead cools down)
@@ -331,8 +333,12 @@ class GateFlow(Observable):
         today = datetime.now().date()
 
         def work() -> list[SearchHit]:
-            with self.gate.store.engine.connect() as conn:
+            engine = self.gate.store.engine
+            with engine.connect() as conn:
                 rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=12)
+            # a look-up of residents' data: audited (who, when, what was asked)
+            audit.record(engine, actor_name(engine, self.volunteer_id), audit.LOOKUP,
+                         {"query": query, "results": len(rows), "where": "gate screen"})
             return [
                 SearchHit(number=number, name_masked=mask_name(name),
                           place=place_of(building, unit, room), kind=kind,

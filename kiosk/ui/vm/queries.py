@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from kiosk.core.privacy import mask_name
-from kiosk.store.models import GateEventRow, OutboxRow, ResidentRow
+from kiosk.store.models import (
+    GateEventRow,
+    OutboxRow,
+    PassRow,
+    RemoteMovementRow,
+    ResidentRow,
+)
 from kiosk.ui.vm.flow import place_of
 
 E = GateEventRow.__table__
 R = ResidentRow.__table__
+P = PassRow.__table__
+RM = RemoteMovementRow.__table__
 O = OutboxRow.__table__  # noqa: E741
 
 
@@ -31,27 +38,41 @@ class OutPerson:
 
 
 def who_is_out(engine: Engine) -> list[OutPerson]:
-    """People whose newest allowed movement here was OUT, the longest out first. Visitors
-    (no pass) are not tracked; a pass is one person."""
-    stmt = (
-        select(E.c.seq, E.c.pass_number, E.c.resident_id, E.c.direction, E.c.wall_utc,
-               E.c.pass_kind, R.c.name, R.c.building, R.c.unit, R.c.room)
-        .select_from(E.outerjoin(R, E.c.resident_id == R.c.id))
+    """People whose newest allowed movement was OUT, here or at another gate of the compound
+    (movements downloaded by sync), the longest out first. Here, the newest is the highest
+    sequence number (it never goes backwards, even when the wall clock did); against another
+    gate the later wall-clock time wins (as kiosk.store.roster.last_direction decides the
+    suggested direction). Visitors (no pass) are not tracked; a pass is one person."""
+    here = (
+        select(E.c.seq, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind)
         .where(E.c.outcome == "allow", E.c.visitor_name.is_(None),
                E.c.pass_number.is_not(None))
         .order_by(E.c.seq)
     )
-    last: dict[object, tuple[Any, ...]] = {}
+    elsewhere = (select(RM.c.pass_number, RM.c.direction, RM.c.wall_utc)
+                 .where(RM.c.pass_number.is_not(None)).order_by(RM.c.wall_utc))
+    last: dict[str, tuple[str, datetime, str | None]] = {}  # pass -> direction, when, kind
     with engine.connect() as conn:
-        for row in conn.execute(stmt):
-            key = row.resident_id if row.resident_id is not None else row.pass_number
-            last[key] = tuple(row)
-    out = [
-        OutPerson(pass_number=r[1], name_masked=mask_name(r[6] or ""),
-                  place=place_of(r[7] or "", r[8] or "", r[9] or ""), kind=r[5],
-                  left_utc=r[4])
-        for r in last.values() if r[3] == "out"
-    ]
+        for row in conn.execute(here):
+            last[row.pass_number] = (row.direction, row.wall_utc, row.pass_kind)
+        for row in conn.execute(elsewhere):
+            mine = last.get(row.pass_number)
+            if mine is None or row.wall_utc > mine[1]:
+                last[row.pass_number] = (row.direction, row.wall_utc,
+                                         mine[2] if mine else None)
+        out_now = {n: v for n, v in last.items() if v[0] == "out"}
+        holders = {r.number: r for r in conn.execute(
+            select(P.c.number, P.c.kind, R.c.name, R.c.building, R.c.unit, R.c.room)
+            .select_from(P.outerjoin(R, P.c.resident_id == R.c.id))
+            .where(P.c.number.in_(bindparam("numbers", expanding=True))),
+            {"numbers": sorted(out_now)})} if out_now else {}
+    out = []
+    for number, (_direction, when, kind) in out_now.items():
+        h = holders.get(number)
+        out.append(OutPerson(
+            pass_number=number, name_masked=mask_name(h.name or "") if h else "",
+            place=place_of(h.building or "", h.unit or "", h.room or "") if h else "",
+            kind=kind or (h.kind if h else None), left_utc=when))
     return sorted(out, key=lambda p: p.left_utc)
 
 
