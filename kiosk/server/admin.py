@@ -21,6 +21,7 @@ from kiosk.server import audit, auth
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import (
     DeviceRow,
+    DeviceVolunteerRow,
     EnrolmentCodeRow,
     PassKeyEntryRow,
     PolicyEntryRow,
@@ -40,6 +41,7 @@ KEYS = table_of(PassKeyEntryRow)
 POLICY = table_of(PolicyEntryRow)
 USERS = table_of(UserRow)
 VOLUNTEERS = table_of(VolunteerEntryRow)
+DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
 ADMIN_SCOPE = "admin"
 #: an enrolment code is good for this long, and once
@@ -215,6 +217,17 @@ def add_user(engine: Engine, name: str, password: str, actor: str | None = None)
         conn.execute(delete(USERS).where(USERS.c.name == name))
         conn.execute(insert(USERS).values(name=name, password_hash=auth.hash_password(password),
                                           created_at=datetime.now()))
+
+
+def remember_volunteers(engine: Engine, device_id: str, names: dict[int, str]) -> None:
+    """Which name a kiosk's volunteer id stands for (sent with the events that carry it)."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        conn.execute(delete(DEVICE_VOLUNTEERS).where(
+            DEVICE_VOLUNTEERS.c.device_id == device_id,
+            DEVICE_VOLUNTEERS.c.volunteer_id.in_(list(names))))
+        conn.execute(insert(DEVICE_VOLUNTEERS), [
+            {"device_id": device_id, "volunteer_id": vid, "name": name}
+            for vid, name in names.items()])
 
 
 def device_gaps(engine: Engine) -> dict[str, list[list[int]]]:

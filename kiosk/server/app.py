@@ -65,6 +65,21 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _volunteer_names(raw: Any) -> dict[int, str]:
+    """The batch's ``{"<kiosk volunteer id>": "name"}``, checked (422 when malformed)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_BATCH_EVENTS:
+        raise _problem(422, "volunteers must be an object of id: name")
+    try:
+        names = {int(k): v for k, v in raw.items()}
+    except ValueError:
+        raise _problem(422, "volunteer ids are integers") from None
+    if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in names.values()):
+        raise _problem(422, "volunteer names are 1 to 100 characters")
+    return names
+
+
 async def current_device(request: Request) -> Device:
     """The enrolled, active device whose secret the request carries, else 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -140,7 +155,9 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.post("/api/v1/events")
     async def upload(request: Request, me: AuthDevice) -> dict[str, Any]:
-        """A batch ``{"device_id": ..., "events": [...]}``; idempotent by event id."""
+        """A batch ``{"device_id": ..., "events": [...], "volunteers": {id: name}}``;
+        idempotent by event id. ``volunteers`` names the kiosk's volunteer ids used in the
+        batch (the district export shows names)."""
         raw = await _read_body(request)
         try:
             body = wire.loads(raw)
@@ -155,7 +172,10 @@ def create_app(engine: Engine) -> FastAPI:
             e.get("device_id") for e in events if isinstance(e, dict)}
         if claimed - {me.id}:
             raise _problem(403, "a device may only post its own events")
+        names = _volunteer_names(body.get("volunteers"))
         result = await run_in_threadpool(ingest.ingest, me.id, events)
+        if names:
+            await run_in_threadpool(admin.remember_volunteers, engine, me.id, names)
         return result.as_json()
 
     @app.get("/api/v1/changes")

@@ -12,8 +12,9 @@ Two fields of a kiosk's record are that kiosk's own row ids and mean nothing acr
 * ``resident_id`` / ``pass_id`` are looked up again by pass number on the command's roster
   (so one resident seen at two gates is one resident in the summary); a pass that is not on
   the command's roster exports as a bare pass number (person type ``pass``);
-* ``volunteer_id`` is dropped: the central store does not know which kiosk row it was, so
-  the volunteer column is empty rather than possibly wrong.
+* ``volunteer_id`` is the kiosk's own volunteer row: each kiosk sends the names of the ids in
+  its batches (``device_volunteers``), so the volunteer column shows the name; an id whose
+  name never arrived (a kiosk older than this) stays empty rather than possibly wrong.
 """
 
 from __future__ import annotations
@@ -31,14 +32,28 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Table, and_, func, in
 from kiosk.core.model import PassKind
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
-from kiosk.server.models import CentralSummaryRow, EventRow, RosterEntryRow
+from kiosk.server.models import (
+    CentralSummaryRow,
+    DeviceVolunteerRow,
+    EventRow,
+    RosterEntryRow,
+)
 from kiosk.store.db import Store, open_store
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
-from kiosk.store.models import DailySummaryRow, GateEventRow, PassRow, ReadingRow, table_of
+from kiosk.store.models import (
+    DailySummaryRow,
+    GateEventRow,
+    PassRow,
+    ReadingRow,
+    VolunteerRow,
+    table_of,
+)
 
 EV = table_of(EventRow)
 ROSTER = table_of(RosterEntryRow)
 SUMMARIES = table_of(CentralSummaryRow)
+DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
+V = table_of(VolunteerRow)
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
 P = table_of(PassRow)
@@ -108,8 +123,21 @@ def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
                                                 EV.c.seq == last.c.seq)))]
 
 
+def _copy_volunteers(engine: Engine, conn: Connection) -> dict[tuple[str, int], int]:
+    """The kiosks' volunteers, by name, into the temporary store: {(device, kiosk's id):
+    id in the temporary store} (one person at two gates is one volunteer)."""
+    with engine.connect() as central:
+        known = list(central.execute(select(DEVICE_VOLUNTEERS)))
+    ids: dict[str, int] = {}
+    for name in sorted({r.name for r in known}):
+        ids[name] = conn.execute(insert(V).values(name=name, pin_hash="")
+                                 .returning(V.c.id)).scalar_one()
+    return {(r.device_id, r.volunteer_id): ids[r.name] for r in known}
+
+
 def _copy_events(conn: Connection, records: list[dict[str, Any]],
-                 passes: dict[str, tuple[int, int | None]]) -> None:
+                 passes: dict[str, tuple[int, int | None]],
+                 volunteers: dict[tuple[str, int], int]) -> None:
     if not records:
         return
     events: list[dict[str, Any]] = []
@@ -117,7 +145,8 @@ def _copy_events(conn: Connection, records: list[dict[str, Any]],
     for rec in records:
         values = _event_values(rec)
         pass_id, resident_id = passes.get(values["pass_number"] or "", (None, None))
-        values.update(pass_id=pass_id, resident_id=resident_id, volunteer_id=None)
+        volunteer = volunteers.get((values["device_id"], values["volunteer_id"]))
+        values.update(pass_id=pass_id, resident_id=resident_id, volunteer_id=volunteer)
         events.append(values)
         readings += [_reading_values(r) for r in rec.get("readings", [])]
     conn.execute(insert(E), events)
@@ -143,9 +172,11 @@ def district_store(engine: Engine, day: date) -> Iterator[Store]:
                     passes = {r.number: (r.id, r.resident_id)
                               for r in conn.execute(select(P.c.id, P.c.number,
                                                            P.c.resident_id))}
-                    _copy_events(conn, _last_movements_before(engine, day), passes)
+                    volunteers = _copy_volunteers(engine, conn)
+                    _copy_events(conn, _last_movements_before(engine, day), passes,
+                                 volunteers)
                     for records in _records(engine, day):
-                        _copy_events(conn, records, passes)
+                        _copy_events(conn, records, passes, volunteers)
                     _copy_frozen_counts(engine, conn, day)
             yield store
         finally:

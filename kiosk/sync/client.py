@@ -86,8 +86,13 @@ class SyncClient:
         return dict(self._send("POST", "/enrol", json={"code": code, "device_id": device_id}))
 
     def push(self, device_id: str, events: list[dict[str, Any]], *, pending: int = 0,
-             quarantined: int = 0) -> dict[str, Any]:
-        body = wire.dumps({"device_id": device_id, "events": events})
+             quarantined: int = 0, volunteers: dict[int, str] | None = None
+             ) -> dict[str, Any]:
+        """One batch; ``volunteers`` names the kiosk's volunteer ids the events carry."""
+        envelope: dict[str, Any] = {"device_id": device_id, "events": events}
+        if volunteers:
+            envelope["volunteers"] = {str(k): v for k, v in volunteers.items()}
+        body = wire.dumps(envelope)
         return dict(self._send("POST", "/events", content=body, headers={
             "Content-Type": "application/json", "X-Kiosk-Pending": str(pending),
             "X-Kiosk-Quarantined": str(quarantined)}))

@@ -219,7 +219,7 @@ class Syncer:
                         break
                     inflight.append((rows, pool.submit(
                         self.client.push, self.device_id, events, pending=pending,
-                        quarantined=quarantined)))
+                        quarantined=quarantined, volunteers=self._names(events))))
                     after = rows[-1].seq
                 if not inflight:
                     break
@@ -243,7 +243,7 @@ class Syncer:
                 return
             try:
                 ack = self.client.push(self.device_id, events, pending=pending,
-                                       quarantined=quarantined)
+                                       quarantined=quarantined, volunteers=self._names(events))
             except BatchRefused as exc:
                 if len(rows) > 1:
                     size = max(1, len(rows) // 2)
@@ -252,6 +252,16 @@ class Syncer:
                        "duplicates": 0}
             self._take_ack(rows, ack, report)
             size = self.batch
+
+    def _names(self, events: list[dict[str, Any]]) -> dict[int, str]:
+        """The names of the volunteers who recorded these events (a kiosk's volunteer ids
+        mean nothing at the central store; the district export shows names)."""
+        ids = {e["volunteer_id"] for e in events if e.get("volunteer_id") is not None}
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {r.id: r.name for r in conn.execute(
+                select(VOL.c.id, VOL.c.name).where(VOL.c.id.in_(sorted(ids))))}
 
     def _take_ack(self, rows: list[Any], ack: dict[str, Any], report: SyncReport) -> None:
         """In one transaction: quarantine what the server rejected, delete the rest of the
