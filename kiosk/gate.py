@@ -70,11 +70,26 @@ class Gate:
         os_synced: Callable[[], bool | None] = sysclock.os_clock_synced,
     ) -> None:
         self.store = store
-        self.settings = settings
-        self.policy: Policy = settings.policy()
+        #: the settings and the policy made from them, swapped together by
+        #: ``apply_settings``: one assignment, so a decision never sees half of a change
+        self._rules: tuple[Settings, Policy] = (settings, settings.policy())
         self._clock = clock
         self._os_synced = os_synced if settings.device.require_clock_sync else (lambda: None)
         self._writer = EventWriter(store.engine)
+
+    @property
+    def settings(self) -> Settings:
+        return self._rules[0]
+
+    @property
+    def policy(self) -> Policy:
+        return self._rules[1]
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings (an admin save, a policy the sync downloaded) from the next
+        decision on. Callable from any thread: a decision in progress keeps the settings
+        and policy it started with, the next one gets both new ones."""
+        self._rules = (settings, settings.policy())
 
     def close(self) -> None:
         self._writer.close()
@@ -121,10 +136,12 @@ class Gate:
         """The direction shown first: fixed at a one-way gate, else the opposite of the
         person's last movement here."""
         with self.store.engine.connect() as conn:
-            return self._suggest(conn, found, pass_number)
+            return self._suggest(conn, self.settings, found, pass_number)
 
-    def _suggest(self, conn: Connection, found: FoundPass | None, pass_number: str) -> Direction:
-        mode = self.settings.checkpoint.direction_mode
+    @staticmethod
+    def _suggest(conn: Connection, settings: Settings, found: FoundPass | None,
+                 pass_number: str) -> Direction:
+        mode = settings.checkpoint.direction_mode
         if mode != "both":
             return Direction(mode)
         if found is None:
@@ -146,32 +163,33 @@ class Gate:
 
         ``found``/``problem`` come from ``present`` when the pass was already identified."""
         pass_number = pass_number.strip().upper()
+        settings, policy = self._rules  # one decision, one set of rules
         with self._writer.transaction() as conn:
             # read, decide and append in one write transaction: a second kiosk process on
             # the same file cannot spend the same household's last outing in between
             if found is None and problem is None:
                 found = _identify(conn, pass_number)
             if direction is None:
-                direction = self._suggest(conn, found, pass_number)
-            self._check_direction(direction)
+                direction = self._suggest(conn, settings, found, pass_number)
+            self._check_direction(settings, direction)
             clock = self._clock()
             now = datetime.fromtimestamp(clock.wall_s)
             gate_pass = found.gate_pass if found else None
             household = gate_pass.household if gate_pass else None
             exit_days: list[date] = []
             if gate_pass is not None and household is not None:
-                since = now.date() - timedelta(days=self.policy.quota_days)
+                since = now.date() - timedelta(days=policy.quota_days)
                 exit_days = household_exit_days(conn, household, since)
             if problem is not None:
                 decision = Decision(Outcome.DENY, problem)
             else:
-                decision = decide(gate_pass, direction, readings, now, self.policy, exit_days)
+                decision = decide(gate_pass, direction, readings, now, policy, exit_days)
             movement = Movement(
-                checkpoint=self.settings.checkpoint.id,
+                checkpoint=settings.checkpoint.id,
                 direction=direction,
                 decision=decision,
                 readings=readings,
-                policy=self.policy,
+                policy=policy,
                 identified_by=identified_by,
                 pass_number=pass_number or None,
                 pass_id=found.pass_id if found else None,
@@ -180,7 +198,7 @@ class Gate:
                 household=household,
                 volunteer_id=volunteer_id,
             )
-            event = self._writer.append(conn, self.settings.device.id, movement, clock,
+            event = self._writer.append(conn, settings.device.id, movement, clock,
                                         self._os_synced())
         return GateResult(decision=decision, event=event, found=found, direction=direction)
 
@@ -195,25 +213,27 @@ class Gate:
         """Decide and durably record a visitor's or delivery's passage (no pass)."""
         if not visitor.name.strip():
             raise GateError("a visitor needs a name")
-        self._check_direction(direction)
+        settings, policy = self._rules
+        self._check_direction(settings, direction)
         clock = self._clock()
         decision = decide_visitor(direction, readings, datetime.fromtimestamp(clock.wall_s),
-                                  self.policy)
+                                  policy)
         movement = Movement(
-            checkpoint=self.settings.checkpoint.id,
+            checkpoint=settings.checkpoint.id,
             direction=direction,
             decision=decision,
             readings=readings,
-            policy=self.policy,
+            policy=policy,
             identified_by="visitor",
             pass_kind=PassKind.VISITOR.value,
             volunteer_id=volunteer_id,
             visitor=visitor,
         )
-        event = self._writer.record(self.settings.device.id, movement, clock, self._os_synced())
+        event = self._writer.record(settings.device.id, movement, clock, self._os_synced())
         return GateResult(decision=decision, event=event, found=None, direction=direction)
 
-    def _check_direction(self, direction: Direction) -> None:
-        mode = self.settings.checkpoint.direction_mode
+    @staticmethod
+    def _check_direction(settings: Settings, direction: Direction) -> None:
+        mode = settings.checkpoint.direction_mode
         if mode != "both" and direction.value != mode:
             raise GateError(f"this gate is one-way ({mode}); it does not record '{direction}'")

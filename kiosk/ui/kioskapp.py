@@ -29,6 +29,7 @@ from kiosk.store.db import open_store
 from kiosk.ui import i18n
 from kiosk.ui.fonts import install_cjk_font
 from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
+from kiosk.ui.settings_watch import SettingsWatch
 from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
@@ -103,6 +104,9 @@ class KioskApp(App):
 
     def build(self) -> ScreenManager:
         self.settings: Settings = settings_mod.load(self.data_dir)
+        self.settings_watch = SettingsWatch(self.data_dir, self.settings)
+        #: changed settings read from the file while a person was being decided
+        self.pending_settings: Settings | None = None
         self.lang = self.settings.ui.language
         self.checkpoint_name = self.settings.checkpoint.name
         self.font_path = install_cjk_font()
@@ -196,12 +200,25 @@ class KioskApp(App):
     def toggle_language(self) -> None:
         self.lang = i18n.other(self.lang)
         self.settings.ui.language = self.lang
+        self._retranslate()
+        s, lang, watch = self.settings, self.lang, self.settings_watch
+
+        def work() -> None:
+            # change only the language in the file as it is now: a policy the sync wrote
+            # a moment ago, not yet applied here, must not be overwritten by older rules
+            fresh = watch.read_file() or s
+            fresh.ui.language = lang
+            settings_mod.save(self.data_dir, fresh)
+
+        self.runner.submit(work, lambda _r: None, self.show_error)
+
+    def _retranslate(self) -> None:
+        """The status texts set from Python, after a change of language."""
         self._thermometer_state(self._thermo_state)
         self._camera(self.camera_state)
+        if self.signin.duty is not None:
+            self.duty_text = self.tr("on_duty", name=self.signin.duty.volunteer.name)
         self._poll_status()
-        s = self.settings
-        self.runner.submit(lambda: settings_mod.save(self.data_dir, s), lambda _r: None,
-                           self.show_error)
 
     def _rescale(self) -> None:
         w, h = Window.size
@@ -224,6 +241,8 @@ class KioskApp(App):
             self.sm.current = "result"
         elif self.flow.phase is not Phase.RESULT and current == "result":
             self.sm.current = "gate"
+        if self.pending_settings is not None and not self.flow.busy:
+            self._apply_settings(self.pending_settings)
 
     def _follow_signin(self) -> None:
         duty = self.signin.duty
@@ -255,12 +274,44 @@ class KioskApp(App):
         self._start_devices(new)
 
     def _settings_saved(self, new: Settings) -> None:
-        """On the UI thread, once saved: the new gate policy, name and language."""
+        """On the UI thread, once the admin screen saved (it restarted the devices)."""
+        self.pending_settings = None
+        self._use_settings(new)
+
+    def _settings_read(self, new: Settings | None) -> None:
+        """On the UI thread: the settings file changed (the sync wrote the command's
+        policy, or ``kiosk config set`` ran). Applied at once, or, while a person is being
+        looked up, recorded or re-measured, as soon as that person's step is done."""
+        if new is None:
+            return
+        if settings_mod.to_toml(new) == settings_mod.to_toml(self.settings):
+            self.pending_settings = None  # our own save, or changed back
+            return
+        self.pending_settings = new
+        if not self.flow.busy:
+            self._apply_settings(new)
+
+    def _apply_settings(self, new: Settings) -> None:
+        old, self.pending_settings = self.settings, None
+        log.info("settings file changed: applying it (fever %.1f C, %d outings in %d days)",
+                 new.screening.fever_threshold_c, new.quota.outings, new.quota.days)
+        self._use_settings(new)
+        self.admin.rebase(new)
+        devices = (new.thermometer, new.camera, new.screening.forehead_offset_c)
+        if devices != (old.thermometer, old.camera, old.screening.forehead_offset_c):
+            # the thermometer applies the forehead offset itself: restart it (in the worker)
+            self.runner.submit(lambda: self._restart_devices(new), lambda _r: None,
+                               self.show_error)
+
+    def _use_settings(self, new: Settings) -> None:
+        """The new gate policy (swapped whole: see ``Gate.apply_settings``), name and
+        language."""
         self.settings = new
-        self.gate.settings, self.gate.policy = new, new.policy()
+        self.gate.apply_settings(new)
         self.checkpoint_name = new.checkpoint.name
         if new.ui.language != self.lang:
             self.lang = new.ui.language
+            self._retranslate()
 
     # -- devices and status --------------------------------------------------------------
 
@@ -301,6 +352,10 @@ class KioskApp(App):
         return False
 
     def _poll_status(self) -> None:
+        """Every few seconds and after every sync attempt: has the settings file changed
+        (a ``stat`` when it has not), how many events wait, is the clock trusted."""
+        self.runner.submit(self.settings_watch.check, self._settings_read,
+                           lambda _exc: None)  # logged by the runner; the old settings stay
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
 
         def work() -> tuple[int, bool | None, bool | None]:

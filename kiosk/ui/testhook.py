@@ -111,6 +111,11 @@ class TestHook:
             "devices_restarted_on": app.devices_restarted_on,
             "visitor": app.visitor_form.snapshot(),
             "warning": app.warning_text,
+            "policy": {"fever_threshold_c": app.gate.policy.fever_threshold_c,
+                       "quota_outings": app.gate.policy.quota_outings,
+                       "quota_days": app.gate.policy.quota_days},
+            "settings_problem": app.settings_watch.problem,
+            "settings_pending": app.pending_settings is not None,
             "font": str(app.font_path) if app.font_path else None,
             "size": list(Window.size),
             "timings": [[t.started, t.identified, t.reading, t.result]

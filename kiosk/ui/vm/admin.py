@@ -63,6 +63,16 @@ class AdminModel(Observable):
         self.message = None
         self.notify()
 
+    def rebase(self, settings: Settings) -> None:
+        """The settings changed underneath (the sync downloaded a policy): fields the admin
+        has not edited show the new values, edited ones keep the admin's text, and a save
+        starts from the new settings, so it does not put the old policy back."""
+        old, self.settings = self.settings, settings
+        for name, _label in FIELDS:
+            if self.values[name] == get_value(old, name):
+                self.values[name] = get_value(settings, name)
+        self.notify()
+
     def set(self, name: str, text: str) -> None:
         self.values[name] = text
 
