@@ -50,3 +50,28 @@ def assess_clock(
     if os_synced is False:
         return ClockState.NOT_SYNCED
     return ClockState.TRUSTED
+
+
+#: a kiosk clock further than this (seconds) from the central store's is shown as wrong
+MAX_OFFSET_S = 60.0
+
+
+def clock_is_off(offset_s: float | None) -> bool:
+    return offset_s is not None and abs(offset_s) > MAX_OFFSET_S
+
+
+def offset_text(offset_s: float) -> str:
+    """How far a kiosk's clock is from the central store's, for people, in Chinese and
+    English: "快 12 分钟 / 12 min fast"."""
+    size = abs(offset_s)
+    if size < 90:
+        zh_amount, en_amount = f"{size:.0f} 秒", f"{size:.0f} s"
+    elif size < 5400:
+        zh_amount, en_amount = f"{size / 60:.0f} 分钟", f"{size / 60:.0f} min"
+    elif size < 172800:
+        zh_amount, en_amount = f"{size / 3600:.0f} 小时", f"{size / 3600:.0f} h"
+    else:
+        zh_amount, en_amount = f"{size / 86400:.0f} 天", f"{size / 86400:.0f} days"
+    if offset_s >= 0:
+        return f"快 {zh_amount} / {en_amount} fast"
+    return f"慢 {zh_amount} / {en_amount} slow"

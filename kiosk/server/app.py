@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -80,6 +80,19 @@ def _volunteer_names(raw: Any) -> dict[int, str]:
     return names
 
 
+def _clock_offset(request: Request) -> float | None:
+    """The kiosk's clock (``X-Kiosk-Clock``, UTC, ISO 8601) minus ours, in seconds; None if
+    absent or unreadable. Includes the request's transit time (well under the minute that
+    matters)."""
+    try:
+        theirs = datetime.fromisoformat(request.headers.get("x-kiosk-clock", ""))
+    except ValueError:
+        return None
+    if theirs.tzinfo is None:
+        return None
+    return round((theirs - datetime.now(UTC)).total_seconds(), 1)
+
+
 async def current_device(request: Request) -> Device:
     """The enrolled, active device whose secret the request carries, else 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -87,7 +100,7 @@ async def current_device(request: Request) -> Device:
         raise _problem(401, "no device credential: enrol the kiosk first")
     found: Device | None = await run_in_threadpool(
         request.app.state.lookup, token.strip(), _int_header(request, "x-kiosk-pending"),
-        _int_header(request, "x-kiosk-quarantined"))
+        _int_header(request, "x-kiosk-quarantined"), _clock_offset(request))
     if found is None:
         raise _problem(401, "unknown or withdrawn device credential")
     return found
@@ -101,7 +114,8 @@ def create_app(engine: Engine) -> FastAPI:
     ingest = Ingest(engine)
     app.state.engine = engine
 
-    def lookup(token: str, pending: int | None, quarantined: int | None) -> Device | None:
+    def lookup(token: str, pending: int | None, quarantined: int | None,
+               clock_offset_s: float | None = None) -> Device | None:
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound)
                                .where(DEV.c.secret_hash == sha256_hex(token),
@@ -113,6 +127,8 @@ def create_app(engine: Engine) -> FastAPI:
                 values["pending"] = pending
             if quarantined is not None:
                 values["quarantined"] = quarantined
+            if clock_offset_s is not None:
+                values["clock_offset_s"] = clock_offset_s
             conn.execute(update(DEV).where(DEV.c.id == row.id).values(**values))
             return Device(row.id, row.checkpoint, row.compound)
 

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, and_, case, delete, func, insert, select
 from starlette.concurrency import run_in_threadpool
 
+from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server import audit
 from kiosk.server.audit import client_of
@@ -89,6 +90,12 @@ def _when(dt: datetime | None, now: datetime) -> str:
     return f"{dt:%m-%d %H:%M} ({ago} ago)"
 
 
+def _clock(offset_s: float | None) -> str:
+    if offset_s is None:
+        return "?"
+    return f"⚠ {offset_text(offset_s)}" if clock_is_off(offset_s) else "ok"
+
+
 def render_overview(engine: Engine, user: str, today: date | None = None) -> str:
     """The dashboard's one page (sections with ids the browser test looks for)."""
     today = today or date.today()
@@ -146,10 +153,10 @@ def render_overview(engine: Engine, user: str, today: date | None = None) -> str
                    [[r.pass_number, r.household or "", r.checkpoint, f"{r.wall_utc:%m-%d %H:%M}"]
                     for r in out], "nobody is out")
     body += _table("devices", "设备 / Devices",
-                   ["checkpoint", "compound", "last contact", "waiting", "quarantined",
-                    "last seq", "missing seqs"],
-                   [[d.checkpoint, d.compound, _when(d.last_contact, now), d.pending,
-                     d.quarantined, d.last_seq,
+                   ["checkpoint", "compound", "last contact", "clock", "waiting",
+                    "quarantined", "last seq", "missing seqs"],
+                   [[d.checkpoint, d.compound, _when(d.last_contact, now),
+                     _clock(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
                      ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)) or "none"]
                     for d in devices], "no device enrolled")
     body += _table("findings", "冲突与异常 / Conflicts and findings",

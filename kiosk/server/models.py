@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -52,6 +53,9 @@ class DeviceRow(ServerBase):
     #: JSON list of [first, last] ranges of sequence numbers below ``last_seq`` not stored;
     #: kept up to date per batch, so reporting gaps never rescans the device's events
     gaps: Mapped[str] = mapped_column(Text, default="[]")
+    #: the kiosk's wall clock minus the server's at its last contact (seconds; positive: the
+    #: kiosk is fast). Events are never re-stamped; the dashboard shows a clock that is off.
+    clock_offset_s: Mapped[float | None] = mapped_column(Float)
 
 
 class EnrolmentCodeRow(ServerBase):

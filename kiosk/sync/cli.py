@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from kiosk import settings as settings_mod
 from kiosk.cli import Context, fail, pass_ctx
+from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError
 from kiosk.sync.loop import start_background_sync
@@ -110,6 +111,11 @@ def sync_status(ctx: Context, as_json: bool) -> None:
     click.echo(f"last success: {st.last_success or 'never'}")
     click.echo(f"last error:   {st.last_error or '-'}"
                + (f" ({st.last_error_at})" if st.last_error else ""))
+    if st.clock_offset_s is not None:
+        off = clock_is_off(st.clock_offset_s)
+        click.echo(f"clock:        {'WRONG: ' if off else 'ok, '}"
+                   f"{offset_text(st.clock_offset_s)} against the central store"
+                   + (" (set the time: the gates compare movements by it)" if off else ""))
     if st.server_missing:
         click.echo(f"server lacks: {st.server_missing}")
 

@@ -3,6 +3,9 @@ requests to handler functions or through a faulty proxy, and production uses the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -46,10 +49,23 @@ def _reason(response: httpx.Response) -> str | None:
     return str(body["error"]) if isinstance(body, dict) and "error" in body else None
 
 
+def _offset(response: httpx.Response, ours: datetime) -> float | None:
+    """Our clock minus the server's (its ``Date`` header, whole seconds), or None."""
+    try:
+        theirs = parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round((ours - theirs).total_seconds(), 1)
+
+
 class SyncClient:
     def __init__(self, base_url: str, secret: str | None = None, *,
                  transport: httpx.BaseTransport | None = None,
-                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> None:
+                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        #: our clock minus the central store's at the last answer (seconds; None: unknown)
+        self.clock_offset_s: float | None = None
+        self._clock = clock
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
                                   timeout=timeout, headers=headers)
@@ -64,11 +80,15 @@ class SyncClient:
         self.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        # our clock travels with every request (the dashboard shows a kiosk whose clock is
+        # off); the answer's Date header tells us how far off we are
+        headers = {**kwargs.pop("headers", {}), "X-Kiosk-Clock": self._clock().isoformat()}
         try:
-            response = self._http.request(method, API + path, **kwargs)
+            response = self._http.request(method, API + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}" if str(exc)
                               else type(exc).__name__) from exc
+        self.clock_offset_s = _offset(response, self._clock()) or self.clock_offset_s
         status, reason = response.status_code, _reason(response)
         if status in (401, 403):
             raise Refused(f"HTTP {status}: {reason or response.reason_phrase}")

@@ -179,7 +179,8 @@ class Syncer:
                                              state.LAST_ERROR_AT: state.now_text()})
                 raise
             state.record(self.engine, **{state.LAST_SUCCESS: state.now_text(),
-                                         state.LAST_ERROR: ""})
+                                         state.LAST_ERROR: ""}, **state.clock_offset(
+                                             self.client.clock_offset_s))
             return report
 
     # --- push -------------------------------------------------------------------------

@@ -28,6 +28,8 @@ MISSING = "sync.server_missing"
 COMPOUND = "sync.compound"
 CHECKPOINT = "sync.server_checkpoint"
 POLICY = "sync.policy"
+#: this kiosk's clock minus the central store's at the last sync (seconds)
+CLOCK_OFFSET = "sync.clock_offset_s"
 #: the device secret lives in this file of the data directory (mode 0600), not in the
 #: database (which is backed up and copied around) nor in settings.toml (which is printed)
 SECRET_FILE = "sync.key"
@@ -82,6 +84,8 @@ class SyncStatus:
     #: [first, last] sequence ranges the server says it lacks (deleted here, or quarantined)
     server_missing: list[list[int]] = field(default_factory=list)
     cursor: str = ""
+    #: this kiosk's clock minus the central store's at the last sync (None: not known)
+    clock_offset_s: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,10 +102,16 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
     with engine.connect() as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
-                                          MISSING, CURSOR)}
+                                          MISSING, CURSOR, CLOCK_OFFSET)}
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
         last_attempt=meta[LAST_ATTEMPT], last_error=meta[LAST_ERROR],
         last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
-        cursor=meta[CURSOR])
+        cursor=meta[CURSOR],
+        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None)
+
+
+def clock_offset(offset_s: float | None) -> dict[str, str]:
+    """The meta value to record for a measured clock offset (nothing when unmeasured)."""
+    return {} if offset_s is None else {CLOCK_OFFSET: f"{offset_s:.1f}"}

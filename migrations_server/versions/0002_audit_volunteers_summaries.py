@@ -1,5 +1,5 @@
 """central store: audit log (also counts failed sign-ins and enrolments for rate limiting),
-kiosks' volunteer names, daily summaries frozen by retention
+kiosks' volunteer names, daily summaries frozen by retention, each device's clock offset
 
 Revision ID: 0002
 Revises: 0001
@@ -19,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('clock_offset_s', sa.Float(), nullable=True))
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
@@ -52,3 +54,5 @@ def downgrade() -> None:
     op.drop_index('ix_audit_log_action_client_at', table_name='audit_log')
     op.drop_index(op.f('ix_audit_log_at'), table_name='audit_log')
     op.drop_table('audit_log')
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.drop_column('clock_offset_s')
