@@ -182,6 +182,36 @@ class TestHook:
                             "rect": [x, y, w.width, w.height]})
         return {"widgets": out}
 
+    def cmd_status_bar(self, texts: dict[str, str] | None = None) -> dict[str, Any]:
+        """The current screen's status bar: for each label its text, the width the text
+        needs unshortened (measured apart from the label) and its rect; ``texts`` first
+        sets the app's status texts (``thermo_text``...) and lays the bar out at once, so a
+        periodic status update cannot slip in before the measurement."""
+        from kiosk.ui.widgets import StatusBar, StatusLabel, text_width
+
+        bar = next((w for w in self.app.sm.current_screen.walk() if isinstance(w, StatusBar)),
+                   None)
+        if bar is None:
+            return {"ok": False, "error": f"no status bar on {self.app.sm.current}"}
+        for name, text in (texts or {}).items():
+            setattr(self.app, name, text)
+        labels = [w for w in reversed(bar.children) if isinstance(w, StatusLabel)]
+        for w in labels:
+            w.texture_update()
+        bar.refit()
+        for w in labels:
+            w.texture_update()  # at the fitted size: its width follows
+        bar.do_layout()
+        bx, by = bar.to_window(bar.x, bar.y)
+        return {
+            "bar": [bx, by, bar.width, bar.height], "fit": bar.fit,
+            "labels": [{"tid": w.tid, "text": w.text,
+                        "needs": text_width(w.text, w.font_size, w.bold, w.font_name),
+                        "font_size": w.font_size,
+                        "rect": [*w.to_window(w.x, w.y), w.width, w.height]}
+                       for w in labels],
+        }
+
     def cmd_resize(self, width: int, height: int) -> dict[str, Any]:
         Window.size = (width, height)
         return {}

@@ -12,8 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
-from kivy.properties import DictProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    DictProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
@@ -49,6 +58,78 @@ class StepPanel(Panel):
 
     screen = ObjectProperty(None)
     bg = ListProperty([0, 0, 0, 0])
+
+
+def text_width(text: str, font_size: float, bold: bool = False,
+               font_name: str = "Roboto") -> float:
+    """The width ``text`` takes on one line, unshortened, in pixels."""
+    if not text:
+        return 0.0
+    core = CoreLabel(text=text, font_size=font_size, bold=bold, font_name=font_name)
+    core.refresh()
+    return float(core.texture.size[0])
+
+
+class StatusLabel(Label):
+    """One text of a ``StatusBar``. A value (thermometer, camera, sync, warning, duty) is
+    as wide as its text; the ``flex`` one (the checkpoint name) takes the rest of the bar.
+    ``natural_width`` is the text's width at ``base_font_size``; the bar sets ``fit``."""
+
+    tid = StringProperty("")
+    flex = BooleanProperty(False)
+    base_font_size = NumericProperty(20)
+    fit = NumericProperty(1.0)
+    natural_width = NumericProperty(0)
+    #: pixels a value's width has beyond its text, so it is never cut by rounding
+    slack = NumericProperty(4)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name in ("text", "base_font_size", "bold", "font_name"):
+            self.fbind(name, self._measure)
+        self._measure()
+
+    def _measure(self, *_args: Any) -> None:
+        self.natural_width = text_width(self.text, self.base_font_size, self.bold,
+                                        self.font_name)
+
+
+class StatusBar(Panel):
+    """A one-line bar of ``StatusLabel`` s in which no status word is ever cut: the values
+    are as wide as their texts, the checkpoint name gets what is left (shortened only if
+    the name itself is long), and when even the values would not fit (several devices in
+    trouble at once, in English, on the small panel) all the type shrinks a little instead.
+    """
+
+    #: room the checkpoint name keeps before the type shrinks, in font sizes (4 characters)
+    NAME_MIN_EM = 4.0
+    fit = NumericProperty(1.0)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._refit_soon = Clock.create_trigger(lambda _dt: self.refit(), -1)
+        super().__init__(**kwargs)
+        self.fbind("size", self._refit_soon)
+        self.fbind("spacing", self._refit_soon)
+        self.fbind("padding", self._refit_soon)
+
+    def add_widget(self, widget: Any, *args: Any, **kwargs: Any) -> None:
+        super().add_widget(widget, *args, **kwargs)
+        if isinstance(widget, StatusLabel):
+            widget.fbind("natural_width", self._refit_soon)
+            self._refit_soon()
+
+    def refit(self) -> None:
+        """Each value's width is its text's at ``fit`` plus ``slack`` (see the .kv rule)."""
+        labels = [c for c in self.children if isinstance(c, StatusLabel)]
+        values = [c for c in labels if not c.flex and c.text]
+        room = self.width - self.padding[0] - self.padding[2] \
+            - self.spacing * max(0, len(self.children) - 1) - sum(c.slack for c in values)
+        text = sum(c.natural_width for c in values) + sum(
+            min(c.natural_width, self.NAME_MIN_EM * c.base_font_size)
+            for c in labels if c.flex)
+        self.fit = max(0.5, min(1.0, room / text)) if text > 0 and room > 0 else 1.0
+        for c in labels:
+            c.fit = self.fit
 
 
 class Keypad(GridLayout):

@@ -1,0 +1,91 @@
+"""The gate screen's status bar under Xvfb, in both languages, on the Pi panel (800x480) and
+a tablet (1280x800): no status text is ever shortened ("Therm…ter OK") or runs past the bar,
+in the states the app shows by itself and in every thermometer, camera and sync state."""
+
+from __future__ import annotations
+
+import pytest
+from ui_testkit import kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
+
+from kiosk.ui.i18n import CATALOGUE, tr
+
+SIZES = [(800, 480), (1280, 800)]
+#: the status bar's texts as the app sets them, per app property
+STATES = {
+    "thermo_text": [k for k in CATALOGUE if k.startswith("thermo_") and k != "thermo_down_manual"],
+    "camera_text": [k for k in CATALOGUE if k.startswith("cam_")],
+    "sync_text": ["sync_off", "sync_waiting", "sync_done"],
+}
+TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
+           "sync_text": "sync_waiting"}
+
+
+def text(key: str, lang: str) -> str:
+    t = tr(key, lang, count=1234)
+    return t + " (12)" if key == "sync_off" else t  # as the app shows it, with the count
+
+
+def problems(bar: dict, may_shorten: tuple[str, ...] = ()) -> list[str]:
+    """Labels whose text needs more room than they have, or that leave the bar."""
+    bx, _by, bw, _bh = bar["bar"]
+    found = []
+    right = bx
+    for label in bar["labels"]:
+        x, _y, w, _h = label["rect"]
+        if not label["text"]:
+            continue
+        if label["needs"] > w + 0.5 and label["tid"] not in may_shorten:
+            found.append(f"{label['tid']} cut: {label['text']!r} needs {label['needs']:.0f} "
+                         f"px, has {w:.0f}")
+        if x < right - 0.5 or x + w > bx + bw + 0.5:
+            found.append(f"{label['tid']} overlaps or leaves the bar: {label['rect']}")
+        right = x + w
+    return found
+
+
+def switch_language(app, lang: str) -> None:  # noqa: ANN001
+    """Languages are switched on the sign-in screen: sign out, switch, sign in again."""
+    if app.state()["lang"] == lang:
+        return
+    app.tap("sign_out")
+    app.wait_screen("handover")
+    app.tap("h_confirm")
+    app.wait_screen("signin")
+    app.tap("lang")
+    wait_until(lambda: app.state()["lang"] == lang, what=f"language {lang}")
+    app.sign_in()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_no_status_text_is_cut_in_either_language(kiosk, size):  # noqa: F811
+    app = kiosk(size=size)
+    app.sign_in()
+    found: list[str] = []
+    for lang in ("zh", "en"):
+        switch_language(app, lang)
+        wait_until(lambda lang=lang: app.state()["thermometer"] == tr("thermo_connected", lang),
+                   what="thermometer connected")
+        as_shown = app.cmd("status_bar")  # what the app shows by itself
+        found += [f"{lang} {size} as shown: {p}" for p in problems(as_shown)]
+        assert as_shown["fit"] == 1.0, as_shown  # and at full size
+        app.screenshot(f"status_bar_{lang}_{size[0]}x{size[1]}")
+        # every state of each device, the others as on a busy enrolled kiosk: nothing is cut
+        # and the type keeps its size
+        for prop, keys in STATES.items():
+            for key in keys:
+                texts = {p: text(k, lang) for p, k in TYPICAL.items()}
+                texts[prop] = text(key, lang)
+                bar = app.cmd("status_bar", texts=texts)
+                found += [f"{lang} {size} {key}: {p}" for p in problems(bar)]
+                if bar["fit"] != 1.0:
+                    found.append(f"{lang} {size} {key}: type shrunk to {bar['fit']:.2f}")
+        # everything wrong at once, with the clock warning: the type may shrink and a long
+        # checkpoint name may be shortened, but no status word is cut and nothing overflows
+        worst = {"thermo_text": text("thermo_wrong_protocol", lang),
+                 "camera_text": text("cam_starting", lang),
+                 "sync_text": text("sync_waiting", lang),
+                 "warning_text": text("clock_untrusted", lang)}
+        bar = app.cmd("status_bar", texts=worst)
+        found += [f"{lang} {size} worst: {p}" for p in problems(bar, ("checkpoint",))]
+        app.screenshot(f"status_bar_worst_{lang}_{size[0]}x{size[1]}")
+    assert not found, "\n".join(found)
