@@ -5,6 +5,8 @@ typo in a fever threshold must not pass silently."""
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 import tomllib
 import uuid
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -207,15 +209,23 @@ def load(data_dir: Path) -> Settings:
 
 
 def save(data_dir: Path, settings: Settings) -> None:
-    """Write atomically (temp file + rename) so a power cut never leaves half a file."""
+    """Write atomically (temp file + rename) so a power cut never leaves half a file. Each
+    save has its own temp file: the sync thread, the app and ``kiosk config set`` may save
+    at the same moment, and a reader (the running app) must still see one whole file."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SETTINGS_FILE
-    tmp = path.with_suffix(".toml.tmp")
-    with open(tmp, "wb") as fh:
-        tomli_w.dump(asdict(settings), fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(dir=data_dir, prefix=f".{SETTINGS_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            tomli_w.dump(asdict(settings), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp makes the file 0600: keep the mode the settings file had (0644 if new)
+        os.chmod(name, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def set_value(settings: Settings, dotted: str, text: str) -> None:

@@ -55,3 +55,49 @@ def test_data_dir_from_option_then_environment(monkeypatch, tmp_path: Path):
     assert s.resolve_data_dir(None) == (tmp_path / "env").resolve()
     monkeypatch.delenv("KIOSK_DATA_DIR")
     assert s.resolve_data_dir(None) == s.default_data_dir()
+
+
+def test_concurrent_saves_never_show_half_a_file(tmp_path: Path):
+    """The sync thread and the app's worker may save at the same moment: each save goes
+    through its own temporary file, so the settings file is always one whole save."""
+    import threading
+    import tomllib
+
+    base = s.load(tmp_path)
+    base.checkpoint.name = "门" * 50
+    s.save(tmp_path, base)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(outings: int) -> None:
+        cfg = s.load(tmp_path)
+        cfg.quota.outings = outings
+        cfg.checkpoint.name = "门" * (50 * outings)  # two writers, two file sizes
+        try:
+            for _ in range(150):
+                s.save(tmp_path, cfg)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        while not stop.is_set():
+            text = (tmp_path / "settings.toml").read_text(encoding="utf-8")
+            try:
+                data = tomllib.loads(text)
+                assert len(data["checkpoint"]["name"]) == 50 * data["quota"]["outings"]
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2)]
+    watching = threading.Thread(target=reader)
+    watching.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    watching.join()
+    assert not errors, errors[:3]
+    assert s.load(tmp_path).device.id == base.device.id
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["settings.toml"]  # no temp left
