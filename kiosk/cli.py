@@ -104,14 +104,13 @@ def config_show(ctx: Context) -> None:
 @pass_ctx
 def config_set(ctx: Context, key: str, value: str) -> None:
     """Set one setting, e.g. ``kiosk config set screening.fever_threshold_c 37.3``."""
-    s = ctx.settings
     if key == "device.id":
         fail("device.id identifies this kiosk's records and cannot be changed")
     try:
-        settings_mod.set_value(s, key, value)
+        settings_mod.update(ctx.data_dir,
+                            lambda s: settings_mod.set_value(s, key, value))
     except SettingsError as exc:
         fail(str(exc))
-    settings_mod.save(ctx.data_dir, s)
     click.echo(f"{key} = {value}")
 
 

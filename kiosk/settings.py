@@ -4,11 +4,14 @@ typo in a fever threshold must not pass silently."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import tempfile
 import tomllib
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import time
 from pathlib import Path
@@ -20,6 +23,7 @@ import tomli_w
 from kiosk.core.policy import Policy
 
 SETTINGS_FILE = "settings.toml"
+LOCK_FILE = ".settings.lock"
 DIRECTION_MODES = ("both", "in", "out")
 LANGUAGES = ("zh", "en")
 
@@ -226,6 +230,31 @@ def save(data_dir: Path, settings: Settings) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """One read-change-save at a time per data directory, across threads and processes."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # flock belongs to this open file: it also keeps two threads of one process apart
+    with open(data_dir / LOCK_FILE, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def update(data_dir: Path, change: Callable[[Settings], None]) -> Settings:
+    """Apply ``change`` to the settings *as they are in the file now* and save them, under
+    a lock: the sync writing the command's policy, an admin saving the form and ``kiosk
+    config set`` never undo each other's changes. The file is rewritten only if something
+    changed (the running app reloads on every write). Returns the settings."""
+    with _locked(data_dir):
+        settings = load(data_dir)
+        before = to_toml(settings)
+        change(settings)
+        settings.validate()
+        if to_toml(settings) != before:
+            save(data_dir, settings)
+        return settings
 
 
 def set_value(settings: Settings, dotted: str, text: str) -> None:

@@ -101,3 +101,36 @@ def test_concurrent_saves_never_show_half_a_file(tmp_path: Path):
     assert not errors, errors[:3]
     assert s.load(tmp_path).device.id == base.device.id
     assert sorted(f.name for f in tmp_path.iterdir()) == ["settings.toml"]  # no temp left
+
+
+def _raise_quota_days(data_dir: str, n: int) -> None:
+    """In another process: ``n`` read-change-saves, each adding one day to quota.days."""
+    for _ in range(n):
+        s.update(Path(data_dir), lambda cfg: setattr(cfg.quota, "days", cfg.quota.days + 1))
+
+
+def test_concurrent_changes_are_never_lost(tmp_path: Path):
+    """The sync writing the command's policy, an admin saving the form and ``kiosk config
+    set`` each change the file as it is at that moment, one at a time: no change undoes
+    another (without the lock, these read-change-saves lose most increments)."""
+    import multiprocessing
+    import threading
+
+    s.update(tmp_path, lambda cfg: setattr(cfg.quota, "days", 1))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_raise_quota_days, args=(str(tmp_path), 40)) for _ in range(2)]
+    threads = [threading.Thread(target=_raise_quota_days, args=(str(tmp_path), 40))
+               for _ in range(2)]
+    for w in [*procs, *threads]:
+        w.start()
+    for w in [*procs, *threads]:
+        w.join()
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert s.load(tmp_path).quota.days == 1 + 160
+
+
+def test_update_leaves_an_unchanged_file_alone(tmp_path: Path):
+    s.load(tmp_path)
+    before = (tmp_path / "settings.toml").stat().st_mtime_ns
+    s.update(tmp_path, lambda cfg: setattr(cfg.quota, "outings", cfg.quota.outings))
+    assert (tmp_path / "settings.toml").stat().st_mtime_ns == before

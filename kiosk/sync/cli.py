@@ -89,8 +89,7 @@ def sync_enrol(ctx: Context, code: str, url: str) -> None:
     except SyncError as exc:
         fail(f"enrolment failed: {exc}")
     state.write_secret(ctx.data_dir, answer["secret"])
-    settings.sync.url = url
-    settings_mod.save(ctx.data_dir, settings)
+    settings_mod.update(ctx.data_dir, lambda s: setattr(s.sync, "url", url))
     state.record(ctx.store.engine, **{state.COMPOUND: answer["compound"],
                                       state.CHECKPOINT: answer["checkpoint"]})
     click.echo(f"enrolled as {answer['checkpoint']} ({answer['compound']}) at {url}")

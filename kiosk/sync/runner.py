@@ -336,16 +336,16 @@ class Syncer:
             report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
 
     def _apply_policy(self, policy: dict[str, str]) -> None:
-        """The command's rules overwrite the kiosk's settings (read by the gate at start)."""
-        settings = settings_mod.load(self.data_dir)
-        before = settings_mod.to_toml(settings)
-        for key, value in policy.items():
-            try:
-                settings_mod.set_value(settings, key, value)
-            except settings_mod.SettingsError:
-                continue  # a rule this kiosk version does not know, or out of its range
-        if settings_mod.to_toml(settings) != before:
-            settings_mod.save(self.data_dir, settings)
+        """The command's rules overwrite the kiosk's settings, changed in the file under its
+        lock (the running app applies them within seconds, kiosk.ui.settings_watch)."""
+        def change(settings: settings_mod.Settings) -> None:
+            for key, value in policy.items():
+                try:
+                    settings_mod.set_value(settings, key, value)
+                except settings_mod.SettingsError:
+                    continue  # a rule this kiosk version does not know, or out of its range
+
+        settings_mod.update(self.data_dir, change)
         state.record(self.engine, **{state.POLICY: json.dumps(policy)})
 
 

@@ -201,14 +201,12 @@ class KioskApp(App):
         self.lang = i18n.other(self.lang)
         self.settings.ui.language = self.lang
         self._retranslate()
-        s, lang, watch = self.settings, self.lang, self.settings_watch
+        lang = self.lang
 
         def work() -> None:
             # change only the language in the file as it is now: a policy the sync wrote
             # a moment ago, not yet applied here, must not be overwritten by older rules
-            fresh = watch.read_file() or s
-            fresh.ui.language = lang
-            settings_mod.save(self.data_dir, fresh)
+            settings_mod.update(self.data_dir, lambda fresh: setattr(fresh.ui, "language", lang))
 
         self.runner.submit(work, lambda _r: None, self.show_error)
 

@@ -99,15 +99,25 @@ def test_admin_form_follows_a_downloaded_policy_but_keeps_the_admins_edits(data_
     saved = []
     admin = AdminModel(data_dir, s, InlineRunner(), saved.append)
     admin.set("checkpoint.name", "南门")  # the admin is typing
-    import copy
-
-    new = copy.deepcopy(s)
-    new.quota.outings = 3
-    admin.rebase(new)
+    # meanwhile the sync writes the command's policy; the app's watcher rebases the form
+    settings_mod.update(data_dir, lambda c: setattr(c.quota, "outings", 3))
+    admin.rebase(settings_mod.load(data_dir))
     assert admin.values["quota.outings"] == "3" and admin.values["checkpoint.name"] == "南门"
     assert admin.save()
     again = settings_mod.load(data_dir)
     assert again.quota.outings == 3 and again.checkpoint.name == "南门"
+
+
+def test_an_admin_save_does_not_undo_a_policy_written_while_the_form_was_open(
+        data_dir: Path):
+    s = settings_mod.load(data_dir)
+    admin = AdminModel(data_dir, s, InlineRunner(), lambda _s: None)
+    admin.set("checkpoint.name", "北门")
+    # the sync writes the command's rules before the app's watcher has seen them
+    settings_mod.update(data_dir, lambda c: setattr(c.quota, "outings", 0))
+    assert admin.save()
+    again = settings_mod.load(data_dir)
+    assert again.checkpoint.name == "北门" and again.quota.outings == 0
 
 
 def test_policy_written_by_the_sync_applies_in_the_running_app(kiosk, data_dir, sim):  # noqa: F811

@@ -82,10 +82,11 @@ class AdminModel(Observable):
         if self.saving:
             return False
         new = copy.deepcopy(self.settings)
+        edited = {name: self.values[name].strip() for name, _label in FIELDS
+                  if self.values[name] != get_value(new, name)}
         try:
-            for name, _label in FIELDS:
-                if self.values[name] != get_value(new, name):
-                    settings_mod.set_value(new, name, self.values[name].strip())
+            for name, text in edited.items():
+                settings_mod.set_value(new, name, text)
         except SettingsError as exc:
             self.message = ("a_invalid", {"error": str(exc)})
             self.notify()
@@ -93,21 +94,28 @@ class AdminModel(Observable):
         self.saving, self.message = True, ("a_saving", {})
         self.notify()
 
-        def work() -> str | None:
-            settings_mod.save(self.data_dir, new)
+        def apply_form(current: Settings) -> None:
+            for name, text in edited.items():
+                settings_mod.set_value(current, name, text)
+
+        def work() -> tuple[Settings, str | None]:
+            # only the fields the admin changed, onto the file as it is now (a policy the
+            # sync wrote since the form opened stays)
+            saved = settings_mod.update(self.data_dir, apply_form)
             try:
-                self.apply(new)
+                self.apply(saved)
             except Exception as exc:  # noqa: BLE001 - saved anyway: said on the screen
                 log.exception("restarting the devices failed")
-                return str(exc)
-            return None
+                return saved, str(exc)
+            return saved, None
 
-        def done(device_error: str | None) -> None:
-            self.saving, self.settings = False, new
+        def done(outcome: tuple[Settings, str | None]) -> None:
+            saved, device_error = outcome
+            self.saving, self.settings = False, saved
             self.message = ("a_saved", {}) if device_error is None else \
                 ("a_saved_device_failed", {"error": device_error})
             self.notify()
-            self.on_saved(new)
+            self.on_saved(saved)
 
         def failed(exc: BaseException) -> None:
             self.saving, self.message = False, ("a_save_failed", {"error": str(exc)})
