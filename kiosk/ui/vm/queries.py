@@ -55,11 +55,11 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
     with engine.connect() as conn:
         for row in conn.execute(here):
             last[row.pass_number] = (row.direction, row.wall_utc, row.pass_kind)
-        for row in conn.execute(elsewhere):
-            mine = last.get(row.pass_number)
-            if mine is None or row.wall_utc > mine[1]:
-                last[row.pass_number] = (row.direction, row.wall_utc,
-                                         mine[2] if mine else None)
+        for other in conn.execute(elsewhere):
+            mine = last.get(other.pass_number)
+            if mine is None or other.wall_utc > mine[1]:
+                last[other.pass_number] = (other.direction, other.wall_utc,
+                                           mine[2] if mine else None)
         out_now = {n: v for n, v in last.items() if v[0] == "out"}
         holders = {r.number: r for r in conn.execute(
             select(P.c.number, P.c.kind, R.c.name, R.c.building, R.c.unit, R.c.room)
