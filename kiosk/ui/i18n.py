@@ -78,6 +78,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "sync_waiting": ("离线 {count} 条待传", "Unsent: {count}"),
     "sync_done": ("已同步", "Synced"),
     "clock_untrusted": ("时钟未校准!", "Clock not trusted!"),
+    "clock_fast": ("时钟快 {minutes} 分钟!", "Clock {minutes} min fast!"),
+    "clock_slow": ("时钟慢 {minutes} 分钟!", "Clock {minutes} min slow!"),
     "no_font": ("未找到中文字体,姓名可能显示为方框", "No Chinese font: names may show as boxes"),
     "on_duty": ("值班:{name}", "On duty: {name}"),
     # result

@@ -23,6 +23,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
 from kiosk import sysclock
+from kiosk.core.clock import clock_is_off
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
@@ -356,26 +357,33 @@ class KioskApp(App):
                            lambda _exc: None)  # logged by the runner; the old settings stay
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
 
-        def work() -> tuple[int, bool | None, bool | None]:
-            waiting, online = sync_status(engine, data_dir, url)
-            return waiting, online, sysclock.os_clock_synced()
+        def work() -> tuple[int, bool | None, float | None, bool | None]:
+            waiting, online, offset_s = sync_status(engine, data_dir, url)
+            return waiting, online, offset_s, sysclock.os_clock_synced()
 
         self.runner.submit(work, self._show_status, self.show_error)
 
-    def _show_status(self, status: tuple[int, bool | None, bool | None]) -> None:
-        waiting, online, synced = status
+    def _show_status(self, status: tuple[int, bool | None, float | None, bool | None]
+                     ) -> None:
+        waiting, online, offset_s, synced = status
         if online is None:
             self.sync_text = self.tr("sync_off") + f" ({waiting})"
         elif online and not waiting:
             self.sync_text = self.tr("sync_done")
         else:
             self.sync_text = self.tr("sync_waiting", count=waiting)
-        self._update_warning(synced)
+        self._update_warning(synced, offset_s)
 
-    def _update_warning(self, synced: bool | None) -> None:
+    def _update_warning(self, synced: bool | None, offset_s: float | None = None) -> None:
         warnings = []
         if self.font_path is None:
             warnings.append(self.tr("no_font"))
         if synced is False and self.settings.device.require_clock_sync:
             warnings.append(self.tr("clock_untrusted"))
+        elif offset_s is not None and clock_is_off(offset_s):
+            # measured against the central store at the last sync: the gates compare
+            # movements by their clocks, so the team leader must set this one
+            minutes = max(1, round(abs(offset_s) / 60))
+            warnings.append(self.tr("clock_fast" if offset_s > 0 else "clock_slow",
+                                    minutes=minutes))
         self.warning_text = "  ".join(warnings)

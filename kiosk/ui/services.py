@@ -148,16 +148,18 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
                                  on_result=lambda _report, _error: on_result())
 
 
-def sync_status(engine: Any, data_dir: Path, url: str) -> tuple[int, bool | None]:
-    """(events waiting, online?) - online is None when sync is not set up."""
+def sync_status(engine: Any, data_dir: Path, url: str
+                ) -> tuple[int, bool | None, float | None]:
+    """(events waiting, online?, this kiosk's clock minus the central store's in seconds) -
+    online and the offset are None when sync is not set up or has not measured it."""
     try:
         from kiosk.sync import state
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None
+        return outbox_waiting(engine), None, None
     st = state.status(engine, data_dir, url)
     if not url or not st.enrolled:
-        return st.pending, None
+        return st.pending, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
-    return st.pending, online
+    return st.pending, online, st.clock_offset_s

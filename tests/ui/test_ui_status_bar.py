@@ -21,7 +21,7 @@ TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
 
 
 def text(key: str, lang: str) -> str:
-    t = tr(key, lang, count=1234)
+    t = tr(key, lang, count=1234, minutes=125)
     return t + " (12)" if key == "sync_off" else t  # as the app shows it, with the count
 
 
@@ -81,11 +81,32 @@ def test_no_status_text_is_cut_in_either_language(kiosk, size):  # noqa: F811
                     found.append(f"{lang} {size} {key}: type shrunk to {bar['fit']:.2f}")
         # everything wrong at once, with the clock warning: the type may shrink and a long
         # checkpoint name may be shortened, but no status word is cut and nothing overflows
-        worst = {"thermo_text": text("thermo_wrong_protocol", lang),
-                 "camera_text": text("cam_starting", lang),
-                 "sync_text": text("sync_waiting", lang),
-                 "warning_text": text("clock_untrusted", lang)}
-        bar = app.cmd("status_bar", texts=worst)
-        found += [f"{lang} {size} worst: {p}" for p in problems(bar, ("checkpoint",))]
+        for warning in ("clock_untrusted", "clock_slow"):
+            worst = {"thermo_text": text("thermo_wrong_protocol", lang),
+                     "camera_text": text("cam_starting", lang),
+                     "sync_text": text("sync_waiting", lang),
+                     "warning_text": text(warning, lang)}
+            bar = app.cmd("status_bar", texts=worst)
+            found += [f"{lang} {size} worst, {warning}: {p}"
+                      for p in problems(bar, ("checkpoint",))]
         app.screenshot(f"status_bar_worst_{lang}_{size[0]}x{size[1]}")
     assert not found, "\n".join(found)
+
+
+def test_a_clock_the_central_store_finds_wrong_is_shown_at_the_gate(kiosk, data_dir):  # noqa: F811
+    """The last sync measured this kiosk's clock 12 minutes fast: the gate screen says so
+    (the gates compare movements by their clocks; the team leader sets the time)."""
+    from kiosk import settings as settings_mod
+    from kiosk.store.db import open_store
+    from kiosk.sync import state
+
+    start = kiosk  # prepares the data directory
+    settings_mod.update(data_dir, lambda s: setattr(s.sync, "url", "http://127.0.0.1:9/"))
+    state.write_secret(data_dir, "not-a-real-secret")
+    store = open_store(data_dir / "kiosk.sqlite3")
+    state.record(store.engine, **state.clock_offset(721.0))
+    store.close()
+    app = start()
+    app.sign_in()
+    wait_until(lambda: "时钟快 12 分钟" in app.state()["warning"], what="clock warning")
+    app.screenshot("clock_fast_800x480")
