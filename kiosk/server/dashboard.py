@@ -46,7 +46,8 @@ main{padding:.5em;max-width:60em;margin:auto}section{background:#fff;border-radi
 padding:.6em;margin:.6em 0;overflow-x:auto}h1{font-size:1.2em;margin:0}h2{font-size:1.05em;
 margin:.2em 0 .5em}table{border-collapse:collapse;width:100%;font-size:.92em}
 td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;white-space:nowrap}
-.warn{color:#a00;font-weight:bold}form{display:grid;gap:.6em;max-width:20em;margin:3em auto}
+td.wrap{white-space:normal;min-width:10em}.warn{color:#a00;font-weight:bold}
+form{display:grid;gap:.6em;max-width:20em;margin:3em auto}
 input,button{font-size:1.1em;padding:.5em}
 """
 
@@ -62,12 +63,18 @@ def _page(title: str, body: str, user: str | None = None) -> str:
     )
 
 
+def _cell(value: Any) -> str:
+    """A table cell; long text (a reason, a finding) wraps instead of widening the table
+    past a phone's screen."""
+    text = str(value)
+    return f'<td class="wrap">{escape(text)}</td>' if len(text) > 24 else f"<td>{escape(text)}</td>"
+
+
 def _table(section_id: str, title: str, head: list[str], rows: list[list[Any]],
            empty: str = "—") -> str:
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     if rows:
-        trs = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>"
-                      for r in rows)
+        trs = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
     else:
         trs = f'<tr><td colspan="{len(head)}">{escape(empty)}</td></tr>'
     return (f'<section id="{section_id}"><h2>{escape(title)}</h2>'
