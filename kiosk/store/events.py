@@ -77,12 +77,26 @@ PERSONAL_FIELDS = ("pass_number", "pass_id", "resident_id", "household", "visito
                    "visitor_phone", "visitor_reason", "host_building", "note")
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    def norm(v: Any) -> Any:
-        return v.isoformat() if isinstance(v, datetime | date) else v
+def _iso(v: Any) -> str:
+    """Dates and datetimes as the hash chain has always written them: ``isoformat()``."""
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
-    clean = {k: norm(v) for k, v in body.items()}
-    return json.dumps(clean, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+#: one encoder for every hash (json.dumps with these arguments builds a new one per call);
+#: it keeps no state between calls, so threads share it
+_ENCODER = json.JSONEncoder(default=_iso, sort_keys=True, ensure_ascii=False,
+                            separators=(",", ":"))
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    """The bytes the hash chain is computed over: sorted keys, no spaces, UTF-8, dates as
+    ``isoformat()``. These bytes must never change (every kiosk's stored chain is computed
+    over them): tests/sync/test_sync_canonical.py compares them with the original form.
+    Dates are converted by the encoder's ``default`` instead of a Python pass over every
+    value first (the same output, in about half the time)."""
+    return _ENCODER.encode(body).encode()
 
 
 def personal_digest(values: dict[str, Any]) -> str:
