@@ -104,44 +104,75 @@ def _converter(col: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _reader(table: Any) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]]:
-    """SELECT of all columns and a function from a raw row to a JSON-ready dict: the bulk
-    path of a week's backlog, without ORM result processing."""
+def _reader(table: Any, alias: str) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]]:
+    """The column list of ``table`` (as ``alias``) and a function from a raw row of it to a
+    JSON-ready dict: the bulk path of a week's backlog, without ORM result processing."""
     names = [c.name for c in table.columns]
-    convs = [(i, f) for i, c in enumerate(table.columns) if (f := _converter(c)) is not None]
+    convs = [(c.name, f) for c in table.columns if (f := _converter(c)) is not None]
 
     def to_dict(raw: tuple[Any, ...]) -> dict[str, Any]:
-        values = list(raw)
-        for i, f in convs:
-            values[i] = f(values[i])
-        return dict(zip(names, values, strict=True))
+        values = dict(zip(names, raw, strict=True))
+        for name, f in convs:
+            values[name] = f(values[name])
+        return values
 
-    return f"SELECT {', '.join(names)} FROM {table.name}", to_dict
+    return ", ".join(f"{alias}.{n}" for n in names), to_dict
 
 
-_EVENTS_SQL, _event_dict = _reader(E)
-_READINGS_SQL, _reading_dict = _reader(RD)
+_EVENT_COLS, _event_dict = _reader(E, "e")
+_READING_COLS, _reading_dict = _reader(RD, "r")
+#: the queued (not quarantined) events of an outbox seq range, in order; one join each for
+#: events and readings instead of IN lists of ids
+_QUEUED_EVENTS_SQL = (f"SELECT {_EVENT_COLS} FROM outbox o JOIN gate_events e ON e.id = "
+                      "o.event_id WHERE o.quarantined = 0 AND o.seq BETWEEN ? AND ? "
+                      "ORDER BY o.seq")
+_QUEUED_READINGS_SQL = (f"SELECT {_READING_COLS} FROM outbox o JOIN readings r ON "
+                        "r.event_id = o.event_id WHERE o.quarantined = 0 AND o.seq BETWEEN "
+                        "? AND ? ORDER BY o.seq, r.ordinal")
+#: (pending, quarantined) in one pass without a GROUP BY's temporary b-tree: read for every
+#: batch, so cheap matters with 100,000 rows queued
+_COUNTS_SQL = "SELECT count(*), coalesce(sum(quarantined != 0), 0) FROM outbox"
+
+
+def _raw(conn: Connection) -> Any:
+    """The sqlite3 connection under ``conn``: rows as plain tuples, fetched in C."""
+    return conn.connection.dbapi_connection
+
+
+def _with_readings(events: list[dict[str, Any]], raw_readings: Any) -> list[dict[str, Any]]:
+    readings: dict[str, list[dict[str, Any]]] = {}
+    for raw in raw_readings:
+        r = _reading_dict(raw)
+        readings.setdefault(r["event_id"], []).append(r)
+    for event in events:
+        event["readings"] = readings.get(event["id"], [])
+    return events
 
 
 def load_events(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
     """The events with these ids, as the server re-hashes them: every column as SQLAlchemy
     reads it back (what ``verify_chain`` checks), dates as ISO text, readings in order."""
+    db = _raw(conn)
     out: list[dict[str, Any]] = []
-    readings: dict[str, list[dict[str, Any]]] = {}
+    raw_readings: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):  # well under SQLite's limit of bound variables
-        chunk = ids[start:start + 500]
+        chunk = tuple(ids[start:start + 500])
         marks = ",".join("?" * len(chunk))
-        for raw in conn.exec_driver_sql(
-                f"{_READINGS_SQL} WHERE event_id IN ({marks}) ORDER BY event_id, ordinal",
-                tuple(chunk)):
-            r = _reading_dict(tuple(raw))
-            readings.setdefault(r["event_id"], []).append(r)
-        out += [_event_dict(tuple(raw)) for raw in conn.exec_driver_sql(
-            f"{_EVENTS_SQL} WHERE id IN ({marks})", tuple(chunk))]
+        raw_readings += db.execute(
+            f"SELECT {_READING_COLS} FROM readings r WHERE r.event_id IN ({marks}) "
+            "ORDER BY r.event_id, r.ordinal", chunk).fetchall()
+        out += map(_event_dict, db.execute(
+            f"SELECT {_EVENT_COLS} FROM gate_events e WHERE e.id IN ({marks})", chunk))
     out.sort(key=lambda e: e["seq"])
-    for event in out:
-        event["readings"] = readings.get(event["id"], [])
-    return out
+    return _with_readings(out, raw_readings)
+
+
+def load_queued(conn: Connection, first: int, last: int) -> list[dict[str, Any]]:
+    """The queued, not quarantined events of outbox seqs ``first``..``last``, in order, as
+    ``load_events`` gives them."""
+    db = _raw(conn)
+    events = list(map(_event_dict, db.execute(_QUEUED_EVENTS_SQL, (first, last))))
+    return _with_readings(events, db.execute(_QUEUED_READINGS_SQL, (first, last)))
 
 
 def _upsert_volunteer(conn: Connection, v: dict[str, Any]) -> None:
@@ -202,9 +233,9 @@ class Syncer:
                                      .order_by(OB.c.seq).limit(size)))
             if not rows:
                 return [], [], 0, 0
-            events = load_events(conn, [r.event_id for r in rows])
-            pending, quarantined = state.outbox_counts(conn)
-        return rows, events, pending, quarantined
+            events = load_queued(conn, rows[0].seq, rows[-1].seq)
+            total, quarantined = _raw(conn).execute(_COUNTS_SQL).fetchone()
+        return rows, events, total - quarantined, quarantined
 
     def _push_pipelined(self, report: SyncReport) -> None:
         """``depth`` batches in flight: the next one is read and sent while the server still

@@ -13,6 +13,9 @@ try:
 except ImportError:  # pragma: no cover - a kiosk image without the wheel
     orjson = None  # type: ignore[assignment]
 
+#: ``orjson`` is None without the wheel; kiosk.server.ingest also hashes with it when present
+__all__ = ["dumps", "loads", "orjson"]
+
 
 def dumps(obj: Any) -> bytes:
     if orjson is not None:
