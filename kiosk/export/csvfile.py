@@ -17,8 +17,9 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,6 +66,119 @@ class _HashingRaw(io.RawIOBase):
         return len(data)
 
 
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as the csv module writes them here (QUOTE_MINIMAL, CRLF), values as they are."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+    return buf.getvalue()
+
+
+def csv_field(value: Any) -> str:
+    """One field exactly as the csv module writes it among others (None -> '', quoted and
+    quotes doubled when it holds a comma, quote or line break)."""
+    return csv_text([[value, ""]])[:-3]  # without the ",\r\n" of the empty second field
+
+
+#: bytes that make the csv module quote a field (delimiter, quote, the line end's CR and LF);
+#: in UTF-8 they never occur inside a multi-byte character
+_QUOTE_TRIGGERS = b',"\r\n'
+#: types a baked column may hold (equal values of these are written identically)
+_BAKEABLE = {str, type(None)}
+
+
+class FastRows:
+    """Rows -> the UTF-8 bytes the csv module would write for them (``csv_text``), in a few
+    C-level calls per chunk instead of the csv module's per-character loop (3-4x faster on
+    the movement rows).
+
+    Rows whose values are all text are joined with ``","`` (the SQL gives numbers as text
+    where that text is what Python would write); other rows are formatted with ``%s``, i.e.
+    ``str(value)``, which is what the csv module writes for a value that needs no quoting.
+    Whether some value did need quoting is checked per chunk, in C: the output must hold
+    exactly the commas, quotes and line breaks of the separators, line ends and baked fields;
+    any more mean a value holds one, and ``render`` returns None so that the caller writes
+    the chunk with the csv module instead.
+
+    A value must never be None (``%s`` would write "None", the csv module writes nothing):
+    the caller's SQL wraps every column in ``ifnull(x, '')``. Columns in ``baked`` take few
+    distinct values (the reason texts, some with commas): a row whose baked values need
+    quoting is written with a format that holds their exact csv form, one format per
+    combination of their values, so such rows do not send every chunk to the slow path. They
+    must hold text or None (else the chunk goes to the csv module).
+    """
+
+    def __init__(self, ncols: int, baked: Sequence[int] = ()) -> None:
+        self.ncols = ncols
+        self.baked = tuple(baked)
+        self._key: Callable[[Sequence[Any]], Any] = (
+            itemgetter(*self.baked) if self.baked else (lambda _row: ()))
+        #: values of the baked columns -> (format, number of quote-trigger bytes it writes,
+        #: whether a baked value needs quoting)
+        self._formats: dict[Any, tuple[str, int, bool]] = {}
+
+    def _format(self, key: Any) -> tuple[str, int, bool]:
+        values = dict(zip(self.baked, key if len(self.baked) > 1 else (key,), strict=True))
+        fields = {j: csv_field(v) for j, v in values.items()}
+        parts = [fields[j].replace("%", "%%") + "%.0s" if j in fields else "%s"
+                 for j in range(self.ncols)]
+        fmt = ",".join(parts) + "\r\n"
+        quoted = any(fields[j] != v for j, v in values.items())
+        return fmt, _triggers(fmt.encode("utf-8")), quoted
+
+    def render(self, rows: Sequence[Sequence[Any]]) -> bytes | None:
+        """The chunk's CSV bytes, or None when the csv module must write it (a value that
+        needs quoting, a baked value that is not text, rows of the wrong length)."""
+        if not rows:
+            return b""
+        try:
+            if set(map(len, rows)) != {self.ncols}:
+                return None
+            # baked values are looked up by equality, under which 0, 0.0 and False (written
+            # differently) are one key: only text and None are baked
+            for j in self.baked:
+                if not set(map(type, map(itemgetter(j), rows))) <= _BAKEABLE:
+                    return None
+            keys = list(map(self._key, rows))
+            formats = self._formats
+            for key in set(keys).difference(formats):
+                formats[key] = self._format(key)
+            fmts = list(map(formats.__getitem__, keys))
+        except (TypeError, ValueError):  # rows that are not sequences, unhashable values
+            return None
+        try:
+            lines = list(map(",".join, rows))  # every value is text
+        except TypeError:
+            return self._formatted(rows, fmts)
+        # rows with a baked value that needs quoting: that row's format
+        expected = len(rows) * (self.ncols + 1)  # the commas and the CRLF of each line
+        try:
+            for i in [i for i, f in enumerate(fmts) if f[2]]:
+                fmt, triggers, _ = fmts[i]
+                lines[i] = (fmt % rows[i])[:-2]
+                expected += triggers - (self.ncols + 1)
+            data = ("\r\n".join(lines) + "\r\n").encode("utf-8")
+        except (TypeError, ValueError, UnicodeError):
+            return None
+        if _triggers(data) != expected:
+            return None
+        return data
+
+    def _formatted(self, rows: Sequence[Sequence[Any]],
+                   fmts: list[tuple[str, int, bool]]) -> bytes | None:
+        try:
+            data = "".join(map(str.__mod__, map(itemgetter(0), fmts), rows)).encode("utf-8")
+        except (TypeError, ValueError, UnicodeError):
+            return None
+        if _triggers(data) != sum(map(itemgetter(1), fmts)):
+            return None
+        return data
+
+
+def _triggers(data: bytes) -> int:
+    """How many commas, quotes, CRs and LFs ``data`` holds (one pass, in C)."""
+    return len(data) - len(data.translate(None, _QUOTE_TRIGGERS))
+
+
 class SafeCsvWriter:
     """Write one CSV file: header, rows (neutralised or already safe), then ``close()``.
 
@@ -77,31 +191,31 @@ class SafeCsvWriter:
         self._tmp = path.with_name(path.name + ".part")
         self._fh = open(self._tmp, "wb")  # closed in close() or abort()
         self._raw = _HashingRaw(self._fh)
-        self._text = io.TextIOWrapper(
-            io.BufferedWriter(self._raw, buffer_size=1 << 20), encoding="utf-8", newline=""
-        )
-        self._text.write(BOM)
-        self._csv = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        self._csv.writerow([neutralise(h) for h in header])
+        self._out = io.BufferedWriter(self._raw, buffer_size=1 << 20)
+        self._out.write((BOM + csv_text([[neutralise(h) for h in header]])).encode("utf-8"))
         self.rows = 0
         self.result: WrittenFile | None = None
 
     def write(self, row: Sequence[Any]) -> None:
         """One row of arbitrary values: text cells are neutralised here."""
-        self._csv.writerow([neutralise(v) for v in row])
+        self._out.write(csv_text([[neutralise(v) for v in row]]).encode("utf-8"))
         self.rows += 1
 
-    def write_safe_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+    def write_safe_rows(self, rows: Sequence[Sequence[Any]],
+                        fast: FastRows | None = None) -> None:
         """Rows whose text cells were already neutralised (by the export's SQL): the fast
-        path, handed to the C writer as they are."""
-        self._csv.writerows(rows)
+        path, written in one piece per chunk (by ``fast`` when given and it can)."""
+        data = fast.render(rows) if fast is not None else None
+        if data is None:
+            data = csv_text(rows).encode("utf-8")
+        self._out.write(data)
         self.rows += len(rows)
 
     def close(self) -> WrittenFile:
-        self._text.flush()
+        self._out.flush()
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self._text.detach()
+        self._out.detach()
         self._fh.close()
         os.replace(self._tmp, self.path)
         self.result = WrittenFile(self.path, self.rows, self._raw.size,

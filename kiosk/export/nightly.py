@@ -37,6 +37,7 @@ from kiosk import __version__
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.export.csvfile import (
     FORMULA_STARTS,
+    FastRows,
     SafeCsvWriter,
     WrittenFile,
     sha256_file,
@@ -195,6 +196,18 @@ def _messages_cte() -> str:
     return f"WITH msg(code, zh, en) AS (VALUES {rows})"
 
 
+def _sql_integer_text(x: str) -> str:
+    """An integer as text (what Python's str() writes for it); anything else as it is."""
+    return f"CASE typeof({x}) WHEN 'integer' THEN CAST({x} AS TEXT) ELSE {x} END"
+
+
+def _sql_temperature_text(x: str) -> str:
+    """round(x, 2) as text where SQLite writes it as Python's repr() does (2 decimals below
+    1000, checked by the tests); anything else (-0.0, huge values) as the REAL, for Python."""
+    return (f"CASE WHEN {x} > 0 AND {x} < 1000 THEN CAST(round({x}, 2) AS TEXT) "
+            f"ELSE round({x}, 2) END")
+
+
 def movements_sql(mask: bool, checkpoints: Sequence[str] | None = None) -> str:
     """The SELECT that yields the movement rows, ready for the CSV writer, one parameter
     (the local date) then one per checkpoint. Used by the benchmark with the sqlite3 CLI too."""
@@ -210,28 +223,44 @@ def movements_sql(mask: bool, checkpoints: Sequence[str] | None = None) -> str:
     where = "e.local_date = ?"
     if checkpoints:
         where += f" AND e.checkpoint IN ({','.join('?' * len(checkpoints))})"
-    return f"""{_messages_cte()}
-SELECT
-  strftime('%Y-%m-%d %H:%M:%S', e.wall_utc, e.utc_offset_min || ' minutes'),
-  {n('e.checkpoint')},
-  e.direction,
-  {person},
-  CASE WHEN e.resident_id IS NOT NULL THEN 'resident'
+    exprs = {
+        "time": "strftime('%Y-%m-%d %H:%M:%S', e.wall_utc, e.utc_offset_min || ' minutes')",
+        "checkpoint": n("e.checkpoint"),
+        "direction": "e.direction",
+        "person": person,
+        "person_type": """CASE WHEN e.resident_id IS NOT NULL THEN 'resident'
        WHEN e.visitor_name IS NOT NULL AND e.visitor_name != '' THEN 'visitor'
        WHEN e.pass_number IS NOT NULL AND e.pass_number != '' THEN 'pass'
-       ELSE '' END,
-  {phone},
-  {n('COALESCE(r.building, e.host_building)')},
-  {n('r.unit')},
-  {n('r.room')},
-  {n('e.pass_kind')},
-  {pass_number},
-  round(r1.used_c, 2), r1.source, round(r2.used_c, 2), r2.source,
-  e.outcome, e.reason,
-  msg.zh, msg.en,
-  e.escalated,
-  {n('v.name')},
-  e.clock_state, e.id, {n('e.device_id')}, e.seq, e.corrects_event_id
+       ELSE '' END""",
+        "phone": phone,
+        "building": n("COALESCE(r.building, e.host_building)"),
+        "unit": n("r.unit"),
+        "room": n("r.room"),
+        "pass_kind": n("e.pass_kind"),
+        "pass_number": pass_number,
+        "temp1_c": _sql_temperature_text("r1.used_c"),
+        "temp1_source": "r1.source",
+        "temp2_c": _sql_temperature_text("r2.used_c"),
+        "temp2_source": "r2.source",
+        "decision": "e.outcome",
+        "reason": "e.reason",
+        "reason_zh": "msg.zh",
+        "reason_en": "msg.en",
+        "escalated": _sql_integer_text("e.escalated"),
+        "volunteer": n("v.name"),
+        "clock": "e.clock_state",
+        "event_id": "e.id",
+        "device_id": n("e.device_id"),
+        "seq": _sql_integer_text("e.seq"),
+        "corrects_event_id": "e.corrects_event_id",
+    }
+    # NULL is written as an empty cell either way, and numbers are given as the text Python
+    # would write for them: then csvfile.FastRows can join the rows as they come (the sqlite3
+    # CLI writes the same cells from this SELECT)
+    columns = ",\n  ".join(f"ifnull({exprs[key]}, '') AS {key}" for key, _, _ in MOVEMENT_COLUMNS)
+    return f"""{_messages_cte()}
+SELECT
+  {columns}
 FROM gate_events AS e
 LEFT JOIN residents AS r ON r.id = e.resident_id
 LEFT JOIN volunteers AS v ON v.id = e.volunteer_id
@@ -265,54 +294,77 @@ def live_summary(cur: sqlite3.Cursor, day: date,
     * confirmed_fevers: events with reason 'fever'; denials and deny_<reason>: 'deny' outcomes;
     * still_out: residents whose last allowed movement up to the end of the day (over all
       time) was OUT, counted at the checkpoint of that movement.
+
+    Two passes: the day's events once (in the order of the day index, so grouping by
+    checkpoint needs no sort), and the allowed movements of residents up to that day once,
+    which gives both "still out" and the unique residents. TOTAL adds up the checkpoints
+    (unique residents: distinct over all of them); it is kept only for several checkpoints.
     """
     where, cp = _day_filter(checkpoints)
     params: list[Any] = [day.isoformat(), *(checkpoints or ())]
     out: dict[str, dict[str, int]] = {}
-    base = """SELECT {group},
-        coalesce(sum(outcome = 'allow' AND direction = 'in'), 0),
-        coalesce(sum(outcome = 'allow' AND direction = 'out'), 0),
-        count(DISTINCT CASE WHEN outcome = 'allow' THEN resident_id END),
-        coalesce(sum(visitor_name IS NOT NULL AND visitor_name != ''), 0),
-        coalesce(sum(reason = 'fever'), 0),
-        coalesce(sum(outcome = 'remeasure'), 0),
-        coalesce(sum(outcome = 'deny'), 0)
-      FROM gate_events WHERE {where}{cp} {group_by}"""
-    for group, group_by in (("checkpoint", "GROUP BY checkpoint"), (f"'{TOTAL}'", "")):
-        sql = base.format(group=group, where=where, cp=cp, group_by=group_by)
-        for row in cur.execute(sql, params):
-            if group_by == "" and not out:
-                break  # no events at all: no total row
-            counts = out.setdefault(row[0], _empty_counts())
-            for key, value in zip(("entries", "exits", "unique_residents", "visitors",
-                                   "confirmed_fevers", "remeasures", "denials"), row[1:],
-                                  strict=True):
-                counts[key] = int(value)
-    known = {f"deny_{r.value}" for r in DENY_REASONS}
-    sql = (f"SELECT checkpoint, reason, count(*) FROM gate_events WHERE {where}{cp} "
-           "AND outcome = 'deny' GROUP BY checkpoint, reason")
-    for checkpoint, reason, n in cur.execute(sql, params).fetchall():
-        key = f"deny_{reason}" if f"deny_{reason}" in known else "deny_other"
-        for target in (checkpoint, TOTAL):
-            out.setdefault(target, _empty_counts())[key] += n
-    # still out: each resident's last allowed movement per device (seq is the true order on
-    # a device), then the latest of those by wall clock across devices
-    where_le, cp_le = _day_filter(None, "<=")
-    sql = (f"SELECT resident_id, max(seq), device_id, direction, checkpoint, wall_utc "
-           f"FROM gate_events WHERE {where_le}{cp_le} AND outcome = 'allow' "
-           f"AND resident_id IS NOT NULL GROUP BY resident_id, device_id")
-    last: dict[int, tuple[str, str, str]] = {}
-    for resident_id, _seq, _device, direction, checkpoint, wall in cur.execute(
-            sql, [day.isoformat()]):
-        if resident_id not in last or wall > last[resident_id][0]:
-            last[resident_id] = (wall, direction, checkpoint)
-    for _wall, direction, checkpoint in last.values():
-        if direction != "out" or (checkpoints and checkpoint not in checkpoints):
+    deny_known = [f"deny_{r.value}" for r in DENY_REASONS]
+    deny_sql = "".join(f",\n  count(*) FILTER (WHERE outcome = 'deny' AND reason = "
+                       f"{_sql_str(r.value)})" for r in DENY_REASONS)
+    sql = f"""SELECT checkpoint,
+  count(*) FILTER (WHERE outcome = 'allow' AND direction = 'in'),
+  count(*) FILTER (WHERE outcome = 'allow' AND direction = 'out'),
+  count(*) FILTER (WHERE visitor_name != ''),
+  count(*) FILTER (WHERE reason = 'fever'),
+  count(*) FILTER (WHERE outcome = 'remeasure'),
+  count(*) FILTER (WHERE outcome = 'deny'){deny_sql}
+FROM gate_events WHERE {where}{cp} GROUP BY checkpoint"""
+    day_keys = ("entries", "exits", "visitors", "confirmed_fevers", "remeasures", "denials",
+                *deny_known)
+    for checkpoint, *values in cur.execute(sql, params):
+        counts = out[checkpoint] = _empty_counts()
+        counts.update(zip(day_keys, values, strict=True))
+        counts["deny_other"] = counts["denials"] - sum(counts[k] for k in deny_known)
+
+    # each resident's allowed movements up to the day's end, per device and checkpoint: the
+    # last one (seq is the true order on a device) and whether any was on the day itself
+    sql = ("SELECT resident_id, device_id, checkpoint, max(seq), direction, wall_utc, "
+           "count(*) FILTER (WHERE local_date = ?) "
+           "FROM gate_events WHERE local_date <= ? AND outcome = 'allow' "
+           "AND resident_id IS NOT NULL GROUP BY resident_id, device_id, checkpoint "
+           "ORDER BY resident_id, device_id, checkpoint")
+    wanted = set(checkpoints) if checkpoints else None
+    moved: dict[str, set[int]] = {}  # checkpoint -> residents with an allowed movement that day
+    last: dict[int, tuple[str, str, str]] = {}  # resident -> (wall, direction, checkpoint)
+    device_last: tuple[Any, ...] | None = None  # (resident, device, seq, wall, dir, checkpoint)
+
+    def settle(d: tuple[Any, ...]) -> None:
+        # the latest of the devices' last movements by wall clock (the first device on a tie)
+        resident, _device, _seq, wall, direction, checkpoint = d
+        if resident not in last or wall > last[resident][0]:
+            last[resident] = (wall, direction, checkpoint)
+
+    for resident, device, checkpoint, seq, direction, wall, on_day in cur.execute(
+            sql, [day.isoformat(), day.isoformat()]):
+        if on_day and (wanted is None or checkpoint in wanted):
+            moved.setdefault(checkpoint, set()).add(resident)
+        if device_last is not None and device_last[:2] == (resident, device):
+            if seq > device_last[2]:
+                device_last = (resident, device, seq, wall, direction, checkpoint)
             continue
-        for target in (checkpoint, TOTAL):
-            out.setdefault(target, _empty_counts())["still_out"] += 1
-    if len([k for k in out if k != TOTAL]) <= 1:
-        out.pop(TOTAL, None)  # one checkpoint: its row is the total
+        if device_last is not None:
+            settle(device_last)
+        device_last = (resident, device, seq, wall, direction, checkpoint)
+    if device_last is not None:
+        settle(device_last)
+    for checkpoint, residents in moved.items():
+        out.setdefault(checkpoint, _empty_counts())["unique_residents"] = len(residents)
+    for _wall, direction, checkpoint in last.values():
+        if direction != "out" or (wanted is not None and checkpoint not in wanted):
+            continue
+        out.setdefault(checkpoint, _empty_counts())["still_out"] += 1
+    if len(out) > 1:
+        total = _empty_counts()
+        for counts in out.values():
+            for k, v in counts.items():
+                total[k] += v
+        total["unique_residents"] = len(set().union(*moved.values()))
+        out[TOTAL] = total
     return out
 
 
@@ -391,16 +443,23 @@ def file_names(label: str, day: date) -> dict[str, str]:
             "manifest": f"manifest_{stem}.json", "sums": f"SHA256SUMS_{stem}.txt"}
 
 
+#: the reason texts: few distinct values, with commas; csvfile.FastRows writes them into its
+#: formats
+_BAKED_COLUMNS = tuple(i for i, (k, _, _) in enumerate(MOVEMENT_COLUMNS)
+                       if k in ("reason_zh", "reason_en"))
+
+
 def _write_movements(cur: sqlite3.Cursor, path: Path, day: date, opts: ExportOptions) -> \
         WrittenFile:
     params = [day.isoformat(), *(opts.checkpoints or ())]
+    fast = FastRows(len(MOVEMENT_COLUMNS), baked=_BAKED_COLUMNS)
     with SafeCsvWriter(path, header(MOVEMENT_COLUMNS, opts.lang)) as w:
         cur.execute(movements_sql(opts.mask, opts.checkpoints), params)
         while True:
             rows = cur.fetchmany(opts.chunk_rows)
             if not rows:
                 break
-            w.write_safe_rows(rows)
+            w.write_safe_rows(rows, fast)
             if opts.progress is not None:
                 opts.progress(len(rows))
         return w.close()
@@ -419,8 +478,8 @@ def _write_summary(cur: sqlite3.Cursor, path: Path, day: date, opts: ExportOptio
     return write_csv(path, head, rows)
 
 
-def count_events(cur: sqlite3.Cursor, day: date,
-                 checkpoints: Sequence[str] | None = None) -> int:
+def count_events(cur: sqlite3.Cursor, day: date, checkpoints: Sequence[str] | None) \
+        -> int:
     where, cp = _day_filter(checkpoints)
     row = cur.execute(f"SELECT count(*) FROM gate_events WHERE {where}{cp}",
                       [day.isoformat(), *(checkpoints or ())]).fetchone()
@@ -429,11 +488,22 @@ def count_events(cur: sqlite3.Cursor, day: date,
 
 def _device_ranges(cur: sqlite3.Cursor, day: date,
                    checkpoints: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Each device's first and last seq and number of events that day, by device id. Grouped
+    by checkpoint too, the order of the day index, so no sort; a device seen at several
+    checkpoints that day (rare) is asked again by device alone."""
     where, cp = _day_filter(checkpoints)
-    sql = (f"SELECT device_id, min(seq), max(seq), count(*) FROM gate_events "
-           f"WHERE {where}{cp} GROUP BY device_id ORDER BY device_id")
+    params = [day.isoformat(), *(checkpoints or ())]
+    rows = cur.execute(f"SELECT device_id, min(seq), max(seq), count(*) FROM gate_events "
+                       f"WHERE {where}{cp} GROUP BY checkpoint, device_id", params).fetchall()
+    devices = [r[0] for r in rows]
+    if len(set(devices)) == len(devices) and all(isinstance(d, str) for d in devices):
+        rows.sort(key=lambda r: r[0])  # code point order = SQLite's (UTF-8 byte) order
+    else:
+        rows = cur.execute(f"SELECT device_id, min(seq), max(seq), count(*) FROM gate_events "
+                           f"WHERE {where}{cp} GROUP BY device_id ORDER BY device_id",
+                           params).fetchall()
     return [{"device_id": d, "first_seq": lo, "last_seq": hi, "events": n}
-            for d, lo, hi, n in cur.execute(sql, [day.isoformat(), *(checkpoints or ())])]
+            for d, lo, hi, n in rows]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -462,10 +532,9 @@ def export_day(engine: Engine, day: date, out_dir: Path, opts: ExportOptions,
             cur = cast(sqlite3.Cursor, raw.cursor())
             cur.execute("BEGIN")  # one snapshot for files, counts and manifest
             try:
-                total = count_events(cur, day, opts.checkpoints)
-                if before_read is not None:
-                    before_read(cur, total)
                 devices = _device_ranges(cur, day, opts.checkpoints)
+                if before_read is not None:
+                    before_read(cur, sum(d["events"] for d in devices))
                 movements = _write_movements(cur, out_dir / names["movements"], day, opts)
                 summary = _write_summary(cur, out_dir / names["summary"], day, opts)
             finally:
