@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,8 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
 
 
 _EVENT_COLS = [c.name for c in EV.columns]
+#: a stored row's values in COPY's column order (one C call a row)
+_copy_values = operator.itemgetter(*_EVENT_COLS)
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -271,7 +274,7 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     with cur.copy(f"COPY events ({','.join(_EVENT_COLS)}) FROM STDIN") as copy:
         for r in rows:
-            copy.write_row([r[c] for c in _EVENT_COLS])
+            copy.write_row(_copy_values(r))
 
 
 def next_change_ids(conn: Connection, scope: str, n: int) -> int:

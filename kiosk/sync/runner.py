@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -26,7 +26,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
-    bindparam,
     delete,
     insert,
     select,
@@ -121,6 +120,12 @@ def _reader(table: Any, alias: str) -> tuple[str, Callable[[tuple[Any, ...]], di
 
 _EVENT_COLS, _event_dict = _reader(E, "e")
 _READING_COLS, _reading_dict = _reader(RD, "r")
+#: the next queued (not quarantined) outbox rows
+_QUEUE_SQL = ("SELECT seq, event_id FROM outbox WHERE quarantined = 0 AND seq > ? "
+              "ORDER BY seq LIMIT ?")
+#: a device's events of a seq range, through the (device_id, seq) index
+_RANGE_EVENTS_SQL = (f"SELECT {_EVENT_COLS} FROM gate_events e WHERE e.device_id = ? AND "
+                     "e.seq BETWEEN ? AND ? ORDER BY e.seq")
 #: the queued (not quarantined) events of an outbox seq range, in order; one join each for
 #: events and readings instead of IN lists of ids
 _QUEUED_EVENTS_SQL = (f"SELECT {_EVENT_COLS} FROM outbox o JOIN gate_events e ON e.id = "
@@ -167,11 +172,36 @@ def load_events(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
     return _with_readings(out, raw_readings)
 
 
-def load_queued(conn: Connection, first: int, last: int) -> list[dict[str, Any]]:
-    """The queued, not quarantined events of outbox seqs ``first``..``last``, in order, as
-    ``load_events`` gives them."""
+class Queued(NamedTuple):
+    """An outbox row: the event's seq and id."""
+
+    seq: int
+    event_id: str
+
+
+def next_queued(conn: Connection, after: int, size: int) -> list[Queued]:
+    """The next ``size`` queued, not quarantined outbox rows after seq ``after``."""
+    return list(map(Queued._make, _raw(conn).execute(_QUEUE_SQL, (after, size))))
+
+
+_ID = [c.name for c in E.columns].index("id")
+
+
+def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[dict[str, Any]]:
+    """The events of ``rows`` (consecutive queued outbox rows, as ``next_queued`` gives
+    them), in order, as ``load_events`` gives them.
+
+    Read as one range of this device's seqs through its (device_id, seq) index; when that
+    range is not exactly these events (an event queued under another device id), through a
+    join with the outbox instead. Readings: one join with the outbox."""
     db = _raw(conn)
-    events = list(map(_event_dict, db.execute(_QUEUED_EVENTS_SQL, (first, last))))
+    first, last = rows[0].seq, rows[-1].seq
+    wanted = {r.event_id for r in rows}
+    raw_events = [e for e in db.execute(_RANGE_EVENTS_SQL, (device_id, first, last))
+                  if e[_ID] in wanted]
+    if len(raw_events) != len(wanted):
+        raw_events = db.execute(_QUEUED_EVENTS_SQL, (first, last)).fetchall()
+    events = list(map(_event_dict, raw_events))
     return _with_readings(events, db.execute(_QUEUED_READINGS_SQL, (first, last)))
 
 
@@ -227,13 +257,11 @@ class Syncer:
 
     def _batch(self, after: int, size: int) -> tuple[list[Any], list[dict[str, Any]], int, int]:
         """The next ``size`` queued events after seq ``after``, and the outbox counts."""
-        with self.engine.connect() as conn:
-            rows = list(conn.execute(select(OB.c.seq, OB.c.event_id)
-                                     .where(OB.c.quarantined.is_(False), OB.c.seq > after)
-                                     .order_by(OB.c.seq).limit(size)))
+        with self.engine.connect() as conn, conn.begin():  # one snapshot for all reads
+            rows = next_queued(conn, after, size)
             if not rows:
                 return [], [], 0, 0
-            events = load_queued(conn, rows[0].seq, rows[-1].seq)
+            events = load_queued(conn, rows, self.device_id)
             total, quarantined = _raw(conn).execute(_COUNTS_SQL).fetchone()
         return rows, events, total - quarantined, quarantined
 
@@ -306,8 +334,7 @@ class Syncer:
                 conn.execute(update(OB).where(OB.c.event_id == event_id).values(
                     quarantined=True, last_error=reason, attempts=OB.c.attempts + 1))
             if seqs:
-                conn.execute(delete(OB).where(OB.c.seq.in_(bindparam("s", expanding=True))),
-                             {"s": seqs})
+                conn.exec_driver_sql("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
         report.batches += 1
         report.sent += len(seqs)
         report.duplicates += int(ack.get("duplicates", 0))

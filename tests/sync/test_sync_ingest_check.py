@@ -16,7 +16,7 @@ from kiosk.server import ingest
 from kiosk.server.ingest import Invalid, _digests_match, check_event
 from kiosk.store.events import PERSONAL_FIELDS, Visitor, event_hash, personal_digest
 from kiosk.sync import wire
-from kiosk.sync.runner import load_events, load_queued
+from kiosk.sync.runner import load_events, load_queued, next_queued
 
 
 def _record(gate: Gate) -> None:
@@ -127,13 +127,20 @@ def test_an_event_without_readings_hashes_with_an_empty_list(gate: Gate, writer:
 
 def test_the_queue_is_read_in_order_without_the_quarantined(gate: Gate) -> None:
     _record(gate)
+    device = gate.settings.device.id
     with gate.store.engine.begin() as conn:
         conn.execute(text("UPDATE outbox SET quarantined = 1 WHERE seq = 2"))
     with gate.store.engine.connect() as conn:
         ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM gate_events ORDER BY seq")]
         everything = load_events(conn, ids)
-        queued = load_queued(conn, 1, 4)
-        assert load_queued(conn, 3, 3) == [everything[2]]
+        rows = next_queued(conn, 0, 10)
+        assert [tuple(r) for r in rows] == [(e["seq"], e["id"]) for e in everything
+                                            if e["seq"] != 2]
+        assert next_queued(conn, 1, 2) == rows[1:3]
+        queued = load_queued(conn, rows, device)
+        assert load_queued(conn, rows[1:2], device) == [everything[2]]
+        # events queued under another device id: read through the outbox instead
+        assert load_queued(conn, rows, "another-device") == queued
     assert queued == [e for e in everything if e["seq"] != 2]
     assert [len(e["readings"]) for e in everything] == [2, 1, 1, 1]
     assert [r["ordinal"] for r in everything[0]["readings"]] == [1, 2]
