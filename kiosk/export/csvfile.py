@@ -19,6 +19,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
@@ -130,41 +131,44 @@ class FastRows:
         needs quoting, a baked value that is not text, rows of the wrong length)."""
         if not rows:
             return b""
+        formats = self._formats
         try:
             if set(map(len, rows)) != {self.ncols}:
                 return None
-            # baked values are looked up by equality, under which 0, 0.0 and False (written
-            # differently) are one key: only text and None are baked
-            for j in self.baked:
-                if not set(map(type, map(itemgetter(j), rows))) <= _BAKEABLE:
-                    return None
             keys = list(map(self._key, rows))
-            formats = self._formats
-            for key in set(keys).difference(formats):
-                formats[key] = self._format(key)
-            fmts = list(map(formats.__getitem__, keys))
+            distinct = set(keys)
+            # baked values are looked up by equality, under which 0, 0.0 and False (written
+            # differently) are one key; text equals nothing but text: only text and None
+            # are baked (checking the distinct keys is enough)
+            single = len(self.baked) == 1
+            for key in distinct:
+                if not all(type(v) in _BAKEABLE for v in ((key,) if single else key)):
+                    return None
+                if key not in formats:
+                    formats[key] = self._format(key)
         except (TypeError, ValueError):  # rows that are not sequences, unhashable values
             return None
-        try:
-            lines = list(map(",".join, rows))  # every value is text
-        except TypeError:
-            return self._formatted(rows, fmts)
-        # rows with a baked value that needs quoting: that row's format
+        quoted = {k for k in distinct if formats[k][2]}
         expected = len(rows) * (self.ncols + 1)  # the commas and the CRLF of each line
+        lines: Sequence[Sequence[Any]] = rows
         try:
-            for i in [i for i, f in enumerate(fmts) if f[2]]:
-                fmt, triggers, _ = fmts[i]
-                lines[i] = (fmt % rows[i])[:-2]
-                expected += triggers - (self.ncols + 1)
-            data = ("\r\n".join(lines) + "\r\n").encode("utf-8")
-        except (TypeError, ValueError, UnicodeError):
+            if quoted:  # rows with a baked value that needs quoting: that row's format
+                lines = list(rows)
+                for i in compress(range(len(keys)), map(quoted.__contains__, keys)):
+                    fmt, triggers, _ = formats[keys[i]]
+                    lines[i] = ((fmt % rows[i])[:-2],)
+                    expected += triggers - (self.ncols + 1)
+            data = ("\r\n".join(map(",".join, lines)) + "\r\n").encode("utf-8")
+        except TypeError:  # a value that is not text
+            return self._formatted(rows, keys)
+        except (ValueError, UnicodeError):
             return None
         if _triggers(data) != expected:
             return None
         return data
 
-    def _formatted(self, rows: Sequence[Sequence[Any]],
-                   fmts: list[tuple[str, int, bool]]) -> bytes | None:
+    def _formatted(self, rows: Sequence[Sequence[Any]], keys: list[Any]) -> bytes | None:
+        fmts = list(map(self._formats.__getitem__, keys))
         try:
             data = "".join(map(str.__mod__, map(itemgetter(0), fmts), rows)).encode("utf-8")
         except (TypeError, ValueError, UnicodeError):

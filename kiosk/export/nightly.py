@@ -10,9 +10,12 @@ For one local date the export writes, into one directory:
 * ``SHA256SUMS_<checkpoint>_<date>.txt``: the same hashes for ``sha256sum -c``.
 
 Speed and memory: the movement rows are shaped entirely in SQL (local time, masking,
-formula neutralisation, reason texts) and handed in chunks from the SQLite cursor to the C
-csv writer, so memory stays flat in the number of rows and Python does no per-row work.
-The SQL masks are checked against kiosk.core.privacy by the tests.
+formula neutralisation, reason texts, numbers as the text Python would write) and handed in
+chunks from the SQLite cursor to csvfile.FastRows, which joins each chunk in a few C calls and
+checks it (the csv module writes a chunk it cannot vouch for), so memory stays flat in the
+number of rows and Python does no per-row work. The SQL masks are checked against
+kiosk.core.privacy, FastRows against the csv module, by the tests. The summary takes two more
+passes (docs/BENCHMARKS_export.md).
 
 Everything is read in one read transaction, so the files, the counts and the manifest
 describe the same snapshot even while the gate keeps recording.
