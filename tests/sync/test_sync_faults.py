@@ -63,16 +63,19 @@ class ChaosProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        with self._lock:
-            fate = FATES[self._accepted % len(FATES)]
-            self._accepted += 1
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
         except OSError:
-            self.fates["refused"] += 1
+            with self._lock:
+                self.fates["refused"] += 1
             client.close()
             return
-        self.fates[fate] += 1
+        # the cycle of fates advances only for connections that reach the server, so every
+        # fate is dealt however many connections a restart refuses
+        with self._lock:
+            fate = FATES[self._accepted % len(FATES)]
+            self._accepted += 1
+            self.fates[fate] += 1
         if fate == "stall":
             time.sleep(self.stall_s)
             client.close()
