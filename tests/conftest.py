@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
+# test kits imported by test modules (and also loaded as plugins): their asserts explain
+# themselves too
+pytest.register_assert_rewrite("sync_testkit", "ui_testkit", "export_testing")
 
 from kiosk_testing import FakeClock  # noqa: E402
 
