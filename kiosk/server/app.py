@@ -24,7 +24,7 @@ from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
 from kiosk.server.db import open_server_store
 from kiosk.server.ingest import DEV, MAX_BATCH_EVENTS, Ingest
-from kiosk.server.ratelimit import ENROL_PER_CLIENT
+from kiosk.server.ratelimit import ENROL_PER_CLIENT, minutes_to_wait, retry_after
 from kiosk.sync import wire
 
 #: a batch larger than this (bytes) is refused before it is parsed (HTTP 413)
@@ -157,8 +157,8 @@ def create_app(engine: Engine) -> FastAPI:
         wait = await run_in_threadpool(enrol_wait, client)
         if wait is not None:
             raise HTTPException(429, "too many failed enrolments from this address: try "
-                                f"again in {int(wait.total_seconds() / 60) + 1} min",
-                                headers={"Retry-After": str(int(wait.total_seconds()) + 1)})
+                                f"again in {minutes_to_wait(wait)} min",
+                                headers=retry_after(wait))
         try:
             done = await run_in_threadpool(admin.enrol_device, engine, code, device_id,
                                            client=client)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 from starlette.requests import Request
 
 from kiosk.server.models import ServerAuditRow
@@ -64,7 +64,3 @@ def failures(conn: Connection, action: str, since: datetime, *, client: str | No
     if actor is not None:
         stmt = stmt.where(AUD.c.actor == actor[:100])
     return list(conn.execute(stmt.order_by(AUD.c.at)).scalars())
-
-
-def count(conn: Connection, action: str) -> int:
-    return int(conn.execute(select(func.count()).where(AUD.c.action == action)).scalar_one())

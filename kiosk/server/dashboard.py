@@ -27,7 +27,12 @@ from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.models import SessionRow, UserRow
-from kiosk.server.ratelimit import LOGIN_PER_CLIENT, LOGIN_PER_USER
+from kiosk.server.ratelimit import (
+    LOGIN_PER_CLIENT,
+    LOGIN_PER_USER,
+    minutes_to_wait,
+    retry_after,
+)
 from kiosk.store.models import table_of
 
 SESSIONS = table_of(SessionRow)
@@ -250,11 +255,11 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
         password = form.get("password", [""])[0]
         token, wait = await run_in_threadpool(sign_in, user, password, client_of(request))
         if wait is not None:
-            minutes = max(1, round(wait.total_seconds() / 60))
+            minutes = minutes_to_wait(wait)
             return HTMLResponse(
                 _login_page(f"尝试次数过多,请 {minutes} 分钟后再试 / Too many failed sign-ins: "
                             f"try again in {minutes} min"),
-                status_code=429, headers={"Retry-After": str(int(wait.total_seconds()) + 1)})
+                status_code=429, headers=retry_after(wait))
         if token is None:
             return HTMLResponse(_login_page("用户名或密码错误 / Wrong user or password"),
                                 status_code=401)

@@ -32,6 +32,16 @@ class Limit:
         return max(oldest_that_counts + self.window - now, timedelta(seconds=1))
 
 
+def minutes_to_wait(wait: timedelta) -> int:
+    """What the refusal tells a person: whole minutes, at least one."""
+    return max(1, round(wait.total_seconds() / 60))
+
+
+def retry_after(wait: timedelta) -> dict[str, str]:
+    """The ``Retry-After`` header of the 429 answer (seconds, rounded up)."""
+    return {"Retry-After": str(int(wait.total_seconds()) + 1)}
+
+
 #: dashboard sign-in: per client address, and per user name from anywhere (the second stops
 #: a guesser who spreads over many addresses; it can delay the real user by a quarter hour)
 LOGIN_PER_CLIENT = Limit(10, timedelta(minutes=15))
