@@ -134,9 +134,6 @@ _QUEUED_EVENTS_SQL = (f"SELECT {_EVENT_COLS} FROM outbox o JOIN gate_events e ON
 _QUEUED_READINGS_SQL = (f"SELECT {_READING_COLS} FROM outbox o JOIN readings r ON "
                         "r.event_id = o.event_id WHERE o.quarantined = 0 AND o.seq BETWEEN "
                         "? AND ? ORDER BY o.seq, r.ordinal")
-#: (pending, quarantined) in one pass without a GROUP BY's temporary b-tree: read for every
-#: batch, so cheap matters with 100,000 rows queued
-_COUNTS_SQL = "SELECT count(*), coalesce(sum(quarantined != 0), 0) FROM outbox"
 
 
 def _raw(conn: Connection) -> Any:
@@ -262,8 +259,8 @@ class Syncer:
             if not rows:
                 return [], [], 0, 0
             events = load_queued(conn, rows, self.device_id)
-            total, quarantined = _raw(conn).execute(_COUNTS_SQL).fetchone()
-        return rows, events, total - quarantined, quarantined
+            pending, quarantined = state.outbox_counts(conn)
+        return rows, events, pending, quarantined
 
     def _push_pipelined(self, report: SyncReport) -> None:
         """``depth`` batches in flight: the next one is read and sent while the server still

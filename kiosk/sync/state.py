@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from kiosk.store.models import Meta, OutboxRow, table_of
 
@@ -92,10 +92,13 @@ class SyncStatus:
 
 
 def outbox_counts(conn: Connection) -> tuple[int, int]:
-    """(pending, quarantined) events in the outbox."""
-    rows = {bool(q): n for q, n in conn.execute(
-        select(OB.c.quarantined, func.count()).group_by(OB.c.quarantined))}
-    return int(rows.get(False, 0)), int(rows.get(True, 0))
+    """(pending, quarantined) events in the outbox, in one pass without a GROUP BY's
+    temporary b-tree: read for every batch and every status tick, so cheap matters with
+    100,000 events queued."""
+    total, quarantined = conn.execute(select(
+        func.count(), func.coalesce(func.sum(case((OB.c.quarantined, 1), else_=0)), 0))
+    ).one()
+    return int(total) - int(quarantined), int(quarantined)
 
 
 def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
