@@ -76,7 +76,7 @@ class RecordedEvent:
 PERSONAL_FIELDS = ("pass_number", "pass_id", "resident_id", "household", "visitor_name",
                    "visitor_phone", "visitor_reason", "host_building", "note")
 #: fields left out of the event hash body (a set: looked up for every field of every event)
-_NOT_HASHED = frozenset(PERSONAL_FIELDS) | {"hash"}
+NOT_HASHED = frozenset(PERSONAL_FIELDS) | {"hash"}
 
 
 def _iso(v: Any) -> str:
@@ -113,7 +113,7 @@ def event_hash(values: dict[str, Any], readings: list[dict[str, Any]]) -> str:
     """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
     personal fields and its readings: altering or deleting an earlier record breaks every
     later hash, while wiping personal data for retention does not."""
-    body = {k: v for k, v in values.items() if k not in _NOT_HASHED}
+    body = {k: v for k, v in values.items() if k not in NOT_HASHED}
     body["readings"] = readings
     return hashlib.sha256(_canonical(body)).hexdigest()
 
