@@ -35,7 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk.export.nightly import ExportOptions, export_day, movements_sql  # noqa: E402
+from kiosk.export.columns import movements_sql  # noqa: E402
+from kiosk.export.nightly import ExportOptions, export_day  # noqa: E402
 from kiosk.store.db import make_engine, open_store  # noqa: E402
 from kiosk.store.events import _EVENT_COLS, _READING_COLS  # noqa: E402
 

@@ -25,7 +25,7 @@ from typing import cast
 
 from sqlalchemy import Engine
 
-from kiosk.export.nightly import TOTAL, live_summary
+from kiosk.export.summary import TOTAL, live_summary
 from kiosk.store import audit
 from kiosk.store.events import PERSONAL_FIELDS
 

@@ -12,16 +12,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.export.csvfile import FastRows, csv_field, csv_text
-from kiosk.export.nightly import (
-    DENY_REASONS,
-    SUMMARY_KEYS,
-    TOTAL,
-    _device_ranges,
-    _sql_integer_text,
-    _sql_temperature_text,
-    live_summary,
-)
+from kiosk.export.csvfile import FastRows, csv_field, csv_text, neutralise
+from kiosk.export.nightly import _device_ranges
+from kiosk.export.sql import sql_integer_text, sql_temperature_text
+from kiosk.export.summary import DENY_REASONS, SUMMARY_KEYS, TOTAL, live_summary
 
 # --- FastRows == csv module ----------------------------------------------------------------
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -76,7 +70,7 @@ def test_sql_number_text_is_what_python_writes():
     what Python writes for the value (repr / str): checked for every 2-decimal temperature
     below 1000 and odd values; the rest stays a number, which Python formats itself."""
     con = sqlite3.connect(":memory:")
-    temp, integer = _sql_temperature_text("x"), _sql_integer_text("x")
+    temp, integer = sql_temperature_text("x"), sql_integer_text("x")
     con.execute("CREATE TABLE v (x)")
     xs: list[Any] = [i / 1000 for i in range(-1000, 1_001_001)]
     xs += [-0.0, 1e-9, 0.004, 0.005, 999.995, 999.9951, 1e15, 1e16, 2.0**60, -37.5,
@@ -90,9 +84,10 @@ def test_sql_number_text_is_what_python_writes():
         else:
             assert repr(got) == repr(rounded)
     assert n_text > 990_000
-    for v in (0, 1, -1, 2**62, -(2**63), 1.5, 1e300, "7", "a,b", None, b"\x00"):
+    for v in (0, 1, -1, 2**62, -(2**63), 1.5, -1.5, 1e300, "7", "a,b", "-1", "=1+2", None,
+              b"\x00"):
         (got,) = con.execute(f"WITH v(x) AS (SELECT ?) SELECT {integer} FROM v", [v]).fetchone()
-        assert got == (str(v) if isinstance(v, int) else v)
+        assert got == (str(v) if isinstance(v, int) else neutralise(v))
     con.close()
 
 

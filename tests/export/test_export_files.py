@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -14,25 +15,15 @@ from pathlib import Path
 
 import pytest
 from export_testing import HOSTILE_NAMES, Traffic, make_traffic, parse_rfc4180
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from kiosk.core.privacy import mask_name, mask_phone
+from kiosk.core.privacy import mask_phone
+from kiosk.export.columns import MOVEMENTS
 from kiosk.export.csvfile import FORMULA_STARTS, neutralise, write_csv
-from kiosk.export.nightly import (
-    MOVEMENT_COLUMNS,
-    SUMMARY_KEYS,
-    ExportOptions,
-    export_day,
-    mask_pass_number,
-    sql_mask_name,
-    sql_mask_pass_number,
-    sql_mask_phone,
-    sql_neutralise,
-)
+from kiosk.export.nightly import ExportOptions, export_day
+from kiosk.export.summary import SUMMARY_KEYS
 from kiosk.store import audit
 
-COL = {k: i for i, (k, _, _) in enumerate(MOVEMENT_COLUMNS)}
+COL = {c.key: i for i, c in enumerate(MOVEMENTS)}
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def test_both_readers_give_the_same_rows_and_every_name_survives(traffic: Traffi
     for path in (movements, summary):
         assert parse_rfc4180(path.read_bytes()) == read_csv_module(path)
     rows = read_csv_module(movements)
-    assert rows[0] == [en for _, _, en in MOVEMENT_COLUMNS]
+    assert rows[0] == [c.en for c in MOVEMENTS]
     people = [r[COL["person"]] for r in rows[1:]]
     for name in HOSTILE_NAMES + ["访客,甲", "=1+1"]:
         assert neutralise(name) in people, name
@@ -201,30 +192,6 @@ def test_write_csv_neutralises_text_but_not_numbers(tmp_path):
     assert f.rows == 3 and f.sha256 == hashlib.sha256(f.path.read_bytes()).hexdigest()
 
 
-# --- the SQL masks are the Python masks ---------------------------------------------------
-_sql = sqlite3.connect(":memory:")
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-                max_size=30)
-
-
-def _run(expr: str, value: str) -> str:
-    return _sql.execute(f"SELECT {expr}", {"x": value}).fetchone()[0]
-
-
-@settings(max_examples=300, deadline=None)
-@given(_text.map(str.strip))
-def test_sql_masks_equal_the_python_masks(value: str):
-    assert _run(sql_mask_name(":x"), value) == neutralise(mask_name(value))
-    assert _run(sql_mask_phone(":x"), value) == neutralise(mask_phone(value))
-    assert _run(sql_mask_pass_number(":x"), value) == neutralise(mask_pass_number(value))
-    assert _run(sql_neutralise(":x"), value) == neutralise(value)
-
-
-def test_sql_masks_keep_null():
-    for expr in (sql_mask_name("NULL"), sql_mask_phone("NULL"), sql_neutralise("NULL")):
-        assert _sql.execute(f"SELECT {expr}").fetchone()[0] is None
-
-
 def test_rows_are_streamed_in_chunks(traffic: Traffic, tmp_path):
     seen: list[int] = []
     opts = ExportOptions(label="gate-1", progress=seen.append, chunk_rows=4)
@@ -244,3 +211,73 @@ def test_an_unwritable_directory_is_a_recorded_failure(traffic: Traffic, tmp_pat
     with traffic.store.engine.connect() as conn:
         status = conn.exec_driver_sql("SELECT status FROM export_runs").scalar()
     assert status == "failed"
+
+
+# --- issue 12.1: every text cell is neutralised, the kiosk's "own" columns too ---------------
+#: what a hostile device or a tampered database might hold; one per formula start
+PAYLOADS = ("=1+2", "+1+1", "-1+1", "@SUM(1)", "\t=1", "\r=1", "＝1", "＋1",
+            "=cmd|'/c calc'!A0", '=HYPERLINK("http://x")')
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def excel_runs(cell: str) -> bool:
+    """Whether a spreadsheet would evaluate this CSV cell: it starts like a formula and is not
+    a plain number (a number such as -1.5 is read as the number)."""
+    return bool(cell) and cell[0] in FORMULA_STARTS and not _NUMBER.fullmatch(cell)
+
+
+def _plant_formulas(store_path: Path, day: str) -> list[str]:
+    """Write formula values into every text column that reaches the movement file, with raw
+    INSERTs (the gate's validation bypassed; the append-only triggers forbid only UPDATE and
+    DELETE). Returns the planted event ids."""
+    con = sqlite3.connect(store_path)
+    con.row_factory = sqlite3.Row
+    template = dict(con.execute("SELECT * FROM gate_events WHERE local_date = ? LIMIT 1",
+                                [day]).fetchone())
+    reading = dict(con.execute("SELECT * FROM readings WHERE event_id = ?",
+                               [template["id"]]).fetchone())
+    ids = []
+    with con:
+        for i, p in enumerate(PAYLOADS):
+            rid = con.execute("INSERT INTO residents (name, building, unit, room, household, "
+                              "phone, updated_at) VALUES (?,?,?,?,?,?,?)",
+                              [p, p, p, p, p, p, template["wall_utc"]]).lastrowid
+            vid = con.execute("INSERT INTO volunteers (name, role, pin_hash, active, "
+                              "failed_attempts) VALUES (?, ?, 'x', 1, 0)",
+                              [f"{p}{i}", p]).lastrowid
+            row = dict(template, id=f"{p}{i}", seq=p, direction=p, clock_state=p, checkpoint=p,
+                       device_id=p, outcome=p, reason=p, pass_kind=p, pass_number=p,
+                       identified_by=p, escalated=p, corrects_event_id=p, resident_id=rid,
+                       volunteer_id=vid, visitor_name=p, visitor_phone=p, host_building=p)
+            con.execute(f"INSERT INTO gate_events ({','.join(row)}) "
+                        f"VALUES ({','.join('?' * len(row))})", list(row.values()))
+            for ordinal in (1, 2):
+                r = dict(reading, event_id=row["id"], ordinal=ordinal, source=p, used_c=p,
+                         state=p)
+                con.execute(f"INSERT INTO readings ({','.join(r)}) "
+                            f"VALUES ({','.join('?' * len(r))})", list(r.values()))
+            ids.append(row["id"])
+    con.close()
+    return ids
+
+
+@pytest.mark.parametrize("mask", [False, True], ids=["unmasked", "masked"])
+def test_formulas_planted_in_the_kiosks_own_columns_are_neutralised(traffic: Traffic, tmp_path,
+                                                                   mask: bool):
+    ids = _plant_formulas(Path(traffic.store.engine.url.database or ""), traffic.day.isoformat())
+    movements, summary, _ = export(traffic, tmp_path, mask=mask, lang="en")
+    rows = read_csv_module(movements)  # RFC 4180, as a spreadsheet splits the cells
+    planted = {r[COL["event_id"]][1:]: r for r in rows if r[COL["event_id"]][1:] in ids}
+    assert len(planted) == len(PAYLOADS)
+    for path in (movements, summary):
+        live = [(path.name, cell) for row in read_csv_module(path) for cell in row
+                if excel_runs(cell)]
+        assert live == []
+    # the payloads did reach the file, as inert text
+    own = ("direction", "decision", "reason", "clock", "event_id", "device_id", "seq",
+           "escalated", "temp1_source", "temp2_source", "corrects_event_id", "checkpoint",
+           "pass_kind", "volunteer", "unit", "room", "building")
+    for event_id, p in zip(ids, PAYLOADS, strict=True):
+        row = planted[event_id]
+        for key in own:
+            assert row[COL[key]].startswith("'" + p[:1]), (key, row[COL[key]])
