@@ -1,73 +1,128 @@
 """The ``kiosk`` command: a thin click layer over the library (gate, store, importer, demo).
 
+The commands of the other parts (thermometer, qr, passes, serve, sync, export, retention,
+audit) live beside their code and are listed once, in SUBCOMMANDS: each is imported only when
+it runs, so ``kiosk check`` never loads the central store's web stack, and an import error in
+one of them fails that command loudly instead of making it vanish.
+
 Exit codes: 0 success (``check``: allowed), 1 error, 2 usage error, 3 ``check`` denied,
 4 ``check`` needs a re-measure, 5 the database is damaged.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from kiosk import settings as settings_mod
+from kiosk.clibase import EXIT_DENIED, EXIT_REMEASURE, Context, fail, pass_ctx
 from kiosk.core.decision import Outcome
 from kiosk.core.model import Direction, Role
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.settings import Settings, SettingsError
-from kiosk.store.db import Store, StoreCorrupt, StoreError, open_store
-
-DB_FILE = "kiosk.sqlite3"
-EXIT_ERROR, EXIT_DENIED, EXIT_REMEASURE, EXIT_CORRUPT = 1, 3, 4, 5
+from kiosk.settings import SettingsError
 
 
-@dataclass
-class Context:
-    """Per-invocation state: the data directory, and settings and store opened on demand."""
+@dataclass(frozen=True, slots=True)
+class SubCommand:
+    """A command that lives in another module: ``module:attr``, and its one-line help, shown
+    by ``kiosk --help`` without importing the module (a test keeps it equal to the command's
+    own). ``extra``: the optional install extra whose packages the module needs."""
 
-    data_dir: Path
-    _settings: Settings | None = None
-    _store: Store | None = None
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = settings_mod.load(self.data_dir)
-            except SettingsError as exc:
-                fail(f"settings: {exc}")
-        return self._settings
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            try:
-                self._store = open_store(self.data_dir / DB_FILE)
-            except StoreCorrupt as exc:
-                fail(str(exc), EXIT_CORRUPT)
-            except (StoreError, OSError) as exc:
-                fail(f"cannot open the database in {self.data_dir}: {exc}")
-            self.closers.append(self._store.close)
-        return self._store
+    module: str
+    attr: str
+    help: str
+    extra: str | None = None
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    click.secho(f"Error: {message}", fg="red", err=True)
-    sys.exit(code)
+#: every command that lives beside its code: one entry per command
+SUBCOMMANDS: dict[str, SubCommand] = {
+    "thermometer": SubCommand("drivers.cli", "thermometer",
+                              "Serial IR thermometer: find it, read it."),
+    "qr": SubCommand("kiosk.qr.cli", "qr", "Read QR codes from images."),
+    "passes": SubCommand("kiosk.passes_cli", "passes",
+                         "Signed QR passes: keys, issuing, printing, revocation."),
+    "serve": SubCommand("kiosk.server.cli", "serve",
+                        "Run the command's central store (HTTP API for kiosks + dashboard).",
+                        extra="server"),
+    "sync": SubCommand("kiosk.sync.cli", "sync",
+                       "Exchange records with the command's central store."),
+    "export": SubCommand("kiosk.export.cli", "export", "Write the nightly report: movements, "
+                         "daily summary, manifest and SHA256SUMS."),
+    "retention": SubCommand("kiosk.export.cli", "retention", "Wipe personal data of old gate "
+                            "events (the records and daily counts stay)."),
+    "audit": SubCommand("kiosk.export.cli", "audit", "The privacy audit log: who looked up "
+                        "or exported personal data, when, what."),
+}
+#: our own top-level packages: a missing module among them is a bug, never a missing extra
+_OWN_PACKAGES = frozenset({"kiosk", "drivers"})
 
 
-pass_ctx = click.make_pass_decorator(Context)
+class LazyGroup(click.Group):
+    """A click group whose ``lazy`` commands are imported when they are used (click's
+    documented lazy-loading pattern), loudly: an import error propagates, except a third-party
+    package of a command's optional extra, which is a clear message saying what to install."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, SubCommand], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            self.add_command(self.load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def load(self, name: str) -> click.Command:
+        """Import the command ``name``; ImportError and AttributeError are raised as they are
+        (a bug), a missing package of its extra as a click error naming the extra."""
+        sub = self.lazy[name]
+        try:
+            module = importlib.import_module(sub.module)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").partition(".")[0]
+            if sub.extra is None or not missing or missing in _OWN_PACKAGES:
+                raise
+            raise click.ClickException(
+                f"'kiosk {name}' needs the optional '{sub.extra}' part, which is not "
+                f"installed here ({missing} is missing). Install it with: "
+                f"pip install 'checkpoint-kiosk[{sub.extra}]'") from exc
+        command = getattr(module, sub.attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{sub.module}.{sub.attr} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, lazy commands' help from their entries (nothing imported)."""
+        rows = []
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        for name in names:
+            if name in self.lazy and name not in self.commands:
+                text = click.Command(name, help=self.lazy[name].help).get_short_help_str(limit)
+            else:
+                cmd = self.commands[name]
+                if cmd.hidden:
+                    continue
+                text = cmd.get_short_help_str(limit)
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -440,23 +495,6 @@ def self_test(ctx: Context) -> None:
     if failed:
         fail(f"{failed} self-test check(s) failed")
 
-
-def _attach_optional_groups() -> None:
-    """Device and pass commands live beside their drivers."""
-    for module, name in (("drivers.cli", "thermometer"), ("kiosk.qr.cli", "qr"),
-                         ("kiosk.passes_cli", "passes"), ("kiosk.server.cli", "serve"),
-                         ("kiosk.sync.cli", "sync"),
-                         *(("kiosk.export.cli", n) for n in ("export", "retention", "audit"))):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        group = getattr(mod, name, None)
-        if isinstance(group, click.Command):
-            main.add_command(group, name)
-
-
-_attach_optional_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("KIVY_NO_ARGS", "1")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import select
 
-from kiosk.cli import Context, fail, pass_ctx
+from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.core.model import Pass
 from kiosk.core.passcode import (
     PassFields,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from kiosk.cli import Context, fail, pass_ctx
+from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.settings import LANGUAGES
 
 #: smaller exports finish before a progress bar would be read

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
-from kiosk.cli import Context, fail
+from kiosk.clibase import Context, fail
 from kiosk.server import admin
 from kiosk.server.app import DB_ENV
 from kiosk.server.db import default_url, open_server_store

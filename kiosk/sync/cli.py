@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select, update
 
 from kiosk import settings as settings_mod
-from kiosk.cli import Context, fail, pass_ctx
+from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError
