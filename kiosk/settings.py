@@ -20,7 +20,7 @@ from typing import Any
 import platformdirs
 import tomli_w
 
-from kiosk.core.policy import Policy
+from kiosk.core.policy import DEFAULT_FEVER_THRESHOLD_C, Policy
 
 SETTINGS_FILE = "settings.toml"
 LOCK_FILE = ".settings.lock"
@@ -42,7 +42,7 @@ class CheckpointSettings:
 
 @dataclass
 class ScreeningSettings:
-    fever_threshold_c: float = 37.3
+    fever_threshold_c: float = DEFAULT_FEVER_THRESHOLD_C
     forehead_offset_c: float = 0.0
     reading_max_age_s: float = 3.0
 

@@ -134,3 +134,12 @@ def test_update_leaves_an_unchanged_file_alone(tmp_path: Path):
     before = (tmp_path / "settings.toml").stat().st_mtime_ns
     s.update(tmp_path, lambda cfg: setattr(cfg.quota, "outings", cfg.quota.outings))
     assert (tmp_path / "settings.toml").stat().st_mtime_ns == before
+
+
+def test_a_fresh_kiosk_decides_with_the_core_default_fever_threshold(tmp_path: Path):
+    """The default is written once (kiosk.core.policy): settings and the core agree."""
+    from kiosk.core.policy import DEFAULT_FEVER_THRESHOLD_C, Policy
+
+    fresh = s.load(tmp_path).policy()
+    assert fresh.fever_threshold_c == Policy().fever_threshold_c == DEFAULT_FEVER_THRESHOLD_C
+    assert f"fever_threshold_c = {DEFAULT_FEVER_THRESHOLD_C}" in s.to_toml(s.load(tmp_path))

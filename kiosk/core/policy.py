@@ -28,6 +28,10 @@ class HourWindow:
         return t >= self.start or t < self.end
 
 
+#: °C at or above which a reading means fever (the one default; settings use it too)
+DEFAULT_FEVER_THRESHOLD_C = 37.3
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Everything the decision needs besides the person and the reading.
@@ -36,7 +40,7 @@ class Policy:
     calendar days (today and the days before it); 0 outings disables the quota.
     """
 
-    fever_threshold_c: float = 37.3
+    fever_threshold_c: float = DEFAULT_FEVER_THRESHOLD_C
     forehead_offset_c: float = 0.0
     quota_outings: int = 1
     quota_days: int = 2
