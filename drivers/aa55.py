@@ -13,6 +13,7 @@ from functools import partial
 from typing import Literal
 
 from drivers.framing import FixedFrameParser, Frame, sum8
+from drivers.spec import DriverOption, Listener, ProtocolSpec, SimDevice, SimFault, bad_sum
 from drivers.thermometer import StreamThermometer
 
 PROTOCOL = "aa55"
@@ -90,3 +91,38 @@ class Aa55Thermometer(StreamThermometer):
 
     def _make_parser(self) -> FixedFrameParser[Frame]:
         return frame_parser(self._encoding)
+
+
+class SimulatedAa55(SimDevice):
+    """The module as the simulator plays it: streams one frame every 0.5 s at 115200."""
+
+    default_baud = 115200
+    default_interval_s = 0.5
+
+    def __init__(self, encoding: Encoding = "binary") -> None:
+        super().__init__()
+        self.streaming = True
+        self.encoding: Encoding = encoding
+
+    def frame(self, fault: SimFault | None) -> bytes:
+        frame = encode_frame(self.object_c, self.encoding)
+        return bad_sum(frame) if fault is SimFault.BAD_CHECKSUM else frame
+
+
+#: a frame only counts when probing if its value is plausible (°C): the encodings share a header
+PLAUSIBLE_C = (10.0, 60.0)
+
+
+def _plausible(frame: Frame) -> bool:
+    low, high = PLAUSIBLE_C
+    return frame.object_c is not None and low <= frame.object_c <= high
+
+
+SPEC = ProtocolSpec(
+    name=PROTOCOL,
+    driver=Aa55Thermometer,
+    simulate=SimulatedAa55,
+    listen=tuple(Listener({"encoding": e}, partial(frame_parser, e), _plausible)
+                 for e in ENCODINGS),
+    options=(DriverOption("encoding", "how the value is coded.", choices=ENCODINGS),),
+)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import queue
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from drivers import aa55, modbus_rtu
 from drivers.probe import probe as run_probe
 from drivers.reader import ReaderEvent, ReadingEvent, StateEvent, ThermometerReader
-from drivers.registry import PROTOCOLS, make_thermometer
+from drivers.registry import PROTOCOLS, SPECS, make_thermometer
 from drivers.thermometer import PortUnavailable
 from kiosk.core.screening import Reading, ReadingState
 
@@ -29,6 +29,24 @@ def _fmt(value: float | None) -> str:
 def format_reading(reading: Reading) -> str:
     """One output line: state, object °C, ambient °C (tab separated, '-' when absent)."""
     return f"{reading.state}\t{_fmt(reading.object_c)}\t{_fmt(reading.ambient_c)}"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def driver_options(f: F) -> F:
+    """One click option per driver option of the registered protocols (drivers/registry.py),
+    its help naming the protocols that take it."""
+    found: dict[str, tuple[Any, list[str], str]] = {}
+    for spec in SPECS:
+        for opt in spec.options:
+            kind = click.Choice(opt.choices) if opt.choices else opt.type
+            _, names, _ = found.setdefault(opt.name, (kind, [], opt.help))
+            names.append(spec.name)
+    for name, (kind, protocols, text) in reversed(found.items()):
+        f = click.option(f"--{name.replace('_', '-')}", name, type=kind,
+                         help=f"{', '.join(protocols)} only: {text}")(f)
+    return f
 
 
 @click.group("thermometer")
@@ -74,11 +92,7 @@ def probe_command(ctx: click.Context, port: str, listen_s: float) -> None:
     show_default=True,
     help="Give up (exit 2) if nothing answered within this many seconds.",
 )
-@click.option("--mode", type=click.Choice(["query", "continuous"]), help="gy-mcu90614 only.")
-@click.option("--model", type=click.Choice(sorted(modbus_rtu.MODELS)), help="modbus-rtu only.")
-@click.option("--slave", type=int, help="modbus-rtu only.")
-@click.option("--encoding", type=click.Choice(aa55.ENCODINGS), help="aa55 only.")
-@click.option("--pattern", help="text-lines only: regex with named groups object, ambient.")
+@driver_options
 @click.pass_context
 def read_command(
     ctx: click.Context,

@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import Literal
 
 from drivers.framing import FixedFrameParser, Frame, FrameParser, sum8
+from drivers.spec import DriverOption, Listener, ProtocolSpec, SimDevice, SimFault, bad_sum
 from drivers.thermometer import StreamThermometer
 
 PROTOCOL = "gy-mcu90614"
@@ -146,3 +147,57 @@ class GyMcu90614(StreamThermometer):
 
     def _request(self) -> bytes | None:
         return encode_command(Command.QUERY) if self._mode == "query" else None
+
+
+class SimulatedGy(SimDevice):
+    """The module as the simulator plays it: answers queries, streams after ``A5 45 EA`` or
+    with auto-output saved, and takes a new baud rate at the next power cycle."""
+
+    default_interval_s = 0.08  # ~12.5 frames/s
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._commands = command_parser()
+        self.auto_output = False
+        self._baud_after_power_cycle = self.baud
+
+    def configure(self, *, baud: int | None = None, streaming: bool | None = None) -> None:
+        super().configure(baud=baud, streaming=streaming)
+        if baud is not None:
+            self._baud_after_power_cycle = baud
+        if streaming is not None:
+            self.auto_output = streaming
+
+    def on_plug(self) -> bytes:
+        self._commands.reset()
+        self.streaming = self.auto_output
+        self.baud = self._baud_after_power_cycle
+        return b""
+
+    def on_input(self, data: bytes, fault: SimFault | None) -> list[tuple[float, bytes]]:
+        replies: list[tuple[float, bytes]] = []
+        for code in self._commands.feed(data):
+            if code == Command.QUERY:
+                replies.append((0.0, self.frame(fault)))
+            elif code == Command.CONTINUOUS:
+                self.streaming = True
+            elif code in (Command.AUTO_OUTPUT_ON, Command.AUTO_OUTPUT_OFF):
+                self.auto_output = code == Command.AUTO_OUTPUT_ON
+            elif code in (Command.BAUD_9600, Command.BAUD_115200):
+                self._baud_after_power_cycle = 9600 if code == Command.BAUD_9600 else 115200
+        return replies
+
+    def frame(self, fault: SimFault | None) -> bytes:
+        frame = encode_frame(self.object_c, self.ambient_c)
+        return bad_sum(frame) if fault is SimFault.BAD_CHECKSUM else frame
+
+
+SPEC = ProtocolSpec(
+    name=PROTOCOL,
+    driver=GyMcu90614,
+    simulate=SimulatedGy,
+    listen=(Listener({"mode": "query"}, frame_parser),),
+    query=encode_command(Command.QUERY),
+    options=(DriverOption("mode", "query: ask for each reading; continuous: let it stream.",
+                          choices=("query", "continuous")),),
+)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import minimalmodbus
 
-from drivers.framing import Frame
+from drivers.framing import FixedFrameParser, Frame
+from drivers.spec import DriverOption, ProtocolSpec, SimDevice, SimFault
 from drivers.thermometer import PORT_ERRORS, DeviceGone, SerialThermometer
 from kiosk.core.screening import Reading
 
@@ -220,3 +221,65 @@ class ModbusThermometer(SerialThermometer):
             return None
         self._stats.saw_frame(now)
         return self._reading(frame, now)
+
+
+class SimulatedModbus(SimDevice):
+    """One sensor on the bus as the simulator plays it: answers function 03 requests
+    addressed to ``slave`` from the register table of ``model``."""
+
+    def __init__(self, model: str = "mq485a", slave: int = 1) -> None:
+        super().__init__()
+        self.model = MODELS[model]
+        self.slave = slave
+        self.baud = self.model.baud
+        # Only requests addressed to us are answered (RS485 bus rule).
+        self._requests = FixedFrameParser(
+            bytes((slave, READ_HOLDING_REGISTERS)), 8, parse_read_request
+        )
+
+    def _registers(self, fault: SimFault | None) -> dict[int, int]:
+        model = self.model
+        block = [0] * model.count
+        block[model.object_index] = to_register(self.object_c, model)
+        if model.ambient_index is not None:
+            block[model.ambient_index] = to_register(self.ambient_c, model)
+        table = {model.register + i: value for i, value in enumerate(block)}
+        if model.status_register is not None:
+            error = fault is SimFault.SENSOR_ERROR
+            table[model.status_register] = STATUS_MEASUREMENT_ERROR if error else 0
+        return table
+
+    def on_input(self, data: bytes, fault: SimFault | None) -> list[tuple[float, bytes]]:
+        replies = []
+        for _slave, register, count in self._requests.feed(data):
+            replies.append((self.model.reply_delay_s, self._reply(register, count, fault)))
+        return replies
+
+    def _reply(self, register: int, count: int, fault: SimFault | None) -> bytes:
+        function = READ_HOLDING_REGISTERS
+        table = self._registers(fault)
+        wanted = range(register, register + count)
+        if fault is SimFault.EXCEPTION:
+            return encode_exception(self.slave, function, 4)  # slave device failure
+        if any(address not in table for address in wanted):
+            return encode_exception(self.slave, function, 2)  # illegal data address
+        slave = (self.slave % 247) + 1 if fault is SimFault.WRONG_SLAVE else self.slave
+        reply = encode_read_response(slave, [table[a] for a in wanted])
+        if fault is SimFault.BAD_CHECKSUM:
+            reply = reply[:-1] + bytes((reply[-1] ^ 0xFF,))
+        return reply
+
+    def frame(self, fault: SimFault | None) -> bytes:
+        model = self.model
+        return self._reply(model.register, model.count, fault)
+
+
+SPEC = ProtocolSpec(
+    name=PROTOCOL,
+    driver=ModbusThermometer,
+    simulate=SimulatedModbus,
+    ask=tuple({"model": m, "slave": 1} for m in MODELS),
+    ask_bauds=BAUD_RATES,
+    options=(DriverOption("model", "register layout of the sensor.", choices=tuple(MODELS)),
+             DriverOption("slave", "Modbus address of the sensor.", type=int)),
+)

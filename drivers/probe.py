@@ -1,9 +1,10 @@
 """Find out which supported protocol and baud rate a port answers with.
 
-Passive protocols are found by listening at each baud rate while feeding every streaming
-parser at once (a GY-MCU90614 query is sent meanwhile, harmless to the others); Modbus models
-are then asked directly. ``listen_s`` per baud rate must cover an Arduino's ~2 s reset when the
-port opens. Used by ``kiosk thermometer probe PORT``.
+Every protocol in drivers/registry.py is tried, as its SPEC says: streaming protocols by
+listening at each baud rate while feeding all their parsers at once (the SPECs' queries, e.g.
+a GY-MCU90614's, are sent meanwhile, harmless to the others); query-only protocols (Modbus)
+are then asked directly. ``listen_s`` per baud rate must cover an Arduino's ~2 s reset when
+the port opens. Used by ``kiosk thermometer probe PORT``.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ from typing import Any
 
 import serial
 
-from drivers import aa55, gy_mcu90614, modbus_rtu, text_lines
 from drivers.framing import Frame, FrameParser
-from drivers.registry import make_thermometer
+from drivers.registry import SPECS, make_thermometer
+from drivers.spec import ProtocolSpec
 from drivers.thermometer import OPEN_ERRORS, POLL_S, PORT_ERRORS, PortUnavailable, SerialThermometer
 
 #: Baud rates listened at, in order (factory defaults first).
 LISTEN_BAUDS = (9600, 115200)
-#: AA 55 06 encodings share a header; a frame only counts if its value is plausible (°C).
-AA55_PLAUSIBLE_C = (10.0, 60.0)
-GY_QUERY_EVERY_S = 0.3
+QUERY_EVERY_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -48,37 +47,30 @@ class ProbeResult:
         return f"protocol={self.protocol} baud={self.baud}{' ' + opts if opts else ''}{sample}"
 
 
-def _aa55_plausible(frame: Frame) -> bool:
-    low, high = AA55_PLAUSIBLE_C
-    return frame.object_c is not None and low <= frame.object_c <= high
+Candidate = tuple[str, dict[str, Any], FrameParser, Callable[[Frame], bool]]
 
 
-def _candidates() -> list[tuple[str, dict[str, Any], FrameParser, Callable[[Frame], bool]]]:
-    def always(frame: Frame) -> bool:
-        return True
-
-    return [
-        (gy_mcu90614.PROTOCOL, {"mode": "query"}, gy_mcu90614.frame_parser(), always),
-        (text_lines.PROTOCOL, {}, text_lines.TextLineParser(), always),
-        (aa55.PROTOCOL, {"encoding": "binary"}, aa55.frame_parser("binary"), _aa55_plausible),
-        (aa55.PROTOCOL, {"encoding": "bcd"}, aa55.frame_parser("bcd"), _aa55_plausible),
-    ]
+def _candidates(specs: Sequence[ProtocolSpec]) -> list[Candidate]:
+    """A fresh parser for every way of listening, in registry order."""
+    return [(spec.name, dict(way.options), way.parser(), way.plausible)
+            for spec in specs for way in spec.listen]
 
 
-def _listen(port: str, baud: int, listen_s: float, exclusive: bool) -> ProbeResult | None:
+def _listen(port: str, baud: int, listen_s: float, exclusive: bool,
+            specs: Sequence[ProtocolSpec]) -> ProbeResult | None:
     try:
         link = serial.serial_for_url(port, baudrate=baud, timeout=POLL_S, exclusive=exclusive)
     except OPEN_ERRORS as exc:
         raise PortUnavailable(f"{port}: {exc}") from exc
-    candidates = _candidates()
-    query = gy_mcu90614.encode_command(gy_mcu90614.Command.QUERY)
+    candidates = _candidates(specs)
+    query = b"".join(spec.query for spec in specs)
     try:
         deadline = time.monotonic() + listen_s
         next_query = 0.0
         while time.monotonic() < deadline:
-            if time.monotonic() >= next_query:
+            if query and time.monotonic() >= next_query:
                 link.write(query)
-                next_query = time.monotonic() + GY_QUERY_EVERY_S
+                next_query = time.monotonic() + QUERY_EVERY_S
             chunk = link.read(max(1, link.in_waiting))
             if not chunk:
                 continue
@@ -93,12 +85,10 @@ def _listen(port: str, baud: int, listen_s: float, exclusive: bool) -> ProbeResu
         link.close()
 
 
-def _ask_modbus(
-    port: str, baud: int, model: str, slave: int, exclusive: bool
-) -> ProbeResult | None:
-    driver = modbus_rtu.ModbusThermometer(
-        port, baud, model=model, slave=slave, exclusive=exclusive, reply_timeout_s=0.3
-    )
+def _ask(spec: ProtocolSpec, port: str, baud: int, options: dict[str, Any],
+         exclusive: bool) -> ProbeResult | None:
+    """Build the driver with ``options``, take one reading (0.3 s): did it answer?"""
+    driver = spec.driver(port, baud, exclusive=exclusive, **options)
     driver.open()
     try:
         reading = driver.next_reading(0.3)
@@ -109,7 +99,7 @@ def _ask_modbus(
     if reading is None or reading.object_c is None:  # silent, corrupt or exception reply
         return None
     sample = Frame(reading.object_c, reading.ambient_c)
-    return ProbeResult(modbus_rtu.PROTOCOL, port, baud, {"model": model, "slave": slave}, sample)
+    return ProbeResult(spec.name, port, baud, options, sample)
 
 
 def probe(
@@ -117,23 +107,23 @@ def probe(
     *,
     listen_s: float = 2.5,
     bauds: Sequence[int] = LISTEN_BAUDS,
-    modbus_bauds: Sequence[int] = modbus_rtu.BAUD_RATES,
-    modbus_slaves: Sequence[int] = (1,),
     exclusive: bool = True,
+    specs: Sequence[ProtocolSpec] = SPECS,
 ) -> ProbeResult | None:
     """First protocol/baud that yields a valid frame on ``port``, or None if nothing answered.
 
     Raises PortUnavailable when the port cannot be opened at all. Takes up to
-    ``len(bauds) * listen_s`` s plus ~0.4 s per Modbus model, baud and slave tried.
+    ``len(bauds) * listen_s`` s plus ~0.4 s per option set and baud asked.
     """
-    for baud in bauds:
-        found = _listen(port, baud, listen_s, exclusive)
-        if found is not None:
-            return found
-    for baud in modbus_bauds:
-        for slave in modbus_slaves:
-            for model in modbus_rtu.MODELS:
-                found = _ask_modbus(port, baud, model, slave, exclusive)
+    if any(spec.listen for spec in specs):
+        for baud in bauds:
+            found = _listen(port, baud, listen_s, exclusive, specs)
+            if found is not None:
+                return found
+    for spec in specs:
+        for baud in spec.ask_bauds:
+            for options in spec.ask:
+                found = _ask(spec, port, baud, dict(options), exclusive)
                 if found is not None:
                     return found
     return None

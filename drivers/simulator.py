@@ -20,7 +20,6 @@ Used by the tests, the benchmark and the demo kiosk::
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import select
@@ -30,13 +29,13 @@ import termios
 import threading
 import time
 import tty
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from drivers import aa55, gy_mcu90614, modbus_rtu, text_lines
-from drivers.framing import FixedFrameParser
+from drivers import gy_mcu90614
+from drivers.registry import PROTOCOLS, spec_for
+from drivers.spec import SimDevice, SimFault
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +50,6 @@ def garble(data: bytes) -> bytes:
     """What bytes look like at the wrong baud rate. Every output byte has bit 7 set, so it can
     never form a header (5A, AA 55 06), a newline or a Modbus slave address 1..127."""
     return bytes((((b * 7) & 0xFF) ^ 0x5A) | 0x80 for b in data)
-
-
-class SimFault(StrEnum):
-    """Faults the simulated device can be told to produce on every frame it sends."""
-
-    BAD_CHECKSUM = "bad_checksum"  # GY/AA55 sum, Modbus CRC wrong; text: mangled number
-    WRONG_SLAVE = "wrong_slave"  # Modbus: reply from another address
-    EXCEPTION = "exception"  # Modbus: exception reply (function | 0x80)
-    SENSOR_ERROR = "sensor_error"  # Modbus status bit 0 (calex); text: "nan" line
 
 
 class PtyPort:
@@ -125,156 +115,8 @@ class PtyPort:
             return b""
 
 
-# -- device models: what each protocol's device says, built from the drivers' own encoders --
-
-
-class _Device(ABC):
-    """Protocol behaviour, with no I/O: input bytes in, (delay s, reply bytes) out."""
-
-    default_baud = 9600
-    default_interval_s = 0.1
-
-    def __init__(self) -> None:
-        self.object_c = 36.5
-        self.ambient_c = 25.0
-        self.baud = self.default_baud
-        self.streaming = False
-
-    def on_plug(self) -> bytes:
-        """Power-up: returns what the device prints at boot."""
-        return b""
-
-    def on_input(self, data: bytes, fault: SimFault | None) -> list[tuple[float, bytes]]:
-        del data, fault
-        return []
-
-    @abstractmethod
-    def frame(self, fault: SimFault | None) -> bytes:
-        """The current reading as the device sends it."""
-
-
-class _GyDevice(_Device):
-    default_interval_s = 0.08  # ~12.5 frames/s
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._commands = gy_mcu90614.command_parser()
-        self.auto_output = False
-        self._baud_after_power_cycle = self.baud
-
-    def on_plug(self) -> bytes:
-        self._commands.reset()
-        self.streaming = self.auto_output
-        self.baud = self._baud_after_power_cycle
-        return b""
-
-    def on_input(self, data: bytes, fault: SimFault | None) -> list[tuple[float, bytes]]:
-        replies: list[tuple[float, bytes]] = []
-        command = gy_mcu90614.Command
-        for code in self._commands.feed(data):
-            if code == command.QUERY:
-                replies.append((0.0, self.frame(fault)))
-            elif code == command.CONTINUOUS:
-                self.streaming = True
-            elif code in (command.AUTO_OUTPUT_ON, command.AUTO_OUTPUT_OFF):
-                self.auto_output = code == command.AUTO_OUTPUT_ON
-            elif code in (command.BAUD_9600, command.BAUD_115200):
-                self._baud_after_power_cycle = 9600 if code == command.BAUD_9600 else 115200
-        return replies
-
-    def frame(self, fault: SimFault | None) -> bytes:
-        frame = gy_mcu90614.encode_frame(self.object_c, self.ambient_c)
-        return _bad_sum(frame) if fault is SimFault.BAD_CHECKSUM else frame
-
-
-def _bad_sum(frame: bytes) -> bytes:
-    return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
-
-
-class _ModbusDevice(_Device):
-    def __init__(self, model: modbus_rtu.ModbusModel, slave: int) -> None:
-        super().__init__()
-        self.model = model
-        self.slave = slave
-        self.baud = model.baud
-        # Only requests addressed to us are answered (RS485 bus rule).
-        self._requests = FixedFrameParser(
-            bytes((slave, modbus_rtu.READ_HOLDING_REGISTERS)), 8, modbus_rtu.parse_read_request
-        )
-
-    def _registers(self, fault: SimFault | None) -> dict[int, int]:
-        model = self.model
-        block = [0] * model.count
-        block[model.object_index] = modbus_rtu.to_register(self.object_c, model)
-        if model.ambient_index is not None:
-            block[model.ambient_index] = modbus_rtu.to_register(self.ambient_c, model)
-        table = {model.register + i: value for i, value in enumerate(block)}
-        if model.status_register is not None:
-            error = fault is SimFault.SENSOR_ERROR
-            table[model.status_register] = modbus_rtu.STATUS_MEASUREMENT_ERROR if error else 0
-        return table
-
-    def on_input(self, data: bytes, fault: SimFault | None) -> list[tuple[float, bytes]]:
-        replies = []
-        for _slave, register, count in self._requests.feed(data):
-            replies.append((self.model.reply_delay_s, self._reply(register, count, fault)))
-        return replies
-
-    def _reply(self, register: int, count: int, fault: SimFault | None) -> bytes:
-        function = modbus_rtu.READ_HOLDING_REGISTERS
-        table = self._registers(fault)
-        wanted = range(register, register + count)
-        if fault is SimFault.EXCEPTION:
-            return modbus_rtu.encode_exception(self.slave, function, 4)  # slave device failure
-        if any(address not in table for address in wanted):
-            return modbus_rtu.encode_exception(self.slave, function, 2)  # illegal data address
-        slave = (self.slave % 247) + 1 if fault is SimFault.WRONG_SLAVE else self.slave
-        reply = modbus_rtu.encode_read_response(slave, [table[a] for a in wanted])
-        if fault is SimFault.BAD_CHECKSUM:
-            reply = reply[:-1] + bytes((reply[-1] ^ 0xFF,))
-        return reply
-
-    def frame(self, fault: SimFault | None) -> bytes:
-        model = self.model
-        return self._reply(model.register, model.count, fault)
-
-
-class _TextDevice(_Device):
-    default_interval_s = 0.25
-
-    def __init__(self, boot_text: bytes) -> None:
-        super().__init__()
-        self.streaming = True  # an Arduino sketch prints in loop()
-        self.boot_text = boot_text
-
-    def on_plug(self) -> bytes:
-        return self.boot_text
-
-    def frame(self, fault: SimFault | None) -> bytes:
-        if fault is SimFault.SENSOR_ERROR:
-            return text_lines.encode_block(math.nan, math.nan)
-        block = text_lines.encode_block(self.object_c, self.ambient_c)
-        if fault is SimFault.BAD_CHECKSUM:  # no checksum in text: a mangled digit instead
-            block = block.replace(b".", b"x", 2)
-        return block
-
-
-class _Aa55Device(_Device):
-    default_baud = 115200
-    default_interval_s = 0.5
-
-    def __init__(self, encoding: aa55.Encoding) -> None:
-        super().__init__()
-        self.streaming = True
-        self.encoding: aa55.Encoding = encoding
-
-    def frame(self, fault: SimFault | None) -> bytes:
-        frame = aa55.encode_frame(self.object_c, self.encoding)
-        return _bad_sum(frame) if fault is SimFault.BAD_CHECKSUM else frame
-
-
-DEFAULT_BOOT_TEXT = b"Adafruit MLX90614 test\r\n"
-SIM_PROTOCOLS = (gy_mcu90614.PROTOCOL, modbus_rtu.PROTOCOL, text_lines.PROTOCOL, aa55.PROTOCOL)
+#: the protocols the simulator can play: all of drivers/registry.py
+SIM_PROTOCOLS = PROTOCOLS
 
 
 class SimulatedThermometer:
@@ -282,9 +124,14 @@ class SimulatedThermometer:
 
     ``baud``: the device's own rate (a host opening at another rate sees garbage).
     ``interval_s``: seconds between frames when streaming. ``streaming``: start streaming at
-    power-up (GY: auto-output; text and aa55 always stream). ``model``/``slave``: Modbus.
-    ``encoding``: aa55. ``split``: write every frame in chunks of this many bytes,
-    ``split_gap_s`` apart. ``link_dir``: where the port symlink lives (default: a temp dir).
+    power-up (GY: auto-output; text and aa55 always stream). ``device_options`` go to the
+    protocol's device model (its SPEC's ``simulate``): ``model``/``slave`` (Modbus),
+    ``encoding`` (aa55), ``boot_text`` (text-lines). ``split``: write every frame in chunks
+    of this many bytes, ``split_gap_s`` apart. ``link_dir``: where the port symlink lives
+    (default: a temp dir).
+
+    SimFault and SimDevice live in drivers/spec.py (the protocol modules' device models use
+    them); SimFault is importable from here too.
     """
 
     def __init__(
@@ -294,24 +141,14 @@ class SimulatedThermometer:
         baud: int | None = None,
         interval_s: float | None = None,
         streaming: bool | None = None,
-        model: str = "mq485a",
-        slave: int = 1,
-        encoding: aa55.Encoding = "binary",
-        boot_text: bytes = DEFAULT_BOOT_TEXT,
         split: int | None = None,
         split_gap_s: float = 0.002,
         link_dir: str | os.PathLike[str] | None = None,
+        **device_options: Any,
     ) -> None:
         self.protocol = protocol
-        self._device = self._make_device(protocol, model, slave, encoding, boot_text)
-        if baud is not None:
-            self._device.baud = baud
-            if isinstance(self._device, _GyDevice):
-                self._device._baud_after_power_cycle = baud
-        if streaming is not None:
-            if isinstance(self._device, _GyDevice):
-                self._device.auto_output = streaming
-            self._device.streaming = streaming
+        self._device: SimDevice = spec_for(protocol).simulate(**device_options)
+        self._device.configure(baud=baud, streaming=streaming)
         self._interval_s = interval_s or self._device.default_interval_s
         self._split = split
         self._split_gap_s = split_gap_s
@@ -328,20 +165,6 @@ class SimulatedThermometer:
         self._stopping = threading.Event()
         self.frames_sent = 0
         self.received = bytearray()
-
-    @staticmethod
-    def _make_device(
-        protocol: str, model: str, slave: int, encoding: aa55.Encoding, boot_text: bytes
-    ) -> _Device:
-        if protocol == gy_mcu90614.PROTOCOL:
-            return _GyDevice()
-        if protocol == modbus_rtu.PROTOCOL:
-            return _ModbusDevice(modbus_rtu.MODELS[model], slave)
-        if protocol == text_lines.PROTOCOL:
-            return _TextDevice(boot_text)
-        if protocol == aa55.PROTOCOL:
-            return _Aa55Device(encoding)
-        raise ValueError(f"no simulator for {protocol!r}; known: {', '.join(SIM_PROTOCOLS)}")
 
     # -- public API (any thread) -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import math
 import re
 
 from drivers.framing import Frame, LineSplitter
+from drivers.spec import DriverOption, Listener, ProtocolSpec, SimDevice, SimFault
 from drivers.thermometer import StreamThermometer
 
 PROTOCOL = "text-lines"
@@ -125,3 +126,38 @@ class TextLinesThermometer(StreamThermometer):
 
     def _make_parser(self) -> TextLineParser:
         return TextLineParser(self._pattern)
+
+
+DEFAULT_BOOT_TEXT = b"Adafruit MLX90614 test\r\n"
+
+
+class SimulatedTextLines(SimDevice):
+    """An Arduino sketch as the simulator plays it: prints its boot text, then a block of
+    lines every 0.25 s (``nan`` on a sensor error)."""
+
+    default_interval_s = 0.25
+
+    def __init__(self, boot_text: bytes = DEFAULT_BOOT_TEXT) -> None:
+        super().__init__()
+        self.streaming = True  # an Arduino sketch prints in loop()
+        self.boot_text = boot_text
+
+    def on_plug(self) -> bytes:
+        return self.boot_text
+
+    def frame(self, fault: SimFault | None) -> bytes:
+        if fault is SimFault.SENSOR_ERROR:
+            return encode_block(math.nan, math.nan)
+        block = encode_block(self.object_c, self.ambient_c)
+        if fault is SimFault.BAD_CHECKSUM:  # no checksum in text: a mangled digit instead
+            block = block.replace(b".", b"x", 2)
+        return block
+
+
+SPEC = ProtocolSpec(
+    name=PROTOCOL,
+    driver=TextLinesThermometer,
+    simulate=SimulatedTextLines,
+    listen=(Listener({}, TextLineParser),),
+    options=(DriverOption("pattern", "regex with named groups object, ambient."),),
+)
