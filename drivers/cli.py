@@ -1,7 +1,8 @@
 """``thermometer`` click group: a thin shell over :mod:`drivers.probe` and the reader thread.
 
-The lead attaches it to the main CLI (``kiosk thermometer probe PORT``). Exit codes: 0 ok,
-2 nothing answered (or the port could not be opened).
+Listed in kiosk/cli.py's SUBCOMMANDS (``kiosk thermometer probe PORT``). The protocols and
+their options come from drivers/registry.py. Exit codes: 0 ok, 2 nothing answered (or the
+port could not be opened).
 """
 
 from __future__ import annotations
