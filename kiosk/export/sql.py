@@ -35,12 +35,6 @@ def sql_neutralise(x: str) -> str:
     return f"CASE WHEN {_danger(x)} THEN {_QUOTE} || {x} ELSE {x} END"
 
 
-def sql_neutralise_any(x: str) -> str:
-    """csvfile.neutralise(x) for a value of any SQLite type: only text is prefixed (a number
-    such as -1 is written as a number, as the csv module writes it)."""
-    return f"CASE WHEN typeof({x}) = 'text' AND {_danger(x)} THEN {_QUOTE} || {x} ELSE {x} END"
-
-
 def _shown(head: int, tail: int, x: str) -> str:
     parts = []
     if head:
