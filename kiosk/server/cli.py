@@ -14,6 +14,7 @@ from kiosk.cli import Context, fail
 from kiosk.server import admin
 from kiosk.server.app import DB_ENV
 from kiosk.server.db import default_url, open_server_store
+from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
 from kiosk.settings import LANGUAGES
 from kiosk.store.importer import RosterError, load_roster
 
@@ -31,8 +32,12 @@ _DB_OPTION = click.option(
 @click.option("--port", default=8470, show_default=True, type=int, help="TCP port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (stateless; PostgreSQL recommended for more than one).")
+@click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True,
+              help="The command's time zone: the dashboard shows times and 'today' in it "
+                   f"(IANA name, env {TZ_ENV}).")
 @click.pass_context
-def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int) -> None:
+def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int,
+          zone: str) -> None:
     """Run the command's central store (HTTP API for kiosks + dashboard)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
@@ -42,10 +47,15 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
     import uvicorn
 
     try:
+        zone_named(zone)
+    except BadZone as exc:
+        fail(str(exc))
+    try:
         open_server_store(url).dispose()  # migrate once, before the workers start
     except Exception as exc:  # noqa: BLE001 - any database error ends here, told plainly
         fail(f"cannot open the central store {url}: {exc}")
     os.environ[DB_ENV] = url
+    os.environ[TZ_ENV] = zone
     click.echo(f"central store {url} on http://{host}:{port}/", err=True)
     uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", timeout_graceful_shutdown=5)

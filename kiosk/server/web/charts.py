@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-WIDTH = 480
+#: user units across: about a phone's CSS pixels, so on a phone the text is its set size
+WIDTH = 360
 PLOT_TOP = 14
-AXIS_LEFT = 30
-AXIS_BOTTOM = 22
+AXIS_LEFT = 26
+AXIS_BOTTOM = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ class BarChart:
     grid: list[float]
     series: list[Series]
     categories: list[str]
+    left: int = AXIS_LEFT
+    right: int = WIDTH - 14
 
 
 def _nice_top(top: int) -> int:
@@ -84,11 +87,11 @@ def _summary(series: Sequence[Series], categories: Sequence[str]) -> str:
 
 
 def grouped_bars(chart_id: str, title: str, categories: Sequence[str],
-                 series: Sequence[Series], *, label_every: int = 1,
-                 show_values: bool = False, height: int = 190) -> BarChart:
+                 series: Sequence[Series], *, label_every: int = 1, label_last: bool = False,
+                 show_values: bool = False, height: int = 170) -> BarChart:
     """Bars side by side per category (e.g. in and out per hour), one y axis from zero."""
     top = _nice_top(max((v for s in series for v in s.values), default=0) or 1)
-    plot_w = WIDTH - AXIS_LEFT - 4
+    plot_w = WIDTH - AXIS_LEFT - 14  # room for the last category's label
     plot_h = height - PLOT_TOP - AXIS_BOTTOM
     slot = plot_w / max(len(categories), 1)
     bar_w = slot * 0.8 / max(len(series), 1)
@@ -107,12 +110,12 @@ def grouped_bars(chart_id: str, title: str, categories: Sequence[str],
                 if show_values:
                     labels.append(Label(round(x + bar_w / 2, 1), round(base - h - 2, 1),
                                         str(v), css="value"))
-        if i % label_every == 0:
+        if ((len(categories) - 1 - i) if label_last else i) % label_every == 0:
             labels.append(Label(round(AXIS_LEFT + i * slot + slot / 2, 1), height - 7, cat))
-    grid = [round(base - plot_h * f, 1) for f in (0, 0.5, 1)]
-    for y, value in zip(grid, (0, top / 2, top), strict=True):
-        text = f"{value:g}"
-        labels.append(Label(AXIS_LEFT - 4, y + 4, text, anchor="end", css="axis"))
+    ticks = (0, top // 2, top) if top % 2 == 0 else (0, top)  # whole people only
+    grid = [round(base - plot_h * t / top, 1) for t in ticks]
+    for y, value in zip(grid, ticks, strict=True):
+        labels.append(Label(AXIS_LEFT - 4, y + 4, str(value), anchor="end", css="axis"))
     return BarChart(chart_id, title, _summary(series, categories), WIDTH, height, bars,
                     labels, grid, list(series), list(categories))
 
@@ -133,7 +136,7 @@ def days_chart(chart_id: str, title: str, days: Sequence[date], denials: Sequenc
         chart_id, title, [f"{d:%m-%d}" for d in days],
         [Series("deny", "拒绝 / Denials", tuple(denials)),
          Series("fever", "发热 / Fevers", tuple(fevers))],
-        label_every=2, show_values=True)
+        label_every=2, label_last=True, show_values=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,21 +172,24 @@ class GateState:
 
 
 STRIP_ROW = 24
-STRIP_NAME_W = 150
-STRIP_CELL_W = 100
+STRIP_NAME_W = 84
+STRIP_CELL_W = 88
+#: longer gate names are cut (with "…") in the strip; the cell's tooltip has the full name
+STRIP_NAME_CHARS = 7
 
 
 def health_strip(strip_id: str, title: str, gates: Sequence[GateState]) -> Strip:
     """A row per gate: last contact, data waiting at the gate, clock, each cell coloured
     and labelled (green ok, amber warn, red bad)."""
     heads = ("联系 Contact", "数据 Data", "时钟 Clock")
-    labels = [Label(STRIP_NAME_W + i * (STRIP_CELL_W + 4) + STRIP_CELL_W / 2, 14, h,
+    labels = [Label(STRIP_NAME_W + i * (STRIP_CELL_W + 4) + STRIP_CELL_W / 2, 13, h,
                     css="head") for i, h in enumerate(heads)]
     cells: list[Cell] = []
     bad = 0
     for row, g in enumerate(gates):
         y = 20 + row * (STRIP_ROW + 3)
-        labels.append(Label(STRIP_NAME_W - 6, y + STRIP_ROW / 2 + 4, g.name, anchor="end"))
+        name = g.name if len(g.name) <= STRIP_NAME_CHARS else g.name[:STRIP_NAME_CHARS - 1] + "…"
+        labels.append(Label(STRIP_NAME_W - 5, y + STRIP_ROW / 2 + 4, name, anchor="end"))
         for i, (css, short, full) in enumerate((g.contact, g.data, g.clock)):
             cells.append(Cell(STRIP_NAME_W + i * (STRIP_CELL_W + 4), y, STRIP_CELL_W,
                               STRIP_ROW, css, short, f"{g.name} {heads[i]}: {full}"))
