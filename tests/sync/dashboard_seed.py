@@ -11,18 +11,30 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from kiosk.server.db import Partitions
 from kiosk.server.ingest import EV
 
 
-def copy_event(engine: Engine, like: dict[str, Any], *, day: date, at_utc: datetime,
-               **changes: Any) -> None:
-    """One more stored event like ``like`` (a row of ``events`` as a dict), on ``day``."""
+def event_like(like: dict[str, Any], *, day: date, at_utc: datetime, **changes: Any
+               ) -> dict[str, Any]:
+    """A stored event like ``like`` (a row of ``events`` as a dict), on ``day``; ``temps``
+    become the record's readings (°C)."""
     row = {**like, "id": str(uuid.uuid4()), "local_date": day, "wall_utc": at_utc, **changes}
     if "temps" in changes:
         row.pop("temps")
         row["record"] = json.dumps({"readings": [{"used_c": t} for t in changes["temps"]]})
+    return row
+
+
+def store_events(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    Partitions(engine).ensure({r["local_date"] for r in rows})
     with engine.begin() as conn:
-        conn.execute(insert(EV).values(**row))
+        conn.execute(insert(EV), rows)
+
+
+def copy_event(engine: Engine, like: dict[str, Any], *, day: date, at_utc: datetime,
+               **changes: Any) -> None:
+    store_events(engine, [event_like(like, day=day, at_utc=at_utc, **changes)])
 
 
 def template_row(engine: Engine, checkpoint: str) -> dict[str, Any]:

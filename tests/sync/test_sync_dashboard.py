@@ -9,6 +9,7 @@ the queries on PostgreSQL are covered by test_sync_dashboard_views.py."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ from test_sync_clock import _sync_with_clock
 
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.server import admin
+from kiosk.server import admin, audit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -95,8 +96,7 @@ def _check_and_shoot(browser: Any, name: str) -> None:
     """At each width: no sideways scrolling of the page, Chinese on it, a full-page picture
     in docs/screenshots (the picture is taken before the checks, so a failure has one)."""
     for size in SIZES:
-        _view_at(browser, size)
-        browser.refresh()
+        _view_at(browser, size)  # the page reflows at the new width (no reload)
         shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True})
         path = SHOTS / f"dashboard_{name}_{size}.png"
@@ -183,6 +183,40 @@ def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_
     assert browser.current_url.endswith("/login")
     browser.get(central.url + "/compound?name=东湖小区")
     assert browser.current_url.endswith("/login")
+
+
+PAGES = ["/", "/compound?name=东湖小区", "/gate?compound=东湖小区&name=北门", "/out"]
+
+
+def test_every_page_needs_a_session_is_audited_and_runs_no_inline_script_or_style(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    """A strict Content-Security-Policy (default-src 'self') blocks inline scripts and
+    styles: the pages have none, their one stylesheet comes from the store."""
+    central, _ = site
+    admin.add_user(central.engine, "值班员", "correct horse battery")
+    with httpx.Client(base_url=central.url) as web:
+        for page in PAGES:
+            r = web.get(page, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/login", page
+        login = web.get("/login").text
+        web.post("/login", data={"user": "值班员", "password": "correct horse battery"})
+        for page in [*PAGES, "/out?compound=东湖小区&page=1"]:
+            r = web.get(page)
+            assert r.status_code == 200, page
+            for html in (r.text, login):
+                assert "<script" not in html and "<style" not in html and " style=" not in html
+                assert 'href="/static/dashboard.css"' in html
+        css = web.get("/static/dashboard.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+        missing = web.get("/compound?name=没有")
+        assert missing.status_code == 404 and "没有这个小区" in missing.text
+        assert web.get("/gate?compound=东湖小区&name=东门").status_code == 404
+        past = web.get("/out?page=99", follow_redirects=False)
+        assert past.status_code == 303 and past.headers["location"] == "/out?page=1"
+    viewed = [json.loads(e.detail) for e in audit.entries(central.engine, action=audit.VIEW)
+              if e.actor == "值班员"]
+    assert {v["page"] for v in viewed} == {"overview", "compound", "gate", "out"}
+    assert {"page": "gate", "compound": "东湖小区", "gate": "北门"} in viewed
 
 
 def test_screenshots_are_kept_for_every_page_and_width() -> None:

@@ -193,10 +193,10 @@ def health_strip(strip_id: str, title: str, gates: Sequence[GateState]) -> Strip
         for i, (css, short, full) in enumerate((g.contact, g.data, g.clock)):
             cells.append(Cell(STRIP_NAME_W + i * (STRIP_CELL_W + 4), y, STRIP_CELL_W,
                               STRIP_ROW, css, short, f"{g.name} {heads[i]}: {full}"))
-        bad += any(c[0] != "ok" for c in (g.contact, g.data, g.clock))
+        bad += any(c[0] == "bad" for c in (g.contact, g.data, g.clock))
     width = STRIP_NAME_W + 3 * (STRIP_CELL_W + 4)
     height = 20 + len(gates) * (STRIP_ROW + 3) + 2
-    desc = f"{len(gates)} 个卡口, {bad} 个需要注意 / {len(gates)} gates, {bad} need attention"
+    desc = f"卡口 {len(gates)} 个, 异常 {bad} 个 / gates: {len(gates)}, wrong: {bad}"
     return Strip(strip_id, title, desc, width, height, labels, cells)
 
 

@@ -17,7 +17,7 @@ from kiosk.server.audit import client_of
 from kiosk.server.web import charts, queries, session
 from kiosk.server.web.queries import OUT_PAGE, GateHealth, Scope, View
 from kiosk.server.web.settings import DashboardSettings
-from kiosk.server.web.templating import ago, mdhm, render
+from kiosk.server.web.templating import ago, link, mdhm, render
 
 router = APIRouter()
 #: gates in the overview's health strip (the rest: on their compound's page)
@@ -31,7 +31,8 @@ def _gate_state(g: GateHealth) -> charts.GateState:
         data = ("bad", f"缺 {g.quarantined or '?'}",
                 f"隔离 / quarantined {g.quarantined}; 缺号 / missing {g.gaps or '—'}")
     elif g.pending:
-        data = ("warn", f"待传 {g.pending}", f"待传 / waiting at the gate: {g.pending}")
+        data = ("warn", f"待传 {g.pending}",
+                f"待传 / waiting at the gate when it last uploaded: {g.pending}")
     else:
         data = ("ok", "同步 ok", "已同步 / nothing waiting")
     if g.clock_offset_s is None:
@@ -145,6 +146,9 @@ async def out_now(request: Request, compound: str = "", gate: str = "",
 
     total, rows = await run_in_threadpool(load)
     pages = max((total + OUT_PAGE - 1) // OUT_PAGE, 1)
+    if page > pages:  # past the end (people came back since the link was made)
+        return RedirectResponse(link("/out", compound=compound, gate=gate, page=pages),
+                                status_code=303)
     return render(request, "out.html", {
         "user": user, "rows": rows, "total": total, "page": page, "pages": pages,
         "compound": compound, "gate": gate, "first": (page - 1) * OUT_PAGE})
