@@ -17,9 +17,9 @@ from sqlalchemy import Engine, delete, update
 from sync_testkit import database_url
 
 from kiosk.server import admin
-from kiosk.server.db import open_server_store
 from kiosk.server.admin import CODES
 from kiosk.server.audit import AUD
+from kiosk.server.db import open_server_store
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
