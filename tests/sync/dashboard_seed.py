@@ -43,24 +43,38 @@ def template_row(engine: Engine, checkpoint: str) -> dict[str, Any]:
                                  .limit(1)).one()._mapping)
 
 
-def seed_history(engine: Engine, like: dict[str, Any], today: date, utc_offset_h: int) -> None:
-    """Thirteen earlier days of denials and fevers, and a day's movements at typical hours
-    (local 7-20 h, more in the morning and evening) at the gate of ``like``."""
+def seed_history(engine: Engine, like: dict[str, Any], now_local: datetime,
+                 utc_offset_h: int) -> list[str]:
+    """Thirteen earlier days of denials and fevers, and today's movements so far at typical
+    hours (local 7-20 h, more in the morning and evening) at the gate of ``like``; returns
+    the passes left out."""
+    today = now_local.date()
+    rows = []
     for back in range(1, 14):
         day = today - timedelta(days=back)
         noon = datetime.combine(day, time(12)) - timedelta(hours=utc_offset_h)
-        for i in range(back % 5 + 1):
-            copy_event(engine, like, day=day, at_utc=noon + timedelta(minutes=i),
-                       direction="in", outcome="deny", reason="unknown_pass",
-                       pass_number=None, escalated=False)
+        rows += [event_like(like, day=day, at_utc=noon + timedelta(minutes=i), direction="in",
+                            outcome="deny", reason="unknown_pass", pass_number=None,
+                            escalated=False) for i in range(back % 5 + 1)]
         if back % 4 == 0:
-            copy_event(engine, like, day=day, at_utc=noon, direction="in", outcome="deny",
-                       reason="fever", escalated=True, temps=[38.1, 38.3])
+            rows.append(event_like(like, day=day, at_utc=noon, direction="in",
+                                   outcome="deny", reason="fever", escalated=True,
+                                   temps=[38.1, 38.3]))
     busy = {7: 6, 8: 9, 9: 4, 11: 3, 12: 5, 14: 2, 17: 7, 18: 8, 19: 3}
+    out = []
     for hour, n in busy.items():
-        start = datetime.combine(today, time(hour)) - timedelta(hours=utc_offset_h)
+        start = datetime.combine(today, time(hour))
         for i in range(n):
-            copy_event(engine, like, day=today, at_utc=start + timedelta(minutes=3 * i),
-                       direction="out" if (hour < 12) == (i % 3 != 0) else "in",
-                       outcome="allow", reason="ok", escalated=False,
-                       pass_number=f"H{hour:02d}{i}", household=f"9-1-{hour:02d}{i}")
+            at = start + timedelta(minutes=3 * i)
+            if at >= now_local.replace(tzinfo=None):
+                break  # nothing from the future
+            direction = "out" if (hour < 12) == (i % 3 != 0) else "in"
+            number = f"H{hour:02d}{i}"
+            rows.append(event_like(like, day=today, at_utc=at - timedelta(hours=utc_offset_h),
+                                   direction=direction, outcome="allow", reason="ok",
+                                   escalated=False, pass_number=number,
+                                   household=f"9-1-{hour:02d}{i}"))
+            if direction == "out":
+                out.append(number)
+    store_events(engine, rows)
+    return out
