@@ -159,6 +159,7 @@ def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_
     assert "西门" in attention and "南门" in attention and "北门" not in attention
     assert "快 12 分钟" in attention  # the wrong clock, in words, not only in red
     assert "quota_conflict" in section("findings")
+    assert "西门" in section("stale") and "南门" not in section("stale")
     hourly = browser.find_element(By.CSS_SELECTOR, "#hourly svg title").get_attribute(
         "textContent")
     assert "Movements per hour" in hourly

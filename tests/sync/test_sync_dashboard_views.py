@@ -146,15 +146,18 @@ def test_a_compound_and_a_gate_see_only_their_own(engine: Engine):
     assert sum(d.fevers for d in gate_v.days) == 3
 
 
-def test_silent_gates_and_wrong_clocks_need_attention(engine: Engine):
+def test_silent_gates_wrong_clocks_and_stale_data_need_attention(engine: Engine):
     _gate(engine, "东区", "好门", contact_ago=timedelta(minutes=2), clock_s=3.0)
     _gate(engine, "东区", "静门", contact_ago=timedelta(minutes=40))
     _gate(engine, "东区", "新门", contact_ago=None, clock_s=None)  # enrolled, never heard from
     _gate(engine, "东区", "快门", contact_ago=timedelta(minutes=1), clock_s=720.0)
+    _gate(engine, "东区", "旧门", contact_ago=timedelta(hours=30))
     v = queries.view(engine, SHANGHAI, Scope(), TODAY)
-    assert sorted(g.checkpoint for g in v.silent) == ["新门", "静门"]
+    assert sorted(g.checkpoint for g in v.silent) == ["新门", "旧门", "静门"]
     assert [g.checkpoint for g in v.clock_wrong] == ["快门"]
-    assert sorted(g.checkpoint for g in v.attention) == ["快门", "新门", "静门"]
+    assert sorted(g.checkpoint for g in v.attention) == ["快门", "新门", "旧门", "静门"]
+    # roster, revocations and keys are fetched at every contact: 30 h silent, 30 h old
+    assert sorted(g.checkpoint for g in v.stale) == ["新门", "旧门"]
 
 
 def test_the_fourteen_days_end_today_and_count_each_day(engine: Engine):

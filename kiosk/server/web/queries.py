@@ -100,6 +100,8 @@ class GateHealth:
     last_contact: datetime | None
     contact_age: timedelta | None
     silent: bool
+    #: roster, revocations and keys at the gate are older than the limit (no pull since)
+    stale: bool
     clock_offset_s: float | None
     clock_off: bool
     pending: int
@@ -180,6 +182,10 @@ class View:
     @property
     def silent(self) -> list[GateHealth]:
         return [g for g in self.gates if g.active and g.silent]
+
+    @property
+    def stale(self) -> list[GateHealth]:
+        return [g for g in self.gates if g.active and g.stale]
 
     @property
     def clock_wrong(self) -> list[GateHealth]:
@@ -287,7 +293,8 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
         gates.append(GateHealth(
             d.id, d.compound, d.checkpoint,
             settings.from_server(d.last_contact) if d.last_contact is not None else None,
-            age, age is None or age > settings.silent_after, d.clock_offset_s,
+            age, age is None or age > settings.silent_after,
+            age is None or age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
             ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active)))
     return gates

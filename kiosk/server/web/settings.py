@@ -17,6 +17,9 @@ TZ_ENV = "KIOSK_DASHBOARD_TZ"
 DEFAULT_ZONE = "Asia/Shanghai"
 #: a gate that has not called the store for this long is "silent" (kiosks sync every ~30 s)
 SILENT_AFTER = timedelta(minutes=15)
+#: a gate that has not called for this long holds a roster, revocation list and keys at
+#: least this old (it pulls them at every contact): listed as stale, never locked
+STALE_AFTER = timedelta(hours=24)
 
 
 class BadZone(ValueError):
@@ -36,6 +39,7 @@ def zone_named(name: str) -> ZoneInfo:
 class DashboardSettings:
     zone: ZoneInfo
     silent_after: timedelta = SILENT_AFTER
+    stale_after: timedelta = STALE_AFTER
 
     @classmethod
     def from_env(cls) -> DashboardSettings:

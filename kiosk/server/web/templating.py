@@ -58,6 +58,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
            headers: dict[str, str] | None = None) -> HTMLResponse:
     settings: DashboardSettings = request.app.state.dashboard
     base = {"zone": settings.zone.key, "now": settings.now(), "user": None,
+            "stale_hours": int(settings.stale_after.total_seconds() // 3600),
             "csrf_token": getattr(request.state, "csrf_token", "")}
     return TEMPLATES.TemplateResponse(request, name, {**base, **context},
                                       status_code=status_code, headers=headers)
