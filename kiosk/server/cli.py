@@ -14,6 +14,7 @@ from kiosk.cli import Context, fail
 from kiosk.server import admin
 from kiosk.server.app import DB_ENV
 from kiosk.server.db import default_url, open_server_store
+from kiosk.server.roles import Role
 from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
 from kiosk.settings import LANGUAGES
 from kiosk.store.importer import RosterError, load_roster
@@ -96,11 +97,16 @@ def serve_user() -> None:
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               envvar="KIOSK_USER_PASSWORD", help="At least 8 characters (prompted).")
+@click.option("--role", type=click.Choice([r.value for r in Role]),
+              help="district: every compound; compound: only --compound; viewer: counts and "
+                   "pictures, personal data masked (new users: district; a reset keeps it).")
+@click.option("--compound", help="The one compound a compound user or a viewer sees.")
 @click.pass_context
-def serve_user_add(ctx: click.Context, name: str, password: str) -> None:
+def serve_user_add(ctx: click.Context, name: str, password: str, role: str | None,
+                   compound: str | None) -> None:
     """Add a dashboard user, or reset their password."""
     try:
-        admin.add_user(_engine(ctx), name, password)
+        admin.add_user(_engine(ctx), name, password, role=role, compound=compound)
     except admin.AdminError as exc:
         fail(str(exc))
     click.echo(f"user {name} can sign in to the dashboard")

@@ -15,6 +15,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,59 @@ def test_every_page_needs_a_session_is_audited_and_runs_no_inline_script_or_styl
               if e.actor == "值班员"]
     assert {v["page"] for v in viewed} == {"overview", "compound", "gate", "out"}
     assert {"page": "gate", "compound": "东湖小区", "gate": "北门"} in viewed
+
+
+@contextmanager
+def _signed_in(central: CentralServer, user: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=central.url) as web:
+        r = web.post("/login", data={"user": user, "password": "correct horse battery"})
+        assert r.status_code == 303
+        yield web
+
+
+def test_a_compound_user_sees_only_their_compound_however_they_ask(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    central, (north, _south, _west) = site
+    north.check("R1", "out")
+    north.sync()
+    admin.add_user(central.engine, "东湖组长", "correct horse battery", role="compound",
+                   compound="东湖小区")
+    with _signed_in(central, "东湖组长") as web:
+        r = web.get("/", follow_redirects=False)
+        assert r.headers["location"] == "/compound?name=%E4%B8%9C%E6%B9%96%E5%B0%8F%E5%8C%BA"
+        assert web.get("/compound?name=东湖小区").status_code == 200
+        for page in ("/compound?name=西苑小区", "/gate?compound=西苑小区&name=西门",
+                     "/out?compound=西苑小区"):
+            r = web.get(page)
+            assert r.status_code == 403 and "您只能查看自己的小区 (东湖小区)" in r.text, page
+            assert "西门" not in r.text
+        out = web.get("/out").text  # no compound asked: their own
+        assert "东湖小区" in out and "西苑小区" not in out and "<td>R1</td>" in out
+    refused = [json.loads(e.detail) for e in audit.entries(central.engine, action=audit.VIEW)
+               if e.actor == "东湖组长" and "refused" in e.detail]
+    assert {r["page"] for r in refused} == {"compound", "gate", "out"}
+    # a password reset without a role keeps the user in their compound
+    admin.add_user(central.engine, "东湖组长", "correct horse battery")
+    with _signed_in(central, "东湖组长") as web:
+        assert web.get("/compound?name=西苑小区").status_code == 403
+
+
+def test_a_viewer_sees_counts_and_pictures_but_no_pass_numbers(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    central, (north, south, _west) = site
+    north.check("R1", "out")
+    south.check("R2", "out")  # the household's second outing today: a conflict finding
+    north.sync()
+    south.sync()
+    admin.add_user(central.engine, "观察员", "correct horse battery", role="viewer")
+    with _signed_in(central, "观察员") as web:
+        for page in ("/", "/out", "/compound?name=东湖小区", "/gate?compound=东湖小区&name=北门"):
+            html = web.get(page).text
+            assert "<td>R1</td>" not in html and "<td>R2</td>" not in html, page
+            assert "1-1-101" not in html, page  # the household, also in findings' details
+        assert "<td>**</td>" in web.get("/out").text  # R1, R2: masked, yet counted
+        assert "<td>**</td>" in web.get("/gate?compound=东湖小区&name=北门").text
+        assert 'id="hourly"' in web.get("/").text
 
 
 def test_screenshots_are_kept_for_every_page_and_width() -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from dashboard_seed import copy_event, event_like, store_events
 from sqlalchemy import Engine, delete, update
 from sync_testkit import database_url
@@ -19,7 +21,7 @@ from sync_testkit import database_url
 from kiosk.server import admin
 from kiosk.server.admin import CODES
 from kiosk.server.audit import AUD
-from kiosk.server.db import open_server_store
+from kiosk.server.db import alembic_config, make_server_engine, open_server_store
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
@@ -170,3 +172,26 @@ def test_the_fourteen_days_end_today_and_count_each_day(engine: Engine):
     days = queries.view(engine, SHANGHAI, Scope(), TODAY).days
     assert len(days) == 14 and days[-1].day == TODAY and days[0].day == TODAY - timedelta(13)
     assert [d.denials for d in days] == [2] + [0] * 7 + [3] + [0] * 4 + [1]
+
+
+def test_users_made_before_roles_keep_seeing_the_district_and_roles_are_checked(
+        tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = make_server_engine(url)
+    cfg = alembic_config()
+    with old.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.exec_driver_sql("INSERT INTO users (name, password_hash, created_at) "
+                             "VALUES ('老用户', 'x', '2026-11-01 08:00:00')")
+        conn.commit()
+    old.dispose()
+    engine = open_server_store(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT role, compound FROM users").one() == (
+            "district", None)
+    for role, compound in (("compound", None), ("district", "东区"), ("boss", None)):
+        with pytest.raises(admin.AdminError):
+            admin.add_user(engine, "新用户", "correct horse battery", role=role,
+                           compound=compound)
+    engine.dispose()

@@ -1,6 +1,7 @@
 """The dashboard's pages behind the sign-in: the district today, a compound, a gate, and who
 is out (all of them, page by page). Every view is audited: the pages list who is out and who
-had a fever."""
+had a fever. A compound's users see only their compound (kiosk.server.roles): the district
+page sends them to it, another compound's pages are refused (and the attempt audited)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from kiosk.core.clock import offset_text
 from kiosk.server import audit
 from kiosk.server.audit import client_of
+from kiosk.server.roles import Staff
 from kiosk.server.web import charts, queries, session
 from kiosk.server.web.queries import OUT_PAGE, GateHealth, Scope, View
 from kiosk.server.web.settings import DashboardSettings
@@ -56,32 +58,47 @@ def _charts(v: View, where: str) -> dict[str, Any]:
     }
 
 
-async def _signed_in(request: Request) -> str | None:
-    return await run_in_threadpool(session.session_user, request.app.state.engine,
+async def _signed_in(request: Request) -> Staff | None:
+    return await run_in_threadpool(session.session_staff, request.app.state.engine,
                                    request.cookies.get(session.COOKIE))
 
 
-def _load(request: Request, user: str, scope: Scope, page: dict[str, Any]) -> View:
+def _load(request: Request, staff: Staff, scope: Scope, page: dict[str, Any]) -> View:
     engine: Engine = request.app.state.engine
     settings: DashboardSettings = request.app.state.dashboard
     v = queries.view(engine, settings, scope)
-    audit.record(engine, user, audit.VIEW, page, client_of(request))
+    audit.record(engine, staff.name, audit.VIEW, page, client_of(request))
     return v
 
 
-def _not_found(request: Request, user: str, what: str) -> HTMLResponse:
-    return render(request, "not_found.html", {"user": user, "what": what}, status_code=404)
+def _who(staff: Staff) -> dict[str, Any]:
+    """The layout's user and whether personal data is masked for them."""
+    return {"user": staff.name, "masked": staff.masked}
+
+
+def _not_found(request: Request, staff: Staff, what: str) -> HTMLResponse:
+    return render(request, "not_found.html", {**_who(staff), "what": what}, status_code=404)
+
+
+async def _refused(request: Request, staff: Staff, page: dict[str, Any]) -> HTMLResponse:
+    """Another compound's page: 403, and the attempt in the audit log."""
+    await run_in_threadpool(audit.record, request.app.state.engine, staff.name, audit.VIEW,
+                            {**page, "refused": True}, client_of(request))
+    return render(request, "refused.html", {**_who(staff), "own": staff.compound},
+                  status_code=403)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request) -> Response:
-    user = await _signed_in(request)
-    if user is None:
+    staff = await _signed_in(request)
+    if staff is None:
         return RedirectResponse("/login", status_code=303)
-    v = await run_in_threadpool(_load, request, user, Scope(), {"page": "overview"})
+    if staff.compound is not None:
+        return RedirectResponse(link("/compound", name=staff.compound), status_code=303)
+    v = await run_in_threadpool(_load, request, staff, Scope(), {"page": "overview"})
     attention = v.attention
     return render(request, "overview.html", {
-        "user": user, "v": v, **_charts(v, ""),
+        **_who(staff), "v": v, **_charts(v, ""),
         "strip": charts.health_strip(
             "health", "需要注意的卡口 / Gates needing attention",
             [_gate_state(g) for g in attention[:STRIP_MAX]]) if attention else None,
@@ -90,17 +107,19 @@ async def overview(request: Request) -> Response:
 
 @router.get("/compound", response_class=HTMLResponse)
 async def compound(request: Request, name: str = "") -> Response:
-    user = await _signed_in(request)
-    if user is None:
+    staff = await _signed_in(request)
+    if staff is None:
         return RedirectResponse("/login", status_code=303)
-    v = await run_in_threadpool(_load, request, user, Scope(name),
-                                {"page": "compound", "compound": name})
+    page = {"page": "compound", "compound": name}
+    if not staff.may_see(name):
+        return await _refused(request, staff, page)
+    v = await run_in_threadpool(_load, request, staff, Scope(name), page)
     if not v.gates and not v.tallies:
-        return _not_found(request, user, f"小区 / compound {name!r}")
+        return _not_found(request, staff, f"小区 / compound {name!r}")
     per_gate = [charts.hourly_chart(f"hourly-{i}", f"{h.checkpoint}", h.ins, h.outs)
                 for i, h in enumerate(v.hourly)]
     return render(request, "compound.html", {
-        "user": user, "v": v, "compound": name, **_charts(v, f" · {name}"),
+        **_who(staff), "v": v, "compound": name, **_charts(v, f" · {name}"),
         "per_gate": per_gate,
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
                                      [_gate_state(g) for g in v.gates]) if v.gates else None})
@@ -108,15 +127,17 @@ async def compound(request: Request, name: str = "") -> Response:
 
 @router.get("/gate", response_class=HTMLResponse)
 async def gate(request: Request, compound: str = "", name: str = "") -> Response:
-    user = await _signed_in(request)
-    if user is None:
+    staff = await _signed_in(request)
+    if staff is None:
         return RedirectResponse("/login", status_code=303)
-    v = await run_in_threadpool(_load, request, user, Scope(compound, name),
-                                {"page": "gate", "compound": compound, "gate": name})
+    page = {"page": "gate", "compound": compound, "gate": name}
+    if not staff.may_see(compound):
+        return await _refused(request, staff, page)
+    v = await run_in_threadpool(_load, request, staff, Scope(compound, name), page)
     if not v.gates and not v.tallies:
-        return _not_found(request, user, f"卡口 / gate {name!r} ({compound})")
+        return _not_found(request, staff, f"卡口 / gate {name!r} ({compound})")
     return render(request, "gate.html", {
-        "user": user, "v": v, "compound": compound, "gate": name,
+        **_who(staff), "v": v, "compound": compound, "gate": name,
         **_charts(v, f" · {name}"),
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
                                      [_gate_state(g) for g in v.gates]) if v.gates else None})
@@ -126,9 +147,12 @@ async def gate(request: Request, compound: str = "", name: str = "") -> Response
 async def out_now(request: Request, compound: str = "", gate: str = "",
                   page: int = 1) -> Response:
     """Everyone out now, OUT_PAGE a page, longest out first."""
-    user = await _signed_in(request)
-    if user is None:
+    staff = await _signed_in(request)
+    if staff is None:
         return RedirectResponse("/login", status_code=303)
+    if compound and not staff.may_see(compound):
+        return await _refused(request, staff, {"page": "out", "compound": compound})
+    compound = compound or staff.compound or ""
     engine: Engine = request.app.state.engine
     settings: DashboardSettings = request.app.state.dashboard
     scope = Scope(compound or None, gate or None)
@@ -140,7 +164,7 @@ async def out_now(request: Request, compound: str = "", gate: str = "",
             total = sum(queries.out_now_counts(conn, scope, today).values())
             rows = queries.out_now_page(conn, settings, scope, today,
                                         (page - 1) * OUT_PAGE, OUT_PAGE)
-        audit.record(engine, user, audit.VIEW, {"page": "out", "compound": compound,
+        audit.record(engine, staff.name, audit.VIEW, {"page": "out", "compound": compound,
                                                 "gate": gate, "n": page}, client_of(request))
         return total, rows
 
@@ -150,5 +174,5 @@ async def out_now(request: Request, compound: str = "", gate: str = "",
         return RedirectResponse(link("/out", compound=compound, gate=gate, page=pages),
                                 status_code=303)
     return render(request, "out.html", {
-        "user": user, "rows": rows, "total": total, "page": page, "pages": pages,
+        **_who(staff), "rows": rows, "total": total, "page": page, "pages": pages,
         "compound": compound, "gate": gate, "first": (page - 1) * OUT_PAGE})

@@ -12,6 +12,7 @@ from kiosk.server import audit
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.models import SessionRow, UserRow
 from kiosk.server.ratelimit import LOGIN_PER_CLIENT, LOGIN_PER_USER
+from kiosk.server.roles import Role, Staff
 from kiosk.store.models import table_of
 
 SESSIONS = table_of(SessionRow)
@@ -21,13 +22,28 @@ SESSION_HOURS = 12
 
 
 def session_user(engine: Engine, token: str | None) -> str | None:
-    """The signed-in user of a session cookie, None when absent, unknown or expired."""
+    """The signed-in user's name (None when the cookie is absent, unknown or expired)."""
+    staff = session_staff(engine, token)
+    return staff.name if staff is not None else None
+
+
+def session_staff(engine: Engine, token: str | None) -> Staff | None:
+    """The signed-in user with their role and compound; None when the cookie is absent,
+    unknown or expired, or the user was removed."""
     if not token:
         return None
     with engine.connect() as conn:
-        row = conn.execute(select(SESSIONS.c.user, SESSIONS.c.expires_at)
-                           .where(SESSIONS.c.token_hash == sha256_hex(token))).first()
-    return row.user if row is not None and row.expires_at > datetime.now() else None
+        row = conn.execute(
+            select(USERS.c.name, USERS.c.role, USERS.c.compound, SESSIONS.c.expires_at)
+            .join(USERS, USERS.c.name == SESSIONS.c.user)
+            .where(SESSIONS.c.token_hash == sha256_hex(token))).first()
+    if row is None or row.expires_at <= datetime.now():
+        return None
+    try:
+        role = Role(row.role)
+    except ValueError:  # a role this version does not know sees nothing
+        return None
+    return Staff(row.name, role, row.compound)
 
 
 def sign_in(engine: Engine, user: str, password: str, client: str

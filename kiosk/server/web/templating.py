@@ -12,8 +12,11 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from kiosk.core.clock import offset_text
+from kiosk.export.nightly import mask_pass_number
 from kiosk.server.web.queries import reason_text
 from kiosk.server.web.settings import DashboardSettings
 
@@ -46,7 +49,17 @@ def ago(age: timedelta | None) -> str:
     return f"{minutes // 1440} 天前 / {minutes // 1440} days ago"
 
 
+@pass_context
+def personal(ctx: Context, value: str | None) -> str:
+    """A pass number or household as it may be shown to the signed-in user (masked for a
+    viewer: the kind letter and last two characters stay)."""
+    if not value:
+        return ""
+    return mask_pass_number(value) if ctx.get("masked") else value
+
+
 TEMPLATES.env.globals["link"] = link
+TEMPLATES.env.filters["personal"] = personal
 TEMPLATES.env.globals["clock_text"] = offset_text
 TEMPLATES.env.globals["reason_text"] = reason_text
 TEMPLATES.env.filters["hm"] = hm
@@ -57,7 +70,7 @@ TEMPLATES.env.filters["ago"] = ago
 def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200,
            headers: dict[str, str] | None = None) -> HTMLResponse:
     settings: DashboardSettings = request.app.state.dashboard
-    base = {"zone": settings.zone.key, "now": settings.now(), "user": None,
+    base = {"zone": settings.zone.key, "now": settings.now(), "user": None, "masked": True,
             "stale_hours": int(settings.stale_after.total_seconds() // 3600),
             "csrf_token": getattr(request.state, "csrf_token", "")}
     return TEMPLATES.TemplateResponse(request, name, {**base, **context},
