@@ -21,12 +21,6 @@ COOKIE = "kiosk_session"
 SESSION_HOURS = 12
 
 
-def session_user(engine: Engine, token: str | None) -> str | None:
-    """The signed-in user's name (None when the cookie is absent, unknown or expired)."""
-    staff = session_staff(engine, token)
-    return staff.name if staff is not None else None
-
-
 def session_staff(engine: Engine, token: str | None) -> Staff | None:
     """The signed-in user with their role and compound; None when the cookie is absent,
     unknown or expired, or the user was removed."""
@@ -76,8 +70,8 @@ def sign_in(engine: Engine, user: str, password: str, client: str
 
 
 def sign_out(engine: Engine, token: str, client: str) -> None:
-    user = session_user(engine, token)
+    staff = session_staff(engine, token)
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         conn.execute(delete(SESSIONS).where(SESSIONS.c.token_hash == sha256_hex(token)))
-        if user is not None:
-            audit.record_in(conn, user, audit.SIGN_OUT, "", client)
+        if staff is not None:
+            audit.record_in(conn, staff.name, audit.SIGN_OUT, "", client)
