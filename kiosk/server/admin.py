@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.server import audit, auth
+from kiosk.server import audit, auth, roles
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import (
     DeviceRow,
@@ -208,15 +208,26 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
             active=active, change_id=change))
 
 
-def add_user(engine: Engine, name: str, password: str, actor: str | None = None) -> None:
-    """Add a dashboard user or reset their password (at least 8 characters)."""
+def add_user(engine: Engine, name: str, password: str, actor: str | None = None, *,
+             role: str | None = None, compound: str | None = None) -> None:
+    """Add a dashboard user or reset their password (at least 8 characters). ``role`` and
+    ``compound``: kiosk.server.roles (a new user: district); a reset without a role keeps
+    the user's role and compound."""
     name = name.strip()
     if not name or len(password) < 8:
         raise AdminError("a user needs a name and a password of at least 8 characters")
-    with _audited(engine, actor, audit.ADD_USER, {"user": name}) as conn:
+    if role is not None and (problem := roles.role_problem(role, compound)):
+        raise AdminError(problem)
+    with _audited(engine, actor, audit.ADD_USER, {"user": name, "role": role or "",
+                                                  "compound": compound or ""}) as conn:
+        old = conn.execute(select(USERS.c.role, USERS.c.compound)
+                           .where(USERS.c.name == name)).first()
+        if role is None:
+            role, compound = (old.role, old.compound) if old else (roles.Role.DISTRICT, None)
         conn.execute(delete(USERS).where(USERS.c.name == name))
         conn.execute(insert(USERS).values(name=name, password_hash=auth.hash_password(password),
-                                          created_at=datetime.now()))
+                                          created_at=datetime.now(), role=role,
+                                          compound=compound or None))
 
 
 def remember_volunteers(engine: Engine, device_id: str, names: dict[int, str]) -> None:

@@ -14,6 +14,8 @@ from kiosk.clibase import Context, fail
 from kiosk.server import admin
 from kiosk.server.app import DB_ENV
 from kiosk.server.db import default_url, open_server_store
+from kiosk.server.roles import Role
+from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
 from kiosk.settings import LANGUAGES
 from kiosk.store.importer import RosterError, load_roster
 
@@ -31,8 +33,12 @@ _DB_OPTION = click.option(
 @click.option("--port", default=8470, show_default=True, type=int, help="TCP port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (stateless; PostgreSQL recommended for more than one).")
+@click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True,
+              help="The command's time zone: the dashboard shows times and 'today' in it "
+                   f"(IANA name, env {TZ_ENV}).")
 @click.pass_context
-def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int) -> None:
+def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int,
+          zone: str) -> None:
     """Run the command's central store (HTTP API for kiosks + dashboard)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
@@ -42,10 +48,15 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
     import uvicorn
 
     try:
+        zone_named(zone)
+    except BadZone as exc:
+        fail(str(exc))
+    try:
         open_server_store(url).dispose()  # migrate once, before the workers start
     except Exception as exc:  # noqa: BLE001 - any database error ends here, told plainly
         fail(f"cannot open the central store {url}: {exc}")
     os.environ[DB_ENV] = url
+    os.environ[TZ_ENV] = zone
     click.echo(f"central store {url} on http://{host}:{port}/", err=True)
     uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", timeout_graceful_shutdown=5)
@@ -86,11 +97,16 @@ def serve_user() -> None:
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               envvar="KIOSK_USER_PASSWORD", help="At least 8 characters (prompted).")
+@click.option("--role", type=click.Choice([r.value for r in Role]),
+              help="district: every compound; compound: only --compound; viewer: counts and "
+                   "pictures, personal data masked (new users: district; a reset keeps it).")
+@click.option("--compound", help="The one compound a compound user or a viewer sees.")
 @click.pass_context
-def serve_user_add(ctx: click.Context, name: str, password: str) -> None:
+def serve_user_add(ctx: click.Context, name: str, password: str, role: str | None,
+                   compound: str | None) -> None:
     """Add a dashboard user, or reset their password."""
     try:
-        admin.add_user(_engine(ctx), name, password)
+        admin.add_user(_engine(ctx), name, password, role=role, compound=compound)
     except admin.AdminError as exc:
         fail(str(exc))
     click.echo(f"user {name} can sign in to the dashboard")

@@ -191,12 +191,17 @@ class VolunteerEntryRow(ServerBase):
 
 
 class UserRow(ServerBase):
-    """Command staff who may open the dashboard (argon2id password hash)."""
+    """Command staff who may open the dashboard (argon2id password hash); what they may see:
+    kiosk.server.roles."""
 
     __tablename__ = "users"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    role: Mapped[str] = mapped_column(String(16), default="district",
+                                      server_default="district")
+    #: the one compound a compound user or a compound's viewer sees (None: every compound)
+    compound: Mapped[str | None] = mapped_column(String(40))
 
 
 class SessionRow(ServerBase):

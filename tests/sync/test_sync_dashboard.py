@@ -1,27 +1,74 @@
 """The command dashboard in a real headless Chromium (Debian chromium + chromedriver, driven
-by selenium), at a phone's window size: login, then today's picture of the compound."""
+by selenium) against a real ``kiosk serve`` on 127.0.0.1, in the command's zone
+(Asia/Shanghai, the default; the kiosks run in it too): sign-in, then every page at a
+desktop's and a phone's width, with screenshots kept in docs/screenshots/dashboard_*.png.
+
+One browser for all pages (the viewport is switched with the DevTools protocol), SQLite only:
+the queries on PostgreSQL are covered by test_sync_dashboard_views.py."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sync_testkit import CentralServer, Kiosk
+from dashboard_seed import copy_event, seed_history, template_row
+from sync_testkit import REPO, CentralServer, Kiosk, make_kiosk
+from test_sync_clock import _sync_with_clock
 
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.server import admin
-
-pytest_plugins = ["sync_testkit"]
+from kiosk.server import admin, audit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
+SHOTS = REPO / "docs" / "screenshots"
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+CJK = re.compile("[\u4e00-\u9fff]")
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")
+def shanghai() -> Iterator[None]:
+    """This process's kiosks and the server child keep time in Asia/Shanghai."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Shanghai"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+@pytest.fixture(scope="module")
+def site(shanghai: None, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[CentralServer, list[Kiosk]]]:
+    """Two compounds: 东湖小区 with 北门 and 南门 (clock 12 min fast), 西苑小区 with 西门,
+    enrolled but never heard from."""
+    d = tmp_path_factory.mktemp("dash")
+    server = CentralServer(f"sqlite:///{d / 'central.sqlite3'}", d).start()
+    north = make_kiosk(d, "北门", server, "东湖小区")
+    south = make_kiosk(d, "南门", server, "东湖小区")
+    west = make_kiosk(d, "西门", server, "西苑小区")
+    yield server, [north, south, west]
+    for k in (north, south, west):
+        k.close()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
     if CHROMIUM is None or DRIVER is None:
         pytest.skip("chromium and chromium-driver are not installed (scripts/bootstrap)")
     from selenium import webdriver
@@ -31,7 +78,7 @@ def browser() -> Iterator[object]:
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--window-size=390,844"):
+                 "--no-first-run", "--hide-scrollbars", "--window-size=1280,800"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
     driver.set_page_load_timeout(20)
@@ -40,49 +87,200 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
-def test_staff_sign_in_and_see_counts_fevers_denials_who_is_out_and_devices(
-        central: CentralServer, kiosks: list[Kiosk], browser, tmp_path):
+def _view_at(browser: Any, size: str) -> None:
+    width, height = SIZES[size]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == "phone"})
+
+
+def _check_and_shoot(browser: Any, name: str) -> None:
+    """At each width: no sideways scrolling of the page, Chinese on it, a full-page picture
+    in docs/screenshots (the picture is taken before the checks, so a failure has one)."""
+    for size in SIZES:
+        _view_at(browser, size)  # the page reflows at the new width (no reload)
+        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True})
+        path = SHOTS / f"dashboard_{name}_{size}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        scroll = browser.execute_script("return document.documentElement.scrollWidth")
+        inner = browser.execute_script("return window.innerWidth")
+        assert scroll <= inner, f"{name} at {size}: {scroll} px wide in {inner}; see {path}"
+        assert CJK.search(browser.find_element("tag name", "body").text), name
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_is_out(
+        site: tuple[CentralServer, list[Kiosk]], browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    gate1, gate2 = kiosks
-    gate1.check("R1", "out")
+    central, (north, south, _west) = site
+    north.check("R1", "out")
     hot = [make_reading(t, source=ReadingSource.MANUAL) for t in (38.2, 38.4)]
-    gate1.gate.check("R3", hot, direction=Direction.OUT)  # re-measured: confirmed fever
-    gate2.check("NOPE", "in")
-    gate2.check("R2", "out")  # same household as R1 on the same day: a conflict after sync
-    gate1.sync()
-    gate2.sync()
+    north.gate.check("R3", hot, direction=Direction.OUT)  # re-measured: confirmed fever
+    south.check("NOPE", "in")
+    south.check("R2", "out")  # same household as R1 on the same day: a conflict after sync
+    north.sync()
+    _sync_with_clock(south, timedelta(minutes=12))
+    now = datetime.now()  # Asia/Shanghai (see the shanghai fixture)
+    today = now.date()
+    like = template_row(central.engine, "北门")
+    seeded_out = seed_history(central.engine, like, now, 8)
+    # a fever recorded beside a denial for the papers: a fever all the same
+    copy_event(central.engine, like, day=today, at_utc=datetime.now(UTC).replace(tzinfo=None),
+               direction="in", outcome="deny", reason="unknown_pass", pass_number=None,
+               escalated=True, temps=[38.6, 38.9])
     admin.add_user(central.engine, "组长", "correct horse battery")
 
-    # without a session the API and pages give nothing away
     assert httpx.get(central.url + "/", follow_redirects=False).status_code == 303
-
     browser.get(central.url + "/")
     assert browser.current_url.endswith("/login")
+    _check_and_shoot(browser, "login")
     browser.find_element(By.NAME, "user").send_keys("组长")
     browser.find_element(By.NAME, "password").send_keys("wrong password")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     assert "Wrong user or password" in browser.find_element(By.CLASS_NAME, "warn").text
-
     browser.find_element(By.NAME, "user").send_keys("组长")
     browser.find_element(By.NAME, "password").send_keys("correct horse battery")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
     def section(name: str) -> str:
-        return browser.find_element(By.ID, name).text
+        return str(browser.find_element(By.ID, name).text)
 
-    assert "gate-1" in section("counts") and "gate-2" in section("counts")
-    assert "38.4" in section("fevers")
+    # the district today
+    assert "北门" in section("counts") and "南门" in section("counts")
+    assert "38.4" in section("fevers") and "38.9" in section("fevers")
+    assert "确认发热 / Confirmed fevers (2)" in section("fevers")
     assert "No valid pass" in section("denials")
-    assert "R1" in section("out") and "R2" in section("out")
-    assert section("devices").count("none") >= 2  # no missing sequence numbers
+    out_total = len(seeded_out) + 2  # and R1, R2
+    assert f"Out now ({out_total})" in section("out")
+    assert (f"All {out_total}" in section("out")) == (out_total > 10)
+    compounds = section("compounds")
+    assert "东湖小区" in compounds and "西苑小区" in compounds
+    attention = section("attention")
+    assert "西门" in attention and "南门" in attention and "北门" not in attention
+    assert "快 12 分钟" in attention  # the wrong clock, in words, not only in red
     assert "quota_conflict" in section("findings")
-    # fits a phone: no horizontal scrolling of the page itself
-    width = browser.execute_script("return document.documentElement.scrollWidth")
-    browser.save_screenshot(str(tmp_path / "dashboard.png"))
-    assert width <= browser.execute_script("return window.innerWidth"), tmp_path
+    assert "西门" in section("stale") and "南门" not in section("stale")
+    hourly = browser.find_element(By.CSS_SELECTOR, "#hourly svg title").get_attribute(
+        "textContent")
+    assert "Movements per hour" in hourly
+    asof = browser.find_element(By.CLASS_NAME, "asof").text  # Shanghai time, not UTC
+    assert f"{datetime.now():%m-%d %H:%M}" in asof or \
+        f"{datetime.now() - timedelta(minutes=1):%m-%d %H:%M}" in asof
+    _check_and_shoot(browser, "overview")
+
+    # a compound, a gate, everyone out
+    browser.find_element(By.LINK_TEXT, "东湖小区").click()
+    assert "东湖小区" in browser.find_element(By.TAG_NAME, "h1").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#per-gate figure svg")) == 2
+    assert "西门" not in section("devices")
+    _check_and_shoot(browser, "compound")
+    browser.find_element(By.CSS_SELECTOR, "#counts a").click()
+    assert "北门" in browser.find_element(By.TAG_NAME, "h1").text
+    assert "R3" in section("recent") and "38.4" in section("fevers")
+    _check_and_shoot(browser, "gate")
+    browser.get(central.url + "/out")
+    assert f"{out_total} people out" in section("out")
+    assert "R1" in section("out") and "R2" in section("out")
+    assert all(number in section("out") for number in seeded_out)
+    _check_and_shoot(browser, "out")
 
     browser.find_element(By.LINK_TEXT, "退出 / Sign out").click()
     assert browser.current_url.endswith("/login")
-    browser.get(central.url + "/")
+    browser.get(central.url + "/compound?name=东湖小区")
     assert browser.current_url.endswith("/login")
+
+
+PAGES = ["/", "/compound?name=东湖小区", "/gate?compound=东湖小区&name=北门", "/out"]
+
+
+def test_every_page_needs_a_session_is_audited_and_runs_no_inline_script_or_style(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    """A strict Content-Security-Policy (default-src 'self') blocks inline scripts and
+    styles: the pages have none, their one stylesheet comes from the store."""
+    central, _ = site
+    admin.add_user(central.engine, "值班员", "correct horse battery")
+    with httpx.Client(base_url=central.url) as web:
+        for page in PAGES:
+            r = web.get(page, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/login", page
+        login = web.get("/login").text
+        web.post("/login", data={"user": "值班员", "password": "correct horse battery"})
+        for page in [*PAGES, "/out?compound=东湖小区&page=1"]:
+            r = web.get(page)
+            assert r.status_code == 200, page
+            for html in (r.text, login):
+                assert "<script" not in html and "<style" not in html and " style=" not in html
+                assert 'href="/static/dashboard.css"' in html
+        css = web.get("/static/dashboard.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+        missing = web.get("/compound?name=没有")
+        assert missing.status_code == 404 and "没有这个小区" in missing.text
+        assert web.get("/gate?compound=东湖小区&name=东门").status_code == 404
+        past = web.get("/out?page=99", follow_redirects=False)
+        assert past.status_code == 303 and past.headers["location"] == "/out?page=1"
+    viewed = [json.loads(e.detail) for e in audit.entries(central.engine, action=audit.VIEW)
+              if e.actor == "值班员"]
+    assert {v["page"] for v in viewed} == {"overview", "compound", "gate", "out"}
+    assert {"page": "gate", "compound": "东湖小区", "gate": "北门"} in viewed
+
+
+@contextmanager
+def _signed_in(central: CentralServer, user: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=central.url) as web:
+        r = web.post("/login", data={"user": user, "password": "correct horse battery"})
+        assert r.status_code == 303
+        yield web
+
+
+def test_a_compound_user_sees_only_their_compound_however_they_ask(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    central, (north, _south, _west) = site
+    north.check("R1", "out")
+    north.sync()
+    admin.add_user(central.engine, "东湖组长", "correct horse battery", role="compound",
+                   compound="东湖小区")
+    with _signed_in(central, "东湖组长") as web:
+        r = web.get("/", follow_redirects=False)
+        assert r.headers["location"] == "/compound?name=%E4%B8%9C%E6%B9%96%E5%B0%8F%E5%8C%BA"
+        assert web.get("/compound?name=东湖小区").status_code == 200
+        for page in ("/compound?name=西苑小区", "/gate?compound=西苑小区&name=西门",
+                     "/out?compound=西苑小区"):
+            r = web.get(page)
+            assert r.status_code == 403 and "您只能查看自己的小区 (东湖小区)" in r.text, page
+            assert "西门" not in r.text
+        out = web.get("/out").text  # no compound asked: their own
+        assert "东湖小区" in out and "西苑小区" not in out and "<td>R1</td>" in out
+    refused = [json.loads(e.detail) for e in audit.entries(central.engine, action=audit.VIEW)
+               if e.actor == "东湖组长" and "refused" in e.detail]
+    assert {r["page"] for r in refused} == {"compound", "gate", "out"}
+    # a password reset without a role keeps the user in their compound
+    admin.add_user(central.engine, "东湖组长", "correct horse battery")
+    with _signed_in(central, "东湖组长") as web:
+        assert web.get("/compound?name=西苑小区").status_code == 403
+
+
+def test_a_viewer_sees_counts_and_pictures_but_no_pass_numbers(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    central, (north, south, _west) = site
+    north.check("R1", "out")
+    south.check("R2", "out")  # the household's second outing today: a conflict finding
+    north.sync()
+    south.sync()
+    admin.add_user(central.engine, "观察员", "correct horse battery", role="viewer")
+    with _signed_in(central, "观察员") as web:
+        for page in ("/", "/out", "/compound?name=东湖小区", "/gate?compound=东湖小区&name=北门"):
+            html = web.get(page).text
+            assert "<td>R1</td>" not in html and "<td>R2</td>" not in html, page
+            assert "1-1-101" not in html, page  # the household, also in findings' details
+        assert "<td>**</td>" in web.get("/out").text  # R1, R2: masked, yet counted
+        assert "<td>**</td>" in web.get("/gate?compound=东湖小区&name=北门").text
+        assert 'id="hourly"' in web.get("/").text
+
+
+def test_screenshots_are_kept_for_every_page_and_width() -> None:
+    """What docs/DASHBOARD.md shows (the test above writes them)."""
+    names = {p.name for p in Path(SHOTS).glob("dashboard_*.png")}
+    for page in ("login", "overview", "compound", "gate", "out"):
+        for size in SIZES:
+            assert f"dashboard_{page}_{size}.png" in names

@@ -1,0 +1,370 @@
+"""What the dashboard pages show, read in one place for a scope: the district, one compound
+or one gate.
+
+Every query of a day filters on ``local_date`` (the events' primary key and, on PostgreSQL,
+their partition), so a page reads today's partition and, for the 14-day chart and "who is
+out", the last two weeks'. Times come back in the command's zone (settings.DashboardSettings).
+A fever is an event the kiosk escalated (a confirmed fever), whatever the reason recorded
+next to it (a fever may stand beside a denial for the papers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, case, func, select
+from sqlalchemy.sql import ColumnElement
+
+from kiosk.core.clock import clock_is_off
+from kiosk.core.messages import MESSAGES, Reason
+from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.web.settings import DashboardSettings
+
+#: "who is out" looks this far back (older exits are not "out", they are missing records)
+OUT_DAYS = 14
+#: days in the denials-and-fevers chart, today included
+CHART_DAYS = 14
+#: rows of "who is out" on one page
+OUT_PAGE = 100
+LIST_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The district (both None), a compound, or one gate of a compound."""
+
+    compound: str | None = None
+    checkpoint: str | None = None
+
+    def where(self, table: Table, *, gate: bool = True) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.compound is not None:
+            clauses.append(table.c.compound == self.compound)
+        if gate and self.checkpoint is not None:
+            clauses.append(table.c.checkpoint == self.checkpoint)
+        return clauses
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One gate's day: allowed movements in and out, denials, confirmed fevers."""
+
+    compound: str
+    checkpoint: str
+    moves_in: int = 0
+    moves_out: int = 0
+    denials: int = 0
+    fevers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CompoundRow:
+    compound: str
+    gates: int
+    moves_in: int
+    moves_out: int
+    denials: int
+    fevers: int
+    out_now: int
+    attention: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fever:
+    at: datetime
+    compound: str
+    checkpoint: str
+    pass_number: str | None
+    reason: str
+    temps: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outside:
+    pass_number: str
+    household: str
+    compound: str
+    checkpoint: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GateHealth:
+    device_id: str
+    compound: str
+    checkpoint: str
+    last_contact: datetime | None
+    contact_age: timedelta | None
+    silent: bool
+    #: roster, revocations and keys at the gate are older than the limit (no pull since)
+    stale: bool
+    clock_offset_s: float | None
+    clock_off: bool
+    pending: int
+    quarantined: int
+    last_seq: int
+    gaps: str
+    active: bool
+
+    @property
+    def attention(self) -> bool:
+        """Silent, wrong clock, or events the store has not got (waiting or quarantined)."""
+        return self.active and (self.silent or self.clock_off or self.quarantined > 0
+                                or bool(self.gaps))
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    at: datetime
+    kind: str
+    compound: str
+    checkpoint: str
+    seq: int | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    at: datetime
+    direction: str
+    pass_number: str | None
+    outcome: str
+    reason: str
+    escalated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hourly:
+    """Allowed movements per local hour of the day (index 0-23) at one gate."""
+
+    compound: str
+    checkpoint: str
+    ins: tuple[int, ...]
+    outs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: date
+    denials: int
+    fevers: int
+
+
+@dataclass
+class View:
+    """Everything one page shows."""
+
+    scope: Scope
+    today: date
+    now: datetime
+    tallies: list[Tally]
+    denials: list[tuple[str, str, int]]  # reason code, text, count
+    fevers: list[Fever]
+    out_total: int
+    out_by_compound: dict[str, int]
+    out_first: list[Outside]
+    gates: list[GateHealth]
+    findings: list[Finding]
+    hourly: list[Hourly]
+    days: list[DayCount]
+    recent: list[Movement] = field(default_factory=list)
+
+    @property
+    def total(self) -> Tally:
+        return Tally("", "", sum(t.moves_in for t in self.tallies),
+                     sum(t.moves_out for t in self.tallies),
+                     sum(t.denials for t in self.tallies), sum(t.fevers for t in self.tallies))
+
+    @property
+    def silent(self) -> list[GateHealth]:
+        return [g for g in self.gates if g.active and g.silent]
+
+    @property
+    def stale(self) -> list[GateHealth]:
+        return [g for g in self.gates if g.active and g.stale]
+
+    @property
+    def clock_wrong(self) -> list[GateHealth]:
+        return [g for g in self.gates if g.active and g.clock_off]
+
+    @property
+    def attention(self) -> list[GateHealth]:
+        return [g for g in self.gates if g.attention]
+
+    def compounds(self) -> list[CompoundRow]:
+        """Per compound: its gates (enrolled or seen today) and today's counts."""
+        names = sorted({g.compound for g in self.gates} | {t.compound for t in self.tallies})
+        rows = []
+        for name in names:
+            ts = [t for t in self.tallies if t.compound == name]
+            gs = [g for g in self.gates if g.compound == name and g.active]
+            rows.append(CompoundRow(
+                name, len(gs), sum(t.moves_in for t in ts), sum(t.moves_out for t in ts),
+                sum(t.denials for t in ts), sum(t.fevers for t in ts),
+                self.out_by_compound.get(name, 0), sum(g.attention for g in gs)))
+        return rows
+
+    def hourly_total(self) -> Hourly:
+        return Hourly(self.scope.compound or "", self.scope.checkpoint or "",
+                      tuple(sum(h.ins[i] for h in self.hourly) for i in range(24)),
+                      tuple(sum(h.outs[i] for h in self.hourly) for i in range(24)))
+
+
+def reason_text(code: str) -> str:
+    """The reason as the gate showed it, Chinese first (the code itself when unknown)."""
+    try:
+        m = MESSAGES[Reason(code)]
+    except (ValueError, KeyError):
+        return code
+    return f"{m.zh} / {m.en}"
+
+
+def _count(cond: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _temps(record: str) -> str:
+    readings = json.loads(record).get("readings", [])
+    return " / ".join(f"{r['used_c']:.1f}" for r in readings if r.get("used_c") is not None)
+
+
+def _tallies(conn: Connection, scope: Scope, today: date) -> list[Tally]:
+    allowed = EV.c.outcome == "allow"
+    rows = conn.execute(
+        select(EV.c.compound, EV.c.checkpoint,
+               _count(and_(allowed, EV.c.direction == "in")),
+               _count(and_(allowed, EV.c.direction == "out")),
+               _count(EV.c.outcome == "deny"), _count(EV.c.escalated.is_(True)))
+        .where(EV.c.local_date == today, *scope.where(EV))
+        .group_by(EV.c.compound, EV.c.checkpoint)
+        .order_by(EV.c.compound, EV.c.checkpoint)).all()
+    return [Tally(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+
+def _out_now(scope: Scope, today: date) -> Any:
+    """Each pass's newest allowed movement in the last OUT_DAYS days, where it was "out"
+    (a subquery; the gate filter applies to where they went out, not to the movements)."""
+    latest = (
+        select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.compound,
+               EV.c.checkpoint, EV.c.wall_utc,
+               func.row_number().over(partition_by=EV.c.pass_number,
+                                      order_by=EV.c.wall_utc.desc()).label("rn"))
+        .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
+               EV.c.local_date >= today - timedelta(days=OUT_DAYS),
+               *scope.where(EV, gate=False))
+        .subquery())
+    where = [latest.c.rn == 1, latest.c.direction == "out"]
+    if scope.checkpoint is not None:
+        where.append(latest.c.checkpoint == scope.checkpoint)
+    return latest, where
+
+
+def out_now_counts(conn: Connection, scope: Scope, today: date) -> dict[str, int]:
+    latest, where = _out_now(scope, today)
+    rows = conn.execute(select(latest.c.compound, func.count()).where(*where)
+                        .group_by(latest.c.compound)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, today: date,
+                 offset: int, limit: int) -> list[Outside]:
+    """Who is out, longest out first."""
+    latest, where = _out_now(scope, today)
+    rows = conn.execute(
+        select(latest.c.pass_number, latest.c.household, latest.c.compound,
+               latest.c.checkpoint, latest.c.wall_utc)
+        .where(*where).order_by(latest.c.wall_utc, latest.c.pass_number)
+        .offset(offset).limit(limit)).all()
+    return [Outside(r.pass_number, r.household or "", r.compound, r.checkpoint,
+                    settings.from_utc(r.wall_utc)) for r in rows]
+
+
+def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
+                ) -> list[GateHealth]:
+    now = datetime.now()
+    gates = []
+    for d in conn.execute(select(DEV).where(*scope.where(DEV))
+                          .order_by(DEV.c.compound, DEV.c.checkpoint)):
+        age = now - d.last_contact if d.last_contact is not None else None
+        gates.append(GateHealth(
+            d.id, d.compound, d.checkpoint,
+            settings.from_server(d.last_contact) if d.last_contact is not None else None,
+            age, age is None or age > settings.silent_after,
+            age is None or age > settings.stale_after, d.clock_offset_s,
+            clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
+            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active)))
+    return gates
+
+
+def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
+            ) -> list[Hourly]:
+    hour = func.extract("hour", EV.c.wall_utc)
+    rows = conn.execute(
+        select(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour, func.count())
+        .where(EV.c.local_date == today, EV.c.outcome == "allow", *scope.where(EV))
+        .group_by(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour)).all()
+    per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
+        lambda: {"in": [0] * 24, "out": [0] * 24})
+    for compound, checkpoint, direction, utc_hour, n in rows:
+        if direction in ("in", "out"):
+            per[(compound, checkpoint)][direction][
+                settings.utc_hour_to_local(today, int(utc_hour))] += int(n)
+    return [Hourly(c, g, tuple(v["in"]), tuple(v["out"])) for (c, g), v in sorted(per.items())]
+
+
+def _days(conn: Connection, scope: Scope, today: date) -> list[DayCount]:
+    first = today - timedelta(days=CHART_DAYS - 1)
+    rows = conn.execute(
+        select(EV.c.local_date, _count(EV.c.outcome == "deny"),
+               _count(EV.c.escalated.is_(True)))
+        .where(EV.c.local_date >= first, EV.c.local_date <= today, *scope.where(EV))
+        .group_by(EV.c.local_date)).all()
+    found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+    days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
+    return [DayCount(d, *found.get(d, (0, 0))) for d in days]
+
+
+def view(engine: Engine, settings: DashboardSettings, scope: Scope,
+         today: date | None = None) -> View:
+    """One page's data for ``scope`` on ``today`` (the command's date by default)."""
+    today = today or settings.today()
+    with engine.connect() as conn:
+        tallies = _tallies(conn, scope, today)
+        denials = conn.execute(
+            select(EV.c.reason, func.count())
+            .where(EV.c.local_date == today, EV.c.outcome == "deny", *scope.where(EV))
+            .group_by(EV.c.reason).order_by(func.count().desc(), EV.c.reason)).all()
+        fevers = conn.execute(
+            select(EV.c.wall_utc, EV.c.compound, EV.c.checkpoint, EV.c.pass_number,
+                   EV.c.reason, EV.c.record)
+            .where(EV.c.local_date == today, EV.c.escalated.is_(True), *scope.where(EV))
+            .order_by(EV.c.wall_utc.desc()).limit(LIST_LIMIT)).all()
+        out_counts = out_now_counts(conn, scope, today)
+        out_first = out_now_page(conn, settings, scope, today, 0, 10)
+        gates = gate_health(conn, settings, scope)
+        findings = conn.execute(select(FI).where(*scope.where(FI))
+                                .order_by(FI.c.id.desc()).limit(50)).all()
+        recent: list[Movement] = []
+        if scope.checkpoint is not None:
+            recent = [Movement(settings.from_utc(r.wall_utc), r.direction, r.pass_number,
+                               r.outcome, r.reason, bool(r.escalated))
+                      for r in conn.execute(
+                          select(EV.c.wall_utc, EV.c.direction, EV.c.pass_number,
+                                 EV.c.outcome, EV.c.reason, EV.c.escalated)
+                          .where(EV.c.local_date == today, *scope.where(EV))
+                          .order_by(EV.c.wall_utc.desc()).limit(50))]
+        return View(
+            scope=scope, today=today, now=settings.now(), tallies=tallies,
+            denials=[(r[0], reason_text(r[0]), int(r[1])) for r in denials],
+            fevers=[Fever(settings.from_utc(r.wall_utc), r.compound, r.checkpoint,
+                          r.pass_number, r.reason, _temps(r.record)) for r in fevers],
+            out_total=sum(out_counts.values()), out_by_compound=out_counts,
+            out_first=out_first, gates=gates,
+            findings=[Finding(settings.from_server(f.at), f.kind, f.compound, f.checkpoint,
+                              f.seq, f.detail) for f in findings],
+            hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
+            recent=recent)

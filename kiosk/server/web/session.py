@@ -1,0 +1,77 @@
+"""Staff sign-in: argon2id passwords, sessions as random tokens whose SHA-256 is stored,
+failed attempts counted from the audit log (kiosk.server.ratelimit), every attempt audited."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select
+
+from kiosk.server import audit
+from kiosk.server.auth import sha256_hex, verify_password
+from kiosk.server.models import SessionRow, UserRow
+from kiosk.server.ratelimit import LOGIN_PER_CLIENT, LOGIN_PER_USER
+from kiosk.server.roles import Role, Staff
+from kiosk.store.models import table_of
+
+SESSIONS = table_of(SessionRow)
+USERS = table_of(UserRow)
+COOKIE = "kiosk_session"
+SESSION_HOURS = 12
+
+
+def session_staff(engine: Engine, token: str | None) -> Staff | None:
+    """The signed-in user with their role and compound; None when the cookie is absent,
+    unknown or expired, or the user was removed."""
+    if not token:
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(USERS.c.name, USERS.c.role, USERS.c.compound, SESSIONS.c.expires_at)
+            .join(USERS, USERS.c.name == SESSIONS.c.user)
+            .where(SESSIONS.c.token_hash == sha256_hex(token))).first()
+    if row is None or row.expires_at <= datetime.now():
+        return None
+    try:
+        role = Role(row.role)
+    except ValueError:  # a role this version does not know sees nothing
+        return None
+    return Staff(row.name, role, row.compound)
+
+
+def sign_in(engine: Engine, user: str, password: str, client: str
+            ) -> tuple[str | None, timedelta | None]:
+    """(session token, None) when the password is right; (None, None) when it is wrong;
+    (None, wait) when this address or this user failed too often (the password is then
+    not even checked). Every attempt is audited."""
+    now = datetime.now()
+    with engine.connect() as conn:
+        wait = LOGIN_PER_CLIENT.wait(audit.failures(
+            conn, audit.SIGN_IN_FAILED, LOGIN_PER_CLIENT.since(now), client=client), now)
+        wait = wait or LOGIN_PER_USER.wait(audit.failures(
+            conn, audit.SIGN_IN_FAILED, LOGIN_PER_USER.since(now), actor=user), now)
+        if wait is not None:
+            return None, wait
+        stored = conn.execute(select(USERS.c.password_hash)
+                              .where(USERS.c.name == user)).scalar_one_or_none()
+    if stored is None or not verify_password(stored, password):
+        audit.record(engine, user, audit.SIGN_IN_FAILED,
+                     {"known_user": stored is not None}, client)
+        return None, None
+    token = secrets.token_urlsafe(32)
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now))
+        conn.execute(insert(SESSIONS).values(
+            token_hash=sha256_hex(token), user=user,
+            expires_at=now + timedelta(hours=SESSION_HOURS)))
+        audit.record_in(conn, user, audit.SIGN_IN, "", client)
+    return token, None
+
+
+def sign_out(engine: Engine, token: str, client: str) -> None:
+    staff = session_staff(engine, token)
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        conn.execute(delete(SESSIONS).where(SESSIONS.c.token_hash == sha256_hex(token)))
+        if staff is not None:
+            audit.record_in(conn, staff.name, audit.SIGN_OUT, "", client)

@@ -1,0 +1,66 @@
+"""The dashboard's settings: the command's time zone and when a gate counts as silent.
+
+The store keeps event times in UTC (``wall_utc``) and its own times (last contact, findings,
+audit) in the server's local time; the command works in its own zone (China Standard Time by
+default), so every time on a page is shown in that zone, and "today" is its date.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: environment variable with the IANA zone name (``kiosk serve --timezone`` sets it)
+TZ_ENV = "KIOSK_DASHBOARD_TZ"
+DEFAULT_ZONE = "Asia/Shanghai"
+#: a gate that has not called the store for this long is "silent" (kiosks sync every ~30 s)
+SILENT_AFTER = timedelta(minutes=15)
+#: a gate that has not called for this long holds a roster, revocation list and keys at
+#: least this old (it pulls them at every contact): listed as stale, never locked
+STALE_AFTER = timedelta(hours=24)
+
+
+class BadZone(ValueError):
+    pass
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The zone, or BadZone with a message a person can act on."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadZone(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)"
+                      ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    zone: ZoneInfo
+    silent_after: timedelta = SILENT_AFTER
+    stale_after: timedelta = STALE_AFTER
+
+    @classmethod
+    def from_env(cls) -> DashboardSettings:
+        return cls(zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE))
+
+    def now(self) -> datetime:
+        return datetime.now(self.zone)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def from_utc(self, naive_utc: datetime) -> datetime:
+        """An event's ``wall_utc`` (naive UTC) in the command's zone."""
+        return naive_utc.replace(tzinfo=UTC).astimezone(self.zone)
+
+    def from_server(self, naive_local: datetime) -> datetime:
+        """A time the store took with ``datetime.now()`` (naive, the server's local time)."""
+        return naive_local.astimezone(self.zone)
+
+    def utc_hour_to_local(self, day: date, utc_hour: int) -> int:
+        """The local hour of day that a UTC hour of ``day`` falls in (whole-hour zones)."""
+        start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        start_utc_hour = start.astimezone(UTC).hour
+        return (utc_hour - start_utc_hour) % 24
