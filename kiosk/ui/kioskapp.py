@@ -20,6 +20,7 @@ from kivy.core.window import Window
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from drivers.reader import ReaderState
 from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
 from kiosk import sysclock
@@ -35,7 +36,7 @@ from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.status import CAMERA_OFF, camera_status
+from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
 from kiosk.ui.vm.visitor import VisitorForm
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class KioskApp(App):
         #: the thread that last restarted the devices (the test hook shows it)
         self.devices_restarted_on = ""
         self.sync_loop: Any = None
-        self._thermo_state = "stopped"
+        self._thermo_state = ReaderState.STOPPED
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class KioskApp(App):
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down,
                     size=lambda *_: self._rescale())
         self._rescale()
-        self._thermometer_state("stopped")
+        self._thermometer_state(ReaderState.STOPPED)
         self._camera(CAMERA_OFF)
         self._update_warning(None)
         return sm
@@ -214,7 +215,7 @@ class KioskApp(App):
     def _retranslate(self) -> None:
         """The status texts set from Python, after a change of language."""
         self._thermometer_state(self._thermo_state)
-        self._camera(self.camera_state)
+        self._camera(CameraState(self.camera_state))
         if self.signin.duty is not None:
             self.duty_text = self.tr("on_duty", name=self.signin.duty.volunteer.name)
         self._poll_status()
@@ -314,13 +315,13 @@ class KioskApp(App):
 
     # -- devices and status --------------------------------------------------------------
 
-    def _thermometer_state(self, state: str) -> None:
+    def _thermometer_state(self, state: ReaderState) -> None:
         self._thermo_state = state
-        self.thermo_ok = state == "connected"
+        self.thermo_ok = state is ReaderState.CONNECTED
         self.thermo_text = self.tr(f"thermo_{state}")
         self.flow.set_thermometer_state(state)
 
-    def _camera(self, state: str) -> None:
+    def _camera(self, state: CameraState) -> None:
         self.camera_state = state
         key, self.camera_ok = camera_status(state)
         self.camera_text = self.tr(key)

@@ -48,7 +48,8 @@ class GateScreen(Screen):
 
     def refresh(self) -> None:
         app, f = App.get_running_app(), self.flow
-        self.phase, self.direction = f.phase.value, f.direction.value
+        self.phase = f.phase.value
+        self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
         self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
         self.query, self.manual_text = f.search_query, f.manual_text
