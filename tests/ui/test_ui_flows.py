@@ -60,7 +60,9 @@ def test_fever_is_remeasured_after_a_countdown_and_escalated(kiosk, sim):  # noq
     assert readings == [(1, 1), (2, 1)]  # the escalation keeps both readings
 
 
-def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, passes):  # noqa: F811
+def test_expired_pass_and_forged_qr_are_measured_then_refused(kiosk, passes):  # noqa: F811
+    """The temperature is taken from everyone, papers in order or not (the thermometer here
+    reads continuously, so the refusal follows at once)."""
     app = kiosk()
     app.sign_in()
     app.scan("R0004")
@@ -80,7 +82,35 @@ def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, pas
     wait_until(lambda: app.flow()["message"] == "scan_garbage", what="garbage message")
     rows = app.db("select pass_number, outcome, reason from gate_events order by seq")
     assert rows == [("R0004", "deny", "expired"), ("R0002", "deny", "forged")]
-    assert app.db("select count(*) from readings") == [(0,)]
+    assert app.db("select count(*) from readings") == [(2,)]
+
+
+def test_a_tap_on_in_is_the_direction_recorded_and_spends_no_outing(kiosk, sim):  # noqa: F811
+    """R0001 has no history (the suggestion is OUT) and the thermometer reads continuously:
+    the volunteer's tap on 进 is what is recorded, so R0002 of the same household may still
+    go out. The direction is shown large while the person is measured."""
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_in")
+    app.scan("R0001")
+    app.wait_screen("result")
+    assert app.flow()["result"]["direction"] == "in"
+    app.tap("result_word")
+    app.wait_screen("gate")
+    sim.unplug()  # the next one is typed: time to look at the measuring screen
+    wait_until(lambda: app.flow()["thermometer"] == "unplugged", what="unplugged state")
+    app.tap("dir_out")
+    app.scan("R0002")
+    app.wait_phase("measuring")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["measure_direction"] == "出"
+    app.screenshot("gate_measuring_direction_800x480")
+    for key in ("t_3", "t_6", "t_5", "t_OK"):
+        app.tap(key)
+    app.wait_screen("result")
+    rows = app.db("select pass_number, direction, outcome, counts_against_quota "
+                  "from gate_events order by seq")
+    assert rows == [("R0001", "in", "allow", 0), ("R0002", "out", "allow", 1)]
 
 
 def visitor_form(app) -> dict:  # noqa: ANN001
