@@ -129,7 +129,7 @@ def render_overview(engine: Engine, user: str, today: date | None = None) -> str
             .group_by(EV.c.reason).order_by(func.count().desc())).all()
         fevers = conn.execute(
             select(EV.c.wall_utc, EV.c.checkpoint, EV.c.pass_number, EV.c.record)
-            .where(EV.c.local_date == today, EV.c.reason == "fever")
+            .where(EV.c.local_date == today, EV.c.escalated.is_(True))  # any papers
             .order_by(EV.c.wall_utc.desc()).limit(50)).all()
         latest = (
             select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.checkpoint,
