@@ -23,6 +23,7 @@ from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
 from kiosk import sysclock
 from kiosk.core.clock import clock_is_off
+from kiosk.core.model import Role
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
@@ -224,7 +225,7 @@ class KioskApp(App):
             self.duty_text = self.tr("on_duty", name=duty.volunteer.name)
             self.sm.current = "gate"
         elif self.sm.current == "signin" and self.signin.admin_ok:
-            self.signin.set_mode("volunteer")
+            self.signin.set_mode(Role.VOLUNTEER)
             self.sm.current = "admin"
 
     def sign_out(self) -> None:

@@ -396,7 +396,7 @@ def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
     m.sign_out()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("select ended_at is not null from shifts").scalar() == 1
-    m.set_mode("admin")
+    m.set_mode(Role.ADMIN)
     for k in "13579":
         m.key(k)
         tick.advance(0.3)
