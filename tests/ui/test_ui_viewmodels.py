@@ -147,6 +147,23 @@ def test_a_refused_person_who_walks_away_is_still_recorded_as_refused(flow, load
         ("R0004", "out", "deny", "expired"), ("R0004", "out", "deny", "expired")]
 
 
+def test_a_tap_while_measuring_rechecks_the_papers_for_that_direction(flow, tick,
+                                                                    loaded_store):
+    flow.set_direction(Direction.OUT)
+    flow.present("R0001", "scanner")
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))  # the household's outing
+    flow.dismiss()
+    flow.set_direction(Direction.OUT)
+    flow.present("R0002", "scanner")  # same household: no outing left
+    assert flow.papers == "quota_used"
+    flow.set_direction(Direction.IN)  # no: coming in
+    assert flow.papers is None
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))
+    assert flow.result.allowed and flow.result.direction is Direction.IN
+
+
 def test_a_tap_on_in_wins_over_the_suggestion_for_the_next_person(flow, tick, loaded_store):
     """R0003 has no history (suggested OUT); the thermometer reads at once: still IN, and
     the household's outing is not spent."""

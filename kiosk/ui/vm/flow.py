@@ -223,6 +223,17 @@ class GateFlow(Observable):
             return
         self.chosen = self.direction = direction
         self.notify()
+        person = self.person
+        if self.phase is Phase.MEASURING and person is not None and person.presented:
+            presented = person.presented  # the papers may be in order one way, not the other
+
+            def papers_now(papers: Reason | None) -> None:
+                if self.person is person:
+                    self.papers = papers
+                    self.notify()
+
+            self.runner.submit(lambda: self.gate.papers(presented, direction), papers_now,
+                               self._record_failed_quietly)
 
     # -- identification ------------------------------------------------------------------
 
@@ -285,13 +296,15 @@ class GateFlow(Observable):
         presented, direction, volunteer = person.presented, self.direction, self.volunteer_id
         assert direction is not None
 
-        def work() -> GateResult:
+        def work() -> GateResult | None:
+            if self.gate.papers(presented, direction) is None:
+                return None  # in order after all (the rules changed meanwhile)
             return self.gate.check(presented.number, [], direction=direction,
                                    volunteer_id=volunteer, identified_by=person.identified_by,
                                    found=presented.found, problem=presented.problem)
 
-        def done(_result: GateResult) -> None:
-            self.recorded += 1
+        def done(result: GateResult | None) -> None:
+            self.recorded += result is not None
 
         self.runner.submit(work, done, self._record_failed_quietly)
 
