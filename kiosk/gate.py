@@ -64,7 +64,7 @@ class DirectionMode(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SearchHit:
+class ResidentHit:
     """A person a search found, as the roster has them (the screen masks the name)."""
 
     number: str
@@ -154,7 +154,7 @@ class Gate:
         self._writer.close()
 
     def search(self, query: str, *, volunteer_id: int | None = None,
-               where: str = "gate screen") -> list[SearchHit]:
+               where: str = "gate screen") -> list[ResidentHit]:
         """People matching a pass number, building-unit-room or part of a name, with a pass.
 
         A look-up of residents' data: audited (who asked, what, how many found, where)."""
@@ -166,9 +166,10 @@ class Gate:
         audit.record(engine, actor_name(engine, volunteer_id), audit.LOOKUP,
                      {"query": query, "results": len(rows), "where": where})
         return [
-            SearchHit(number=str(number), name=str(name), building=str(building),
-                      unit=str(unit), room=str(room), kind=None if kind is None else str(kind),
-                      usable=not revoked and (valid_to is None or valid_to >= today))
+            ResidentHit(number=str(number), name=str(name), building=str(building),
+                        unit=str(unit), room=str(room),
+                        kind=None if kind is None else str(kind),
+                        usable=not revoked and (valid_to is None or valid_to >= today))
             for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
             if number
         ]

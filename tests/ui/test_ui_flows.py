@@ -60,6 +60,26 @@ def test_fever_is_remeasured_after_a_countdown_and_escalated(kiosk, sim):  # noq
     assert readings == [(1, 1), (2, 1)]  # the escalation keeps both readings
 
 
+def test_a_fever_behind_an_expired_pass_is_escalated_first(kiosk, sim):  # noqa: F811
+    app = kiosk()
+    app.sign_in()
+    sim.set_temperature(38.4)
+    app.scan("R0004")  # pass expired: measured all the same
+    app.wait_phase("countdown")
+    sim.set_temperature(38.5)
+    app.wait_screen("result")
+    result = app.flow()["result"]
+    assert result["findings"] == ["expired", "fever"] and result["escalate"]
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
+    assert "通行证已过期" in shown["result_reason_other"]
+    app.screenshot("result_fever_expired_800x480")
+    app.tap("acknowledge")
+    app.wait_screen("gate")
+    assert app.db("select outcome, reason, escalated from gate_events order by seq") == [
+        ("remeasure", "fever_remeasure", 0), ("deny", "expired", 1)]
+
+
 def test_expired_pass_and_forged_qr_are_measured_then_refused(kiosk, passes):  # noqa: F811
     """The temperature is taken from everyone, papers in order or not (the thermometer here
     reads continuously, so the refusal follows at once)."""
