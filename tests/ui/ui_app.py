@@ -255,7 +255,6 @@ def flow_state(flow: Any) -> dict[str, Any]:
         "manual_text": flow.manual_text,
         "message": flow.message[0] if flow.message else None,
         "countdown": flow.countdown_left,
-        "recorded": flow.recorded,
         "search_query": flow.search_query,
         "search_hits": [h.number for h in flow.search_hits],
         "result": None if r is None else {

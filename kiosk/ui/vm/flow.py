@@ -178,7 +178,6 @@ class GateFlow(Observable):
         self.search_query = ""
         self.search_hits: list[SearchHit] = []
         self.countdown_left = 0
-        self.recorded = 0
         self.result_listeners: list[Callable[[ResultView], None]] = []
         self._measure_from = 0.0
         self._countdown_end = 0.0
@@ -303,10 +302,7 @@ class GateFlow(Observable):
                                    volunteer_id=volunteer, identified_by=person.identified_by,
                                    found=presented.found, problem=presented.problem)
 
-        def done(result: GateResult | None) -> None:
-            self.recorded += result is not None
-
-        self.runner.submit(work, done, self._record_failed_quietly)
+        self.runner.submit(work, lambda _result: None, self._record_failed_quietly)
 
     def _record_failed_quietly(self, exc: BaseException) -> None:
         self._say("record_failed", error=str(exc))
@@ -465,7 +461,6 @@ class GateFlow(Observable):
         self.notify()
 
     def _recorded(self, result: GateResult, readings: list[Reading]) -> None:
-        self.recorded += 1
         d = result.decision
         assert self.person is not None
         if d.outcome is Outcome.REMEASURE:
