@@ -217,6 +217,14 @@ def test_manual_entry_when_the_thermometer_is_down_and_double_confirm(gate, tick
     assert src == [("manual", 36.5)]
 
 
+def test_a_thermometer_judged_down_does_not_talk_over_type_the_reading(flow, tick):
+    flow.set_thermometer_state(ReaderState.WRONG_PROTOCOL)
+    flow.present("R0003", "scanner")
+    tick.advance(0.1)
+    flow.on_reading(make_reading(None, taken_monotonic=tick()))  # its garbage: no target
+    assert flow.phase is Phase.MEASURING and flow.message[0] == "thermo_down_manual"
+
+
 def test_typos_on_the_temperature_pad_are_refused(flow, tick):
     assert parse_manual("365") == 36.5 and parse_manual("36.5") == 36.5
     assert parse_manual("3") is None and parse_manual("99.9") is None

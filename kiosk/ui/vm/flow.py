@@ -390,8 +390,9 @@ class GateFlow(Observable):
                         max_age_s=self.gate.policy.reading_max_age_s):
             return
         if reading.state is not ReadingState.VALID:
-            self._say("reading_bad", state=reading.state.value.upper())
-            self.notify()
+            if not self.manual_mode:  # a thermometer judged down keeps "type the reading"
+                self._say("reading_bad", state=reading.state.value.upper())
+                self.notify()
             return
         self._record([*self.readings, reading])
 
