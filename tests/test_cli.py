@@ -80,14 +80,12 @@ def test_check_records_a_fever_behind_an_expired_pass(imported: Path):
     out = json.loads(r.stdout)
     assert (out["reason"], out["escalate"], out["findings"]) == (
         "expired", True, ["expired", "fever"])
-    text = run_kiosk(imported, "check", "R0004", "--temp", "38.5", "--temp", "38.6")
-    assert "通行证已过期" in text.stdout and "体温异常" in text.stdout
     con = sqlite3.connect(imported / "kiosk.sqlite3")
     try:
         rows = con.execute("select outcome, reason, escalated from gate_events").fetchall()
     finally:
         con.close()
-    assert rows == [("deny", "expired", 1), ("deny", "expired", 1)]
+    assert rows == [("deny", "expired", 1)]
 
 
 def test_check_records_the_volunteer_on_duty(imported: Path):
