@@ -22,8 +22,10 @@ import numpy as np
 import numpy.typing as npt
 import zxingcpp
 
-from kiosk.qr.decode import QR_FORMATS, Image, as_uint8, decode_image
-from kiosk.qr.samples import Sample, Score, load_samples, samples_dir, score
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "qr"))
+from qr_samples import Sample, Score, load_samples, samples_dir, score  # noqa: E402
+
+from kiosk.qr.decode import QR_FORMATS, Image, as_uint8, decode_image  # noqa: E402
 
 Decoder = Callable[[Image], Sequence[str]]
 DEFAULT_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "qr-samples"

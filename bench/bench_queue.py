@@ -3,10 +3,11 @@
 The app runs under Xvfb on the 20,000-resident demo compound with a simulated GY-MCU90614
 on a pty at 36.5 °C. Each person's signed QR pass is "scanned" through the window's key
 events (the USB scanner path) while the previous result is still on screen, as in a real
-queue. The app stamps each person: scan received, pass identified, reading taken, result
-shown. App time = identification + recording (scan -> identified, reading -> result); the
-wait for the thermometer's next frame (about 80 ms at 12.5 frames/s) is device time and
-reported apart. A benchmark, not a test: it prints numbers and asserts nothing about time.
+queue. The app under test (tests/ui/ui_app.py) stamps each person from a listener of the
+gate flow, as it changes phase: scan received, pass identified, reading taken, result shown.
+App time = identification + recording (scan -> identified, reading -> result); the wait for
+the thermometer's next frame (about 80 ms at 12.5 frames/s) is device time and reported
+apart. A benchmark, not a test: it prints numbers and asserts nothing about time.
 
     .venv/bin/python bench/bench_queue.py [--people 100] [--size 800x480]
 """

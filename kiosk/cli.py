@@ -350,6 +350,7 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
     PASS is a pass number or the text of a signed QR pass (as a scanner types it).
     Exit code 0 allowed, 3 denied, 4 measure again.
     """
+    from kiosk.core.messages import message
     from kiosk.gate import Gate, GateError
     from kiosk.store.volunteers import find_volunteer
 
@@ -383,6 +384,7 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         "message_zh": d.message.zh,
         "message_en": d.message.en,
         "escalate": d.escalate,
+        "findings": [f.value for f in d.findings],
         "counts_against_quota": d.counts_against_quota,
         "name": holder.name if holder else None,
         "event_id": result.event.id,
@@ -396,6 +398,9 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         first = d.message.zh if s.ui.language == "zh" else d.message.en
         second = d.message.en if s.ui.language == "zh" else d.message.zh
         click.secho(f"{d.outcome.value.upper()}: {first} / {second}", fg=colour, bold=True)
+        for finding in d.findings[1:]:  # e.g. a confirmed fever next to an expired pass
+            also = message(finding)
+            click.secho(f"  + {also.zh} / {also.en}", fg=colour, bold=True)
         who = f"{holder.name} {holder.building}-{holder.unit}-{holder.room}" if holder else "-"
         click.echo(f"{out['pass_number']} {who} {result.direction.value}; "
                    f"event {result.event.seq} ({result.event.id}), clock {out['clock']}")

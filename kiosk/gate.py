@@ -9,26 +9,72 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection
 
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
-from kiosk.core.decision import Decision, Outcome, decide, decide_visitor, default_direction
+from kiosk.core.decision import (
+    Decision,
+    check_papers,
+    decide,
+    decide_visitor,
+    default_direction,
+)
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.settings import Settings
+from kiosk.store import audit
 from kiosk.store.db import Store
 from kiosk.store.events import EventWriter, Movement, RecordedEvent, Visitor
 from kiosk.store.passkeys import is_revoked, public_keys
-from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_direction
+from kiosk.store.roster import (
+    FoundPass,
+    find_pass,
+    household_exit_days,
+    last_direction,
+    search_residents,
+)
+from kiosk.store.volunteers import actor_name
+
+#: most people one search lists (a unit's rooms fit; a vaguer query must be narrowed)
+SEARCH_LIMIT = 12
 
 
 class GateError(Exception):
     pass
+
+
+class DirectionMode(StrEnum):
+    """How a checkpoint records directions (``checkpoint.direction_mode`` in the settings)."""
+
+    BOTH = "both"  # the volunteer toggles IN/OUT
+    IN = "in"  # a one-way entrance
+    OUT = "out"  # a one-way exit
+
+    @property
+    def fixed(self) -> Direction | None:
+        """The only direction a one-way gate records; None when both are possible."""
+        return None if self is DirectionMode.BOTH else Direction(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentHit:
+    """A person a search found, as the roster has them (the screen masks the name)."""
+
+    number: str
+    name: str
+    building: str
+    unit: str
+    room: str
+    kind: str | None
+    #: the pass is neither revoked nor past its last day: worth picking
+    usable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +104,15 @@ def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
     ):
         found = replace(found, gate_pass=replace(found.gate_pass, revoked=True))
     return found
+
+
+def _exit_days(conn: Connection, gate_pass: Pass | None, now: datetime,
+               policy: Policy) -> list[date]:
+    """The days of the household's recent quota-counted exits (none without a household)."""
+    household = gate_pass.household if gate_pass else None
+    if household is None:
+        return []
+    return household_exit_days(conn, household, now.date() - timedelta(days=policy.quota_days))
 
 
 class Gate:
@@ -91,8 +146,45 @@ class Gate:
         and policy it started with, the next one gets both new ones."""
         self._rules = (settings, settings.policy())
 
+    @property
+    def direction_mode(self) -> DirectionMode:
+        return DirectionMode(self.settings.checkpoint.direction_mode)
+
     def close(self) -> None:
         self._writer.close()
+
+    def search(self, query: str, *, volunteer_id: int | None = None,
+               where: str = "gate screen") -> list[ResidentHit]:
+        """People matching a pass number, building-unit-room or part of a name, with a pass.
+
+        A look-up of residents' data: audited (who asked, what, how many found, where)."""
+        query = query.strip()
+        today = date.today()
+        engine = self.store.engine
+        with engine.connect() as conn:
+            rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=SEARCH_LIMIT)
+        audit.record(engine, actor_name(engine, volunteer_id), audit.LOOKUP,
+                     {"query": query, "results": len(rows), "where": where})
+        return [
+            ResidentHit(number=str(number), name=str(name), building=str(building),
+                        unit=str(unit), room=str(room),
+                        kind=None if kind is None else str(kind),
+                        usable=not revoked and (valid_to is None or valid_to >= today))
+            for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
+            if number
+        ]
+
+    def papers(self, presented: Presented, direction: Direction) -> Reason | None:
+        """What is wrong with the papers presented, for this direction now (the quota
+        included); None when they are in order. The decision itself is ``check``'s."""
+        if presented.problem is not None:
+            return presented.problem
+        gate_pass = presented.found.gate_pass if presented.found else None
+        policy = self.policy
+        now = datetime.fromtimestamp(self._clock().wall_s)
+        with self.store.engine.connect() as conn:
+            exit_days = _exit_days(conn, gate_pass, now, policy)
+        return check_papers(gate_pass, direction, now, policy, exit_days)
 
     def identify(self, pass_number: str) -> FoundPass | None:
         """The roster's pass for this number, marked revoked when it is on the revocation
@@ -141,9 +233,9 @@ class Gate:
     @staticmethod
     def _suggest(conn: Connection, settings: Settings, found: FoundPass | None,
                  pass_number: str) -> Direction:
-        mode = settings.checkpoint.direction_mode
-        if mode != "both":
-            return Direction(mode)
+        fixed = DirectionMode(settings.checkpoint.direction_mode).fixed
+        if fixed is not None:
+            return fixed
         if found is None:
             return Direction.IN
         return default_direction(last_direction(conn, found.gate_pass.number or pass_number))
@@ -176,14 +268,9 @@ class Gate:
             now = datetime.fromtimestamp(clock.wall_s)
             gate_pass = found.gate_pass if found else None
             household = gate_pass.household if gate_pass else None
-            exit_days: list[date] = []
-            if gate_pass is not None and household is not None:
-                since = now.date() - timedelta(days=policy.quota_days)
-                exit_days = household_exit_days(conn, household, since)
-            if problem is not None:
-                decision = Decision(Outcome.DENY, problem)
-            else:
-                decision = decide(gate_pass, direction, readings, now, policy, exit_days)
+            exit_days = _exit_days(conn, gate_pass, now, policy)
+            decision = decide(gate_pass, direction, readings, now, policy, exit_days,
+                              paper_problem=problem)
             movement = Movement(
                 checkpoint=settings.checkpoint.id,
                 direction=direction,
@@ -234,6 +321,6 @@ class Gate:
 
     @staticmethod
     def _check_direction(settings: Settings, direction: Direction) -> None:
-        mode = settings.checkpoint.direction_mode
-        if mode != "both" and direction.value != mode:
-            raise GateError(f"this gate is one-way ({mode}); it does not record '{direction}'")
+        fixed = DirectionMode(settings.checkpoint.direction_mode).fixed
+        if fixed is not None and direction is not fixed:
+            raise GateError(f"this gate is one-way ({fixed}); it does not record '{direction}'")

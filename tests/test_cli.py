@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,23 @@ def test_check_allows_denies_and_asks_for_a_remeasure_with_exit_codes(imported: 
     assert unknown.returncode == 3 and "No valid pass" in unknown.stdout
     chain = run_kiosk(imported, "db", "check")
     assert chain.returncode == 0 and "ok" in chain.stdout
+
+
+def test_check_records_a_fever_behind_an_expired_pass(imported: Path):
+    """``kiosk check <expired> --temp 38.5 --temp 38.6``: refused for the pass, and the fever
+    is recorded, escalated and said."""
+    r = run_kiosk(imported, "check", "R0004", "--temp", "38.5", "--temp", "38.6",
+                  "--direction", "in", "--json")
+    assert r.returncode == 3, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["reason"], out["escalate"], out["findings"]) == (
+        "expired", True, ["expired", "fever"])
+    con = sqlite3.connect(imported / "kiosk.sqlite3")
+    try:
+        rows = con.execute("select outcome, reason, escalated from gate_events").fetchall()
+    finally:
+        con.close()
+    assert rows == [("deny", "expired", 1)]
 
 
 def test_check_records_the_volunteer_on_duty(imported: Path):

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from kiosk.core.decision import Outcome, decide, default_direction
+from kiosk.core.decision import Outcome, check_papers, decide, decide_visitor, default_direction
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.core.policy import HourWindow, Policy
@@ -151,9 +151,54 @@ def test_night_window_wraps_past_midnight():
     assert not night.contains(time(12))
 
 
-def test_paper_problems_are_reported_before_temperature():
+def test_paper_problems_are_the_main_reason_and_a_confirmed_fever_is_found_next_to_them():
     d = decide(a_pass(revoked=True), Direction.IN, [temp(39.0), temp(39.0)], NOW, POLICY)
-    assert d.reason is Reason.REVOKED
+    assert d.outcome is Outcome.DENY and d.reason is Reason.REVOKED
+    assert d.escalate and d.fever and d.findings == (Reason.REVOKED, Reason.FEVER)
+
+
+@pytest.mark.parametrize(
+    ("gate_pass", "exits", "reason"),
+    [
+        (a_pass(valid_to=TODAY - timedelta(days=1)), [], Reason.EXPIRED),
+        (a_pass(), [TODAY], Reason.QUOTA_USED),
+        (None, [], Reason.UNKNOWN_PASS),
+    ],
+)
+def test_a_fever_is_never_lost_behind_the_papers(gate_pass: Pass | None, exits: list[date],
+                                                 reason: Reason):
+    first = decide(gate_pass, Direction.OUT, [temp(38.5)], NOW, POLICY, exits)
+    assert first.outcome is Outcome.REMEASURE and first.reason is Reason.FEVER_REMEASURE
+    assert reason in first.findings  # the papers' problem is already known
+    d = decide(gate_pass, Direction.OUT, [temp(38.5), temp(38.6)], NOW, POLICY, exits)
+    assert d.outcome is Outcome.DENY and d.reason is reason and d.escalate
+    assert d.findings == (reason, Reason.FEVER) and not d.counts_against_quota
+
+
+def test_papers_not_in_order_with_a_normal_or_no_reading_are_only_the_papers():
+    expired = a_pass(valid_to=TODAY - timedelta(days=1))
+    for readings in ([], NORMAL, [temp(25.0)]):
+        d = decide(expired, Direction.IN, readings, NOW, POLICY)
+        assert (d.outcome, d.reason, d.escalate, d.findings) == (
+            Outcome.DENY, Reason.EXPIRED, False, (Reason.EXPIRED,))
+
+
+def test_a_forged_paper_with_a_fever_is_escalated():
+    d = decide(None, Direction.IN, [temp(38.0), temp(38.1)], NOW, POLICY,
+               paper_problem=Reason.FORGED)
+    assert d.reason is Reason.FORGED and d.escalate and d.fever
+
+
+def test_a_visitor_at_a_closed_hour_with_a_fever_is_escalated():
+    closed = Policy(hours={PassKind.VISITOR: HourWindow(time(6), time(8))})
+    d = decide_visitor(Direction.IN, [temp(38.0), temp(38.1)], NOW, closed)
+    assert d.reason is Reason.WRONG_HOUR and d.escalate and d.fever
+
+
+def test_check_papers_is_what_decide_refuses_for():
+    assert check_papers(a_pass(), Direction.OUT, NOW, POLICY) is None
+    assert check_papers(a_pass(), Direction.OUT, NOW, POLICY, [TODAY]) is Reason.QUOTA_USED
+    assert check_papers(a_pass(), Direction.IN, NOW, POLICY, [TODAY]) is None
 
 
 def test_direction_defaults_from_the_last_movement():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 
 from hypothesis import given, settings
@@ -75,12 +76,38 @@ def test_a_confirmed_fever_is_never_allowed(gate_pass, direction, now, policy, t
         assert not d.allowed
 
 
+readings_before = st.lists(
+    st.builds(make_reading, temps, source=st.sampled_from(list(ReadingSource))), max_size=3)
+high_c = st.floats(37.3, 42.9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(passes, st.sampled_from(list(Direction)), readings_before, high_c, high_c, moments,
+       policies, st.lists(days, max_size=6),
+       st.one_of(st.none(), st.sampled_from([Reason.FORGED])))
+def test_no_input_with_a_confirmed_fever_loses_the_fever(
+        gate_pass, direction, before, t1, t2, now, policy, exits, problem):
+    """Whatever the papers (missing, forged, revoked, expired, wrong kind, quota used), two
+    valid readings at or above the threshold, the last reading last, are a fever finding."""
+    def high(t: float) -> float:  # at or above the threshold once rounded to 0.01 °C
+        return min(42.9, math.ceil(max(t, policy.fever_threshold_c) * 100 + 1) / 100)
+
+    rs = [*before, make_reading(high(t1)), make_reading(high(t2))]
+    d = decide(gate_pass, direction, rs, now, policy, exits, paper_problem=problem)
+    assert d.fever and d.escalate and d.outcome is Outcome.DENY
+    assert Reason.FEVER in d.findings and d.findings[0] is d.reason
+    if problem is not None:
+        assert d.reason is problem
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.builds(Pass, st.text(max_size=8), st.sampled_from(list(PassKind)), days, days,
                  st.just(True)), st.sampled_from(list(Direction)), readings, moments, policies)
 def test_a_revoked_pass_is_never_allowed(gate_pass, direction, rs, now, policy):
     d = decide(gate_pass, direction, rs, now, policy)
-    assert d.outcome is Outcome.DENY and d.reason is Reason.REVOKED
+    assert not d.allowed and Reason.REVOKED in d.findings
+    # refused; only a first high reading asks for the re-measure that confirms a fever
+    assert d.outcome is Outcome.DENY or d.reason is Reason.FEVER_REMEASURE
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,8 +1,11 @@
 """The one function that decides a movement at the gate.
 
-Order of checks mirrors what a volunteer does: look at the paper first (exists, not revoked,
-in its dates, right kind for this gate and hour), then the quota for an outing, then the
-thermometer. Papers that are not in order mean no passage, without exception.
+Two findings make a decision, as a volunteer makes it: the papers (``check_papers``: the pass
+exists, is not revoked, is in its dates, is the right kind for this gate and hour, and the
+household has an outing left) and the temperature (``screen_temperature``), taken from
+everyone, papers in order or not. Papers that are not in order mean no passage, without
+exception; a confirmed fever is found and escalated whatever the papers say, so a refused
+person with a fever is never recorded only as "pass expired".
 """
 
 from __future__ import annotations
@@ -27,12 +30,25 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """``reason`` is the main finding (the papers' when they are not in order; recorded in the
+    event's ``reason``); ``findings`` are all of them, main first, e.g. (EXPIRED, FEVER)."""
+
     outcome: Outcome
     reason: Reason
     #: the allowed exit uses one of the household's outings
     counts_against_quota: bool = False
     #: confirmed fever: the app escalates (team leader) and the record says so
     escalate: bool = False
+    findings: tuple[Reason, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.findings:
+            object.__setattr__(self, "findings", (self.reason,))
+
+    @property
+    def fever(self) -> bool:
+        """A confirmed fever is among the findings (whatever the main reason)."""
+        return Reason.FEVER in self.findings
 
     @property
     def allowed(self) -> bool:
@@ -76,6 +92,73 @@ def screen_temperature(readings: Sequence[Reading], policy: Policy) -> Decision 
     return None
 
 
+def check_papers(
+    gate_pass: Pass | None,
+    direction: Direction,
+    now: datetime,
+    policy: Policy,
+    household_exit_days: Sequence[date] = (),
+) -> Reason | None:
+    """What is wrong with the papers for this movement, or None when they are in order.
+
+    The first problem a volunteer would see wins: no pass, revoked, dates, kind and hour
+    for this gate, then the household's outing quota (exits only).
+    """
+    if gate_pass is None:
+        return Reason.UNKNOWN_PASS
+    if gate_pass.revoked:
+        return Reason.REVOKED
+    today = now.date()
+    if today < gate_pass.valid_from:
+        return Reason.NOT_YET_VALID
+    if today > gate_pass.valid_to:
+        return Reason.EXPIRED
+    problem = _kind_and_hour(gate_pass.kind, direction, now, policy)
+    if problem is not None:
+        return problem
+    if _counts(gate_pass.kind, direction, policy) and (
+        outings_in_window(household_exit_days, today, policy) >= policy.quota_outings
+    ):
+        return Reason.QUOTA_USED
+    return None
+
+
+def _kind_and_hour(kind: PassKind, direction: Direction, now: datetime,
+                   policy: Policy) -> Reason | None:
+    if kind not in policy.allowed_kinds.get(direction, frozenset()):
+        return Reason.WRONG_KIND
+    window = policy.hours.get(kind)
+    if window is not None and not window.contains(now.time()):
+        return Reason.WRONG_HOUR
+    return None
+
+
+def _counts(kind: PassKind, direction: Direction, policy: Policy) -> bool:
+    return direction is Direction.OUT and policy.quota_applies(kind)
+
+
+def _combine(papers: Reason | None, readings: Sequence[Reading], policy: Policy,
+             counts: bool) -> Decision:
+    """The papers' finding and the temperature's, as one decision.
+
+    Papers in order: the temperature decides. Papers not in order: no passage, and the
+    readings taken are still screened: a confirmed fever is escalated next to the papers'
+    reason, a first high reading asks for the re-measure that can confirm it. With no
+    reading at all (nothing to screen), the papers alone decide.
+    """
+    temperature = screen_temperature(readings, policy)
+    if papers is None:
+        if temperature is not None:
+            return temperature
+        return Decision(Outcome.ALLOW, Reason.OK, counts_against_quota=counts)
+    if temperature is not None and temperature.fever:
+        return Decision(Outcome.DENY, papers, escalate=True, findings=(papers, Reason.FEVER))
+    if temperature is not None and temperature.reason is Reason.FEVER_REMEASURE:
+        return Decision(Outcome.REMEASURE, Reason.FEVER_REMEASURE,
+                        findings=(Reason.FEVER_REMEASURE, papers))
+    return _deny(papers)
+
+
 def decide(
     gate_pass: Pass | None,
     direction: Direction,
@@ -83,35 +166,21 @@ def decide(
     now: datetime,
     policy: Policy,
     household_exit_days: Sequence[date] = (),
+    *,
+    paper_problem: Reason | None = None,
 ) -> Decision:
     """Decide one movement.
 
     ``gate_pass`` is the identified pass (None when the number or QR matched nothing);
     ``readings`` are this passage's temperature readings in the order taken;
     ``now`` is local wall-clock time; ``household_exit_days`` are the days of the holder's
-    household's earlier allowed exits that counted against the quota.
+    household's earlier allowed exits that counted against the quota; ``paper_problem`` is
+    a problem found with the paper itself before any rule (a forged QR).
     """
-    if gate_pass is None:
-        return _deny(Reason.UNKNOWN_PASS)
-    if gate_pass.revoked:
-        return _deny(Reason.REVOKED)
-    today = now.date()
-    if today < gate_pass.valid_from:
-        return _deny(Reason.NOT_YET_VALID)
-    if today > gate_pass.valid_to:
-        return _deny(Reason.EXPIRED)
-    if gate_pass.kind not in policy.allowed_kinds.get(direction, frozenset()):
-        return _deny(Reason.WRONG_KIND)
-    window = policy.hours.get(gate_pass.kind)
-    if window is not None and not window.contains(now.time()):
-        return _deny(Reason.WRONG_HOUR)
-    counts = direction is Direction.OUT and policy.quota_applies(gate_pass.kind)
-    if counts and outings_in_window(household_exit_days, today, policy) >= policy.quota_outings:
-        return _deny(Reason.QUOTA_USED)
-    temperature = screen_temperature(readings, policy)
-    if temperature is not None:
-        return temperature
-    return Decision(Outcome.ALLOW, Reason.OK, counts_against_quota=counts)
+    papers = paper_problem or check_papers(gate_pass, direction, now, policy,
+                                           household_exit_days)
+    counts = gate_pass is not None and _counts(gate_pass.kind, direction, policy)
+    return _combine(papers, readings, policy, counts)
 
 
 def decide_visitor(
@@ -119,13 +188,8 @@ def decide_visitor(
 ) -> Decision:
     """A registered visitor or delivery: no pass, but the gate must admit visitors at this
     hour, and the same temperature rules apply."""
-    if PassKind.VISITOR not in policy.allowed_kinds.get(direction, frozenset()):
-        return _deny(Reason.WRONG_KIND)
-    window = policy.hours.get(PassKind.VISITOR)
-    if window is not None and not window.contains(now.time()):
-        return _deny(Reason.WRONG_HOUR)
-    temperature = screen_temperature(readings, policy)
-    return temperature if temperature is not None else Decision(Outcome.ALLOW, Reason.OK)
+    papers = _kind_and_hour(PassKind.VISITOR, direction, now, policy)
+    return _combine(papers, readings, policy, counts=False)
 
 
 def default_direction(last_direction: Direction | None) -> Direction:

@@ -66,7 +66,8 @@ def live_summary(cur: sqlite3.Cursor, day: date,
     * entries / exits: allowed movements in / out;
     * unique_residents: distinct residents with an allowed movement that day;
     * visitors: events with a visitor name; remeasures: 're-measure' outcomes;
-    * confirmed_fevers: events with reason 'fever'; denials and deny_<reason>: 'deny' outcomes;
+    * confirmed_fevers: escalated events (a fever, whatever the papers' reason); denials
+      and deny_<reason>: 'deny' outcomes;
     * still_out: residents whose last allowed movement up to the end of the day (over all
       time) was OUT, counted at the checkpoint of that movement.
 
@@ -85,7 +86,7 @@ def live_summary(cur: sqlite3.Cursor, day: date,
   count(*) FILTER (WHERE outcome = 'allow' AND direction = 'in'),
   count(*) FILTER (WHERE outcome = 'allow' AND direction = 'out'),
   count(*) FILTER (WHERE visitor_name != ''),
-  count(*) FILTER (WHERE reason = 'fever'),
+  count(*) FILTER (WHERE escalated),
   count(*) FILTER (WHERE outcome = 'remeasure'),
   count(*) FILTER (WHERE outcome = 'deny'){deny_sql}
 FROM gate_events WHERE {where}{cp} GROUP BY checkpoint"""

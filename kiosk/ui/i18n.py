@@ -41,6 +41,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "no_match": ("没有找到:{query}", "Nothing matches: {query}"),
     "looking_up": ("正在查询…", "Looking up..."),
     "measuring": ("请测体温", "Measure the temperature"),
+    "papers_measure_first": ("{reason}:先测体温,再劝返",
+                             "{reason}: take the temperature, then turn away"),
     "measuring_device": ("对准额头,自动读取", "Aim at the forehead: read automatically"),
     "type_temp": ("请输入体温", "Type the temperature"),
     "manual": ("手动输入体温", "Type temperature"),

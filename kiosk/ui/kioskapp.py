@@ -7,8 +7,6 @@ work in ``services``. Import only after ``kiosk.ui.app.configure_kivy`` has run.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,22 +18,25 @@ from kivy.core.window import Window
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from drivers.reader import ReaderState
 from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
 from kiosk import sysclock
 from kiosk.core.clock import clock_is_off
+from kiosk.core.model import Role
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
 from kiosk.ui import i18n
 from kiosk.ui.fonts import install_cjk_font
+from kiosk.ui.screens import BY_NAME, SCREENS
 from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
 from kiosk.ui.settings_watch import SettingsWatch
 from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.status import CAMERA_OFF, camera_status
+from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
 from kiosk.ui.vm.visitor import VisitorForm
 
 log = logging.getLogger(__name__)
@@ -89,13 +90,10 @@ class KioskApp(App):
         self.title = "Checkpoint Kiosk"
         self.burst = BurstDetector()
         self.sounds = Sounds()
-        self.ready_at: float | None = None
         self.font_path: Path | None = None
         self.camera_state = CAMERA_OFF
-        #: the thread that last restarted the devices (the test hook shows it)
-        self.devices_restarted_on = ""
         self.sync_loop: Any = None
-        self._thermo_state = "stopped"
+        self._thermo_state = ReaderState.STOPPED
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -122,25 +120,11 @@ class KioskApp(App):
                                 self._restart_devices)
         self.devices = Devices(self.post, self.flow.on_reading, self._thermometer_state,
                                lambda payload: self._scanned(payload, "qr"), self._camera)
-        from kiosk.ui.screens.admin import AdminScreen
-        from kiosk.ui.screens.gate import GateScreen
-        from kiosk.ui.screens.handover import HandoverScreen
-        from kiosk.ui.screens.result import ResultScreen
-        from kiosk.ui.screens.signin import SignInScreen
-        from kiosk.ui.screens.visitor import VisitorScreen
-        from kiosk.ui.screens.whoisout import WhoIsOutScreen
-
         sm = GuardedScreenManager(transition=NoTransition())
-        signin, gate, result = SignInScreen(name="signin"), GateScreen(name="gate"), \
-            ResultScreen(name="result")
-        visitor, admin = VisitorScreen(name="visitor"), AdminScreen(name="admin")
-        signin.bind_model(self.signin)
-        gate.bind_model(self.flow)
-        result.bind_model(self.flow)
-        visitor.bind_model(self.visitor_form)
-        admin.bind_model(self.admin)
-        for screen in (signin, gate, result, visitor, WhoIsOutScreen(name="whoisout"),
-                       HandoverScreen(name="handover"), admin):
+        for entry in SCREENS:
+            screen = entry.load()(name=entry.name)
+            if entry.model is not None:
+                screen.bind_model(getattr(self, entry.model))
             sm.add_widget(screen)
         self.sm = sm
         self.flow.subscribe(self._follow_flow)
@@ -148,7 +132,7 @@ class KioskApp(App):
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down,
                     size=lambda *_: self._rescale())
         self._rescale()
-        self._thermometer_state("stopped")
+        self._thermometer_state(ReaderState.STOPPED)
         self._camera(CAMERA_OFF)
         self._update_warning(None)
         return sm
@@ -159,17 +143,8 @@ class KioskApp(App):
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 0.2)
         Clock.schedule_interval(lambda _dt: self._poll_status(), 5.0)
         self._poll_status()
-        hook = os.environ.get("KIOSK_UI_TEST_HOOK")
-        if hook:
-            from kiosk.ui.testhook import TestHook
-
-            TestHook(self, Path(hook)).start()
-        Clock.schedule_once(self._mark_ready, 0)
         self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
                                     lambda: self.post(self._poll_status))
-
-    def _mark_ready(self, _dt: float) -> None:
-        self.ready_at = time.monotonic()
 
     def on_stop(self) -> None:
         if self.sync_loop is not None:
@@ -214,7 +189,7 @@ class KioskApp(App):
     def _retranslate(self) -> None:
         """The status texts set from Python, after a change of language."""
         self._thermometer_state(self._thermo_state)
-        self._camera(self.camera_state)
+        self._camera(CameraState(self.camera_state))
         if self.signin.duty is not None:
             self.duty_text = self.tr("on_duty", name=self.signin.duty.volunteer.name)
         self._poll_status()
@@ -224,7 +199,7 @@ class KioskApp(App):
         self.u = max(0.5, min(w / 800, h / 480))
 
     def go(self, name: str) -> None:
-        if name in ("visitor", "whoisout", "handover") and self.flow.busy:
+        if BY_NAME[name].side_trip and self.flow.busy:
             return
         self.sm.current = name
 
@@ -236,7 +211,7 @@ class KioskApp(App):
 
     def _follow_flow(self) -> None:
         current = self.sm.current
-        if self.flow.phase is Phase.RESULT and current in ("gate", "visitor", "whoisout"):
+        if self.flow.phase is Phase.RESULT and BY_NAME[current].yields_to_result:
             self.sm.current = "result"
         elif self.flow.phase is not Phase.RESULT and current == "result":
             self.sm.current = "gate"
@@ -250,7 +225,7 @@ class KioskApp(App):
             self.duty_text = self.tr("on_duty", name=duty.volunteer.name)
             self.sm.current = "gate"
         elif self.sm.current == "signin" and self.signin.admin_ok:
-            self.signin.set_mode("volunteer")
+            self.signin.set_mode(Role.VOLUNTEER)
             self.sm.current = "admin"
 
     def sign_out(self) -> None:
@@ -268,7 +243,6 @@ class KioskApp(App):
     def _restart_devices(self, new: Settings) -> None:
         """In the worker, after a save: stopping a camera or a thermometer waits for its
         thread (up to ~2 s), which must not freeze the screen."""
-        self.devices_restarted_on = threading.current_thread().name
         self.devices.stop_camera()
         self._start_devices(new)
 
@@ -314,19 +288,19 @@ class KioskApp(App):
 
     # -- devices and status --------------------------------------------------------------
 
-    def _thermometer_state(self, state: str) -> None:
+    def _thermometer_state(self, state: ReaderState) -> None:
         self._thermo_state = state
-        self.thermo_ok = state == "connected"
+        self.thermo_ok = state is ReaderState.CONNECTED
         self.thermo_text = self.tr(f"thermo_{state}")
         self.flow.set_thermometer_state(state)
 
-    def _camera(self, state: str) -> None:
+    def _camera(self, state: CameraState) -> None:
         self.camera_state = state
         key, self.camera_ok = camera_status(state)
         self.camera_text = self.tr(key)
 
     def _scanned(self, payload: str, how: str) -> None:
-        if self.sm.current in ("gate", "result") and self.signin.duty is not None:
+        if BY_NAME[self.sm.current].takes_scans and self.signin.duty is not None:
             self.flow.present(payload, how)
 
     def _on_textinput(self, _window: Any, text: str) -> None:

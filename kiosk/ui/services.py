@@ -13,9 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from drivers.reader import ReaderEvent, ReadingEvent, StateEvent, ThermometerReader
+from drivers.reader import (
+    ReaderEvent,
+    ReaderState,
+    ReadingEvent,
+    StateEvent,
+    ThermometerReader,
+)
 from kiosk.core.screening import Reading
 from kiosk.settings import Settings
+from kiosk.ui.vm.status import CameraState
 
 log = logging.getLogger(__name__)
 Post = Callable[[Callable[[], None]], None]
@@ -59,8 +66,9 @@ class Devices:
     worker thread: every callback reaches the UI through ``post``."""
 
     def __init__(self, post: Post, on_reading: Callable[[Reading], None],
-                 on_thermometer: Callable[[str], None], on_scan: Callable[[str], None],
-                 on_camera: Callable[[str], None]) -> None:
+                 on_thermometer: Callable[[ReaderState], None],
+                 on_scan: Callable[[str], None],
+                 on_camera: Callable[[CameraState], None]) -> None:
         self._post = post
         self._on_reading = on_reading
         self._on_thermometer = on_thermometer
@@ -75,7 +83,7 @@ class Devices:
             reading = event.reading
             self._post(lambda: self._on_reading(reading))
         elif isinstance(event, StateEvent):
-            state = event.state.value
+            state = event.state
             self._post(lambda: self._on_thermometer(state))
 
     def start_simulator(self, protocol: str) -> str:
@@ -90,7 +98,7 @@ class Devices:
         self.stop_thermometer()
         port = port or settings.thermometer.port
         if not port:
-            self._post(lambda: self._on_thermometer("stopped"))
+            self._post(lambda: self._on_thermometer(ReaderState.STOPPED))
             return
         from drivers.registry import make_thermometer
 
@@ -100,7 +108,7 @@ class Devices:
                                            offset_c=settings.screening.forehead_offset_c)
         except (ValueError, TypeError) as exc:
             log.error("thermometer settings: %s", exc)
-            self._post(lambda: self._on_thermometer("wrong_protocol"))
+            self._post(lambda: self._on_thermometer(ReaderState.WRONG_PROTOCOL))
             return
         self.reader = ThermometerReader(thermometer, self._thermometer_event)
         self.reader.start()
@@ -117,8 +125,9 @@ class Devices:
         def payload(text: str) -> None:
             self._post(lambda: self._on_scan(text))
 
-        def state(s: str) -> None:
-            self._post(lambda: self._on_camera(s))
+        def state(s: str) -> None:  # the driver's word, parsed here once
+            camera = CameraState(s)
+            self._post(lambda: self._on_camera(camera))
 
         self.camera = CameraReader(source, payload, state)
         self.camera.start()

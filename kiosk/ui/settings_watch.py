@@ -33,7 +33,7 @@ class SettingsWatch:
         #: the file as last read successfully (None: read it at the first check)
         self._seen: Stamp | None = None
         self._logged: Stamp | None = None
-        #: why the file on disk is not in use (None when it is); shown by the test hook
+        #: why the file on disk is not in use (None when it is)
         self.problem: str | None = None
 
     def _stamp(self) -> Stamp | None:

@@ -96,7 +96,8 @@ _SCHEMA = """CREATE TABLE gate_events (
   id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL,
   wall_utc TEXT NOT NULL, local_date TEXT NOT NULL, checkpoint TEXT NOT NULL,
   direction TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
-  resident_id INTEGER, visitor_name TEXT, UNIQUE (device_id, seq));
+  escalated BOOLEAN NOT NULL DEFAULT 0, resident_id INTEGER, visitor_name TEXT,
+  UNIQUE (device_id, seq));
 CREATE INDEX ix_gate_events_day_order ON gate_events (local_date, checkpoint, device_id, seq);
 CREATE TABLE daily_summaries (local_date TEXT, checkpoint TEXT, counts TEXT)"""
 D0 = date(2026, 2, 9)
@@ -111,6 +112,7 @@ _event = st.fixed_dictionaries({
     "outcome": st.sampled_from(["allow", "allow", "deny", "remeasure"]),
     "reason": st.sampled_from(["ok", "fever", "expired", "quota_used", "fever_remeasure",
                                "not_a_reason"]),
+    "escalated": st.booleans(),
     "resident_id": st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
     "visitor_name": st.sampled_from([None, "", "访客"]),
 })
@@ -128,7 +130,7 @@ def _reference_summary(cur: sqlite3.Cursor, day: date,
         coalesce(sum(outcome = 'allow' AND direction = 'out'), 0),
         count(DISTINCT CASE WHEN outcome = 'allow' THEN resident_id END),
         coalesce(sum(visitor_name IS NOT NULL AND visitor_name != ''), 0),
-        coalesce(sum(reason = 'fever'), 0),
+        coalesce(sum(escalated), 0),
         coalesce(sum(outcome = 'remeasure'), 0),
         coalesce(sum(outcome = 'deny'), 0)
       FROM gate_events WHERE {where}{cp} {group_by}"""
@@ -177,12 +179,12 @@ def test_summary_and_device_ranges_equal_the_straightforward_sql(events, rnd):
         seqs[e["device_id"]] = seqs.get(e["device_id"], 0) + 1
         rows.append((e["device_id"], seqs[e["device_id"]], e["wall_utc"],
                      (D0 + timedelta(days=e["day"])).isoformat(), e["checkpoint"],
-                     e["direction"], e["outcome"], e["reason"], e["resident_id"],
-                     e["visitor_name"]))
+                     e["direction"], e["outcome"], e["reason"], e["escalated"],
+                     e["resident_id"], e["visitor_name"]))
     rnd.shuffle(rows)
     con.executemany("INSERT INTO gate_events (device_id, seq, wall_utc, local_date, "
-                    "checkpoint, direction, outcome, reason, resident_id, visitor_name) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                    "checkpoint, direction, outcome, reason, escalated, resident_id, "
+                    "visitor_name) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
     cur = con.cursor()
     for offset in range(4):
         day = D0 + timedelta(days=offset)

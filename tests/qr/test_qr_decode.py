@@ -11,10 +11,10 @@ import pytest
 import qrcode
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
+from qr_samples import ENV_VAR, load_samples, samples_dir, score
 
 from kiosk.qr.cards import CardFontError, find_cjk_font
 from kiosk.qr.decode import UnreadableImageError, decode_file, decode_image
-from kiosk.qr.samples import ENV_VAR, load_samples, samples_dir, score
 
 #: The raw zxing-cpp count quoted in the brief (texts read with newline translation); the
 #: exact-bytes count for raw zxing-cpp is 77 and ours 82 (docs/BENCHMARKS_qr.md).

@@ -35,7 +35,7 @@ def test_qr_pass_holder_with_normal_temperature_goes_out(kiosk, passes, sim, tmp
     assert len(app.db("select id from gate_events")) == 1  # the camera saw it 3 times: once
 
 
-def test_fever_is_remeasured_after_a_countdown_and_escalated(kiosk, sim):  # noqa: F811
+def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, sim):  # noqa: F811
     app = kiosk()
     app.sign_in()
     sim.set_temperature(38.0)
@@ -58,9 +58,27 @@ def test_fever_is_remeasured_after_a_countdown_and_escalated(kiosk, sim):  # noq
     readings = app.db("select r.ordinal, r.used_c >= 37.3 from readings r join gate_events e "
                       "on e.id = r.event_id where e.outcome = 'deny' order by r.ordinal")
     assert readings == [(1, 1), (2, 1)]  # the escalation keeps both readings
+    # a fever behind an expired pass: the escalation first, the papers' reason next to it
+    sim.set_temperature(38.4)
+    app.scan("R0004")  # pass expired: measured all the same
+    app.wait_phase("countdown")
+    sim.set_temperature(38.5)
+    app.wait_screen("result")
+    result = app.flow()["result"]
+    assert result["findings"] == ["expired", "fever"] and result["escalate"]
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
+    assert "通行证已过期" in shown["result_reason_other"]
+    app.screenshot("result_fever_expired_800x480")
+    app.tap("acknowledge")
+    app.wait_screen("gate")
+    assert app.db("select outcome, reason, escalated from gate_events order by seq")[2:] == [
+        ("remeasure", "fever_remeasure", 0), ("deny", "expired", 1)]
 
 
-def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, passes):  # noqa: F811
+def test_expired_pass_and_forged_qr_are_measured_then_refused(kiosk, passes):  # noqa: F811
+    """The temperature is taken from everyone, papers in order or not (the thermometer here
+    reads continuously, so the refusal follows at once)."""
     app = kiosk()
     app.sign_in()
     app.scan("R0004")
@@ -80,7 +98,35 @@ def test_expired_pass_and_forged_qr_are_refused_without_a_temperature(kiosk, pas
     wait_until(lambda: app.flow()["message"] == "scan_garbage", what="garbage message")
     rows = app.db("select pass_number, outcome, reason from gate_events order by seq")
     assert rows == [("R0004", "deny", "expired"), ("R0002", "deny", "forged")]
-    assert app.db("select count(*) from readings") == [(0,)]
+    assert app.db("select count(*) from readings") == [(2,)]
+
+
+def test_a_tap_on_in_is_the_direction_recorded_and_spends_no_outing(kiosk, sim):  # noqa: F811
+    """R0001 has no history (the suggestion is OUT) and the thermometer reads continuously:
+    the volunteer's tap on 进 is what is recorded, so R0002 of the same household may still
+    go out. The direction is shown large while the person is measured."""
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_in")
+    app.scan("R0001")
+    app.wait_screen("result")
+    assert app.flow()["result"]["direction"] == "in"
+    app.tap("result_word")
+    app.wait_screen("gate")
+    sim.unplug()  # the next one is typed: time to look at the measuring screen
+    wait_until(lambda: app.flow()["thermometer"] == "unplugged", what="unplugged state")
+    app.tap("dir_out")
+    app.scan("R0002")
+    app.wait_phase("measuring")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["measure_direction"] == "出"
+    app.screenshot("gate_measuring_direction_800x480")
+    for key in ("t_3", "t_6", "t_5", "t_OK"):
+        app.tap(key)
+    app.wait_screen("result")
+    rows = app.db("select pass_number, direction, outcome, counts_against_quota "
+                  "from gate_events order by seq")
+    assert rows == [("R0001", "in", "allow", 0), ("R0002", "out", "allow", 1)]
 
 
 def visitor_form(app) -> dict:  # noqa: ANN001

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from drivers.reader import ReaderState
 from kiosk.core.model import Direction, Role
 from kiosk.core.screening import ReadingSource, make_reading
+from kiosk.gate import DirectionMode
 from kiosk.store.events import Visitor
 from kiosk.store.volunteers import LOCKOUT_S, MAX_FAILED_ATTEMPTS, add_volunteer, sign_in, utc_now
 from kiosk.ui.i18n import CATALOGUE, LANGUAGES, tr
@@ -15,7 +17,7 @@ from kiosk.ui.vm.base import InlineRunner, ManualRunner
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
 from kiosk.ui.vm.queries import buildings, handover, who_is_out
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.status import CAMERA_OFF, camera_status
+from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
 from kiosk.ui.vm.visitor import (
     BACK,
     CLEAR,
@@ -50,7 +52,7 @@ def tick() -> Tick:
 @pytest.fixture
 def flow(gate, tick) -> GateFlow:  # noqa: ANN001
     f = GateFlow(gate, InlineRunner(), clock=tick, remeasure_wait_s=5.0)
-    f.set_thermometer_state("connected")
+    f.set_thermometer_state(ReaderState.CONNECTED)
     return f
 
 
@@ -106,18 +108,89 @@ def test_fever_is_remeasured_after_the_countdown_then_escalated(flow, tick, load
                                                        ("deny", "fever", 1)]
 
 
-def test_expired_pass_is_refused_without_a_temperature(flow, loaded_store):
+def test_expired_pass_is_measured_all_the_same_then_refused(flow, tick, loaded_store):
     flow.present("R0004", "scanner")
+    assert flow.phase is Phase.MEASURING and flow.papers == "expired"
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))
     assert flow.phase is Phase.RESULT and flow.result.reason == "expired"
     assert flow.result.auto_close_s and not flow.result.allowed
-    assert events(loaded_store)[0][2:4] == ("deny", "expired")
+    assert [e[2:5] for e in events(loaded_store)] == [("deny", "expired", 0)]
+    with loaded_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select used_c from readings").all() == [(36.5,)]
 
 
-def test_garbage_and_unknown_scans(flow, loaded_store):
+def test_expired_pass_with_a_fever_is_refused_and_escalated(flow, tick, loaded_store):
+    flow.present("R0004", "scanner")
+    tick.advance(0.1)
+    flow.on_reading(device(38.5, tick))
+    assert flow.phase is Phase.COUNTDOWN  # the re-measure that can confirm the fever
+    tick.advance(5.1)
+    flow.tick()
+    tick.advance(0.1)
+    flow.on_reading(device(38.6, tick))
+    r = flow.result
+    assert r.reason == "expired" and r.escalate and r.findings == ("expired", "fever")
+    assert r.auto_close_s is None  # an escalation stays until acknowledged
+    assert [e[2:5] for e in events(loaded_store)] == [("remeasure", "fever_remeasure", 0),
+                                                       ("deny", "expired", 1)]
+
+
+def test_a_refused_person_who_walks_away_is_still_recorded_as_refused(flow, loaded_store):
+    flow.present("R0004", "scanner")
+    flow.cancel()
+    assert flow.phase is Phase.IDLE
+    flow.present("R0003", "scanner")  # in order: walks away, nothing happened
+    flow.present("R0004", "scanner")  # the next card while measuring: R0003 leaves no row
+    flow.present("R0001", "scanner")  # ...but the expired R0004 does
+    assert [e[:4] for e in events(loaded_store)] == [
+        ("R0004", "out", "deny", "expired"), ("R0004", "out", "deny", "expired")]
+
+
+def test_a_tap_while_measuring_rechecks_the_papers_for_that_direction(flow, tick,
+                                                                    loaded_store):
+    flow.set_direction(Direction.OUT)
+    flow.present("R0001", "scanner")
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))  # the household's outing
+    flow.dismiss()
+    flow.set_direction(Direction.OUT)
+    flow.present("R0002", "scanner")  # same household: no outing left
+    assert flow.papers == "quota_used"
+    flow.set_direction(Direction.IN)  # no: coming in
+    assert flow.papers is None
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))
+    assert flow.result.allowed and flow.result.direction is Direction.IN
+
+
+def test_a_tap_on_in_wins_over_the_suggestion_for_the_next_person(flow, tick, loaded_store):
+    """R0003 has no history (suggested OUT); the thermometer reads at once: still IN, and
+    the household's outing is not spent."""
+    flow.set_direction(Direction.IN)
+    flow.present("R0003", "scanner")
+    assert flow.direction is Direction.IN
+    tick.advance(0.1)
+    flow.on_reading(device(36.5, tick))
+    assert flow.result.direction is Direction.IN and flow.result.allowed
+    with loaded_store.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "select direction, counts_against_quota from gate_events").one()
+    assert tuple(row) == ("in", 0)
+    flow.dismiss()
+    assert flow.direction is None  # the choice was for that person: the next is suggested
+    flow.present("R0002", "scanner")
+    assert flow.direction is Direction.OUT
+
+
+def test_garbage_and_unknown_scans(flow, tick, loaded_store):
     for garbage in ("\x00\x01garbage", "%%%%zz##", "http://example.com/x"):
         flow.present(garbage, "scanner")
         assert flow.phase is Phase.IDLE and flow.message[0] == "scan_garbage"
     flow.present("KP1.K1.R0003.R.20200101.20991231.AAAA", "scanner")  # forged/malformed
+    assert flow.phase is Phase.MEASURING  # whoever stands there is measured
+    tick.advance(0.1)
+    flow.on_reading(device(36.6, tick))
     assert flow.phase is Phase.RESULT and flow.result.reason in ("forged", "unknown_pass")
     assert len(events(loaded_store)) == 1
 
@@ -125,7 +198,7 @@ def test_garbage_and_unknown_scans(flow, loaded_store):
 def test_manual_entry_when_the_thermometer_is_down_and_double_confirm(gate, tick, loaded_store):
     runner = ManualRunner()
     flow = GateFlow(gate, runner, clock=tick)
-    flow.set_thermometer_state("unplugged")
+    flow.set_thermometer_state(ReaderState.UNPLUGGED)
     flow.present("R0003", "search")
     runner.run_all()
     assert flow.manual_mode and flow.message[0] == "thermo_down_manual"
@@ -144,10 +217,18 @@ def test_manual_entry_when_the_thermometer_is_down_and_double_confirm(gate, tick
     assert src == [("manual", 36.5)]
 
 
+def test_a_thermometer_judged_down_does_not_talk_over_type_the_reading(flow, tick):
+    flow.set_thermometer_state(ReaderState.WRONG_PROTOCOL)
+    flow.present("R0003", "scanner")
+    tick.advance(0.1)
+    flow.on_reading(make_reading(None, taken_monotonic=tick()))  # its garbage: no target
+    assert flow.phase is Phase.MEASURING and flow.message[0] == "thermo_down_manual"
+
+
 def test_typos_on_the_temperature_pad_are_refused(flow, tick):
     assert parse_manual("365") == 36.5 and parse_manual("36.5") == 36.5
     assert parse_manual("3") is None and parse_manual("99.9") is None
-    flow.set_thermometer_state("unplugged")
+    flow.set_thermometer_state(ReaderState.UNPLUGGED)
     flow.present("R0003", "search")
     flow.manual_key("9")
     tick.advance(1)
@@ -261,9 +342,10 @@ def test_visitor_phone_and_building_are_checked(tick, loaded_store):
 
 
 def test_camera_states_have_words_in_both_languages():
-    shown = {s: camera_status(s) for s in ("connected", "lost", "stopped", CAMERA_OFF)}
+    shown = {s: camera_status(CameraState(s)) for s in ("connected", "lost", "stopped", "off")}
     assert shown == {"connected": ("cam_connected", True), "lost": ("cam_lost", False),
-                     "stopped": ("cam_starting", False), CAMERA_OFF: ("cam_off", False)}
+                     "stopped": ("cam_starting", False), "off": ("cam_off", False)}
+    assert CAMERA_OFF is CameraState.OFF
     for key, _ok in shown.values():
         assert key in CATALOGUE
 
@@ -318,6 +400,7 @@ def test_one_way_gate_keeps_its_direction(gate, tick):
     flow = GateFlow(gate, InlineRunner(), clock=tick)
     flow.set_direction(Direction.OUT)
     assert flow.direction is Direction.IN and flow.message[0] == "one_way"
+    assert gate.direction_mode is DirectionMode.IN
 
 
 def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
@@ -338,7 +421,7 @@ def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
     m.sign_out()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("select ended_at is not null from shifts").scalar() == 1
-    m.set_mode("admin")
+    m.set_mode(Role.ADMIN)
     for k in "13579":
         m.key(k)
         tick.advance(0.3)

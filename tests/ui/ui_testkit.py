@@ -1,4 +1,5 @@
-"""Running the real kiosk app under Xvfb and driving it through its test hook.
+"""Running the real kiosk app under Xvfb and driving it through the control socket of
+``ui_app.py`` (the app subclassed for tests; the product has no hook).
 
 Not a conftest.py (see tests/drivers/drivers_testkit.py): test modules import the fixtures.
 Each app runs in its own process (one Kivy app per process) on a private X display started
@@ -136,14 +137,14 @@ class KioskUnderTest:
         self.shots = shots
         self.hook = data_dir / "test-hook.port"
         self.hook.unlink(missing_ok=True)
-        env = {**os.environ, "DISPLAY": display, "KIOSK_UI_TEST_HOOK": str(self.hook),
-               "KIVY_NO_ARGS": "1", "PYTHONIOENCODING": "utf-8"}
+        env = {**os.environ, "DISPLAY": display, "KIVY_NO_ARGS": "1",
+               "PYTHONIOENCODING": "utf-8"}
         env.pop("KIOSK_DATA_DIR", None)
         self.log = open(data_dir / "app.log", "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiosk", "--data-dir", str(data_dir), "app", "--windowed",
-             "--size", f"{size[0]}x{size[1]}"],
+            [sys.executable, str(Path(__file__).with_name("ui_app.py")), "--data-dir",
+             str(data_dir), "--size", f"{size[0]}x{size[1]}", "--port-file", str(self.hook)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
         wait_until(lambda: self.hook.exists() or self.proc.poll() is not None, 60, "app start")
         if self.proc.poll() is not None:

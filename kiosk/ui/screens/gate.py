@@ -15,7 +15,7 @@ from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
-from kiosk.ui.i18n import kind_text
+from kiosk.ui.i18n import kind_text, reason_text
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
 from kiosk.ui.widgets import KButton
@@ -30,6 +30,8 @@ PANELS = {"search": "SearchPad", "manual": "TemperaturePad", "device": "DevicePa
 class GateScreen(Screen):
     phase = StringProperty("idle")
     direction = StringProperty("out")
+    #: the direction that will be recorded, shown large while the person is measured
+    direction_word = StringProperty("")
     one_way = BooleanProperty(False)
     headline = StringProperty("")
     detail = StringProperty("")
@@ -48,9 +50,15 @@ class GateScreen(Screen):
 
     def refresh(self) -> None:
         app, f = App.get_running_app(), self.flow
-        self.phase, self.direction = f.phase.value, f.direction.value
+        self.phase = f.phase.value
+        self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
         self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
+        measuring = f.phase in (Phase.MEASURING, Phase.COUNTDOWN)
+        self.direction_word = app.tr(f"dir_{f.direction.value}") if (
+            measuring and f.direction is not None) else ""
+        if measuring and f.papers is not None and not self.message:
+            self.message = app.tr("papers_measure_first", reason=reason_text(f.papers, app.lang))
         self.query, self.manual_text = f.search_query, f.manual_text
         self.countdown = str(f.countdown_left)
         p = f.person

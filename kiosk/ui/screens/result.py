@@ -12,6 +12,7 @@ from kivy.app import App
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosk.core.messages import Reason
 from kiosk.ui.i18n import kind_text, other, reason_text
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow
@@ -44,8 +45,13 @@ class ResultScreen(Screen):
         lang = app.lang
         self.bg = GREEN if r.allowed else RED
         self.word = app.tr("pass_big" if r.allowed else "stop_big")
-        self.reason = reason_text(r.reason, lang) if not r.allowed else ""
-        self.reason_other = reason_text(r.reason, other(lang)) if not r.allowed else ""
+        # a confirmed fever is what the volunteer must act on: it comes first, the papers'
+        # problem (expired, quota used...) next to it
+        main = Reason.FEVER if r.escalate else r.reason
+        also = [reason_text(f, lang) for f in r.findings if f is not main]
+        self.reason = reason_text(main, lang) if not r.allowed else ""
+        self.reason_other = "   ".join([*also, reason_text(main, other(lang))]) \
+            if not r.allowed else ""
         p = r.person
         who = [p.name_masked, p.place, kind_text(p.kind, lang)]
         self.who = "   ".join(x for x in who if x)

@@ -8,6 +8,7 @@ from kivy.app import App
 from kivy.properties import ListProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosk.core.model import Role
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.signin import SignInModel
 from kiosk.ui.widgets import KButton
@@ -28,12 +29,17 @@ class SignInScreen(Screen):
         model.subscribe(self.refresh)
         App.get_running_app().bind(lang=lambda *_: self.refresh())
 
+    def toggle_mode(self) -> None:
+        """The admin button: the admin PIN, or back to the volunteers."""
+        m = self.model
+        m.set_mode(Role.ADMIN if m.mode is Role.VOLUNTEER else Role.VOLUNTEER)
+
     def refresh(self) -> None:
         app, m = App.get_running_app(), self.model
         self.mode = m.mode
         self.pin_dots = "●" * len(m.pin)
         self.message = app.tr(m.message[0], **m.message[1]) if m.message else ""
-        if m.mode == "admin":
+        if m.mode is Role.ADMIN:
             self.prompt = app.tr("admin_pin")
         elif m.selected:
             self.prompt = app.tr("pin_for", name=m.selected)
@@ -49,7 +55,7 @@ class SignInScreen(Screen):
                 button.bind(on_release=lambda b: self.model.select(b.text))
                 grid.add_widget(button)
         for button in self.ids.names.children:
-            selected = button.text == m.selected and m.mode == "volunteer"
+            selected = button.text == m.selected and m.mode is Role.VOLUNTEER
             button.bg = [0.95, 0.6, 0.1, 1] if selected else [0.16, 0.36, 0.62, 1]
 
     def on_key(self, key: str) -> None:

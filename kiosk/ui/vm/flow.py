@@ -1,5 +1,9 @@
 """The gate flow: identify a person, take the temperature, decide and record, show the result.
 
+A state machine only: the rules are the core's (``kiosk.core.decision``), identification,
+search and recording are ``Gate``'s. The temperature is taken from everyone, papers in order
+or not, so a fever is found even in a person the papers turn away.
+
 One person at a time. Every input (scan, camera, search pick, thermometer reading, typed
 temperature, taps) is accepted only in the phase where it makes sense, so a doubled tap or a
 second scan of the same card can never record a second movement: the record is submitted
@@ -12,11 +16,11 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from kiosk.core.decision import Outcome, decide
+from drivers.reader import ReaderState
+from kiosk.core.decision import Outcome
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
@@ -29,10 +33,7 @@ from kiosk.core.screening import (
     make_reading,
 )
 from kiosk.gate import Gate, GateError, GateResult, Presented
-from kiosk.store import audit
 from kiosk.store.events import Visitor
-from kiosk.store.roster import search_residents
-from kiosk.store.volunteers import actor_name
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
 
 #: seconds between a high first reading and the re-measure (the forehead cools down)
@@ -46,10 +47,6 @@ MANUAL_RANGE_C = (30.0, 45.0)
 MAX_PAYLOAD = 300
 #: what a plain pass number can look like (R0001, W000050, BY3-1202-01)
 PASS_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,39}")
-#: reasons about the paper itself: known before any temperature is taken
-PAPER_REASONS = frozenset({Reason.UNKNOWN_PASS, Reason.FORGED, Reason.EXPIRED,
-                           Reason.NOT_YET_VALID, Reason.REVOKED, Reason.WRONG_KIND,
-                           Reason.WRONG_HOUR})
 
 
 class Phase(StrEnum):
@@ -77,8 +74,11 @@ class Person:
 @dataclass(frozen=True, slots=True)
 class ResultView:
     outcome: Outcome
+    #: the main finding (the papers' when they are not in order)
     reason: Reason
     escalate: bool
+    #: every finding, main first: (EXPIRED, FEVER) is a refused pass and a confirmed fever
+    findings: tuple[Reason, ...]
     person: Person
     direction: Direction
     temperature_c: float | None
@@ -97,16 +97,6 @@ class SearchHit:
     place: str
     kind: str | None
     usable: bool
-
-
-@dataclass
-class Timing:
-    """time.monotonic() marks of one person, for the queue benchmark."""
-
-    started: float = 0.0
-    identified: float = 0.0
-    reading: float = 0.0
-    result: float = 0.0
 
 
 def place_of(building: str, unit: str, room: str) -> str:
@@ -169,24 +159,25 @@ class GateFlow(Observable):
         self.clock = clock
         self.remeasure_wait_s = remeasure_wait_s
         self.debounce = Debouncer(clock=clock)
-        mode = gate.settings.checkpoint.direction_mode
-        self.fixed_direction = None if mode == "both" else Direction(mode)
-        self.direction = self.fixed_direction or Direction.OUT
+        #: the volunteer's tap on IN/OUT, for the next person (None: use the suggestion)
+        self.chosen: Direction | None = None
+        #: the current person's direction (in IDLE: the one chosen for the next person)
+        self.direction: Direction | None = gate.direction_mode.fixed
         self.phase = Phase.IDLE
         self.person: Person | None = None
+        #: what is wrong with the current person's papers (None: in order); they are
+        #: measured all the same, and refused after
+        self.papers: Reason | None = None
         self.readings: list[Reading] = []
         self.result: ResultView | None = None
         self.message: tuple[str, dict[str, Any]] | None = None
-        self.thermometer_state = "stopped"
+        self.thermometer_state = ReaderState.STOPPED
         self.manual_forced = False
         self.manual_text = ""
         self.last_reading: Reading | None = None
         self.search_query = ""
         self.search_hits: list[SearchHit] = []
         self.countdown_left = 0
-        self.recorded = 0
-        self.timing = Timing()
-        self.timings: list[Timing] = []
         self.result_listeners: list[Callable[[ResultView], None]] = []
         self._measure_from = 0.0
         self._countdown_end = 0.0
@@ -195,8 +186,13 @@ class GateFlow(Observable):
     # -- what the screen shows -----------------------------------------------------------
 
     @property
+    def fixed_direction(self) -> Direction | None:
+        """A one-way gate's direction (from the settings in use), else None."""
+        return self.gate.direction_mode.fixed
+
+    @property
     def thermometer_ok(self) -> bool:
-        return self.thermometer_state == "connected"
+        return self.thermometer_state is ReaderState.CONNECTED
 
     @property
     def manual_mode(self) -> bool:
@@ -212,17 +208,31 @@ class GateFlow(Observable):
     # -- direction -----------------------------------------------------------------------
 
     def set_direction(self, direction: Direction) -> None:
-        """Idempotent (two taps on OUT are OUT); refused at a one-way gate and once the
-        person's temperature is part of a recorded passage."""
-        if self.fixed_direction is not None:
-            if direction is not self.fixed_direction:
-                self._say("one_way", mode=self.fixed_direction.value.upper())
+        """The volunteer's choice: it wins over the suggested direction for the next person
+        (or the person being measured), whatever their history. Idempotent (two taps on OUT
+        are OUT); refused at a one-way gate and once the person's temperature is part of a
+        recorded passage."""
+        fixed = self.fixed_direction
+        if fixed is not None:
+            if direction is not fixed:
+                self._say("one_way", mode=fixed.value.upper())
                 self.notify()
             return
         if self.phase not in (Phase.IDLE, Phase.MEASURING) or self.readings:
             return
-        self.direction = direction
+        self.chosen = self.direction = direction
         self.notify()
+        person = self.person
+        if self.phase is Phase.MEASURING and person is not None and person.presented:
+            presented = person.presented  # the papers may be in order one way, not the other
+
+            def papers_now(papers: Reason | None) -> None:
+                if self.person is person:
+                    self.papers = papers
+                    self.notify()
+
+            self.runner.submit(lambda: self.gate.papers(presented, direction), papers_now,
+                               self._record_failed_quietly)
 
     # -- identification ------------------------------------------------------------------
 
@@ -239,20 +249,23 @@ class GateFlow(Observable):
             same = self.person is not None and self.person.number.upper() == payload.upper()
             if same or self.readings:
                 return  # the same card again, or a re-measure in progress
+            self._refuse_unmeasured()  # the next person: the one before leaves no gap
         elif self.phase is not Phase.IDLE:
             self._say("busy")
             self.notify()
             return
         self.phase = Phase.LOOKING_UP
-        self.timing = Timing(started=self.clock())
         self._say("looking_up")
         self.notify()
+        chosen = self.fixed_direction or self.chosen
 
-        def work() -> tuple[Presented, Direction]:
+        def work() -> tuple[Presented, Direction, Reason | None]:
             presented = self.gate.present(payload)
-            return presented, self.gate.suggest_direction(presented.found, presented.number)
+            direction = chosen or self.gate.suggest_direction(presented.found,
+                                                              presented.number)
+            return presented, direction, self.gate.papers(presented, direction)
 
-        self.runner.submit(work, lambda r: self._identified(r[0], r[1], identified_by),
+        self.runner.submit(work, lambda r: self._identified(r[0], r[1], r[2], identified_by),
                            self._lookup_failed)
 
     def _lookup_failed(self, exc: BaseException) -> None:
@@ -260,30 +273,40 @@ class GateFlow(Observable):
         self._say("record_failed", error=str(exc))
         self.notify()
 
-    def _paper_problem(self, presented: Presented) -> Reason | None:
-        if presented.problem is not None:
-            return presented.problem
-        found = presented.found
-        if found is None:
-            return Reason.UNKNOWN_PASS
-        probe = make_reading(36.5, source=ReadingSource.MANUAL)
-        d = decide(found.gate_pass, self.direction, [probe], datetime.now(), self.gate.policy)
-        return d.reason if d.outcome is Outcome.DENY and d.reason in PAPER_REASONS else None
-
-    def _identified(self, presented: Presented, suggested: Direction, identified_by: str) -> None:
+    def _identified(self, presented: Presented, direction: Direction, papers: Reason | None,
+                    identified_by: str) -> None:
         self.person = person_from(presented, identified_by)
         self.readings = []
         self.search_hits = []
         self.search_query = ""
-        if self.fixed_direction is None:
-            self.direction = suggested
-        self.timing.identified = self.clock()
-        problem = self._paper_problem(presented)
-        if problem is not None:
-            # papers not in order: no passage, no temperature needed; recorded at once
-            self._record([])
-            return
+        self.direction = direction
+        # papers not in order: no passage, but the temperature is taken all the same (a
+        # person turned away can be a fever case); the refusal is shown after it
+        self.papers = papers
         self._start_measuring()
+
+    def _refuse_unmeasured(self) -> None:
+        """The person being measured walked away (cancel, or the next card was scanned):
+        papers not in order are still recorded as refused, with no temperature, as the
+        volunteer saw them; papers in order leave no record (nothing happened)."""
+        person, papers = self.person, self.papers
+        if person is None or papers is None or person.presented is None or self.readings:
+            return
+        presented, direction, volunteer = person.presented, self.direction, self.volunteer_id
+        assert direction is not None
+
+        def work() -> GateResult | None:
+            if self.gate.papers(presented, direction) is None:
+                return None  # in order after all (the rules changed meanwhile)
+            return self.gate.check(presented.number, [], direction=direction,
+                                   volunteer_id=volunteer, identified_by=person.identified_by,
+                                   found=presented.found, problem=presented.problem)
+
+        self.runner.submit(work, lambda _result: None, self._record_failed_quietly)
+
+    def _record_failed_quietly(self, exc: BaseException) -> None:
+        self._say("record_failed", error=str(exc))
+        self.notify()
 
     def start_visitor(self, visitor: Visitor, direction: Direction) -> bool:
         """From the visitor form: the same temperature step as a pass holder."""
@@ -293,13 +316,12 @@ class GateFlow(Observable):
             self._say("busy")
             self.notify()
             return False
-        if self.fixed_direction is None:
-            self.direction = direction
+        self.direction = self.fixed_direction or direction
         self.person = Person(number="", name_masked=mask_name(visitor.name),
                              place=visitor.host_building, kind=PassKind.VISITOR.value,
                              identified_by="visitor", visitor=visitor)
+        self.papers = None
         self.readings = []
-        self.timing = Timing(started=self.clock(), identified=self.clock())
         self._start_measuring()
         return True
 
@@ -330,23 +352,13 @@ class GateFlow(Observable):
         query = self.search_query.strip()
         if not query or self.phase is not Phase.IDLE:
             return
-        today = datetime.now().date()
+        volunteer = self.volunteer_id
 
         def work() -> list[SearchHit]:
-            engine = self.gate.store.engine
-            with engine.connect() as conn:
-                rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=12)
-            # a look-up of residents' data: audited (who, when, what was asked)
-            audit.record(engine, actor_name(engine, self.volunteer_id), audit.LOOKUP,
-                         {"query": query, "results": len(rows), "where": "gate screen"})
-            return [
-                SearchHit(number=number, name_masked=mask_name(name),
-                          place=place_of(building, unit, room), kind=kind,
-                          usable=bool(number) and not revoked
-                          and (valid_to is None or valid_to >= today))
-                for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
-                if number
-            ]
+            return [SearchHit(number=h.number, name_masked=mask_name(h.name),
+                              place=place_of(h.building, h.unit, h.room), kind=h.kind,
+                              usable=h.usable)
+                    for h in self.gate.search(query, volunteer_id=volunteer)]
 
         def done(hits: list[SearchHit]) -> None:
             self.search_hits = hits
@@ -361,7 +373,7 @@ class GateFlow(Observable):
 
     # -- temperature ---------------------------------------------------------------------
 
-    def set_thermometer_state(self, state: str) -> None:
+    def set_thermometer_state(self, state: ReaderState) -> None:
         was_manual = self.manual_mode
         self.thermometer_state = state
         if self.phase is Phase.MEASURING and self.manual_mode and not was_manual:
@@ -378,10 +390,10 @@ class GateFlow(Observable):
                         max_age_s=self.gate.policy.reading_max_age_s):
             return
         if reading.state is not ReadingState.VALID:
-            self._say("reading_bad", state=reading.state.value.upper())
-            self.notify()
+            if not self.manual_mode:  # a thermometer judged down keeps "type the reading"
+                self._say("reading_bad", state=reading.state.value.upper())
+                self.notify()
             return
-        self.timing.reading = now
         self._record([*self.readings, reading])
 
     def force_manual(self) -> None:
@@ -414,7 +426,6 @@ class GateFlow(Observable):
             return
         reading = make_reading(value, offset_c=self.gate.policy.forehead_offset_c,
                                source=ReadingSource.MANUAL, taken_monotonic=self.clock())
-        self.timing.reading = self.clock()
         self.manual_text = ""
         self._record([*self.readings, reading])
 
@@ -427,6 +438,7 @@ class GateFlow(Observable):
         self._say("recording")
         self.notify()
         direction, volunteer = self.direction, self.volunteer_id
+        assert direction is not None
         readings = list(readings)
 
         def work() -> GateResult:
@@ -444,13 +456,12 @@ class GateFlow(Observable):
     def _record_failed(self, exc: BaseException) -> None:
         self.phase = Phase.MEASURING
         if isinstance(exc, GateError):
-            self._say("one_way", mode=self.gate.settings.checkpoint.direction_mode.upper())
+            self._say("one_way", mode=self.gate.direction_mode.value.upper())
         else:
             self._say("record_failed", error=str(exc))
         self.notify()
 
     def _recorded(self, result: GateResult, readings: list[Reading]) -> None:
-        self.recorded += 1
         d = result.decision
         assert self.person is not None
         if d.outcome is Outcome.REMEASURE:
@@ -470,13 +481,13 @@ class GateFlow(Observable):
         valid = [r.used_c for r in readings if r.used_c is not None]
         auto = None if d.escalate else (AUTO_CLOSE_ALLOW_S if d.allowed else AUTO_CLOSE_DENY_S)
         self.result = ResultView(outcome=d.outcome, reason=d.reason, escalate=d.escalate,
-                                 person=self.person, direction=result.direction,
+                                 findings=d.findings, person=self.person,
+                                 direction=result.direction,
                                  temperature_c=valid[-1] if valid else None,
                                  event_id=result.event.id, auto_close_s=auto)
         self.phase = Phase.RESULT
         self._close_at = self.clock() + auto if auto is not None else None
-        self.timing.result = self.clock()
-        self.timings.append(self.timing)
+        self.chosen = None  # the choice was for this person; the next one starts afresh
         self._say(None)
         self.notify()
         for listener in list(self.result_listeners):
@@ -507,40 +518,20 @@ class GateFlow(Observable):
         self._reset()
 
     def cancel(self) -> None:
-        """The person walked away (or the wrong card was scanned): nothing more is recorded."""
+        """The person walked away (or the wrong card was scanned): no temperature is
+        recorded; papers not in order are recorded as refused (``_refuse_unmeasured``)."""
         if self.phase in (Phase.MEASURING, Phase.COUNTDOWN):
+            self._refuse_unmeasured()
             self._reset()
 
     def _reset(self) -> None:
         self.phase = Phase.IDLE
         self.person = None
+        self.papers = None
+        self.direction = self.fixed_direction or self.chosen
         self.readings = []
         self.manual_forced = False
         self.manual_text = ""
         self._close_at = None
         self._say(None)
         self.notify()
-
-    def snapshot(self) -> dict[str, Any]:
-        """Plain data for the test hook and logs."""
-        r = self.result
-        return {
-            "phase": self.phase.value,
-            "direction": self.direction.value,
-            "person": None if self.person is None else {
-                "number": self.person.number, "name": self.person.name_masked,
-                "place": self.person.place, "kind": self.person.kind},
-            "readings": len(self.readings),
-            "manual_mode": self.manual_mode,
-            "manual_text": self.manual_text,
-            "message": self.message[0] if self.message else None,
-            "countdown": self.countdown_left,
-            "recorded": self.recorded,
-            "search_query": self.search_query,
-            "search_hits": [h.number for h in self.search_hits],
-            "result": None if r is None else {
-                "outcome": r.outcome.value, "reason": r.reason.value, "escalate": r.escalate,
-                "event_id": r.event_id, "name": r.person.name_masked},
-            "thermometer": self.thermometer_state,
-        }
-

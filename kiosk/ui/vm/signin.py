@@ -30,7 +30,7 @@ def local_hhmm(utc_naive: datetime) -> str:
 
 
 class SignInModel(Observable):
-    """``mode`` "volunteer": pick a name, type the PIN, a shift starts. ``mode`` "admin": the
+    """``mode`` VOLUNTEER: pick a name, type the PIN, a shift starts. ``mode`` ADMIN: the
     PIN of any admin opens the settings (lockout per name applies to both)."""
 
     def __init__(self, engine: Engine, runner: Runner, checkpoint: str, *,
@@ -44,7 +44,7 @@ class SignInModel(Observable):
         self.admins: list[str] = []
         self.selected: str | None = None
         self.pin = ""
-        self.mode = "volunteer"
+        self.mode = Role.VOLUNTEER
         self.checking = False
         self.message: tuple[str, dict[str, Any]] | None = None
         self.duty: Duty | None = None
@@ -66,7 +66,7 @@ class SignInModel(Observable):
         self.selected, self.pin, self.message = name, "", None
         self.notify()
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: Role) -> None:
         self.mode, self.pin, self.message, self.admin_ok = mode, "", None, False
         self.notify()
 
@@ -89,7 +89,7 @@ class SignInModel(Observable):
             self.message = ("pin_short", {})
             self.notify()
             return
-        if self.mode == "admin":
+        if self.mode is Role.ADMIN:
             self._check_admin(self.pin)
             return
         if self.selected is None:

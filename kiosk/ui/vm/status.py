@@ -4,17 +4,28 @@ read (camera lost) before blaming the pass."""
 
 from __future__ import annotations
 
-#: the app's camera state before any reader was started, or when none is configured
-CAMERA_OFF = "off"
+from enum import StrEnum
 
 
-def camera_status(state: str) -> tuple[str, bool]:
-    """(catalogue key, ok) for a CameraReader state ('connected', 'lost', 'stopped') or
-    ``CAMERA_OFF``; 'stopped' is the short moment between a stop and the next start."""
-    if state == "connected":
+class CameraState(StrEnum):
+    """A CameraReader's state, or OFF: the app's state before any reader was started, or
+    when none is configured."""
+
+    OFF = "off"
+    CONNECTED = "connected"
+    LOST = "lost"
+    STOPPED = "stopped"  # the short moment between a stop and the next start
+
+
+CAMERA_OFF = CameraState.OFF
+
+
+def camera_status(state: CameraState) -> tuple[str, bool]:
+    """(catalogue key, ok) for a camera state."""
+    if state is CameraState.CONNECTED:
         return "cam_connected", True
-    if state == "lost":
+    if state is CameraState.LOST:
         return "cam_lost", False
-    if state == CAMERA_OFF:
+    if state is CameraState.OFF:
         return "cam_off", False
     return "cam_starting", False

@@ -197,12 +197,6 @@ class VisitorForm(Observable):
         self.name = parts[0] + title
         self.message = None
 
-    def snapshot(self) -> dict[str, Any]:
-        """Plain data for the test hook."""
-        return {"field": self.field, "pad": self.pad(), "page": self.page, "name": self.name,
-                "phone": self.phone, "building": self.host_building, "reason": self.reason,
-                "message": self.message[0] if self.message else None}
-
     # -- checking ------------------------------------------------------------------------
 
     def problem(self) -> tuple[str, str, dict[str, Any]] | None:

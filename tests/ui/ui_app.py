@@ -1,42 +1,45 @@
-# mypy: disable-error-code="misc"
-# (Kivy has no type information: its classes are Any to mypy)
-"""A control socket for driving the real app in tests and benchmarks, enabled only when
-$KIOSK_UI_TEST_HOOK names a file (the app writes its port there).
+"""The kiosk app as the UI tests and benchmarks run it: the real ``KioskApp``, subclassed
+here (test code stays out of the product, as kivy keeps its harness in kivy/tests), plus a
+control socket the test process drives it through.
 
-One JSON object per line in, one per line out, on 127.0.0.1. Every command runs on the UI
-thread between frames. Taps are real touch events dispatched through the window at the
-widget's position, so a hidden, covered or disabled widget cannot be tapped; scans are
-window text events followed by Enter, the path a USB keyboard-wedge scanner takes.
+    python tests/ui/ui_app.py --data-dir DIR --size 800x480 --port-file FILE
+
+The app writes the socket's port to FILE once started. One JSON object per line in, one per
+line out, on 127.0.0.1. Every command runs on the UI thread between frames. Taps are real
+touch events dispatched through the window at the widget's position, so a hidden, covered or
+disabled widget cannot be tapped; scans are window text events followed by Enter, the path a
+USB keyboard-wedge scanner takes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from kivy.app import App
-from kivy.clock import Clock
-from kivy.core.window import Window
-from kivy.uix.behaviors import ButtonBehavior
-from kivy.uix.widget import Widget
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
-log = logging.getLogger(__name__)
+from kiosk.ui.app import configure_kivy  # noqa: E402
+
+log = logging.getLogger("ui_app")
 
 
-def find(root: Widget, tid: str) -> Widget | None:
+def find(root: Any, tid: str) -> Any:
     for w in root.walk():
         if getattr(w, "tid", None) == tid:
             return w
     return None
 
 
-def visible(w: Widget) -> bool:
+def visible(w: Any) -> bool:
     node: Any = w
     while node is not None and node is not node.parent:
         if getattr(node, "opacity", 1) == 0 or getattr(node, "disabled", False):
@@ -75,6 +78,8 @@ class TestHook:
                 f.flush()
 
     def _on_ui_thread(self, request: dict[str, Any]) -> dict[str, Any]:
+        from kivy.clock import Clock
+
         done = threading.Event()
         reply: dict[str, Any] = {}
 
@@ -94,13 +99,15 @@ class TestHook:
     # -- commands ------------------------------------------------------------------------
 
     def cmd_state(self) -> dict[str, Any]:
+        from kivy.core.window import Window
+
         app = self.app
         return {
             "screen": app.sm.current,
             "ready": app.ready_at is not None,
             "ready_at": app.ready_at,
             "now": time.monotonic(),
-            "flow": app.flow.snapshot(),
+            "flow": flow_state(app.flow),
             "signed_in": app.signin.duty.volunteer.name if app.signin.duty else None,
             "signin_message": app.signin.message[0] if app.signin.message else None,
             "admin_message": app.admin.message[0] if app.admin.message else None,
@@ -109,7 +116,7 @@ class TestHook:
             "thermometer": app.thermo_text,
             "camera": app.camera_text,
             "devices_restarted_on": app.devices_restarted_on,
-            "visitor": app.visitor_form.snapshot(),
+            "visitor": visitor_state(app.visitor_form),
             "warning": app.warning_text,
             "policy": {"fever_threshold_c": app.gate.policy.fever_threshold_c,
                        "quota_outings": app.gate.policy.quota_outings,
@@ -118,8 +125,7 @@ class TestHook:
             "settings_pending": app.pending_settings is not None,
             "font": str(app.font_path) if app.font_path else None,
             "size": list(Window.size),
-            "timings": [[t.started, t.identified, t.reading, t.result]
-                        for t in app.flow.timings],
+            "timings": app.timings,
         }
 
     def cmd_tap(self, tid: str, times: int = 1) -> dict[str, Any]:
@@ -140,6 +146,8 @@ class TestHook:
 
     def cmd_scan(self, text: str, enter: bool = True) -> dict[str, Any]:
         """A keyboard-wedge scan: all characters at scanner speed, then Enter."""
+        from kivy.core.window import Window
+
         for ch in text:
             Window.dispatch("on_textinput", ch)
         if enter:
@@ -148,6 +156,8 @@ class TestHook:
 
     def cmd_key(self, key: int) -> dict[str, Any]:
         """A non-text key of a USB keyboard (8 backspace, 9 tab, 13 Enter)."""
+        from kivy.core.window import Window
+
         Window.dispatch("on_key_down", key, 0, None, [])
         return {}
 
@@ -163,6 +173,8 @@ class TestHook:
         return {}
 
     def cmd_screenshot(self, path: str) -> dict[str, Any]:
+        from kivy.core.window import Window
+
         target = Path(path)
         made = Window.screenshot(name=str(target.with_name(target.stem + "_.png")))
         if made:
@@ -172,6 +184,8 @@ class TestHook:
     def cmd_widgets(self) -> dict[str, Any]:
         """Visible tapped/labelled widgets of the current screen: id, text, window rect, and
         whether it is a button (any subclass, e.g. a .kv dynamic class of KButton)."""
+        from kivy.uix.behaviors import ButtonBehavior
+
         out = []
         for w in self.app.sm.current_screen.walk():
             tid = getattr(w, "tid", "")
@@ -213,9 +227,108 @@ class TestHook:
         }
 
     def cmd_resize(self, width: int, height: int) -> dict[str, Any]:
+        from kivy.core.window import Window
+
         Window.size = (width, height)
         return {}
 
     def cmd_stop(self) -> dict[str, Any]:
-        Clock.schedule_once(lambda _dt: App.get_running_app().stop(), 0.1)
+        from kivy.clock import Clock
+
+        Clock.schedule_once(lambda _dt: self.app.stop(), 0.1)
         return {}
+
+
+def flow_state(flow: Any) -> dict[str, Any]:
+    """The gate flow as plain data (read from its public attributes)."""
+    r = flow.result
+    return {
+        "phase": flow.phase.value,
+        "direction": flow.direction.value if flow.direction is not None else None,
+        "chosen": flow.chosen.value if flow.chosen is not None else None,
+        "papers": flow.papers.value if flow.papers is not None else None,
+        "person": None if flow.person is None else {
+            "number": flow.person.number, "name": flow.person.name_masked,
+            "place": flow.person.place, "kind": flow.person.kind},
+        "readings": len(flow.readings),
+        "manual_mode": flow.manual_mode,
+        "manual_text": flow.manual_text,
+        "message": flow.message[0] if flow.message else None,
+        "countdown": flow.countdown_left,
+        "search_query": flow.search_query,
+        "search_hits": [h.number for h in flow.search_hits],
+        "result": None if r is None else {
+            "outcome": r.outcome.value, "reason": r.reason.value, "escalate": r.escalate,
+            "findings": [f.value for f in r.findings], "direction": r.direction.value,
+            "event_id": r.event_id, "name": r.person.name_masked},
+        "thermometer": flow.thermometer_state.value,
+    }
+
+
+def visitor_state(form: Any) -> dict[str, Any]:
+    return {"field": form.field, "pad": form.pad(), "page": form.page, "name": form.name,
+            "phone": form.phone, "building": form.host_building, "reason": form.reason,
+            "message": form.message[0] if form.message else None}
+
+
+def app_class() -> Any:
+    """``KioskApp`` with the hook, the start-up mark and the per-person timings; defined
+    after Kivy is configured (importing kioskapp opens the window)."""
+    from kivy.clock import Clock
+
+    from kiosk.ui.kioskapp import KioskApp
+    from kiosk.ui.vm.flow import Phase
+
+    class AppUnderTest(KioskApp):  # type: ignore[misc, valid-type]
+        def __init__(self, data_dir: Path, port_file: Path, **kwargs: Any) -> None:
+            super().__init__(data_dir, **kwargs)
+            self.port_file = port_file
+            self.ready_at: float | None = None
+            #: the thread that last restarted the devices (a test checks it is the worker)
+            self.devices_restarted_on = ""
+            #: per person, time.monotonic() marks: scan received, identified, reading
+            #: taken (recording starts), result shown; stamped by a listener of the flow
+            self.timings: list[list[float]] = []
+            self._marks: list[float] = []
+
+        def on_start(self) -> None:
+            super().on_start()
+            self.flow.subscribe(self._stamp)
+            TestHook(self, self.port_file).start()
+            Clock.schedule_once(self._mark_ready, 0)
+
+        def _mark_ready(self, _dt: float) -> None:
+            self.ready_at = time.monotonic()
+
+        def _stamp(self) -> None:
+            phase, now = self.flow.phase, time.monotonic()
+            if phase is Phase.LOOKING_UP:
+                self._marks = [now]
+            elif phase is Phase.MEASURING and len(self._marks) == 1:
+                self._marks.append(now)
+            elif phase is Phase.RECORDING and len(self._marks) == 2:
+                self._marks.append(now)
+            elif phase is Phase.RESULT and len(self._marks) == 3:
+                self.timings.append([*self._marks, now])
+                self._marks = []
+
+        def _restart_devices(self, new: Any) -> None:
+            self.devices_restarted_on = threading.current_thread().name
+            super()._restart_devices(new)
+
+    return AppUnderTest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--size", default="800x480")
+    ap.add_argument("--port-file", type=Path, required=True)
+    args = ap.parse_args()
+    width, height = (int(x) for x in args.size.lower().split("x"))
+    configure_kivy(args.data_dir, windowed=True, size=(width, height))
+    app_class()(args.data_dir, args.port_file).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,9 @@
 """Labelled QR photos (``N.png`` beside ``N.txt``) and the score of a reader on them.
 
-Shared by bench/bench_qr.py and tests/qr so both count a hit the same way: the expected
-text is the ``.txt`` file's exact bytes as UTF-8. Read it in binary: several samples encode
-CRLF line ends, and text-mode reading turns them into LF and silently fails ~23 hits.
+Test and benchmark code, not the product's: shared by bench/bench_qr.py and tests/qr so both
+count a hit the same way: the expected text is the ``.txt`` file's exact bytes as UTF-8. Read
+it in binary: several samples encode CRLF line ends, and text-mode reading turns them into LF
+and silently fails ~23 hits.
 """
 
 from __future__ import annotations
