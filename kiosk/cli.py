@@ -172,29 +172,35 @@ def residents_import(ctx: Context, file: Path, accept_valid: bool, dry_run: bool
     household/户号, phone/电话, pass_number/通行证号, pass_kind/类别, valid_from/有效期起,
     valid_to/有效期止. By default a single bad row means nothing is imported.
     """
-    from kiosk.store.importer import RosterError, apply_roster, load_roster
+    from kiosk.store.importer import RosterError, import_roster
 
     store = ctx.store
+    # streamed twice (check, then write): memory stays flat for any size of file
+    size = file.stat().st_size * (1 if dry_run else 2)
     try:
-        good, bad = load_roster(file)
+        with click.progressbar(length=size, label="checking and importing",
+                               file=sys.stderr) as bar:
+            report = import_roster(store.engine, file, accept_valid=accept_valid,
+                                   dry_run=dry_run, checking=bar.update, progress=bar.update)
     except RosterError as exc:
         fail(f"{file}: {exc}")
-    with click.progressbar(length=len(good), label="importing", file=sys.stderr) as bar:
-        report = apply_roster(store.engine, good, bad, accept_valid=accept_valid,
-                              dry_run=dry_run, progress=bar.update)
     for line, reason in report.rejected:
         click.echo(f"{file}:{line}: rejected: {reason}", err=True)
-    if report.rejected and not report.committed:
-        fail(f"{len(report.rejected)} row(s) rejected; nothing was imported. Fix them, or "
+    if report.rejected_count > len(report.rejected):
+        click.echo(f"... and {report.rejected_count - len(report.rejected)} more", err=True)
+    if report.rejected and not report.committed and not dry_run:
+        fail(f"{report.rejected_count} row(s) rejected; nothing was imported. Fix them, or "
              "use --accept-valid to import the other rows.")
     if dry_run:
-        click.echo("dry run: the file is good, nothing was written")
+        if report.rejected:
+            fail(f"dry run: {report.rejected_count} row(s) rejected, nothing was written")
+        click.echo(f"dry run: the file is good ({report.rows} rows), nothing was written")
         return
     click.echo(
         f"{report.rows} rows: {report.residents_added} people added, "
         f"{report.residents_updated} updated; {report.passes_added} passes added, "
         f"{report.passes_updated} updated; {report.unchanged} unchanged; "
-        f"{len(report.rejected)} rejected"
+        f"{report.rejected_count} rejected"
     )
 
 
