@@ -26,6 +26,7 @@ from kiosk.core.decision import Decision
 from kiosk.core.model import Direction
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
+from kiosk.store.db import file_watch
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
 
 E = table_of(GateEventRow)
@@ -191,6 +192,7 @@ class EventWriter:
     def __init__(self, engine: Engine, *, background_checkpoints: bool = True) -> None:
         self._conn = engine.connect().execution_options(sqlite_immediate=True)
         self._lock = threading.RLock()
+        self._watch = file_watch(engine)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoints:
             # the WAL is folded into the database file by a background thread, so a gate
@@ -209,10 +211,14 @@ class EventWriter:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (durable) around the block; ROLLBACK on error."""
+        """BEGIN IMMEDIATE ... COMMIT (durable) around the block; ROLLBACK on error.
+        Before the commit, the database files are checked to be the ones on disk
+        (kiosk.store.db.FileWatch: StoreReplaced stops recording)."""
         with self._lock:
             with self._conn.begin():
                 yield self._conn
+                if self._watch is not None:
+                    self._watch.check()
             if self._checkpointer is not None:
                 self._checkpointer.poke()
 
