@@ -56,6 +56,8 @@ class Context:
             except (StoreError, OSError) as exc:
                 fail(f"cannot open the database in {self.data_dir}: {exc}")
             self.closers.append(self._store.close)
+            if self._store.backup_problem:
+                click.secho(f"Warning: {self._store.backup_problem}", fg="yellow", err=True)
         return self._store
 
 
@@ -67,7 +69,29 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _KioskGroup(click.Group):
+    """Faults of the machine itself (a full disk, a database file removed, SQLite refusing)
+    end every command with a clear message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        from kiosk.store.db import recording_stop
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (OSError, DBAPIError, StoreError) as exc:
+            stop = recording_stop(exc)
+            if stop is not None:
+                fail(str(stop))
+            if isinstance(exc, DBAPIError):
+                fail(f"the database refused: {str(exc.orig).splitlines()[0]}")
+            fail(str(exc))
+
+
+@click.group(cls=_KioskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

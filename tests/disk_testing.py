@@ -35,10 +35,9 @@ def remount(where: Path, size_kb: int) -> None:
 
 def fill(where: Path) -> None:
     """Write a filler file until the disk says it is full."""
-    with open(where / "filler", "ab") as fh:
+    with open(where / "filler", "ab", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 4096)
-                fh.flush()
         except OSError:
             pass

@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from disk_testing import remount, small_disk
+from disk_testing import fill, remount, small_disk
+from kiosk_testing import run_kiosk
 from sqlalchemy import text
 
-from kiosk.core.screening import make_reading
+from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.gate import Gate
 from kiosk.store.db import (
     BackupFailed,
@@ -23,6 +24,9 @@ from kiosk.store.db import (
     open_store,
 )
 from kiosk.store.importer import import_roster
+from kiosk.ui.i18n import tr
+from kiosk.ui.vm.base import InlineRunner
+from kiosk.ui.vm.flow import GateFlow, Phase
 
 
 def _events(path: Path) -> int:
@@ -125,3 +129,87 @@ def test_sqlite_recreating_its_wal_is_not_an_alarm(loaded_store, settings, clock
     _check(gate)
     gate.close()
     assert _events(loaded_store.path) == 2
+
+
+# --- the gate screen's view model and the CLI on a real full disk ------------------------------
+def _flow(gate: Gate) -> GateFlow:
+    tick = iter(range(1000, 10**6))
+    f = GateFlow(gate, InlineRunner(), clock=lambda: float(next(tick)), remeasure_wait_s=5.0)
+    f.set_thermometer_state("connected")
+    return f
+
+
+def _one_person(flow: GateFlow, number: str = "R0003") -> None:
+    flow.present(number, "scanner")
+    assert flow.phase is Phase.MEASURING, flow.message
+    flow.on_reading(make_reading(36.5, source=ReadingSource.DEVICE,
+                                 taken_monotonic=flow.clock() + 0.5))
+
+
+def test_the_gate_screen_turns_red_and_stays_red_when_the_wal_is_removed(gate: Gate):
+    flow = _flow(gate)
+    _one_person(flow)
+    assert flow.phase is Phase.RESULT and flow.result is not None and flow.result.allowed
+    flow.dismiss()
+    wal = gate.store.path.with_name(gate.store.path.name + "-wal")
+    wal.unlink()
+    _one_person(flow, "R0001")
+    assert flow.phase is not Phase.RESULT  # never a green screen for a record that is lost
+    assert flow.message is not None and flow.message[0] == "store_replaced"
+    assert flow.stopped == "store_replaced"
+    flow.present("R0002", "scanner")  # nobody else is "recorded" either
+    assert flow.phase is Phase.MEASURING or flow.person is None or \
+        flow.person.number != "R0002"
+    assert tr("store_replaced", "zh").endswith("请使用纸质登记并重启")
+    gate.close()
+
+
+def test_a_full_disk_shows_use_the_paper_register_never_a_green_screen(
+        tmp_path: Path, settings, roster_file: Path):
+    with small_disk(tmp_path / "disk", 1024) as disk:
+        store = open_store(disk / "kiosk.sqlite3")
+        import_roster(store.engine, roster_file)
+        gate = Gate(store, settings)
+        flow = _flow(gate)
+        _one_person(flow)
+        assert flow.phase is Phase.RESULT
+        flow.dismiss()
+        with store.engine.connect() as conn:  # the next commit must grow the WAL
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        fill(disk)
+        shown = 1
+        for number in ("R0001", "R0002", "R0003", "W0001"):
+            _one_person(flow, number)
+            if flow.phase is not Phase.RESULT:
+                break
+            shown += 1  # it fitted in space the disk still had: recorded for real
+            flow.dismiss()
+        assert flow.message is not None and flow.message[0] == "disk_full"
+        assert tr("disk_full", "zh") == "磁盘已满：请使用纸质登记"
+        assert _count(store) == shown  # every result shown is recorded, and only those
+        gate.close()
+        store.close()
+
+
+def _count(store) -> int:  # noqa: ANN001
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM gate_events")).scalar_one())
+
+
+def test_kiosk_check_on_a_full_disk_says_so_without_a_traceback_and_stores_nothing(
+        tmp_path: Path, roster_file: Path):
+    with small_disk(tmp_path / "disk", 1024) as disk:
+        data = disk / "kiosk-data"
+        store = open_store(data / "kiosk.sqlite3")
+        import_roster(store.engine, roster_file)
+        store.close()
+        fill(disk)
+        for command in (("check", "R0001", "--temp", "36.5"), ("residents", "list")):
+            r = run_kiosk(data, *command)
+            assert r.returncode == 1, r.stdout + r.stderr
+            assert "Traceback" not in r.stderr and "disk is full" in r.stderr, r.stderr
+            assert "paper register" in r.stderr
+        (disk / "filler").unlink()
+        store = open_store(data / "kiosk.sqlite3")
+        assert _count(store) == 0  # the refused check left nothing half-written
+        store.close()

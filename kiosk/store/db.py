@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -76,7 +77,7 @@ def recording_stop(exc: BaseException) -> RecordingStopped | None:
     return None
 
 
-def _identity(path: Path) -> tuple[int, int]:
+def _identity(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
 
@@ -98,13 +99,14 @@ class FileWatch:
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
         self.wal = self.path.with_name(self.path.name + "-wal")
+        self._path, self._wal = str(self.path), str(self.wal)  # stat()ed per transaction
         self._known: tuple[tuple[int, int], tuple[int, int]] | None = None
 
     def check(self) -> None:
         """Raise StoreReplaced when the files this process writes are no longer the ones
         at their paths. Call inside a write transaction (the WAL exists then)."""
         try:
-            now = (_identity(self.path), _identity(self.wal))
+            now = (_identity(self._path), _identity(self._wal))
         except FileNotFoundError as exc:
             raise StoreReplaced(f"the database file {exc.filename} was removed") from None
         if now == self._known:
@@ -206,8 +208,25 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
+#: less free space than this (bytes) on the data directory's disk counts as a full disk
+LOW_SPACE = 1 << 20
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the disk holding ``path`` (a file or directory) has next to no free space."""
+    probe = path if path.is_dir() else path.parent
+    try:
+        return shutil.disk_usage(probe).free < LOW_SPACE
+    except OSError:
+        return False
+
+
 def integrity_problem(path: Path) -> str | None:
-    """None when the file is a sound SQLite database, else what SQLite said."""
+    """None when the file is a sound SQLite database, else what SQLite said.
+
+    Only SQLite's "corrupt" and "not a database" mean damage: a file that cannot be read
+    (a full disk cannot even hold the WAL index) raises DiskFull or StoreError instead, so
+    nobody is told to restore a backup over a sound database."""
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -215,7 +234,12 @@ def integrity_problem(path: Path) -> str | None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        return str(exc)
+        code = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_CORRUPT) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return str(exc)
+        if code == sqlite3.SQLITE_FULL or disk_full(path):
+            raise DiskFull(str(exc)) from exc
+        raise StoreError(f"cannot read {path}: {exc}") from exc
     if rows != [("ok",)]:
         return "; ".join(str(r[0]) for r in rows[:3])
     return None
@@ -230,8 +254,11 @@ def latest_backup(backup_dir: Path) -> Path | None:
     """The newest backup that verifies (integrity check): the one to restore. An empty or
     damaged file (a backup the old code left on a full disk) is passed over."""
     for candidate in reversed(_backups(backup_dir)):
-        if candidate.stat().st_size > 0 and integrity_problem(candidate) is None:
-            return candidate
+        try:
+            if candidate.stat().st_size > 0 and integrity_problem(candidate) is None:
+                return candidate
+        except (OSError, StoreError):
+            continue  # unreadable now: not one to name
     return None
 
 
@@ -289,7 +316,7 @@ def make_backup(path: Path, backup_dir: Path, *, force: bool = False) -> Path | 
             raise BackupFailed(f"the backup did not verify ({problem})")
         os.replace(part, target)
         _fsync(backup_dir)
-    except (OSError, sqlite3.Error, BackupFailed) as exc:
+    except (OSError, sqlite3.Error, StoreError) as exc:
         for leftover in (part, *backup_dir.glob(part.name + "-*")):
             leftover.unlink(missing_ok=True)
         if isinstance(exc, BackupFailed):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -28,6 +30,8 @@ from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.store.db import file_watch
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
+
+log = logging.getLogger(__name__)
 
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
@@ -171,7 +175,10 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # a full disk: the writes report it themselves
+                    log.warning("WAL checkpoint failed: %s", exc)
                 if self._stopping:
                     return
                 time.sleep(self._interval_s)

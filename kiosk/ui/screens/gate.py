@@ -35,6 +35,8 @@ class GateScreen(Screen):
     detail = StringProperty("")
     temp_line = StringProperty("")
     message = StringProperty("")
+    #: recording stopped (files removed, disk full): the message is shown in red
+    stopped = BooleanProperty(False)
     query = StringProperty("")
     countdown = StringProperty("")
     manual_text = StringProperty("")
@@ -51,6 +53,8 @@ class GateScreen(Screen):
         self.phase, self.direction = f.phase.value, f.direction.value
         self.one_way = f.fixed_direction is not None
         self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
+        self.stopped = f.stopped is not None or bool(
+            f.message and f.message[0] in ("disk_full", "store_replaced"))
         self.query, self.manual_text = f.search_query, f.manual_text
         self.countdown = str(f.countdown_left)
         p = f.person
