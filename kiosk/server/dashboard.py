@@ -131,11 +131,18 @@ def render_overview(engine: Engine, user: str, today: date | None = None) -> str
             select(EV.c.wall_utc, EV.c.checkpoint, EV.c.pass_number, EV.c.record)
             .where(EV.c.local_date == today, EV.c.reason == "fever")
             .order_by(EV.c.wall_utc.desc()).limit(50)).all()
+        # when it happened, as far as can be trusted: never after it reached this store (a
+        # kiosk clock 45 days fast must not keep a person "out since" next month);
+        # received_at is the server's local time: exact on a server kept in UTC, and off by
+        # at most its UTC offset elsewhere
+        when = case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at),
+                    else_=EV.c.wall_utc)
         latest = (
             select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.checkpoint,
-                   EV.c.wall_utc,
+                   when.label("wall_utc"),
                    func.row_number().over(partition_by=EV.c.pass_number,
-                                          order_by=EV.c.wall_utc.desc()).label("rn"))
+                                          order_by=(when.desc(), EV.c.change_id.desc())
+                                          ).label("rn"))
             .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
                    EV.c.local_date >= today - timedelta(days=OUT_DAYS))
             .subquery())
