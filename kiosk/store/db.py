@@ -68,8 +68,9 @@ def recording_stop(exc: BaseException) -> RecordingStopped | None:
     while seen is not None:
         if isinstance(seen, RecordingStopped):
             return seen
-        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == \
-                sqlite3.SQLITE_FULL or "database or disk is full" in str(seen):
+        full_code = getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        if (isinstance(seen, sqlite3.Error) and full_code) \
+                or "database or disk is full" in str(seen):
             return DiskFull(str(seen).splitlines()[0])
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
             return DiskFull(seen.strerror or "ENOSPC")
