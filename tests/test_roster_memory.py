@@ -19,8 +19,8 @@ def _peaks(work: Path, rows: int) -> tuple[float, float, float]:
 
 
 def test_ten_times_the_roster_costs_only_a_few_megabytes_more(tmp_path):
-    _, small_dry, small_import = _peaks(tmp_path / "small", 5_000)
-    _, big_dry, big_import = _peaks(tmp_path / "big", 50_000)
-    # 45,000 more rows held in memory would be ~50 MB more (the old import: +115 MB)
+    _, small_dry, small_import = _peaks(tmp_path / "small", 3_000)
+    _, big_dry, big_import = _peaks(tmp_path / "big", 30_000)
+    # 27,000 more rows held in memory would be ~30 MB more (the old import: +70 MB)
     assert big_dry - small_dry < 12, (small_dry, big_dry)
     assert big_import - small_import < 12, (small_import, big_import)
