@@ -29,6 +29,7 @@ from kiosk.core.decision import Outcome
 from kiosk.core.model import Direction, Role
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.settings import SettingsError
+from kiosk.store.db import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,29 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, lazy=SUBCOMMANDS,
+class _KioskGroup(LazyGroup):
+    """Faults of the machine itself (a full disk, a database file removed, SQLite refusing)
+    end every command with a clear message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        from kiosk.store.db import recording_stop
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (OSError, DBAPIError, StoreError) as exc:
+            stop = recording_stop(exc)
+            if stop is not None:
+                fail(str(stop))
+            if isinstance(exc, DBAPIError):
+                fail(f"the database refused: {str(exc.orig).splitlines()[0]}")
+            fail(str(exc))
+
+
+@click.group(cls=_KioskGroup, lazy=SUBCOMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
@@ -227,29 +250,35 @@ def residents_import(ctx: Context, file: Path, accept_valid: bool, dry_run: bool
     household/户号, phone/电话, pass_number/通行证号, pass_kind/类别, valid_from/有效期起,
     valid_to/有效期止. By default a single bad row means nothing is imported.
     """
-    from kiosk.store.importer import RosterError, apply_roster, load_roster
+    from kiosk.store.importer import RosterError, import_roster
 
     store = ctx.store
+    # streamed twice (check, then write): memory stays flat for any size of file
+    size = file.stat().st_size * (1 if dry_run else 2)
     try:
-        good, bad = load_roster(file)
+        with click.progressbar(length=size, label="checking and importing",
+                               file=sys.stderr) as bar:
+            report = import_roster(store.engine, file, accept_valid=accept_valid,
+                                   dry_run=dry_run, checking=bar.update, progress=bar.update)
     except RosterError as exc:
         fail(f"{file}: {exc}")
-    with click.progressbar(length=len(good), label="importing", file=sys.stderr) as bar:
-        report = apply_roster(store.engine, good, bad, accept_valid=accept_valid,
-                              dry_run=dry_run, progress=bar.update)
     for line, reason in report.rejected:
         click.echo(f"{file}:{line}: rejected: {reason}", err=True)
-    if report.rejected and not report.committed:
-        fail(f"{len(report.rejected)} row(s) rejected; nothing was imported. Fix them, or "
+    if report.rejected_count > len(report.rejected):
+        click.echo(f"... and {report.rejected_count - len(report.rejected)} more", err=True)
+    if report.rejected and not report.committed and not dry_run:
+        fail(f"{report.rejected_count} row(s) rejected; nothing was imported. Fix them, or "
              "use --accept-valid to import the other rows.")
     if dry_run:
-        click.echo("dry run: the file is good, nothing was written")
+        if report.rejected:
+            fail(f"dry run: {report.rejected_count} row(s) rejected, nothing was written")
+        click.echo(f"dry run: the file is good ({report.rows} rows), nothing was written")
         return
     click.echo(
         f"{report.rows} rows: {report.residents_added} people added, "
         f"{report.residents_updated} updated; {report.passes_added} passes added, "
         f"{report.passes_updated} updated; {report.unchanged} unchanged; "
-        f"{len(report.rejected)} rejected"
+        f"{report.rejected_count} rejected"
     )
 
 

@@ -51,6 +51,8 @@ class Context:
             except (StoreError, OSError) as exc:
                 fail(f"cannot open the database in {self.data_dir}: {exc}")
             self.closers.append(self._store.close)
+            if self._store.backup_problem:
+                click.secho(f"Warning: {self._store.backup_problem}", fg="yellow", err=True)
         return self._store
 
 

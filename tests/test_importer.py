@@ -101,3 +101,50 @@ def test_names_with_commas_and_quotes_survive(store, tmp_path):
     assert import_roster(store.engine, f).committed
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM residents")).scalar_one() == 'Li, "Lily"'
+
+
+@pytest.mark.parametrize("poison", ["\x00", "\x1b[31m", "\r", "\x7f", "\x85"])
+def test_a_control_character_in_any_cell_refuses_the_whole_file_with_its_line(
+        store, tmp_path, poison):
+    """A NUL or escape byte in a roster cell would be stored and written raw into the CSV
+    export: the file is refused, the line named, nothing stored."""
+    f = tmp_path / "roster.csv"
+    f.write_text(ROSTER_HEADER + roster_line("好人", "1", "1", "101", "R1")
+                 + roster_line("好人二", "1", "1", "102", "R2", phone='"138' + poison + '0"')
+                 + roster_line('"坏' + poison + '名"', "1", "1", "103", "R3"),
+                 encoding="utf-8", newline="")
+    report = import_roster(store.engine, f)
+    assert not report.committed
+    # the line where each bad row starts (a quoted line break moves the next row down)
+    assert [line for line, _ in report.rejected] == ([3, 5] if poison == "\r" else [3, 4])
+    assert all("control character" in why for _, why in report.rejected)
+    assert counts(store) == (0, 0)
+
+
+def test_the_cli_names_the_line_of_a_nul_byte_and_imports_nothing(data_dir, tmp_path):
+    from kiosk_testing import run_kiosk
+
+    from kiosk.store.db import open_store
+
+    f = tmp_path / "roster.csv"
+    f.write_bytes((ROSTER_HEADER + roster_line("好人", "1", "1", "101", "R1")
+                   + roster_line("坏", "1", "1", "102", "R2\x00")).encode())
+    r = run_kiosk(data_dir, "residents", "import", str(f))
+    assert r.returncode == 1
+    assert f"{f}:3: rejected: column 7 contains the control character U+0000" in r.stderr
+    store = open_store(data_dir / "kiosk.sqlite3")
+    assert counts(store) == (0, 0)
+    store.close()
+
+
+def test_a_roster_too_long_to_list_in_full_reports_the_first_rows_and_counts_the_rest(
+        store, tmp_path):
+    from kiosk.store.importer import MAX_REPORTED
+
+    f = tmp_path / "roster.csv"
+    f.write_text(ROSTER_HEADER + "".join(roster_line(f"人{i}", "1", "1", "101", f"R{i}",
+                                                     kind="alien")
+                                         for i in range(MAX_REPORTED + 5)), encoding="utf-8")
+    report = import_roster(store.engine, f)
+    assert len(report.rejected) == MAX_REPORTED and report.rejected_count == MAX_REPORTED + 5
+    assert not report.committed and counts(store) == (0, 0)

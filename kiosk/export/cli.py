@@ -123,14 +123,23 @@ def retention() -> None:
 @click.option("--days", type=click.IntRange(min=1),
               help="Keep personal data this many days (default: privacy.retention_days).")
 @click.option("--dry-run", is_flag=True, help="Only say what would be wiped.")
+@click.option("--clock-is-right", is_flag=True,
+              help="The date is checked (no network time, or nothing recorded in the whole "
+              "retention period): purge anyway.")
 @pass_ctx
-def retention_purge(ctx: Context, days: int | None, dry_run: bool) -> None:
-    """Wipe names, numbers and visitor details of events older than the retention period."""
+def retention_purge(ctx: Context, days: int | None, dry_run: bool,
+                    clock_is_right: bool) -> None:
+    """Wipe names, numbers and visitor details of events older than the retention period.
+    Refused when the clock cannot be trusted (it sets what is "older")."""
     from kiosk.store.audit import cli_actor
-    from kiosk.store.retention import purge
+    from kiosk.store.retention import ClockNotTrusted, purge
 
     keep = days if days is not None else ctx.settings.privacy.retention_days
-    report = purge(ctx.store.engine, keep, actor=cli_actor(), dry_run=dry_run)
+    try:
+        report = purge(ctx.store.engine, keep, actor=cli_actor(), dry_run=dry_run,
+                       clock_is_right=clock_is_right)
+    except ClockNotTrusted as exc:
+        fail(f"{exc} (--clock-is-right)" if "confirm" in str(exc) else str(exc))
     span = f"{report.days[0]} .. {report.days[-1]}" if report.days else "no day"
     verb = "would wipe" if dry_run else "wiped"
     click.echo(f"{verb} personal data of {report.events} events ({span}; before "

@@ -9,7 +9,7 @@ that crashes half way just asks again from the cursor it last stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
@@ -45,6 +45,11 @@ class Cursor:
 
     def __str__(self) -> str:
         return f"{self.admin}.{self.movements}"
+
+
+def _utc(local: datetime) -> datetime:
+    """A naive server-local time (``received_at``) as naive UTC, like ``wall_utc``."""
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _since(conn: Connection, table: Table, after: int, limit: int, *where: Any) -> list[Any]:
@@ -97,7 +102,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
         moves = list(conn.execute(
             select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
                    EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
-                   EV.c.counts_against_quota, EV.c.change_id)
+                   EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id)
             .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
                    EV.c.local_date >= today - timedelta(days=MOVEMENT_DAYS),
                    EV.c.device_id != device_id, EV.c.outcome == "allow",
@@ -109,7 +114,9 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             "event_id": m.id, "device_id": m.device_id, "checkpoint": m.checkpoint,
             "seq": m.seq, "pass_number": m.pass_number, "household": m.household,
             "direction": m.direction, "local_date": m.local_date.isoformat(),
-            "wall_utc": m.wall_utc.isoformat(),
+            # never later than its arrival here: a kiosk clock that ran fast must not
+            # keep a person "out" at the other gates (kiosk.ui.vm.queries.who_is_out)
+            "wall_utc": min(m.wall_utc, _utc(m.received_at)).isoformat(),
             "counts_against_quota": m.counts_against_quota,
         } for m in moves]
     out["cursor"] = str(Cursor(admin_top, move_top))

@@ -7,9 +7,14 @@ refuses to start and names the last good backup.
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import shutil
 import sqlite3
 import sys
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +26,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
+log = logging.getLogger(__name__)
+
 #: keep this many daily backups
 BACKUPS_KEPT = 7
 #: make a new backup when the newest one is older than this (seconds)
@@ -29,6 +36,120 @@ BACKUP_EVERY_S = 24 * 3600
 
 class StoreError(Exception):
     """A problem with the local store that the volunteer or admin must be told about."""
+
+
+class RecordingStopped(StoreError):
+    """The kiosk must stop recording and the volunteer use the paper register: what was
+    "recorded" now would not last. ``key`` names the screen text (kiosk.ui.i18n)."""
+
+    key = "recording_stopped"
+
+
+class DiskFull(RecordingStopped):
+    key = "disk_full"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the disk is full ({detail}): use the paper register and free space "
+                         "(old exports, backups) before recording again")
+
+
+class StoreReplaced(RecordingStopped):
+    key = "store_replaced"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{detail}: events recorded now would be lost. Use the paper "
+                         "register and restart the kiosk")
+
+
+def recording_stop(exc: BaseException) -> RecordingStopped | None:
+    """The RecordingStopped an error amounts to, if any: itself, or a full disk as SQLite
+    ("database or disk is full") or the OS (ENOSPC) reports it, however wrapped."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RecordingStopped):
+            return seen
+        full_code = getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        if (isinstance(seen, sqlite3.Error) and full_code) \
+                or "database or disk is full" in str(seen):
+            return DiskFull(str(seen).splitlines()[0])
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return DiskFull(seen.strerror or "ENOSPC")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+class FileWatch:
+    """Notices the database or its ``-wal`` file being removed or replaced under the running
+    kiosk (a cleaning script, a careless ``rm``, a copy over the file): SQLite keeps writing
+    into the unlinked file and reports success, and everything since is lost at the next
+    restart.
+
+    ``check`` is called inside every write transaction of the record path, before its
+    commit: two ``stat`` calls compared with the identities seen before (a few microseconds).
+    Only when they differ are this process's open files read (``/proc/self/fd``): an open
+    descriptor on a deleted copy of either file means the files were swapped, and
+    StoreReplaced is raised; otherwise SQLite itself re-created the WAL (every connection
+    had closed) and the new identities are kept.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.wal = self.path.with_name(self.path.name + "-wal")
+        self._path, self._wal = str(self.path), str(self.wal)  # stat()ed per transaction
+        self._known: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+    def check(self) -> None:
+        """Raise StoreReplaced when the files this process writes are no longer the ones
+        at their paths. Call inside a write transaction (the WAL exists then)."""
+        try:
+            now = (_identity(self._path), _identity(self._wal))
+        except FileNotFoundError as exc:
+            raise StoreReplaced(f"the database file {exc.filename} was removed") from None
+        if now == self._known:
+            return
+        deleted = self._deleted_open_files()
+        if deleted:
+            raise StoreReplaced(f"the database file {deleted[0]} was removed or replaced")
+        self._known = now
+
+    def _deleted_open_files(self) -> list[str]:
+        names = {str(self.path), str(self.wal)}
+        found = []
+        try:
+            fds = os.listdir("/proc/self/fd")
+        except OSError:  # not Linux: only removals are seen
+            return []
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.endswith(" (deleted)") and target[:-len(" (deleted)")] in names:
+                found.append(target[:-len(" (deleted)")])
+        return found
+
+
+_WATCHES: weakref.WeakKeyDictionary[Engine, FileWatch] = weakref.WeakKeyDictionary()
+
+
+def file_watch(engine: Engine) -> FileWatch | None:
+    """The one FileWatch of an engine's database file (None for an in-memory database)."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    watch = _WATCHES.get(engine)
+    if watch is None:
+        watch = _WATCHES[engine] = FileWatch(Path(database))
+    return watch
+
+
+class BackupFailed(StoreError):
+    """The daily backup could not be made (a full disk, most often); nothing was left."""
 
 
 class StoreCorrupt(StoreError):
@@ -88,8 +209,25 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
+#: less free space than this (bytes) on the data directory's disk counts as a full disk
+LOW_SPACE = 1 << 20
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the disk holding ``path`` (a file or directory) has next to no free space."""
+    probe = path if path.is_dir() else path.parent
+    try:
+        return shutil.disk_usage(probe).free < LOW_SPACE
+    except OSError:
+        return False
+
+
 def integrity_problem(path: Path) -> str | None:
-    """None when the file is a sound SQLite database, else what SQLite said."""
+    """None when the file is a sound SQLite database, else what SQLite said.
+
+    Only SQLite's "corrupt" and "not a database" mean damage: a file that cannot be read
+    (a full disk cannot even hold the WAL index) raises DiskFull or StoreError instead, so
+    nobody is told to restore a backup over a sound database."""
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -97,33 +235,95 @@ def integrity_problem(path: Path) -> str | None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        return str(exc)
+        code = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_CORRUPT) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return str(exc)
+        if code == sqlite3.SQLITE_FULL or disk_full(path):
+            raise DiskFull(str(exc)) from exc
+        raise StoreError(f"cannot read {path}: {exc}") from exc
     if rows != [("ok",)]:
         return "; ".join(str(r[0]) for r in rows[:3])
     return None
 
 
+def _backups(backup_dir: Path) -> list[Path]:
+    """Finished backups, oldest first (a backup under way has a ``.part`` name)."""
+    return sorted(backup_dir.glob("kiosk-*.sqlite3"))
+
+
 def latest_backup(backup_dir: Path) -> Path | None:
-    backups = sorted(backup_dir.glob("kiosk-*.sqlite3"))
-    return backups[-1] if backups else None
+    """The newest backup that verifies (integrity check): the one to restore. An empty or
+    damaged file (a backup the old code left on a full disk) is passed over."""
+    for candidate in reversed(_backups(backup_dir)):
+        try:
+            if candidate.stat().st_size > 0 and integrity_problem(candidate) is None:
+                return candidate
+        except (OSError, StoreError):
+            continue  # unreadable now: not one to name
+    return None
+
+
+def _event_count(con: sqlite3.Connection) -> int:
+    try:
+        return int(con.execute("SELECT count(*) FROM gate_events").fetchone()[0])
+    except sqlite3.OperationalError:  # a store not migrated yet has no events
+        return 0
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def make_backup(path: Path, backup_dir: Path, *, force: bool = False) -> Path | None:
     """Copy the database with SQLite's online backup API, at most once a day unless forced.
-    Only called after an integrity check passed, so every backup is a good one."""
+
+    The copy is written under a temporary name, fsynced, verified (integrity check, and as
+    many events as the database had) and only then renamed into place, atomically: a full
+    disk or a power cut never leaves a backup that is not a good one. A failed copy is
+    removed and BackupFailed raised (the app shows it on the gate screen); the next start
+    tries again at once, since only good backups count towards the daily one."""
     backup_dir.mkdir(parents=True, exist_ok=True)
-    newest = latest_backup(backup_dir)
+    for stale in backup_dir.glob("kiosk-*.sqlite3.part*"):
+        stale.unlink()  # a copy cut short by a crash
+    newest = next((b for b in reversed(_backups(backup_dir)) if b.stat().st_size > 0), None)
     if newest is not None and not force and time.time() - newest.stat().st_mtime < BACKUP_EVERY_S:
         return None
     target = backup_dir / f"kiosk-{datetime.now():%Y%m%d-%H%M%S}.sqlite3"
-    src = sqlite3.connect(path)
-    dst = sqlite3.connect(target)
+    part = target.with_name(target.name + ".part")
     try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-    for old in sorted(backup_dir.glob("kiosk-*.sqlite3"))[:-BACKUPS_KEPT]:
+        src = sqlite3.connect(path)
+        try:
+            before = _event_count(src)
+            dst = sqlite3.connect(part)
+            try:
+                src.backup(dst)
+                # one self-contained file: no -wal beside it, however it is opened later
+                dst.execute("PRAGMA journal_mode=DELETE")
+                copied = _event_count(dst)
+            finally:
+                dst.close()
+            after = _event_count(src)
+        finally:
+            src.close()
+        _fsync(part)
+        problem = integrity_problem(part)
+        if problem is None and not before <= copied <= after:
+            problem = f"{copied} events copied, the database has {before}"
+        if problem is not None:
+            raise BackupFailed(f"the backup did not verify ({problem})")
+        os.replace(part, target)
+        _fsync(backup_dir)
+    except (OSError, sqlite3.Error, StoreError) as exc:
+        for leftover in (part, *backup_dir.glob(part.name + "-*")):
+            leftover.unlink(missing_ok=True)
+        if isinstance(exc, BackupFailed):
+            raise
+        raise BackupFailed(f"the backup to {backup_dir} failed: {exc}") from exc
+    for old in _backups(backup_dir)[:-BACKUPS_KEPT]:
         old.unlink()
     return target
 
@@ -150,6 +350,8 @@ def upgrade(engine: Engine) -> None:
 class Store:
     path: Path
     engine: Engine
+    #: why today's backup failed (shown on the gate screen), None when it is fine
+    backup_problem: str | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -158,7 +360,9 @@ class Store:
 def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = True) -> Store:
     """Check, back up and migrate the store at ``path``, creating it when absent.
 
-    Raises StoreCorrupt (with the last good backup) when the file fails the integrity check.
+    Raises StoreCorrupt (with the newest backup that verifies) when the file fails the
+    integrity check. A failed backup does not stop the kiosk: ``Store.backup_problem`` says
+    why, for the gate screen.
     """
     backups = backup_dir if backup_dir is not None else path.parent / "backups"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +373,13 @@ def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = Tr
     engine = make_engine(path)
     if migrate:
         upgrade(engine)
-    make_backup(path, backups)
-    return Store(path=path, engine=engine)
+    store = Store(path=path, engine=engine)
+    try:
+        make_backup(path, backups)
+    except BackupFailed as exc:
+        log.error("%s", exc)
+        store.backup_problem = str(exc)
+    return store
 
 
 if __name__ == "__main__":  # developer helper: python -m kiosk.store.db revision "message"

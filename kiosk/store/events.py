@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -26,7 +28,10 @@ from kiosk.core.decision import Decision
 from kiosk.core.model import Direction
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
+from kiosk.store.db import file_watch
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
+
+log = logging.getLogger(__name__)
 
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
@@ -170,7 +175,10 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # a full disk: the writes report it themselves
+                    log.warning("WAL checkpoint failed: %s", exc)
                 if self._stopping:
                     return
                 time.sleep(self._interval_s)
@@ -191,6 +199,7 @@ class EventWriter:
     def __init__(self, engine: Engine, *, background_checkpoints: bool = True) -> None:
         self._conn = engine.connect().execution_options(sqlite_immediate=True)
         self._lock = threading.RLock()
+        self._watch = file_watch(engine)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoints:
             # the WAL is folded into the database file by a background thread, so a gate
@@ -209,10 +218,14 @@ class EventWriter:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (durable) around the block; ROLLBACK on error."""
+        """BEGIN IMMEDIATE ... COMMIT (durable) around the block; ROLLBACK on error.
+        Before the commit, the database files are checked to be the ones on disk
+        (kiosk.store.db.FileWatch: StoreReplaced stops recording)."""
         with self._lock:
             with self._conn.begin():
                 yield self._conn
+                if self._watch is not None:
+                    self._watch.check()
             if self._checkpointer is not None:
                 self._checkpointer.poke()
 

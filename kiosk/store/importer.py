@@ -8,9 +8,13 @@ Re-importing the same roster updates people and passes in place and never duplic
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from collections.abc import Callable, Iterable
+import re
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -51,6 +55,17 @@ LIMITS = {"name": 100, "building": 20, "unit": 20, "room": 20, "household": 40, 
           "pass_number": 40}
 
 
+#: rejected rows listed in a report (the others are only counted)
+MAX_REPORTED = 1000
+#: bytes read at a time when checking a file's encoding
+CHUNK_BYTES = 1 << 20
+#: roster rows written per round of look-ups (bounded by SQLite's 32,766 parameters)
+UPSERT_CHUNK = 2000
+#: C0 and C1 control characters (NUL, escape, line breaks inside a cell...): they have no
+#: business in a name or a pass number and would be written raw into the CSV export
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 class RosterError(Exception):
     """The file as a whole cannot be read (encoding, missing columns)."""
 
@@ -79,7 +94,36 @@ class ImportReport:
     passes_updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    #: all rejected rows (``rejected`` lists at most MAX_REPORTED of them)
+    rejected_count: int = 0
     committed: bool = False
+
+    def __post_init__(self) -> None:
+        self.rejected_count = max(self.rejected_count, len(self.rejected))
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    """Whether the whole file decodes in ``encoding``, read in chunks (never whole)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as f:
+        try:
+            while chunk := f.read(CHUNK_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def roster_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) first, then GB18030 (a superset of GBK)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            if _decodes(path, encoding):
+                return encoding
+        except OSError as exc:
+            raise RosterError(f"cannot read {path}: {exc.strerror}") from exc
+    raise RosterError("the file is neither UTF-8 nor GBK text; save it as CSV UTF-8 and retry")
 
 
 def decode_roster(raw: bytes) -> str:
@@ -119,6 +163,11 @@ def _parse_row(line: int, cells: list[str], cols: dict[str, int]) -> RosterRow:
         i = cols.get(name)
         return cells[i].strip() if i is not None and i < len(cells) else ""
 
+    for i, cell in enumerate(cells, start=1):
+        bad = _CONTROL.search(cell)
+        if bad is not None:
+            raise ValueError(f"column {i} contains the control character "
+                             f"U+{ord(bad.group()):04X}; remove it and import again")
     values = {name: get(name) for name in HEADERS}
     for name in REQUIRED:
         if not values[name]:
@@ -154,42 +203,154 @@ def _parse_row(line: int, cells: list[str], cols: dict[str, int]) -> RosterRow:
     )
 
 
-def parse_roster(text: str) -> tuple[list[RosterRow], list[tuple[int, str]]]:
-    """Rows that are good, and (line number, reason) for each that is not."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _rows(reader: Iterator[list[str]], line_num: Callable[[], int],
+          cols: dict[str, int]) -> Iterator[tuple[int, RosterRow | str]]:
+    """Each non-blank data line as (line number, row) or (line number, why it is refused).
+    Duplicate pass numbers are not looked for here (that needs the whole file)."""
+    while True:
+        line = line_num() + 1  # where the row starts (a quoted cell may span lines)
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield line_num(), f"unreadable CSV: {exc}"
+            return
+        if not any(c.strip() for c in cells):
+            continue
+        try:
+            yield line, _parse_row(line, cells, cols)
+        except ValueError as exc:
+            yield line, str(exc)
+
+
+def _header(reader: Iterator[list[str]]) -> dict[str, int]:
     try:
         header = next(reader)
     except StopIteration:
         raise RosterError("the file is empty") from None
     except csv.Error as exc:
         raise RosterError(f"line 1: {exc}") from exc
-    cols = _header_map(header)
+    return _header_map(header)
+
+
+def parse_roster(text: str) -> tuple[list[RosterRow], list[tuple[int, str]]]:
+    """Rows that are good, and (line number, reason) for each that is not (a roster already
+    in memory: the sync and the tests; files go through ``RosterFile``)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    cols = _header(reader)
     good: list[RosterRow] = []
     bad: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            bad.append((reader.line_num, f"unreadable CSV: {exc}"))
-            break
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        try:
-            row = _parse_row(line, cells, cols)
-        except ValueError as exc:
-            bad.append((line, str(exc)))
-            continue
-        if row.pass_number in seen:
+    for line, row in _rows(reader, lambda: reader.line_num, cols):
+        if isinstance(row, str):
+            bad.append((line, row))
+        elif row.pass_number in seen:
             bad.append((line, f"pass_number {row.pass_number} already on line "
                                f"{seen[row.pass_number]}"))
-            continue
-        seen[row.pass_number] = line
-        good.append(row)
+        else:
+            seen[row.pass_number] = line
+            good.append(row)
     return good, bad
+
+
+class RosterFile:
+    """A roster CSV read as a stream, so a 200 MB district file fits in a Pi's memory.
+
+    ``check`` reads the file once and finds every bad row (duplicate pass numbers are found
+    through a scratch SQLite file, not a dictionary of the whole file); ``good_rows`` then
+    reads it again and yields the rows that passed. Progress is reported in bytes read.
+    Use as a context manager (the scratch file is removed on exit).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size if path.exists() else 0
+        self.encoding = roster_encoding(path)
+        self.rows = 0  # good rows, known after ``check``
+        self.rejected: list[tuple[int, str]] = []  # the first MAX_REPORTED
+        self.rejected_count = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="kiosk-roster-")
+        self._seen = sqlite3.connect(Path(self._tmp.name) / "seen.sqlite3",
+                                     isolation_level=None)
+        self._seen.execute("PRAGMA journal_mode=OFF")
+        self._seen.execute("PRAGMA synchronous=OFF")
+        self._seen.execute("CREATE TABLE seen (number TEXT PRIMARY KEY, line INTEGER)")
+
+    def __enter__(self) -> RosterFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._seen.close()
+        self._tmp.cleanup()
+
+    def _read(self, progress: Callable[[int], None] | None
+              ) -> Iterator[tuple[int, RosterRow | str]]:
+        try:
+            binary = open(self.path, "rb")  # noqa: SIM115 - closed below, after the reader
+        except OSError as exc:
+            raise RosterError(f"cannot read {self.path}: {exc.strerror}") from exc
+        with binary, io.TextIOWrapper(binary, encoding=self.encoding, newline="") as text:
+            reader = csv.reader(text)
+            cols = _header(reader)
+            done = 0
+            for n, item in enumerate(_rows(reader, lambda: reader.line_num, cols)):
+                if progress is not None and n % 1000 == 0:
+                    at = binary.tell()
+                    progress(at - done)
+                    done = at
+                yield item
+            if progress is not None:
+                progress(self.size - done)
+
+    def check(self, progress: Callable[[int], None] | None = None) -> None:
+        """Read the whole file and collect the refused rows (line, reason)."""
+        self.rows, self.rejected, self.rejected_count = 0, [], 0
+        self._seen.execute("DELETE FROM seen")
+        self._seen.execute("BEGIN")
+        for line, row in self._read(progress):
+            reason = row if isinstance(row, str) else self._first_line(row, line)
+            if reason is None:
+                self.rows += 1
+                continue
+            self.rejected_count += 1
+            if len(self.rejected) < MAX_REPORTED:
+                self.rejected.append((line, reason))
+        self._seen.execute("COMMIT")
+
+    def _first_line(self, row: RosterRow, line: int) -> str | None:
+        """None when this is the pass number's first line, else why the row is refused."""
+        cur = self._seen.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                                 (row.pass_number, line))
+        if cur.rowcount == 1:
+            return None
+        (first,) = self._seen.execute("SELECT line FROM seen WHERE number = ?",
+                                      (row.pass_number,)).fetchone()
+        return f"pass_number {row.pass_number} already on line {first}"
+
+    def good_rows(self, progress: Callable[[int], None] | None = None) -> Iterator[RosterRow]:
+        """The rows ``check`` accepted, read again from the file."""
+        for line, row in self._read(progress):
+            if isinstance(row, str):
+                continue
+            first = self._seen.execute("SELECT line FROM seen WHERE number = ?",
+                                       (row.pass_number,)).fetchone()
+            if first is not None and first[0] == line:
+                yield row
+
+
+def _chunks(rows: Iterable[RosterRow], size: int) -> Iterator[list[RosterRow]]:
+    chunk: list[RosterRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def upsert_roster(
@@ -200,23 +361,33 @@ def upsert_roster(
 ) -> None:
     """Insert or update people and their passes inside the caller's transaction.
 
-    New rows are inserted in bulk (executemany with RETURNING), so the 20,000-person demo
-    compound or a district roster loads in seconds.
+    Rows are taken ``UPSERT_CHUNK`` at a time: each chunk looks up only its own people and
+    passes (indexed queries) and inserts its new ones in bulk (executemany with RETURNING),
+    so memory stays flat however long the roster, and the 20,000-person demo compound loads
+    in seconds. A person counts as added or changed once: rows written by this import carry
+    its ``updated_at``.
     """
     now = datetime.now()
+    for chunk in _chunks(rows, UPSERT_CHUNK):
+        _upsert_chunk(conn, chunk, report, now, progress)
+
+
+def _upsert_chunk(conn: Connection, rows: list[RosterRow], report: ImportReport,
+                  now: datetime, progress: Callable[[int], None] | None) -> None:
     people = {
-        (r.name, r.building, r.unit, r.room): (r.id, r.household, r.phone)
-        for r in conn.execute(select(R.c.id, R.c.name, R.c.building, R.c.unit, R.c.room,
-                                     R.c.household, R.c.phone))
+        (r.name, r.building, r.unit, r.room): (r.id, r.household, r.phone, r.updated_at == now)
+        for r in conn.execute(
+            select(R.c.id, R.c.name, R.c.building, R.c.unit, R.c.room, R.c.household,
+                   R.c.phone, R.c.updated_at)
+            .where(R.c.name.in_(sorted({r.name for r in rows}))))
     }
     passes = {
         r.number: (r.id, r.kind, r.valid_from, r.valid_to, r.resident_id)
-        for r in conn.execute(select(P.c.id, P.c.number, P.c.kind, P.c.valid_from, P.c.valid_to,
-                                     P.c.resident_id))
+        for r in conn.execute(
+            select(P.c.id, P.c.number, P.c.kind, P.c.valid_from, P.c.valid_to, P.c.resident_id)
+            .where(P.c.number.in_(sorted({r.pass_number for r in rows}))))
     }
-    rows = list(rows)
     new_people: dict[tuple[str, str, str, str], dict[str, object]] = {}
-    changed_people: set[tuple[str, str, str, str]] = set()
     for row in rows:
         key = (row.name, row.building, row.unit, row.room)
         known = people.get(key)
@@ -229,18 +400,18 @@ def upsert_roster(
         elif (known[1], known[2]) != (row.household, row.phone):
             conn.execute(update(R).where(R.c.id == known[0]).values(
                 household=row.household, phone=row.phone, updated_at=now))
-            people[key] = (known[0], row.household, row.phone)
+            people[key] = (known[0], row.household, row.phone, True)
             report.residents_updated += 1
-            changed_people.add(key)
     if new_people:
         ids = conn.execute(insert(R).returning(R.c.id, sort_by_parameter_order=True),
                            list(new_people.values())).scalars().all()
         for key, rid in zip(new_people, ids, strict=True):
-            people[key] = (rid, new_people[key]["household"], new_people[key]["phone"])
+            people[key] = (rid, str(new_people[key]["household"]),
+                           str(new_people[key]["phone"]), True)
     new_passes: list[dict[str, object]] = []
     for row in rows:
         key = (row.name, row.building, row.unit, row.room)
-        rid = people[key][0]
+        rid, _household, _phone, touched = people[key]
         wanted = (row.pass_kind.value, row.valid_from, row.valid_to, rid)
         existing = passes.get(row.pass_number)
         if existing is None:
@@ -253,7 +424,7 @@ def upsert_roster(
                 kind=wanted[0], valid_from=wanted[1], valid_to=wanted[2], resident_id=rid,
                 updated_at=now))
             report.passes_updated += 1
-        elif key not in new_people and key not in changed_people:
+        elif not touched:
             report.unchanged += 1
         report.rows += 1
         if progress is not None:
@@ -263,12 +434,11 @@ def upsert_roster(
 
 
 def load_roster(path: Path) -> tuple[list[RosterRow], list[tuple[int, str]]]:
-    """Read and check a roster file: the good rows and the rejected (line, reason) pairs."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RosterError(f"cannot read {path}: {exc.strerror}") from exc
-    return parse_roster(decode_roster(raw))
+    """Read and check a roster file into memory: the good rows and the rejected (line,
+    reason) pairs (the central store's publishing; the kiosk streams with ``RosterFile``)."""
+    with RosterFile(path) as roster:
+        roster.check()
+        return list(roster.good_rows()), roster.rejected
 
 
 def apply_roster(
@@ -297,9 +467,19 @@ def import_roster(
     *,
     accept_valid: bool = False,
     dry_run: bool = False,
+    checking: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a roster file in one transaction (all or nothing unless ``accept_valid``)."""
-    good, bad = load_roster(path)
-    return apply_roster(engine, good, bad, accept_valid=accept_valid, dry_run=dry_run,
-                        progress=progress)
+    """Import a roster file in one transaction (all or nothing unless ``accept_valid``),
+    streaming it twice: once to check every row (``checking``: bytes read), once to write
+    (``progress``: bytes read). A dry run only checks."""
+    with RosterFile(path) as roster:
+        roster.check(checking)
+        report = ImportReport(rejected=roster.rejected, rejected_count=roster.rejected_count)
+        if (roster.rejected_count and not accept_valid) or dry_run:
+            report.rows = roster.rows
+            return report
+        with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+            upsert_roster(conn, roster.good_rows(progress), report)
+    report.committed = True
+    return report

@@ -13,6 +13,13 @@ nightly summary of that day gives the same numbers before and after.
 The wipe runs with ``PRAGMA secure_delete`` and a WAL checkpoint afterwards, so the old values
 do not linger in free pages of the database file. Backups (kept 7 days) still hold them until
 they rotate out.
+
+The cutoff comes from the system clock, which a Raspberry Pi cannot always trust: a clock set
+60 days ahead would wipe today's records. ``purge`` refuses (``ClockNotTrusted``) when the OS
+says the clock is not synchronised, when the last sync measured it off, when it contradicts
+the newest event (behind it, or moved more than the monotonic clock since it in this boot),
+or when the purge would wipe even the newest event, i.e. nothing at all was recorded in the
+whole retention period (say ``clock_is_right`` when the kiosk really stood unused that long).
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Engine
 
+from kiosk import sysclock
+from kiosk.core.clock import MAX_STEP_S, ClockSample, clock_is_off, offset_text
 from kiosk.export.summary import TOTAL, live_summary
 from kiosk.store import audit
 from kiosk.store.events import PERSONAL_FIELDS
@@ -32,6 +41,14 @@ from kiosk.store.events import PERSONAL_FIELDS
 DEFAULT_DAYS = 28
 #: columns declared NOT NULL among the personal ones: emptied to '' instead of NULL
 _NOT_NULL = ("note",)
+
+
+#: meta key of the clock offset measured at the last sync (kiosk.sync.state.CLOCK_OFFSET)
+_CLOCK_OFFSET = "sync.clock_offset_s"
+
+
+class ClockNotTrusted(Exception):
+    """The purge was refused: the clock that sets its cutoff cannot be believed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +63,70 @@ def _not_wiped_sql() -> str:
     return " OR ".join(f"({c} IS NOT NULL AND {c} != '')" for c in PERSONAL_FIELDS)
 
 
+def clock_problem(engine: Engine, days: int, clock: ClockSample, os_synced: bool | None,
+                  *, clock_is_right: bool = False) -> str | None:
+    """Why ``clock`` must not set a purge's cutoff (None: it may). ``clock_is_right`` (the
+    admin checked the date) waives only what cannot be proven wrong: an unsynchronised
+    clock, and a purge that wipes every record; never a contradiction."""
+    with engine.connect() as conn:
+        offset = conn.exec_driver_sql("SELECT value FROM meta WHERE key = ?",
+                                      (_CLOCK_OFFSET,)).scalar()
+        newest = conn.exec_driver_sql(
+            "SELECT wall_utc, monotonic_s, boot_id, local_date FROM gate_events "
+            "ORDER BY wall_utc DESC LIMIT 1").first()
+        last = conn.exec_driver_sql(
+            "SELECT wall_utc, monotonic_s, boot_id FROM gate_events "
+            "ORDER BY seq DESC LIMIT 1").first()
+    if offset and clock_is_off(float(offset)):
+        return (f"at the last sync this clock was {offset_text(float(offset))} against the "
+                "central store; set the time and sync first")
+    now = datetime.fromtimestamp(clock.wall_s, UTC).replace(tzinfo=None)
+    if newest is not None:
+        newest_wall = datetime.fromisoformat(newest[0])
+        if newest_wall.replace(tzinfo=UTC).timestamp() > clock.wall_s + MAX_STEP_S:
+            return (f"the newest event was recorded at {newest_wall:%Y-%m-%d %H:%M} UTC, later "
+                    f"than the clock's {now:%Y-%m-%d %H:%M} UTC: the clock is behind")
+    if last is not None and last[2] == clock.boot_id:
+        moved = clock.wall_s - datetime.fromisoformat(last[0]).replace(tzinfo=UTC).timestamp()
+        passed = clock.monotonic_s - last[1]
+        if abs(moved - passed) > MAX_STEP_S:
+            return (f"the clock moved {moved / 86400:+.1f} days since the newest event while "
+                    f"{passed / 86400:.1f} days passed: it was changed")
+    if clock_is_right:
+        return None
+    if os_synced is False:
+        return (f"the system clock ({now:%Y-%m-%d %H:%M} UTC) is not synchronised (no network "
+                "time); connect the kiosk, or check the date and confirm that the clock is "
+                "right")
+    cutoff = date.fromtimestamp(clock.wall_s) - timedelta(days=days)
+    if newest is not None and date.fromisoformat(newest[3]) < cutoff:
+        return (f"the newest event is from {newest[3]}, so this purge would wipe every "
+                f"record; with a clock set ahead that wipes today's records. If nothing was "
+                f"recorded since {newest[3]}, confirm that the clock is right")
+    return None
+
+
 def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None,
           actor: str = "retention", dry_run: bool = False,
-          now: datetime | None = None) -> PurgeReport:
+          now: datetime | None = None, clock: ClockSample | None = None,
+          os_synced: bool | None = None, clock_is_right: bool = False) -> PurgeReport:
     """Wipe the personal fields of events older than ``days`` days (local dates before
     ``today - days``), freezing each affected day's counts first; audited. One transaction:
-    a power cut leaves either nothing or everything done."""
+    a power cut leaves either nothing or everything done.
+
+    Without ``today`` the date comes from ``clock`` (default: the system clock, and the
+    OS's word ``os_synced`` on it), and the purge raises ClockNotTrusted when that clock
+    cannot be believed (``clock_problem``)."""
     if days < 1:
         raise ValueError("retention must keep at least one day")
-    today = today or date.today()
+    if today is None:
+        if clock is None:
+            clock, os_synced = sysclock.sample(), sysclock.os_clock_synced()
+        problem = clock_problem(engine, days, clock, os_synced, clock_is_right=clock_is_right)
+        if problem is not None:
+            raise ClockNotTrusted(f"nothing was purged: {problem}")
+        today = date.fromtimestamp(clock.wall_s)
+        now = now or datetime.fromtimestamp(clock.wall_s)
     cutoff = today - timedelta(days=days)
     at = now or datetime.now()
     pending = f"local_date < ? AND ({_not_wiped_sql()})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
@@ -86,7 +86,7 @@ def household_exit_days(conn: Connection, household: str, since: date) -> list[d
 
 
 _LAST_DIRECTION = (
-    select(E.c.direction, E.c.wall_utc)
+    select(E.c.direction, E.c.wall_utc, E.c.seq)
     .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow")
     .order_by(E.c.seq.desc())
     .limit(1)
@@ -94,20 +94,28 @@ _LAST_DIRECTION = (
 _LAST_REMOTE = (
     select(RM.c.direction, RM.c.wall_utc)
     .where(RM.c.pass_number == bindparam("number"))
-    .order_by(RM.c.wall_utc.desc())
+    .order_by(RM.c.wall_utc.desc(), RM.c.seq.desc())
     .limit(1)
 )
+#: a movement here happened no later than any later event here: bounds a fast wall clock
+_LATER_BOUND = select(func.min(E.c.wall_utc)).where(E.c.seq > bindparam("seq"))
 
 
 def last_direction(conn: Connection, pass_number: str) -> Direction | None:
     """Direction of the pass holder's newest allowed movement: at this kiosk by sequence
     (which never goes backwards even when the wall clock did), at another gate of the
-    compound (downloaded by sync) when its wall clock time is later."""
+    compound (downloaded by sync) when its time is later. The time here is bounded by the
+    later events here, the other gate's by when the central store received it
+    (kiosk.ui.vm.queries.who_is_out says why)."""
     row = conn.execute(_LAST_DIRECTION, {"number": pass_number}).first()
     remote = conn.execute(_LAST_REMOTE, {"number": pass_number}).first()
-    if remote is not None and (row is None or remote.wall_utc > row.wall_utc):
-        row = remote
-    return Direction(row.direction) if row else None
+    if remote is None:
+        return Direction(row.direction) if row else None
+    if row is None:
+        return Direction(remote.direction)
+    later = conn.execute(_LATER_BOUND, {"seq": row.seq}).scalar()
+    when = min(row.wall_utc, later) if later is not None else row.wall_utc
+    return Direction(remote.direction if remote.wall_utc > when else row.direction)
 
 
 def search_residents(conn: Connection, query: str, limit: int = 20) -> list[tuple[object, ...]]:

@@ -57,6 +57,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "record_failed": ("记录失败:{error}。数据未丢失,请再试", "Could not record: {error}. "
                       "Nothing was lost; try again"),
     "busy": ("请先处理完当前人员", "Finish the current person first"),
+    "disk_full": ("磁盘已满：请使用纸质登记", "Disk full: use the paper register"),
+    "store_replaced": ("数据库文件被删除或替换：请使用纸质登记并重启",
+                       "Database file removed or replaced: use the paper register and restart"),
+    "recording_stopped": ("无法记录：请使用纸质登记", "Cannot record: use the paper register"),
+    "backup_failed": ("今日备份失败(磁盘已满？)", "Today's backup failed (disk full?)"),
     "cancel": ("取消", "Cancel"),
     "visitor": ("访客登记", "Visitor"),
     "who_is_out": ("外出未归", "Who is out"),

@@ -350,6 +350,10 @@ class KioskApp(App):
 
     def _update_warning(self, synced: bool | None, offset_s: float | None = None) -> None:
         warnings = []
+        if self.flow.stopped is not None:
+            warnings.append(self.tr(self.flow.stopped))
+        if self.store.backup_problem:
+            warnings.append(self.tr("backup_failed"))
         if self.font_path is None:
             warnings.append(self.tr("no_font"))
         if synced is False and self.settings.device.require_clock_sync:

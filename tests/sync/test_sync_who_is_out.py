@@ -30,3 +30,40 @@ def test_who_is_out_spans_the_gates_of_the_compound(kiosks: list[Kiosk]):
     gate2.sync()
     gate1.sync()
     assert set(_out(gate1)) == {"W1"}  # back in at gate 2: no longer out at gate 1 either
+
+
+def test_a_kiosk_clock_45_days_fast_does_not_keep_a_person_out_after_a_real_in(
+        kiosks: list[Kiosk], central):
+    """Gate 1's clock runs 45 days ahead (its event is flagged drifted); R2 goes out there,
+    then comes back in at gate 2. Neither gate 2, nor a third look from gate 1's sync, nor
+    the dashboard may believe R2 is "out since" next month."""
+    import time as time_mod
+
+    from kiosk_testing import FakeClock
+
+    from kiosk.core.clock import ClockState
+    from kiosk.gate import Gate
+    from kiosk.server.dashboard import render_overview
+
+    gate1, gate2 = kiosks
+    clock = FakeClock(wall_s=time_mod.time())
+    gate1.gate.close()
+    gate1.gate = Gate(gate1.store, gate1.settings, clock=clock.sample)
+    gate1.check("W1", "out")
+    clock.wall_s += 45 * 86400  # the wall clock jumps ahead; monotonic time does not
+    fast = gate1.check("R2", "out")
+    assert fast.event.clock_state is ClockState.DRIFTED
+    gate1.sync()
+    gate2.sync()
+    assert set(_out(gate2)) == {"W1", "R2"}  # out (at an honest time: when it arrived)
+    assert gate2.check("R2").direction.value == "in"  # back in, for real
+    assert set(_out(gate2)) == {"W1"}
+    gate2.sync()
+    for k in kiosks:
+        k.sync()
+    assert set(_out(gate2)) == {"W1"}
+    page = render_overview(central.engine, "test")
+    out_section = page[page.index('id="out"'):]
+    out_section = out_section[:out_section.index("</table>")] if "</table>" in out_section \
+        else out_section
+    assert "W1" in out_section and "R2" not in out_section

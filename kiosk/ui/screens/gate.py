@@ -37,6 +37,8 @@ class GateScreen(Screen):
     detail = StringProperty("")
     temp_line = StringProperty("")
     message = StringProperty("")
+    #: recording stopped (files removed, disk full): the message is shown in red
+    stopped = BooleanProperty(False)
     query = StringProperty("")
     countdown = StringProperty("")
     manual_text = StringProperty("")
@@ -59,6 +61,8 @@ class GateScreen(Screen):
             measuring and f.direction is not None) else ""
         if measuring and f.papers is not None and not self.message:
             self.message = app.tr("papers_measure_first", reason=reason_text(f.papers, app.lang))
+        self.stopped = f.stopped is not None or bool(
+            f.message and f.message[0] in ("disk_full", "store_replaced"))
         self.query, self.manual_text = f.search_query, f.manual_text
         self.countdown = str(f.countdown_left)
         p = f.person

@@ -33,6 +33,7 @@ from kiosk.core.screening import (
     make_reading,
 )
 from kiosk.gate import Gate, GateError, GateResult, Presented
+from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
 
@@ -171,6 +172,9 @@ class GateFlow(Observable):
         self.readings: list[Reading] = []
         self.result: ResultView | None = None
         self.message: tuple[str, dict[str, Any]] | None = None
+        #: set when recording must stop (kiosk.store.db.RecordingStopped: the database files
+        #: were removed or replaced): the gate screen stays red, "use the paper register"
+        self.stopped: str | None = None
         self.thermometer_state = ReaderState.STOPPED
         self.manual_forced = False
         self.manual_text = ""
@@ -238,6 +242,10 @@ class GateFlow(Observable):
 
     def present(self, text: str, identified_by: str) -> None:
         """A scan, a camera read or a picked search hit."""
+        if self.stopped is not None:
+            self._say(self.stopped)
+            self.notify()
+            return
         payload = clean_payload(text)
         if payload is None:
             self._say("scan_garbage")
@@ -455,7 +463,12 @@ class GateFlow(Observable):
 
     def _record_failed(self, exc: BaseException) -> None:
         self.phase = Phase.MEASURING
-        if isinstance(exc, GateError):
+        stop = recording_stop(exc)  # a full disk, database files removed: never a green
+        if stop is not None:
+            if isinstance(stop, StoreReplaced):
+                self.stopped = stop.key
+            self._say(stop.key)
+        elif isinstance(exc, GateError):
             self._say("one_way", mode=self.gate.direction_mode.value.upper())
         else:
             self._say("record_failed", error=str(exc))

@@ -39,22 +39,30 @@ class OutPerson:
 
 def who_is_out(engine: Engine) -> list[OutPerson]:
     """People whose newest allowed movement was OUT, here or at another gate of the compound
-    (movements downloaded by sync), the longest out first. Here, the newest is the highest
-    sequence number (it never goes backwards, even when the wall clock did); against another
-    gate the later wall-clock time wins (as kiosk.store.roster.last_direction decides the
-    suggested direction). Visitors (no pass) are not tracked; a pass is one person."""
+    (movements downloaded by sync), the longest out first. Visitors (no pass) are not
+    tracked; a pass is one person.
+
+    A wall clock that ran fast must not decide who is out (one event stamped 45 days ahead
+    would keep a person "out" after a real later "in"). Here, the newest movement is the
+    highest sequence number, and its time is bounded by every later event of this kiosk (a
+    later event cannot have happened earlier). Another gate's time comes from the central
+    store, which never dates an event after it received it (kiosk.server.changes). The
+    later of the two wins."""
     here = (
-        select(E.c.seq, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind)
-        .where(E.c.outcome == "allow", E.c.visitor_name.is_(None),
-               E.c.pass_number.is_not(None))
-        .order_by(E.c.seq)
+        select(E.c.seq, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind,
+               E.c.outcome, E.c.visitor_name)
+        .order_by(E.c.seq.desc())
     )
     elsewhere = (select(RM.c.pass_number, RM.c.direction, RM.c.wall_utc)
-                 .where(RM.c.pass_number.is_not(None)).order_by(RM.c.wall_utc))
+                 .where(RM.c.pass_number.is_not(None)).order_by(RM.c.wall_utc, RM.c.seq))
     last: dict[str, tuple[str, datetime, str | None]] = {}  # pass -> direction, when, kind
     with engine.connect() as conn:
+        bound: datetime | None = None  # the earliest wall time of any later event here
         for row in conn.execute(here):
-            last[row.pass_number] = (row.direction, row.wall_utc, row.pass_kind)
+            bound = row.wall_utc if bound is None or row.wall_utc < bound else bound
+            if (row.outcome == "allow" and row.visitor_name is None
+                    and row.pass_number is not None and row.pass_number not in last):
+                last[row.pass_number] = (row.direction, bound, row.pass_kind)
         for other in conn.execute(elsewhere):
             mine = last.get(other.pass_number)
             if mine is None or other.wall_utc > mine[1]:
