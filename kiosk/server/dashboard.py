@@ -22,17 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.core.messages import MESSAGES, Reason
-from kiosk.server import audit
+from kiosk.server import audit, ratelimit
 from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.models import SessionRow, UserRow
-from kiosk.server.ratelimit import (
-    LOGIN_PER_CLIENT,
-    LOGIN_PER_USER,
-    minutes_to_wait,
-    retry_after,
-)
+from kiosk.server.ratelimit import minutes_to_wait, retry_after
 from kiosk.store.models import table_of
 
 SESSIONS = table_of(SessionRow)
@@ -188,6 +183,14 @@ def _login_page(error: str = "") -> str:
         '<button type="submit">登录 / Sign in</button></form>'))
 
 
+#: the sign-in form's body, for the OpenAPI schema (the form is parsed by hand)
+_LOGIN_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["user", "password"],
+        "properties": {"user": {"type": "string", "maxLength": 100},
+                       "password": {"type": "string", "maxLength": 200}}}}}}}
+
+
 def attach_dashboard(app: FastAPI, engine: Engine) -> None:
     def session_user(token: str | None) -> str | None:
         if not token:
@@ -199,22 +202,21 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
 
     def sign_in(user: str, password: str, client: str) -> tuple[str | None, timedelta | None]:
         """(session token, None) when the password is right; (None, None) when it is wrong;
-        (None, wait) when this address or this user failed too often (the password is then
-        not even checked). Every attempt is audited."""
+        (None, wait) when a limit is reached (kiosk.server.ratelimit: the attempt is counted
+        before the password is checked, and then it is not checked at all). An unknown user
+        costs the same argon2 check as a known one. Every attempt is audited."""
         now = datetime.now()
+        attempt = ratelimit.admit(engine, ratelimit.SIGN_IN, client, user, now)
+        if not isinstance(attempt, int):
+            return None, attempt
         with engine.connect() as conn:
-            wait = LOGIN_PER_CLIENT.wait(audit.failures(
-                conn, audit.SIGN_IN_FAILED, LOGIN_PER_CLIENT.since(now), client=client), now)
-            wait = wait or LOGIN_PER_USER.wait(audit.failures(
-                conn, audit.SIGN_IN_FAILED, LOGIN_PER_USER.since(now), actor=user), now)
-            if wait is not None:
-                return None, wait
             stored = conn.execute(select(USERS.c.password_hash)
                                   .where(USERS.c.name == user)).scalar_one_or_none()
-        if stored is None or not verify_password(stored, password):
+        if not verify_password(stored, password):
             audit.record(engine, user, audit.SIGN_IN_FAILED,
                          {"known_user": stored is not None}, client)
             return None, None
+        ratelimit.succeeded(engine, attempt)
         token = secrets.token_urlsafe(32)
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now))
@@ -248,7 +250,7 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
     async def login_form() -> HTMLResponse:
         return HTMLResponse(_login_page())
 
-    @app.post("/login")
+    @app.post("/login", response_class=HTMLResponse, openapi_extra=_LOGIN_FORM)
     async def login(request: Request) -> Response:
         form = parse_qs((await request.body())[:4096].decode(errors="replace"))
         user = form.get("user", [""])[0].strip()
@@ -264,8 +266,8 @@ def attach_dashboard(app: FastAPI, engine: Engine) -> None:
             return HTMLResponse(_login_page("用户名或密码错误 / Wrong user or password"),
                                 status_code=401)
         response = RedirectResponse("/", status_code=303)
-        secure = request.url.scheme == "https" or \
-            request.headers.get("x-forwarded-proto") == "https"
+        # https directly, or from a trusted proxy's X-Forwarded-Proto (uvicorn, --trusted-proxy)
+        secure = request.url.scheme == "https"
         response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True,
                             samesite="strict", secure=secure)
         return response
