@@ -157,7 +157,8 @@ class CentralServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--ssl-certfile" in self.options else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> CentralServer:
         env = {**os.environ, "KIVY_NO_ARGS": "1"}
@@ -174,7 +175,8 @@ class CentralServer:
                 raise RuntimeError("server exited: "
                                    + (self.data_dir / "server.log").read_text()[-2000:])
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1,
+                             verify=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
