@@ -5,11 +5,13 @@ slow bodies, cross-origin posts, plain HTTP off loopback."""
 
 from __future__ import annotations
 
+import csv
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
-from sync_testkit import REPO, CentralServer, Kiosk, database_url, unique
+from sync_testkit import REPO, CentralServer, Kiosk, database_url, make_kiosk, unique
 
 from kiosk.cli import main
 from kiosk.server import admin, audit
@@ -267,3 +269,31 @@ def test_enrol_refuses_plain_http_to_another_machine(tmp_path: Path):
     assert r.exit_code == 1 and "refusing plain HTTP" in r.output
     assert "--insecure-http" in r.output
     assert not (tmp_path / "sync.key").exists()
+
+
+# --- 8. whose checkpoint ------------------------------------------------------------------
+def test_the_district_export_names_the_checkpoint_of_the_enrolment(central: CentralServer,
+                                                                   tmp_path: Path):
+    from datetime import date
+
+    from kiosk.gate import Gate
+    from kiosk.server.export import export_central
+
+    compound = unique("c")
+    made = [make_kiosk(tmp_path, name, central, compound) for name in ("北门", "南门")]
+    try:
+        for k in made:  # both kiosks call themselves gate-1, as the review found
+            k.settings.checkpoint.id = "gate-1"
+            k.gate.close()
+            k.gate = Gate(k.store, k.settings)
+            k.check("R1", "out")
+            assert k.sync().quarantined == 0
+        result = export_central(central.engine, date.today(), tmp_path / "out", mask=False,
+                                lang="en")
+    finally:
+        for k in made:
+            k.close()
+    with open(result.files[0].path, encoding="utf-8-sig", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    labels = Counter(r[header.index("checkpoint")] for r in rows)
+    assert labels["北门"] == labels["南门"] == 1, labels
