@@ -255,7 +255,7 @@ def volunteers() -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="volunteer",
               help="An admin can open the admin screen and change settings.")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="4-8 digits; asked for when not given.")
+              help="6-8 digits, not repeated or consecutive; asked for when not given.")
 @pass_ctx
 def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
     """Add a volunteer (or reset an existing volunteer's PIN)."""
@@ -271,11 +271,16 @@ def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
 @volunteers.command("list")
 @pass_ctx
 def volunteers_list(ctx: Context) -> None:
-    """List volunteers: id, name, role."""
-    from kiosk.store.volunteers import list_volunteers
+    """List volunteers: id, name, role; warns about PINs set under older, weaker rules."""
+    from kiosk.store.volunteers import list_volunteers, weak_pins
 
     for v in list_volunteers(ctx.store.engine):
         click.echo(f"{v.id}\t{v.name}\t{v.role}")
+    weak = weak_pins(ctx.store.engine)
+    if weak:
+        click.secho(f"PIN set under older rules (maybe 4-5 digits, a cheaper hash): "
+                    f"{', '.join(weak)}; set a new one (kiosk volunteers add NAME)",
+                    fg="yellow", err=True)
 
 
 # --- check ------------------------------------------------------------------------------

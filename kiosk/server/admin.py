@@ -208,13 +208,14 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
                       compound: str = "default", active: bool = True,
                       actor: str | None = None) -> None:
     """Register (or change, or with ``active=False`` withdraw) a volunteer at every kiosk of
-    the compound. The PIN is checked like at the kiosk and only its argon2id hash is kept."""
+    the compound. The PIN is checked like a new one at the kiosk and only its argon2id hash
+    (the kiosk's PIN parameters) is kept and sent."""
     from kiosk.core.model import Role
-    from kiosk.store.volunteers import VolunteerError, check_pin_format
+    from kiosk.store.volunteers import VolunteerError, hash_pin
 
     name = name.strip()
     try:
-        check_pin_format(pin)
+        pin_hash = hash_pin(pin)
         role = Role(role).value
     except (VolunteerError, ValueError) as exc:
         raise AdminError(str(exc)) from None
@@ -227,7 +228,7 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
         conn.execute(delete(VOLUNTEERS).where(VOLUNTEERS.c.name == name,
                                               VOLUNTEERS.c.compound == compound))
         conn.execute(insert(VOLUNTEERS).values(
-            name=name, compound=compound, role=role, pin_hash=auth.hash_password(pin),
+            name=name, compound=compound, role=role, pin_hash=pin_hash,
             active=active, change_id=change))
 
 

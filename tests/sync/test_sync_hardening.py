@@ -297,3 +297,49 @@ def test_the_district_export_names_the_checkpoint_of_the_enrolment(central: Cent
         header, *rows = list(csv.reader(fh))
     labels = Counter(r[header.index("checkpoint")] for r in rows)
     assert labels["北门"] == labels["南门"] == 1, labels
+
+
+# --- 10. PINs and data at rest ------------------------------------------------------------
+def test_a_kiosk_receives_only_its_own_compounds_volunteers(central: CentralServer,
+                                                            kiosks: list[Kiosk]):
+    mine, theirs = kiosks[0].compound, unique("other")
+    admin.publish_volunteer(central.engine, unique("本院"), "582913", "admin", mine)
+    admin.publish_volunteer(central.engine, unique("别院"), "582914", "admin", theirs)
+    with kiosks[0].client() as client:
+        page = client.changes("")
+    assert {v["name"].split("-")[0] for v in page["volunteers"]} == {"本院"}
+
+
+def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Path):
+    from argon2 import PasswordHasher
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+    from sqlalchemy import insert
+
+    from kiosk.store.db import open_store
+    from kiosk.store.volunteers import (
+        PIN_HASHER,
+        V,
+        VolunteerError,
+        add_volunteer,
+        verify_pin,
+        weak_pins,
+    )
+
+    store = open_store(tmp_path / "kiosk.sqlite3")
+    for short_or_guessable in ("1234", "12345", "111111", "123456", "987654", "121212"):
+        with pytest.raises(VolunteerError):
+            add_volunteer(store.engine, "新人", short_or_guessable)
+        with pytest.raises(admin.AdminError):
+            admin.publish_volunteer(store.engine, "新人", short_or_guessable)
+    add_volunteer(store.engine, "李静", "582913")
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(V.c.pin_hash).where(V.c.name == "李静")).scalar_one()
+    params = PIN_HASHER.check_needs_rehash(stored) is False and stored.split("$")[3]
+    assert params == "m=131072,t=4,p=4"  # the cost docs/SECURITY.md computes with
+    # a 4-digit PIN set before (argon2-cffi's default cost) signs in until it is changed
+    old = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY).hash("2468")
+    with store.engine.begin() as conn:
+        conn.execute(insert(V).values(name="老王", role="volunteer", pin_hash=old, active=True))
+    assert verify_pin(store.engine, "老王", "2468") is not None
+    assert weak_pins(store.engine) == ["老王"]
+    store.close()
