@@ -79,6 +79,9 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Checkpoint Kiosk: register every movement at a compound gate, offline."""
+    # residents' data at rest: every file this process makes (database, WAL, backups,
+    # exports, the central store) is 0600 and every directory 0700, from its creation
+    os.umask(0o077)
     obj = Context(data_dir=settings_mod.resolve_data_dir(data_dir))
     ctx.obj = obj
     ctx.call_on_close(lambda: [close() for close in obj.closers])

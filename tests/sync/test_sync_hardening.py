@@ -20,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
-from sync_testkit import REPO, CentralServer, Kiosk, database_url, make_kiosk, unique
+from sync_testkit import REPO, ROSTER, CentralServer, Kiosk, database_url, make_kiosk, unique
 
 from kiosk.cli import main
 from kiosk.server import admin, audit
@@ -343,3 +343,32 @@ def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Pa
     assert verify_pin(store.engine, "老王", "2468") is not None
     assert weak_pins(store.engine) == ["老王"]
     store.close()
+
+
+def test_data_at_rest_is_0600_in_0700_directories(tmp_path: Path):
+    import os
+    import stat
+    from datetime import date
+
+    data, out = tmp_path / "data", tmp_path / "unmasked"
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    old = os.umask(0o022)  # the usual default, under which files come out 0644
+    try:
+        for args in (["residents", "import", str(roster)], ["check", "R1", "--temp", "36.5"],
+                     ["export", "--date", date.today().isoformat(), "--unmasked", "--out",
+                      str(out)],
+                     ["serve", "enrol", "--checkpoint", "北门"]):
+            r = subprocess.run([sys.executable, "-m", "kiosk", "--data-dir", str(data), *args],
+                               cwd=REPO, capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+    finally:
+        os.umask(old)
+    found = {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode)
+             for p in [data, out, *data.rglob("*"), *out.rglob("*")]}
+    assert data / "kiosk.sqlite3" in {tmp_path / p for p in found}
+    assert any(p.parts[-2:-1] == ("backups",) for p in found)
+    assert any(p.name == "central.sqlite3" for p in found)
+    wrong = {str(p): oct(m) for p, m in found.items()
+             if m != (0o700 if (tmp_path / p).is_dir() else 0o600)}
+    assert not wrong, wrong
