@@ -258,7 +258,7 @@ def volunteers() -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="volunteer",
               help="An admin can open the admin screen and change settings.")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="6-8 digits, not repeated or consecutive; asked for when not given.")
+              help="7-8 digits, not repeated or consecutive; asked for when not given.")
 @pass_ctx
 def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
     """Add a volunteer (or reset an existing volunteer's PIN)."""

@@ -193,7 +193,7 @@ def serve_trust(ctx: click.Context, key_id: str, public_key_hex: str) -> None:
 @serve.command("volunteer")
 @click.argument("name")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="6 to 8 digits, not repeated or consecutive (prompted); only its "
+              help="7 to 8 digits, not repeated or consecutive (prompted); only its "
                    "argon2id hash is stored and sent.")
 @click.option("--role", type=click.Choice(["volunteer", "admin"]), default="volunteer",
               show_default=True, help="An admin may change settings at the kiosk.")

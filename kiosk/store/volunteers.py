@@ -1,5 +1,5 @@
 """Volunteers, their PINs and their shifts. PINs are stored only as argon2id hashes
-(argon2-cffi), costly enough that a stolen kiosk's database does not give away a 6-digit PIN
+(argon2-cffi), costly enough that a stolen kiosk's database does not give away a 7-digit PIN
 within a day of one CPU core (the arithmetic is in docs/SECURITY.md), and
 ``sign_in`` locks a name for a while after a few wrong PINs so they cannot be guessed at the
 gate either. Shift times are naive UTC, like ``gate_events.wall_utc``, so a handover can count
@@ -25,10 +25,11 @@ MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_S = 300
 #: a new PIN has at least this many digits; older, shorter PINs work until they are changed
 #: (``weak_pins`` names them)
-MIN_NEW_PIN_DIGITS = 6
+MIN_NEW_PIN_DIGITS = 7
 MAX_PIN_DIGITS = 8
-#: argon2id, 4 passes over 128 MiB, 4 lanes: ~0.3 s of one core per guess (a Pi's four cores
-#: share the lanes at sign-in). The parameters travel in each hash, so older hashes verify.
+#: argon2id, 4 passes over 128 MiB, 4 lanes: at least ~0.1 s of one fast core per guess (a
+#: Pi's four cores share the lanes at sign-in). The parameters travel in each hash, so
+#: older hashes still verify.
 PIN_HASHER = PasswordHasher(time_cost=4, memory_cost=128 * 1024, parallelism=4)
 
 
@@ -55,20 +56,19 @@ def check_pin_format(pin: str) -> None:
         raise VolunteerError(f"a PIN is 4 to {MAX_PIN_DIGITS} digits")
 
 
-def _guessable(pin: str) -> bool:
-    """One digit repeated, a run up or down (123456, 876543), or a repeated block (121212,
-    123123): what a guesser tries first, whatever the hash costs."""
+def pin_is_guessable(pin: str) -> bool:
+    """One digit repeated, a run up or down (1234567, 8765432), or a repeating block
+    (1212121, 1231231): what a guesser tries first, whatever the hash costs."""
     steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
-    repeated = any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n)
-                   for n in range(1, len(pin) // 2 + 1))
+    repeated = any(pin == (pin[:n] * len(pin))[:len(pin)] for n in range(1, len(pin) // 2 + 1))
     return repeated or steps in ({1}, {9})
 
 
 def check_new_pin(pin: str) -> None:
-    """A PIN being set: 6 to 8 digits, not a pattern a guesser tries first."""
+    """A PIN being set: 7 to 8 digits, not a pattern a guesser tries first."""
     if not (pin.isdigit() and MIN_NEW_PIN_DIGITS <= len(pin) <= MAX_PIN_DIGITS):
         raise VolunteerError(f"a new PIN is {MIN_NEW_PIN_DIGITS} to {MAX_PIN_DIGITS} digits")
-    if _guessable(pin):
+    if pin_is_guessable(pin):
         raise VolunteerError("this PIN is too easy to guess (repeated or consecutive digits)")
 
 

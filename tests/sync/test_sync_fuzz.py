@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -69,8 +68,8 @@ def test_no_request_gets_a_500_or_stores_anything_when_refused(
     operations, secret = api
     statuses: set[int] = set()
 
-    @settings(max_examples=FEWER.get(endpoint, EXAMPLES), deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=FEWER.get(endpoint, EXAMPLES), deadline=None, database=None,
+              derandomize=True, suppress_health_check=list(HealthCheck))
     @given(case=operations[endpoint].as_strategy())
     def attack(case: schemathesis.Case) -> None:
         before = _stored(server)

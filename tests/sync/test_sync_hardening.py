@@ -303,8 +303,8 @@ def test_the_district_export_names_the_checkpoint_of_the_enrolment(central: Cent
 def test_a_kiosk_receives_only_its_own_compounds_volunteers(central: CentralServer,
                                                             kiosks: list[Kiosk]):
     mine, theirs = kiosks[0].compound, unique("other")
-    admin.publish_volunteer(central.engine, unique("本院"), "582913", "admin", mine)
-    admin.publish_volunteer(central.engine, unique("别院"), "582914", "admin", theirs)
+    admin.publish_volunteer(central.engine, unique("本院"), "5829137", "admin", mine)
+    admin.publish_volunteer(central.engine, unique("别院"), "5829148", "admin", theirs)
     with kiosks[0].client() as client:
         page = client.changes("")
     assert {v["name"].split("-")[0] for v in page["volunteers"]} == {"本院"}
@@ -326,12 +326,13 @@ def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Pa
     )
 
     store = open_store(tmp_path / "kiosk.sqlite3")
-    for short_or_guessable in ("1234", "12345", "111111", "123456", "987654", "121212"):
+    for short_or_guessable in ("1234", "582913", "1111111", "1234567", "9876543", "1212121",
+                               "12312312"):
         with pytest.raises(VolunteerError):
             add_volunteer(store.engine, "新人", short_or_guessable)
         with pytest.raises(admin.AdminError):
             admin.publish_volunteer(store.engine, "新人", short_or_guessable)
-    add_volunteer(store.engine, "李静", "582913")
+    add_volunteer(store.engine, "李静", "5829137")
     with store.engine.connect() as conn:
         stored = conn.execute(select(V.c.pin_hash).where(V.c.name == "李静")).scalar_one()
     params = PIN_HASHER.check_needs_rehash(stored) is False and stored.split("$")[3]
@@ -372,3 +373,15 @@ def test_data_at_rest_is_0600_in_0700_directories(tmp_path: Path):
     wrong = {str(p): oct(m) for p, m in found.items()
              if m != (0o700 if (tmp_path / p).is_dir() else 0o600)}
     assert not wrong, wrong
+
+
+def test_markup_in_device_data_is_shown_as_text(plain: CentralServer):
+    evil = "<script>alert(1)</script>"
+    code = admin.make_enrolment_code(plain.engine, evil)
+    assert _enrol(plain, code, unique("xss")).status_code == 201
+    user = unique("xss")
+    admin.add_user(plain.engine, user, "correct horse battery")
+    r = httpx.post(plain.url + "/login", data={"user": user,
+                                               "password": "correct horse battery"})
+    page = httpx.get(plain.url + "/", cookies={"kiosk_session": r.cookies["kiosk_session"]})
+    assert evil not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
