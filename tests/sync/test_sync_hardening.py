@@ -166,10 +166,11 @@ def test_a_300_mb_body_is_refused_before_it_is_read(plain: CentralServer, path: 
     assert time.monotonic() - start < 5
 
 
-def test_a_chunked_body_is_cut_off_at_the_limit(plain: CentralServer):
+@pytest.mark.parametrize("path", ["/login", "/api/v1/enrol"])
+def test_a_chunked_body_is_cut_off_at_the_limit(plain: CentralServer, path: str):
     chunk = b"x" * 16384
-    head = ("POST /login HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: chunked\n"
-            "Content-Type: application/x-www-form-urlencoded\n")
+    head = (f"POST {path} HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: chunked\n"
+            "Content-Type: application/json\n")
     parts = [b"4000\r\n" + chunk + b"\r\n"] * (MAX_SMALL_BODY_BYTES // len(chunk) + 2)
     assert _raw(plain, head, parts, timeout_s=5).startswith("HTTP/1.1 413")
 
