@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select, update
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk.server import admin, audit, ratelimit
 from kiosk.server.audit import client_of
@@ -227,8 +228,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
                     "missing": json.loads(row.gaps)}
         return await run_in_threadpool(read)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the body guard's 408/413
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
                             headers=exc.headers)
 
