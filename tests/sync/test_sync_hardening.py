@@ -87,6 +87,7 @@ def test_the_command_makes_a_replacement_code(central: CentralServer, kiosks: li
 
 
 # --- 5. rate limits -----------------------------------------------------------------------
+@pytest.mark.slow  # five argon2 checks under 60 concurrent requests, on two backends
 def test_sixty_concurrent_wrong_sign_ins_check_at_most_the_limit(central: CentralServer):
     user = unique("并发")
     admin.add_user(central.engine, user, "correct horse battery")
@@ -301,14 +302,15 @@ def test_the_district_export_names_the_checkpoint_of_the_enrolment(central: Cent
 
 
 # --- 10. PINs and data at rest ------------------------------------------------------------
-def test_a_kiosk_receives_only_its_own_compounds_volunteers(central: CentralServer,
-                                                            kiosks: list[Kiosk]):
-    mine, theirs = kiosks[0].compound, unique("other")
-    admin.publish_volunteer(central.engine, unique("本院"), "5829137", "admin", mine)
-    admin.publish_volunteer(central.engine, unique("别院"), "5829148", "admin", theirs)
-    with kiosks[0].client() as client:
-        page = client.changes("")
-    assert {v["name"].split("-")[0] for v in page["volunteers"]} == {"本院"}
+def test_a_kiosk_receives_only_its_own_compounds_volunteers(plain: CentralServer):
+    mine, theirs = unique("mine"), unique("theirs")
+    admin.publish_volunteer(plain.engine, "本院", "5829137", "admin", mine)
+    admin.publish_volunteer(plain.engine, "别院", "5829148", "admin", theirs)
+    secret = _enrol(plain, admin.make_enrolment_code(plain.engine, "gate", mine),
+                    unique("dev")).json()["secret"]
+    page = httpx.get(plain.url + "/api/v1/changes",
+                     headers={"Authorization": f"Bearer {secret}"}).json()
+    assert [v["name"] for v in page["volunteers"]] == ["本院"]
 
 
 def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Path):
@@ -347,7 +349,8 @@ def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Pa
     store.close()
 
 
-def test_data_at_rest_is_0600_in_0700_directories(tmp_path: Path):
+@pytest.mark.slow  # two kiosk commands in child processes (~5-10 s)
+def test_data_at_rest_is_0600_in_0700_directories(plain: CentralServer, tmp_path: Path):
     import os
     import stat
     from datetime import date
@@ -357,22 +360,23 @@ def test_data_at_rest_is_0600_in_0700_directories(tmp_path: Path):
     roster.write_text(ROSTER, encoding="utf-8")
     old = os.umask(0o022)  # the usual default, under which files come out 0644
     try:
-        for args in (["residents", "import", str(roster)], ["check", "R1", "--temp", "36.5"],
+        for args in (["residents", "import", str(roster)],  # the store and its first backup
                      ["export", "--date", date.today().isoformat(), "--unmasked", "--out",
-                      str(out)],
-                     ["serve", "enrol", "--checkpoint", "北门"]):
+                      str(out)]):
             r = subprocess.run([sys.executable, "-m", "kiosk", "--data-dir", str(data), *args],
                                cwd=REPO, capture_output=True, text=True, timeout=120)
             assert r.returncode == 0, r.stderr
     finally:
         os.umask(old)
-    found = {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode)
+    found = {p: stat.S_IMODE(p.stat().st_mode)
              for p in [data, out, *data.rglob("*"), *out.rglob("*")]}
-    assert data / "kiosk.sqlite3" in {tmp_path / p for p in found}
-    assert any(p.parts[-2:-1] == ("backups",) for p in found)
-    assert any(p.name == "central.sqlite3" for p in found)
-    wrong = {str(p): oct(m) for p, m in found.items()
-             if m != (0o700 if (tmp_path / p).is_dir() else 0o600)}
+    central = plain.data_dir / "central.sqlite3"  # made by the `kiosk serve` child process
+    found.update({p: stat.S_IMODE(p.stat().st_mode)
+                  for p in plain.data_dir.glob("central.sqlite3*")})
+    assert data / "kiosk.sqlite3" in found and central in found
+    assert any(p.parent.name == "backups" for p in found)
+    assert any(p.name.startswith("movements_") for p in found)
+    wrong = {str(p): oct(m) for p, m in found.items() if m != (0o700 if p.is_dir() else 0o600)}
     assert not wrong, wrong
 
 
