@@ -157,6 +157,9 @@ class _KioskGroup(LazyGroup):
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Checkpoint Kiosk: register every movement at a compound gate, offline."""
+    # residents' data at rest: every file this process makes (database, WAL, backups,
+    # exports, the central store) is 0600 and every directory 0700, from its creation
+    os.umask(0o077)
     obj = Context(data_dir=settings_mod.resolve_data_dir(data_dir))
     ctx.obj = obj
     ctx.call_on_close(lambda: [close() for close in obj.closers])
@@ -339,7 +342,7 @@ def volunteers() -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="volunteer",
               help="An admin can open the admin screen and change settings.")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="4-8 digits; asked for when not given.")
+              help="7-8 digits, not repeated or consecutive; asked for when not given.")
 @pass_ctx
 def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
     """Add a volunteer (or reset an existing volunteer's PIN)."""
@@ -355,11 +358,16 @@ def volunteers_add(ctx: Context, name: str, role: str, pin: str) -> None:
 @volunteers.command("list")
 @pass_ctx
 def volunteers_list(ctx: Context) -> None:
-    """List volunteers: id, name, role."""
-    from kiosk.store.volunteers import list_volunteers
+    """List volunteers: id, name, role; warns about PINs set under older, weaker rules."""
+    from kiosk.store.volunteers import list_volunteers, weak_pins
 
     for v in list_volunteers(ctx.store.engine):
         click.echo(f"{v.id}\t{v.name}\t{v.role}")
+    weak = weak_pins(ctx.store.engine)
+    if weak:
+        click.secho(f"PIN set under older rules (maybe 4-5 digits, a cheaper hash): "
+                    f"{', '.join(weak)}; set a new one (kiosk volunteers add NAME)",
+                    fg="yellow", err=True)
 
 
 # --- check ------------------------------------------------------------------------------

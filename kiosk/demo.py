@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from kiosk.core.model import PassKind, Role
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import Meta, table_of
-from kiosk.store.volunteers import add_volunteer
+from kiosk.store.volunteers import add_volunteer, pin_is_guessable
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
@@ -109,7 +109,9 @@ def reset_demo_volunteers(engine: Engine) -> list[DemoVolunteer]:
     demo cannot show the old ones)."""
     out = []
     for name, role in DEMO_VOLUNTEERS:
-        pin = f"{secrets.randbelow(10**6):06d}"
+        pin = f"{secrets.randbelow(10**7):07d}"
+        while pin_is_guessable(pin):  # 1 in ~10^5: 1111111, 1234567, ...
+            pin = f"{secrets.randbelow(10**7):07d}"
         add_volunteer(engine, name, pin, role)
         out.append(DemoVolunteer(name, role, pin))
     return out

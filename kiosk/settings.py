@@ -224,8 +224,8 @@ def save(data_dir: Path, settings: Settings) -> None:
             tomli_w.dump(asdict(settings), fh)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp makes the file 0600: keep the mode the settings file had (0644 if new)
-        os.chmod(name, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
+        # mkstemp makes the file 0600: keep the mode the settings file had (0600 if new)
+        os.chmod(name, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600)
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)

@@ -89,14 +89,14 @@ def test_check_records_a_fever_behind_an_expired_pass(imported: Path):
 
 
 def test_check_records_the_volunteer_on_duty(imported: Path):
-    add = run_kiosk(imported, "volunteers", "add", "李静", "--pin", "2468")
+    add = run_kiosk(imported, "volunteers", "add", "李静", "--pin", "2468135")
     assert add.returncode == 0, add.stderr
     r = run_kiosk(imported, "check", "R0003", "--temp", "36.5", "--volunteer", "李静")
     assert r.returncode == 0
     nobody = run_kiosk(imported, "check", "R0003", "--temp", "36.5", "--volunteer", "无名")
     assert nobody.returncode == 1 and "no volunteer named" in nobody.stderr
     bad_pin = run_kiosk(imported, "volunteers", "add", "王", "--pin", "12")
-    assert bad_pin.returncode == 1 and "4 to 8 digits" in bad_pin.stderr
+    assert bad_pin.returncode == 1 and "7 to 8 digits" in bad_pin.stderr
 
 
 def test_roster_import_reports_rejected_rows_and_imports_nothing(data_dir: Path, tmp_path):

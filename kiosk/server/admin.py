@@ -73,26 +73,43 @@ class Enrolled:
     compound: str
 
 
-def make_enrolment_code(engine: Engine, checkpoint: str, compound: str = "default",
-                        now: datetime | None = None, actor: str | None = None) -> str:
-    """A one-time code for one kiosk at ``checkpoint``; only its SHA-256 is stored."""
-    checkpoint, compound = checkpoint.strip(), compound.strip()
-    if not checkpoint or len(checkpoint) > 40 or not compound or len(compound) > 40:
-        raise AdminError("checkpoint and compound are 1 to 40 characters")
+def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
+                        compound: str | None = None, now: datetime | None = None,
+                        actor: str | None = None, replaces: str | None = None) -> str:
+    """A one-time code for one kiosk at ``checkpoint``; only its SHA-256 is stored. With
+    ``replaces`` (an enrolled device id) the code re-binds that one device id (a reinstalled
+    kiosk; its old secret dies) and no other; checkpoint and compound default to the
+    device's. Without it, the code enrols only a device id not enrolled yet."""
     now = now or datetime.now()
     code = auth.new_enrolment_code()
-    with _audited(engine, actor, audit.ENROL_CODE,
-                  {"checkpoint": checkpoint, "compound": compound}) as conn:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        if replaces is not None:
+            device = conn.execute(select(DEV.c.checkpoint, DEV.c.compound)
+                                  .where(DEV.c.id == replaces)).first()
+            if device is None:
+                raise AdminError(f"no enrolled device {replaces!r} to replace")
+            checkpoint = device.checkpoint if checkpoint is None else checkpoint
+            compound = device.compound if compound is None else compound
+        checkpoint, compound = (checkpoint or "").strip(), (compound or "default").strip()
+        if not checkpoint or len(checkpoint) > 40 or not compound or len(compound) > 40:
+            raise AdminError("checkpoint and compound are 1 to 40 characters")
         conn.execute(insert(CODES).values(
             code_hash=auth.sha256_hex(auth.normalise_code(code)), checkpoint=checkpoint,
-            compound=compound, created_at=now, expires_at=now + CODE_LIFETIME))
+            compound=compound, created_at=now, expires_at=now + CODE_LIFETIME,
+            replaces=replaces))
+        audit.record_in(conn, actor or audit.cli_actor(), audit.ENROL_CODE,
+                        {"checkpoint": checkpoint, "compound": compound,
+                         "replaces": replaces})
     return code
 
 
 def enrol_device(engine: Engine, code: str, device_id: str,
                  now: datetime | None = None, client: str = "") -> Enrolled:
-    """Spend an enrolment code: the device gets its secret (returned once, stored hashed).
-    Enrolling a device id again (a re-installed kiosk) replaces its secret."""
+    """Spend an enrolment code: the device gets its secret (returned once, stored hashed)
+    and the code's checkpoint and compound (the server's, whatever the kiosk calls itself).
+    A device id already enrolled is re-bound (a reinstalled kiosk: its old secret dies) only
+    by a replacement code made for exactly that id; any other code is refused and not
+    spent, so nobody can take over a device id seen in /changes or an export."""
     now = now or datetime.now()
     code_hash = auth.sha256_hex(auth.normalise_code(code))
     secret = auth.new_device_secret()
@@ -101,9 +118,15 @@ def enrol_device(engine: Engine, code: str, device_id: str,
                            .with_for_update()).first()
         if row is None or row.used_at is not None or row.expires_at < now:
             raise AdminError("unknown, used or expired enrolment code")
+        known = conn.execute(select(DEV.c.id).where(DEV.c.id == device_id)
+                             .with_for_update()).first()
+        if row.replaces is not None and row.replaces != device_id:
+            raise AdminError("this code replaces another device")
+        if known is not None and row.replaces != device_id:
+            raise AdminError("this device id is already enrolled: a reinstalled kiosk needs "
+                             "a replacement code (kiosk serve enrol --replace DEVICE_ID)")
         conn.execute(update(CODES).where(CODES.c.code_hash == code_hash)
                      .values(used_at=now, device_id=device_id))
-        known = conn.execute(select(DEV.c.id).where(DEV.c.id == device_id)).first()
         values = dict(checkpoint=row.checkpoint, compound=row.compound,
                       secret_hash=auth.sha256_hex(secret), active=True)
         if known is None:
@@ -185,13 +208,14 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
                       compound: str = "default", active: bool = True,
                       actor: str | None = None) -> None:
     """Register (or change, or with ``active=False`` withdraw) a volunteer at every kiosk of
-    the compound. The PIN is checked like at the kiosk and only its argon2id hash is kept."""
+    the compound. The PIN is checked like a new one at the kiosk and only its argon2id hash
+    (the kiosk's PIN parameters) is kept and sent."""
     from kiosk.core.model import Role
-    from kiosk.store.volunteers import VolunteerError, check_pin_format
+    from kiosk.store.volunteers import VolunteerError, hash_pin
 
     name = name.strip()
     try:
-        check_pin_format(pin)
+        pin_hash = hash_pin(pin)
         role = Role(role).value
     except (VolunteerError, ValueError) as exc:
         raise AdminError(str(exc)) from None
@@ -204,7 +228,7 @@ def publish_volunteer(engine: Engine, name: str, pin: str, role: str = "voluntee
         conn.execute(delete(VOLUNTEERS).where(VOLUNTEERS.c.name == name,
                                               VOLUNTEERS.c.compound == compound))
         conn.execute(insert(VOLUNTEERS).values(
-            name=name, compound=compound, role=role, pin_hash=auth.hash_password(pin),
+            name=name, compound=compound, role=role, pin_hash=pin_hash,
             active=active, change_id=change))
 
 

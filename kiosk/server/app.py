@@ -10,26 +10,46 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select, update
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kiosk.server import admin, audit
+from kiosk.server import admin, audit, ratelimit
 from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
 from kiosk.server.db import open_server_store
+from kiosk.server.guard import Guard
 from kiosk.server.ingest import DEV, MAX_BATCH_EVENTS, Ingest
-from kiosk.server.ratelimit import ENROL_PER_CLIENT, minutes_to_wait, retry_after
+from kiosk.server.ratelimit import minutes_to_wait, retry_after
+from kiosk.server.schemas import (
+    ChangesPage,
+    DeviceView,
+    Enrolled,
+    EnrolRequest,
+    Health,
+    PushAnswer,
+    problems,
+)
 from kiosk.sync import wire
 
-#: a batch larger than this (bytes) is refused before it is parsed (HTTP 413)
+#: a batch larger than this (bytes) is refused before it is read (HTTP 413)
 MAX_BODY_BYTES = 16 * 1024 * 1024
+#: any other request's body (an enrolment, a sign-in form) is refused above this (bytes)
+MAX_SMALL_BODY_BYTES = 64 * 1024
+#: seconds a client may take to send a request's body before it gets 408 (a slow sender
+#: holds a worker's connection; a 16 MB batch at 1 Mbit/s takes ~130 s)
+BODY_TIMEOUT_S = 180.0
 DB_ENV = "KIOSK_SERVER_DB"
+BODY_TIMEOUT_ENV = "KIOSK_SERVER_BODY_TIMEOUT"
+EVENTS_PATH = "/api/v1/events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,19 +70,8 @@ def _problem(status: int, detail: str) -> HTTPException:
 
 
 async def _read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (whatever
-    Content-Length claimed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _problem(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _problem(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The request body (its size and read time are bounded by kiosk.server.guard)."""
+    return await request.body()
 
 
 def _volunteer_names(raw: Any) -> dict[int, str]:
@@ -93,13 +102,19 @@ def _clock_offset(request: Request) -> float | None:
     return round((theirs - datetime.now(UTC)).total_seconds(), 1)
 
 
-async def current_device(request: Request) -> Device:
+_bearer = HTTPBearer(auto_error=False, description="the device secret from enrolment")
+
+
+async def current_device(
+        request: Request,
+        credential: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Device:
     """The enrolled, active device whose secret the request carries, else 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = credential.credentials.strip() if credential is not None else ""
+    if not token:
         raise _problem(401, "no device credential: enrol the kiosk first")
     found: Device | None = await run_in_threadpool(
-        request.app.state.lookup, token.strip(), _int_header(request, "x-kiosk-pending"),
+        request.app.state.lookup, token, _int_header(request, "x-kiosk-pending"),
         _int_header(request, "x-kiosk-quarantined"), _clock_offset(request))
     if found is None:
         raise _problem(401, "unknown or withdrawn device credential")
@@ -109,8 +124,11 @@ async def current_device(request: Request) -> Device:
 AuthDevice = Annotated[Device, Depends(current_device)]
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
+    """The app on ``engine``; ``body_timeout_s``: seconds a request's body may take."""
     app = FastAPI(title="Checkpoint Kiosk central store", docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, limits={EVENTS_PATH: MAX_BODY_BYTES},
+                       default_limit=MAX_SMALL_BODY_BYTES, body_timeout_s=body_timeout_s)
     ingest = Ingest(engine)
     app.state.engine = engine
 
@@ -134,42 +152,34 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.state.lookup = lookup
 
-    def enrol_wait(client: str) -> timedelta | None:
-        now = datetime.now()
-        with engine.connect() as conn:
-            return ENROL_PER_CLIENT.wait(audit.failures(
-                conn, audit.ENROL_FAILED, ENROL_PER_CLIENT.since(now), client=client), now)
-
     @app.get("/healthz")
-    def healthz() -> dict[str, bool]:
-        return {"ok": True}
+    def healthz() -> Health:
+        return Health(ok=True)
 
-    @app.post("/api/v1/enrol", status_code=201)
-    async def enrol(request: Request) -> dict[str, str]:
-        try:
-            body = json.loads(await _read_body(request))
-            code, device_id = str(body["code"]), str(body["device_id"])
-        except (ValueError, KeyError, TypeError):
-            raise _problem(422, "expected JSON {code, device_id}") from None
-        if not 1 <= len(device_id) <= 36:
-            raise _problem(422, "device_id is 1 to 36 characters")
+    @app.post("/api/v1/enrol", status_code=201, responses=problems(403, 413, 422, 429))
+    async def enrol(request: Request, body: EnrolRequest) -> Enrolled:
+        """Spend a one-time enrolment code for ``device_id``; the answer's secret is the
+        device's credential. Refused (403, code not spent) for an unknown, used or expired
+        code, and for a device id already enrolled unless the code replaces exactly it."""
         client = client_of(request)
-        wait = await run_in_threadpool(enrol_wait, client)
-        if wait is not None:
+        attempt = await run_in_threadpool(ratelimit.admit, engine, ratelimit.ENROL, client)
+        if not isinstance(attempt, int):
             raise HTTPException(429, "too many failed enrolments from this address: try "
-                                f"again in {minutes_to_wait(wait)} min",
-                                headers=retry_after(wait))
+                                f"again in {minutes_to_wait(attempt)} min",
+                                headers=retry_after(attempt))
         try:
-            done = await run_in_threadpool(admin.enrol_device, engine, code, device_id,
-                                           client=client)
+            done = await run_in_threadpool(admin.enrol_device, engine, body.code,
+                                           body.device_id, client=client)
         except admin.AdminError as exc:
-            await run_in_threadpool(audit.record, engine, device_id, audit.ENROL_FAILED,
+            await run_in_threadpool(audit.record, engine, body.device_id, audit.ENROL_FAILED,
                                     {"reason": str(exc)}, client)
             raise _problem(403, str(exc)) from None
-        return {"secret": done.secret, "checkpoint": done.checkpoint,
-                "compound": done.compound, "device_id": done.device_id}
+        await run_in_threadpool(ratelimit.succeeded, engine, attempt)
+        return Enrolled(secret=done.secret, checkpoint=done.checkpoint,
+                        compound=done.compound, device_id=done.device_id)
 
-    @app.post("/api/v1/events")
+    @app.post(EVENTS_PATH, response_model=PushAnswer,
+              responses=problems(401, 403, 408, 413, 422))
     async def upload(request: Request, me: AuthDevice) -> dict[str, Any]:
         """A batch ``{"device_id": ..., "events": [...], "volunteers": {id: name}}``;
         idempotent by event id. ``volunteers`` names the kiosk's volunteer ids used in the
@@ -194,9 +204,12 @@ def create_app(engine: Engine) -> FastAPI:
             await run_in_threadpool(admin.remember_volunteers, engine, me.id, names)
         return result.as_json()
 
-    @app.get("/api/v1/changes")
-    async def download(me: AuthDevice, cursor: str = "",
-                       limit: int = 2000) -> dict[str, Any]:
+    @app.get("/api/v1/changes", response_model=ChangesPage, responses=problems(401, 422))
+    async def download(me: AuthDevice,
+                       cursor: Annotated[str, Query(max_length=60)] = "",
+                       limit: Annotated[int, Query(ge=1, le=1_000_000)] = 2000
+                       ) -> dict[str, Any]:
+        """One page of what changed since ``cursor`` (at most 5,000 items per stream)."""
         try:
             parsed = Cursor.parse(cursor)
         except BadCursor as exc:
@@ -204,7 +217,7 @@ def create_app(engine: Engine) -> FastAPI:
         limit = max(1, min(limit, 5000))
         return await run_in_threadpool(changes, engine, me.id, me.compound, parsed, limit)
 
-    @app.get("/api/v1/device")
+    @app.get("/api/v1/device", response_model=DeviceView, responses=problems(401))
     async def whoami(me: AuthDevice) -> dict[str, Any]:
         """The server's view of this device: what it holds and what is missing."""
         def read() -> dict[str, Any]:
@@ -215,10 +228,16 @@ def create_app(engine: Engine) -> FastAPI:
                     "missing": json.loads(row.gaps)}
         return await run_in_threadpool(read)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the body guard's 408/413
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
                             headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        what = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                         for e in exc.errors()[:5])
+        return JSONResponse({"error": what or "malformed request"}, status_code=422)
 
     try:
         from kiosk.server.dashboard import attach_dashboard
@@ -232,4 +251,5 @@ def create_app(engine: Engine) -> FastAPI:
 def app_from_env() -> FastAPI:
     """The uvicorn factory (``--factory``): the database URL comes from $KIOSK_SERVER_DB, so
     every worker process opens the same store."""
-    return create_app(open_server_store(os.environ[DB_ENV]))
+    timeout = float(os.environ.get(BODY_TIMEOUT_ENV) or BODY_TIMEOUT_S)
+    return create_app(open_server_store(os.environ[DB_ENV]), body_timeout_s=timeout)

@@ -32,8 +32,8 @@ __all__ = ["AuditEntry", "cli_actor", "client_of", "entries", "failures", "recor
 
 
 def client_of(request: Request) -> str:
-    """The caller's address (behind a TLS proxy on the same host, uvicorn takes it from
-    X-Forwarded-For; see docs/SYNC.md)."""
+    """The caller's address: the connection's, or X-Forwarded-For's when the connection
+    comes from a proxy named with ``kiosk serve --trusted-proxy`` (uvicorn; docs/SYNC.md)."""
     return request.client.host if request.client else ""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -46,8 +47,17 @@ def hash_password(password: str) -> str:
     return _passwords.hash(password)
 
 
-def verify_password(stored_hash: str, password: str) -> bool:
+@cache
+def _dummy_hash() -> str:
+    return _passwords.hash(secrets.token_urlsafe(16))
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches. For an unknown user (``None``) a dummy hash is checked
+    all the same, so the answer takes as long as for a known user: the time of a failed
+    sign-in does not tell which user names exist."""
     try:
-        return _passwords.verify(stored_hash, password)
+        return _passwords.verify(stored_hash or _dummy_hash(), password) and \
+            stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False

@@ -3,6 +3,7 @@ over kiosk.server.admin)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 
 from kiosk.clibase import Context, fail
 from kiosk.server import admin
-from kiosk.server.app import DB_ENV
+from kiosk.server.app import BODY_TIMEOUT_ENV, BODY_TIMEOUT_S, DB_ENV
 from kiosk.server.db import default_url, open_server_store
 from kiosk.server.roles import Role
 from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
@@ -25,20 +26,45 @@ _DB_OPTION = click.option(
          "postgresql+psycopg://USER@HOST:PORT/DB (env KIOSK_SERVER_DB).")
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @click.group(invoke_without_command=True)
 @_DB_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; put a TLS proxy in front for anything but loopback "
-                   "(docs/SYNC.md).")
+              help="Address to listen on. Anything but loopback needs TLS (--ssl-certfile) "
+                   "or --behind-tls-proxy (docs/SYNC.md).")
 @click.option("--port", default=8470, show_default=True, type=int, help="TCP port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (stateless; PostgreSQL recommended for more than one).")
 @click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True,
               help="The command's time zone: the dashboard shows times and 'today' in it "
                    f"(IANA name, env {TZ_ENV}).")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False),
+              help="Serve HTTPS with this certificate (PEM, full chain).")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate's private key (PEM).")
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="Plain HTTP on a non-loopback address, because a TLS proxy on another "
+                   "machine is the only one that reaches it.")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True,
+              envvar="KIOSK_TRUSTED_PROXIES",
+              help="Address or network of a proxy whose X-Forwarded-For/-Proto are believed "
+                   "(repeat, or space-separated in env KIOSK_TRUSTED_PROXIES). Default: none, "
+                   "every caller is who the connection says.")
+@click.option("--body-timeout", default=BODY_TIMEOUT_S, show_default=True, type=float,
+              help="Seconds a client may take to send a request's body (then 408).")
 @click.pass_context
 def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int,
-          zone: str) -> None:
+          zone: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_tls_proxy: bool,
+          trusted_proxies: tuple[str, ...], body_timeout: float) -> None:
     """Run the command's central store (HTTP API for kiosks + dashboard)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
@@ -47,6 +73,18 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
         return
     import uvicorn
 
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        fail("--ssl-certfile and --ssl-keyfile go together")
+    if not ssl_certfile and not behind_tls_proxy and not is_loopback(host):
+        fail(f"refusing plain HTTP on {host}: kiosk secrets and residents' data would cross "
+             "the network in clear. Give --ssl-certfile and --ssl-keyfile, or put a TLS "
+             "proxy in front and say --behind-tls-proxy (docs/SYNC.md, TLS)")
+    proxies = [p for item in trusted_proxies for p in item.split()]
+    for p in proxies:
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            fail(f"--trusted-proxy {p}: not an address or network")
     try:
         zone_named(zone)
     except BadZone as exc:
@@ -57,9 +95,13 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
         fail(f"cannot open the central store {url}: {exc}")
     os.environ[DB_ENV] = url
     os.environ[TZ_ENV] = zone
-    click.echo(f"central store {url} on http://{host}:{port}/", err=True)
+    os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"central store {url} on {scheme}://{host}:{port}/", err=True)
     uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", timeout_graceful_shutdown=5)
+                workers=workers, log_level="warning", timeout_graceful_shutdown=5,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
 
 
 def _engine(ctx: click.Context) -> Engine:
@@ -74,14 +116,22 @@ def _engine(ctx: click.Context) -> Engine:
 
 
 @serve.command("enrol")
-@click.option("--checkpoint", required=True, help="Name of the gate the kiosk stands at.")
-@click.option("--compound", default="default", show_default=True,
-              help="Gates of one compound share residents' movements and outing quotas.")
+@click.option("--checkpoint", help="Name of the gate the kiosk stands at (required, unless "
+                                   "--replace keeps the device's).")
+@click.option("--compound", help="Gates of one compound share residents' movements and "
+                                 "outing quotas (default: default, or the replaced device's).")
+@click.option("--replace", "replaces", metavar="DEVICE_ID",
+              help="A code that re-binds this enrolled device id (a reinstalled kiosk; its "
+                   "old secret stops working); no other code can.")
 @click.pass_context
-def serve_enrol(ctx: click.Context, checkpoint: str, compound: str) -> None:
+def serve_enrol(ctx: click.Context, checkpoint: str | None, compound: str | None,
+                replaces: str | None) -> None:
     """Print a one-time enrolment code for one kiosk (valid 24 hours)."""
+    if checkpoint is None and replaces is None:
+        fail("--checkpoint is required (or --replace DEVICE_ID)")
     try:
-        code = admin.make_enrolment_code(_engine(ctx), checkpoint, compound)
+        code = admin.make_enrolment_code(_engine(ctx), checkpoint, compound,
+                                         replaces=replaces)
     except admin.AdminError as exc:
         fail(str(exc))
     click.echo(code)
@@ -158,7 +208,8 @@ def serve_trust(ctx: click.Context, key_id: str, public_key_hex: str) -> None:
 @serve.command("volunteer")
 @click.argument("name")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="4 to 8 digits (prompted); only its argon2id hash is stored and sent.")
+              help="7 to 8 digits, not repeated or consecutive (prompted); only its "
+                   "argon2id hash is stored and sent.")
 @click.option("--role", type=click.Choice(["volunteer", "admin"]), default="volunteer",
               show_default=True, help="An admin may change settings at the kiosk.")
 @click.option("--compound", default="default", show_default=True,

@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from kiosk.store.db import create_private
 from kiosk.store.db import make_engine as make_sqlite_engine
 
 #: the Alembic scripts of the central store, beside the kiosk's own ``migrations/``
@@ -37,7 +38,7 @@ def make_server_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "central.sqlite3")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600 in a 0700 directory: every event of every gate
         return make_sqlite_engine(path)
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"unsupported database {parsed.get_backend_name()}: use SQLite or "

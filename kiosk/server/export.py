@@ -101,13 +101,19 @@ def _roster(engine: Engine) -> list[RosterRow]:
                                 start=1)]
 
 
+def _as_enrolled(record: str, checkpoint: str) -> dict[str, Any]:
+    """A kiosk's record labelled with the checkpoint its device was enrolled as (the
+    server's, stored with the event at ingest), not the one the kiosk calls itself."""
+    return {**json.loads(record), "checkpoint": checkpoint}
+
+
 def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
     """The day's events as the kiosks recorded them, in chunks."""
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=CHUNK).execute(
-            select(EV.c.record).where(EV.c.local_date == day))
+            select(EV.c.record, EV.c.checkpoint).where(EV.c.local_date == day))
         for part in result.partitions(CHUNK):
-            yield [json.loads(r.record) for r in part]
+            yield [_as_enrolled(r.record, r.checkpoint) for r in part]
 
 
 def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
@@ -118,8 +124,8 @@ def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
                    EV.c.local_date < day)
             .group_by(EV.c.pass_number, EV.c.device_id).subquery())
     with engine.connect() as conn:
-        return [json.loads(r.record) for r in conn.execute(
-            select(EV.c.record).join(last, and_(EV.c.device_id == last.c.device_id,
+        return [_as_enrolled(r.record, r.checkpoint) for r in conn.execute(
+            select(EV.c.record, EV.c.checkpoint).join(last, and_(EV.c.device_id == last.c.device_id,
                                                 EV.c.seq == last.c.seq)))]
 
 

@@ -69,6 +69,9 @@ class EnrolmentCodeRow(ServerBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     device_id: Mapped[str | None] = mapped_column(String(36))
+    #: a replacement code (``kiosk serve enrol --replace ID``): the one enrolled device id it
+    #: may re-bind (a reinstalled kiosk); any other code refuses an id already enrolled
+    replaces: Mapped[str | None] = mapped_column(String(36))
 
 
 class EventRow(ServerBase):
@@ -227,6 +230,21 @@ class ServerAuditRow(ServerBase):
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="")
     client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AttemptRow(ServerBase):
+    """One sign-in or enrolment attempt, written *before* the password or code is checked
+    (in the transaction that counts the earlier ones), so concurrent guesses cannot all pass
+    the count; ``failed`` turns false when the attempt succeeds (kiosk.server.ratelimit)."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_kind_at", "kind", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "sign_in", "enrol"
+    at: Mapped[datetime] = mapped_column(DateTime)
+    user: Mapped[str] = mapped_column(String(100), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")
+    failed: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class DeviceVolunteerRow(ServerBase):

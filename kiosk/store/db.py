@@ -201,6 +201,13 @@ def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def create_private(path: Path) -> None:
+    """Make ``path``'s directory (0700) and an empty ``path`` (0600) if absent, whatever the
+    umask: SQLite gives its -wal and -shm files the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def make_engine(path: Path) -> Engine:
     # connections may be used from the app's worker threads (each user takes a lock)
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
@@ -365,11 +372,12 @@ def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = Tr
     why, for the gate screen.
     """
     backups = backup_dir if backup_dir is not None else path.parent / "backups"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists() and path.stat().st_size > 0:
         problem = integrity_problem(path)
         if problem is not None:
             raise StoreCorrupt(path, problem, latest_backup(backups))
+    create_private(path)
     engine = make_engine(path)
     if migrate:
         upgrade(engine)

@@ -1,5 +1,6 @@
 """Volunteers, their PINs and their shifts. PINs are stored only as argon2id hashes
-(argon2-cffi): a stolen kiosk's database does not give away the 4-6 digit PINs cheaply, and
+(argon2-cffi), costly enough that a stolen kiosk's database does not give away a 7-digit PIN
+within a day of one CPU core (the arithmetic is in docs/SECURITY.md), and
 ``sign_in`` locks a name for a while after a few wrong PINs so they cannot be guessed at the
 gate either. Shift times are naive UTC, like ``gate_events.wall_utc``, so a handover can count
 the shift's events directly."""
@@ -22,7 +23,14 @@ S = cast(Table, ShiftRow.__table__)
 #: wrong PINs in a row before a name is locked, and for how long (seconds)
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_S = 300
-_hasher = PasswordHasher()
+#: a new PIN has at least this many digits; older, shorter PINs work until they are changed
+#: (``weak_pins`` names them)
+MIN_NEW_PIN_DIGITS = 7
+MAX_PIN_DIGITS = 8
+#: argon2id, 4 passes over 128 MiB, 4 lanes: at least ~0.1 s of one fast core per guess (a
+#: Pi's four cores share the lanes at sign-in). The parameters travel in each hash, so
+#: older hashes still verify.
+PIN_HASHER = PasswordHasher(time_cost=4, memory_cost=128 * 1024, parallelism=4)
 
 
 class VolunteerError(Exception):
@@ -43,17 +51,56 @@ def _new_id(result: CursorResult[Any]) -> int:
 
 
 def check_pin_format(pin: str) -> None:
-    if not (pin.isdigit() and 4 <= len(pin) <= 8):
-        raise VolunteerError("a PIN is 4 to 8 digits")
+    """What may be typed at sign-in (older 4- and 5-digit PINs included)."""
+    if not (pin.isdigit() and 4 <= len(pin) <= MAX_PIN_DIGITS):
+        raise VolunteerError(f"a PIN is 4 to {MAX_PIN_DIGITS} digits")
+
+
+def pin_is_guessable(pin: str) -> bool:
+    """One digit repeated, a run up or down (1234567, 8765432), or a repeating block
+    (1212121, 1231231): what a guesser tries first, whatever the hash costs."""
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    repeated = any(pin == (pin[:n] * len(pin))[:len(pin)] for n in range(1, len(pin) // 2 + 1))
+    return repeated or steps in ({1}, {9})
+
+
+def check_new_pin(pin: str) -> None:
+    """A PIN being set: 7 to 8 digits, not a pattern a guesser tries first."""
+    if not (pin.isdigit() and MIN_NEW_PIN_DIGITS <= len(pin) <= MAX_PIN_DIGITS):
+        raise VolunteerError(f"a new PIN is {MIN_NEW_PIN_DIGITS} to {MAX_PIN_DIGITS} digits")
+    if pin_is_guessable(pin):
+        raise VolunteerError("this PIN is too easy to guess (repeated or consecutive digits)")
+
+
+def hash_pin(pin: str) -> str:
+    """The stored form of a new PIN (checked first)."""
+    check_new_pin(pin)
+    return PIN_HASHER.hash(pin)
+
+
+def weak_pins(engine: Engine) -> list[str]:
+    """Active volunteers whose PIN was set under older rules (possibly 4 or 5 digits, a
+    cheaper hash): it still works, but should be changed."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(V.c.name, V.c.pin_hash).where(V.c.active.is_(True))
+                            .order_by(V.c.name)).all()
+    return [r.name for r in rows if r.pin_hash and _needs_rehash(r.pin_hash)]
+
+
+def _needs_rehash(pin_hash: str) -> bool:
+    try:
+        return PIN_HASHER.check_needs_rehash(pin_hash)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 def add_volunteer(engine: Engine, name: str, pin: str, role: Role = Role.VOLUNTEER) -> int:
     """Add a volunteer, or reset the PIN and role of one with the same name."""
-    check_pin_format(pin)
+    check_new_pin(pin)
     name = name.strip()
     if not name:
         raise VolunteerError("a volunteer needs a name")
-    digest = _hasher.hash(pin)
+    digest = hash_pin(pin)
     with engine.begin() as conn:
         row = conn.execute(select(V.c.id).where(V.c.name == name)).first()
         if row is not None:
@@ -70,7 +117,7 @@ def verify_pin(engine: Engine, name: str, pin: str) -> VolunteerInfo | None:
     if row is None:
         return None
     try:
-        _hasher.verify(row.pin_hash, pin)
+        PIN_HASHER.verify(row.pin_hash, pin)
     except (VerificationError, InvalidHashError):
         return None
     return VolunteerInfo(id=row.id, name=row.name, role=Role(row.role))
@@ -125,7 +172,7 @@ def sign_in(engine: Engine, name: str, pin: str, now: datetime | None = None) ->
         return SignIn(None, locked_until=row.locked_until)
     failed = 0 if row.locked_until is not None else int(row.failed_attempts or 0)
     try:
-        _hasher.verify(row.pin_hash, pin)
+        PIN_HASHER.verify(row.pin_hash, pin)
     except (VerificationError, InvalidHashError):
         failed += 1
         locked = now + timedelta(seconds=LOCKOUT_S) if failed >= MAX_FAILED_ATTEMPTS else None

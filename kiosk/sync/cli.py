@@ -13,7 +13,7 @@ from kiosk import settings as settings_mod
 from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.sync import state
-from kiosk.sync.client import SyncClient, SyncError
+from kiosk.sync.client import SyncClient, SyncError, plain_http_to_remote
 from kiosk.sync.loop import start_background_sync
 from kiosk.sync.runner import OB, Syncer, SyncReport
 
@@ -79,9 +79,15 @@ def sync(ctx: click.Context, once: bool, forever: bool, interval: float) -> None
 @sync.command("enrol")
 @click.argument("code")
 @click.option("--url", required=True, help="The central store, e.g. https://command.example/")
+@click.option("--insecure-http", is_flag=True,
+              help="Allow a plain http:// URL to another machine (the secret and every "
+                   "record then cross the network in clear): only on a network you trust.")
 @pass_ctx
-def sync_enrol(ctx: Context, code: str, url: str) -> None:
+def sync_enrol(ctx: Context, code: str, url: str, insecure_http: bool) -> None:
     """Enrol this kiosk with a one-time code from ``kiosk serve enrol``."""
+    if plain_http_to_remote(url) and not insecure_http:
+        fail(f"refusing plain HTTP to {url}: the device secret would be sent in clear. "
+             "Use https://, or add --insecure-http on a network you trust (docs/SYNC.md)")
     settings = ctx.settings
     try:
         with SyncClient(url) as client:

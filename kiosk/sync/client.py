@@ -3,10 +3,12 @@ requests to handler functions or through a faulty proxy, and production uses the
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -15,6 +17,21 @@ from kiosk.sync import wire
 API = "/api/v1"
 #: seconds: a dead line is noticed in 5 s; a big batch may take a while to be stored
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+def plain_http_to_remote(url: str) -> bool:
+    """True when ``url`` is plain HTTP to another machine: the device secret, and every
+    resident's movements, would cross the network in clear."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class SyncError(Exception):

@@ -14,7 +14,7 @@ from alembic import op
 
 revision: str = '0004'
 # 0003 may come from another branch: when both are merged, this revises '0003'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

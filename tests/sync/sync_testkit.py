@@ -140,12 +140,16 @@ def database_url(backend: str, tmp: Path) -> str:
 
 # --- the central store in a child process -----------------------------------------------
 class CentralServer:
-    """``kiosk serve`` in a child process, as the command runs it."""
+    """``kiosk serve`` in a child process, as the command runs it. By default it believes
+    X-Forwarded-For from 127.0.0.1 (the tests play a TLS proxy on the same host, to come
+    from many addresses); ``options`` replace that."""
 
     def __init__(self, db_url: str, data_dir: Path, port: int | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, options: tuple[str, ...] = ("--trusted-proxy", "127.0.0.1")
+                 ) -> None:
         self.db_url = db_url
         self.workers = workers
+        self.options = options
         self.data_dir = data_dir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -153,13 +157,15 @@ class CentralServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--ssl-certfile" in self.options else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> CentralServer:
         env = {**os.environ, "KIVY_NO_ARGS": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "--data-dir", str(self.data_dir), "serve",
-             "--db", self.db_url, "--port", str(self.port), "--workers", str(self.workers)],
+             "--db", self.db_url, "--port", str(self.port), "--workers", str(self.workers),
+             *self.options],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL,
             stderr=open(self.data_dir / "server.log", "ab"),  # noqa: SIM115
         )
@@ -169,7 +175,8 @@ class CentralServer:
                 raise RuntimeError("server exited: "
                                    + (self.data_dir / "server.log").read_text()[-2000:])
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1,
+                             verify=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)

@@ -151,13 +151,13 @@ def test_revocations_keys_roster_volunteers_and_policy_reach_the_kiosk(
         "赵新,9,1,901,R9,resident,2020-01-01,2099-12-31\n")
     admin.publish_roster(central.engine, good, k.compound)
     admin.publish_policy(central.engine, "quota.days", "3")
-    admin.publish_volunteer(central.engine, "王老师", "2468", "admin", k.compound)
+    admin.publish_volunteer(central.engine, "王老师", "2468135", "admin", k.compound)
     report = k.sync()
     assert report.pulled["revocations"] == 1 and report.pulled["roster"] == 1
     assert report.pulled["volunteers"] == 1
     from kiosk.store.volunteers import verify_pin
 
-    signed_in = verify_pin(k.store.engine, "王老师", "2468")
+    signed_in = verify_pin(k.store.engine, "王老师", "2468135")
     assert signed_in is not None and signed_in.role.value == "admin"
     assert [r[0] for r in revocations(k.store.engine)] == ["R3"]
     with k.store.engine.connect() as conn:

@@ -30,10 +30,10 @@ def test_the_district_export_names_each_events_volunteer(
         central: CentralServer, kiosks: list[Kiosk], tmp_path: Path):
     gate1, gate2 = kiosks
     reading = [make_reading(36.5, source=ReadingSource.MANUAL)]
-    add_volunteer(gate1.store.engine, "先到的", "1357")  # gate 1's ids differ from gate 2's
-    li_at_1 = add_volunteer(gate1.store.engine, "李静", "2468")
-    li_at_2 = add_volunteer(gate2.store.engine, "李静", "2468")
-    wang_at_2 = add_volunteer(gate2.store.engine, "王老师", "1234")
+    add_volunteer(gate1.store.engine, "先到的", "1357924")  # gate 1's ids differ from gate 2's
+    li_at_1 = add_volunteer(gate1.store.engine, "李静", "2468135")
+    li_at_2 = add_volunteer(gate2.store.engine, "李静", "2468135")
+    wang_at_2 = add_volunteer(gate2.store.engine, "王老师", "2938471")
     assert li_at_1 != li_at_2 == 1
     gate1.gate.check("R1", reading, direction=Direction.OUT, volunteer_id=li_at_1)
     gate2.gate.check("R2", reading, direction=Direction.OUT, volunteer_id=wang_at_2)

@@ -405,24 +405,24 @@ def test_one_way_gate_keeps_its_direction(gate, tick):
 
 def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
     engine = loaded_store.engine
-    add_volunteer(engine, "李静", "2468")
-    add_volunteer(engine, "余融豪", "13579", Role.ADMIN)
+    add_volunteer(engine, "李静", "2468135")
+    add_volunteer(engine, "余融豪", "1357924", Role.ADMIN)
     m = SignInModel(engine, InlineRunner(), "gate-1", clock=tick)
     m.load()
     assert m.names == ["余融豪", "李静"] and m.admins == ["余融豪"]
     m.select("李静")
-    for k in "2468":
+    for k in "2468135":
         m.key(k)
         m.key(k)  # the same touch delivered twice
         tick.advance(0.3)
-    assert m.pin == "2468"
+    assert m.pin == "2468135"
     m.submit()
     assert m.duty is not None and m.duty.volunteer.name == "李静"
     m.sign_out()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("select ended_at is not null from shifts").scalar() == 1
     m.set_mode(Role.ADMIN)
-    for k in "13579":
+    for k in "1357924":
         m.key(k)
         tick.advance(0.3)
     m.submit()
@@ -431,16 +431,16 @@ def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
 
 def test_wrong_pins_lock_the_name_for_a_while(loaded_store):
     engine = loaded_store.engine
-    add_volunteer(engine, "洪远方", "1111")
+    add_volunteer(engine, "洪远方", "5182736")
     now = utc_now()
     for _i in range(MAX_FAILED_ATTEMPTS):
-        r = sign_in(engine, "洪远方", "9999", now)
+        r = sign_in(engine, "洪远方", "7301649", now)
         assert r.volunteer is None
     assert r.locked_until is not None
-    assert sign_in(engine, "洪远方", "1111", now).volunteer is None  # locked: even the right PIN
+    assert sign_in(engine, "洪远方", "5182736", now).volunteer is None  # locked: even the right PIN
     later = now + timedelta(seconds=LOCKOUT_S + 1)
-    assert sign_in(engine, "洪远方", "1111", later).volunteer is not None
-    assert sign_in(engine, "洪远方", "9999", later).attempts_left == MAX_FAILED_ATTEMPTS - 1
+    assert sign_in(engine, "洪远方", "5182736", later).volunteer is not None
+    assert sign_in(engine, "洪远方", "7301649", later).attempts_left == MAX_FAILED_ATTEMPTS - 1
 
 
 def test_view_models_and_services_import_no_kivy():

@@ -35,8 +35,8 @@ from kiosk.store.volunteers import add_volunteer
 REPO = Path(__file__).resolve().parents[2]
 #: generous bound for anything asynchronous on a loaded 2-core machine (seconds)
 WAIT_S = 20.0
-VOLUNTEER, PIN = "李静", "2468"
-ADMIN, ADMIN_PIN = "余融豪", "13579"
+VOLUNTEER, PIN = "李静", "2468135"
+ADMIN, ADMIN_PIN = "余融豪", "1357924"
 KEY_ID = "K1"
 #: set to a directory (e.g. docs/screenshots) to keep the flows' screenshots there
 SCREENSHOT_ENV = "KIOSK_UI_SCREENSHOTS"

@@ -3,6 +3,7 @@ HttpOnly, SameSite=Strict and Secure behind TLS."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -22,7 +23,15 @@ async def login_form(request: Request) -> HTMLResponse:
     return render(request, "login.html", {})
 
 
-@router.post("/login")
+#: the sign-in form's body, for the OpenAPI schema (the form is parsed by hand)
+_LOGIN_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["user", "password"],
+        "properties": {"user": {"type": "string", "maxLength": 100},
+                       "password": {"type": "string", "maxLength": 200}}}}}}}
+
+
+@router.post("/login", response_class=HTMLResponse, openapi_extra=_LOGIN_FORM)
 async def login(request: Request) -> Response:
     form = parse_qs((await request.body())[:4096].decode(errors="replace"))
     user = form.get("user", [""])[0].strip()
@@ -39,8 +48,8 @@ async def login(request: Request) -> Response:
         return render(request, "login.html",
                       {"error": "用户名或密码错误 / Wrong user or password"}, status_code=401)
     response = RedirectResponse("/", status_code=303)
-    secure = request.url.scheme == "https" or \
-        request.headers.get("x-forwarded-proto") == "https"
+    # https directly, or from a trusted proxy's X-Forwarded-Proto (uvicorn, --trusted-proxy)
+    secure = request.url.scheme == "https"
     response.set_cookie(session.COOKIE, token, max_age=session.SESSION_HOURS * 3600,
                         httponly=True, samesite="strict", secure=secure)
     return response

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select
 
-from kiosk.server import audit
+from kiosk.server import audit, ratelimit
 from kiosk.server.auth import sha256_hex, verify_password
 from kiosk.server.models import SessionRow, UserRow
-from kiosk.server.ratelimit import LOGIN_PER_CLIENT, LOGIN_PER_USER
 from kiosk.server.roles import Role, Staff
 from kiosk.store.models import table_of
 
@@ -43,22 +42,21 @@ def session_staff(engine: Engine, token: str | None) -> Staff | None:
 def sign_in(engine: Engine, user: str, password: str, client: str
             ) -> tuple[str | None, timedelta | None]:
     """(session token, None) when the password is right; (None, None) when it is wrong;
-    (None, wait) when this address or this user failed too often (the password is then
-    not even checked). Every attempt is audited."""
+    (None, wait) when a limit is reached (kiosk.server.ratelimit: the attempt is counted
+    before the password is checked, and then it is not checked at all). An unknown user
+    costs the same argon2 check as a known one. Every attempt is audited."""
     now = datetime.now()
+    attempt = ratelimit.admit(engine, ratelimit.SIGN_IN, client, user, now)
+    if not isinstance(attempt, int):
+        return None, attempt
     with engine.connect() as conn:
-        wait = LOGIN_PER_CLIENT.wait(audit.failures(
-            conn, audit.SIGN_IN_FAILED, LOGIN_PER_CLIENT.since(now), client=client), now)
-        wait = wait or LOGIN_PER_USER.wait(audit.failures(
-            conn, audit.SIGN_IN_FAILED, LOGIN_PER_USER.since(now), actor=user), now)
-        if wait is not None:
-            return None, wait
         stored = conn.execute(select(USERS.c.password_hash)
                               .where(USERS.c.name == user)).scalar_one_or_none()
-    if stored is None or not verify_password(stored, password):
+    if not verify_password(stored, password):
         audit.record(engine, user, audit.SIGN_IN_FAILED,
                      {"known_user": stored is not None}, client)
         return None, None
+    ratelimit.succeeded(engine, attempt)
     token = secrets.token_urlsafe(32)
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now))
