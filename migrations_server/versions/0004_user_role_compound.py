@@ -2,7 +2,7 @@
 before this keep seeing the whole district
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 10:00:00
 """
 from __future__ import annotations
