@@ -16,7 +16,7 @@ from sync_testkit import CentralServer, database_url
 
 from kiosk.server import admin
 from kiosk.server.admin import CODES, DEVICE_VOLUNTEERS
-from kiosk.server.dashboard import SESSIONS
+from kiosk.server.web.session import SESSIONS
 from kiosk.server.ingest import DEV, EV, FI
 
 #: examples per endpoint (a few seconds each on a loaded 2-core machine); a sign-in runs

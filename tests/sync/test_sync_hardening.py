@@ -25,7 +25,7 @@ from sync_testkit import REPO, ROSTER, CentralServer, Kiosk, database_url, make_
 from kiosk.cli import main
 from kiosk.server import admin, audit
 from kiosk.server.app import MAX_SMALL_BODY_BYTES
-from kiosk.server.dashboard import SESSIONS
+from kiosk.server.web.session import SESSIONS
 from kiosk.server.ingest import DEV
 from kiosk.server.ratelimit import ENROL_PER_CLIENT, LOGIN_PER_USER_CLIENT
 from kiosk.sync.client import Refused
