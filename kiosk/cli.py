@@ -7,6 +7,7 @@ Exit codes: 0 success (``check``: allowed), 1 error, 2 usage error, 3 ``check`` 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -279,9 +280,20 @@ def volunteers_list(ctx: Context) -> None:
 
 
 # --- check ------------------------------------------------------------------------------
+def _finite_temperatures(values: tuple[float, ...]) -> tuple[float, ...]:
+    """``--temp nan`` or ``inf`` is no reading: refused before anything is recorded."""
+    for v in values:
+        if not math.isfinite(v):
+            raise click.BadParameter(f"{v} is not a temperature (type one like 36.5)",
+                                     param_hint="'--temp'")
+    return values
+
+
+
 @main.command()
 @click.argument("pass_number", metavar="PASS")
 @click.option("--temp", "temps", multiple=True, type=float, metavar="°C",
+              callback=lambda _c, _p, v: _finite_temperatures(v),
               help="A temperature reading; repeat for a re-measure (in the order taken).")
 @click.option("--direction", type=click.Choice(["in", "out"]),
               help="Default: the opposite of the person's last movement here.")

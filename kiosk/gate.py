@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
 from kiosk.core.decision import Decision, Outcome, decide, decide_visitor, default_direction
-from kiosk.core.messages import Reason
+from kiosk.core.event import EventInvalid
+from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
@@ -28,7 +29,17 @@ from kiosk.store.roster import FoundPass, find_pass, household_exit_days, last_d
 
 
 class GateError(Exception):
-    pass
+    """A movement the gate will not record. ``refusal`` (Chinese and English) is set when
+    the record itself breaks a limit of the gate event (kiosk.core.event): what the central
+    store would refuse is refused here, before anything is written."""
+
+    def __init__(self, text: str, refusal: Message | None = None) -> None:
+        super().__init__(text)
+        self.refusal = refusal
+
+    @classmethod
+    def of(cls, exc: EventInvalid) -> GateError:
+        return cls(f"{exc.message.en} ({exc.message.zh})", exc.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +173,15 @@ class Gate:
         """Decide and durably record one passage. Returns after the commit.
 
         ``found``/``problem`` come from ``present`` when the pass was already identified."""
+        try:
+            return self._check(pass_number, readings, direction, volunteer_id, identified_by,
+                               found, problem)
+        except EventInvalid as exc:  # nothing was written: the transaction rolled back
+            raise GateError.of(exc) from None
+
+    def _check(self, pass_number: str, readings: Sequence[Reading], direction: Direction | None,
+               volunteer_id: int | None, identified_by: str, found: FoundPass | None,
+               problem: Reason | None) -> GateResult:
         pass_number = pass_number.strip().upper()
         settings, policy = self._rules  # one decision, one set of rules
         with self._writer.transaction() as conn:
@@ -229,7 +249,10 @@ class Gate:
             volunteer_id=volunteer_id,
             visitor=visitor,
         )
-        event = self._writer.record(settings.device.id, movement, clock, self._os_synced())
+        try:
+            event = self._writer.record(settings.device.id, movement, clock, self._os_synced())
+        except EventInvalid as exc:
+            raise GateError.of(exc) from None
         return GateResult(decision=decision, event=event, found=None, direction=direction)
 
     @staticmethod

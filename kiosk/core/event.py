@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import operator
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -81,9 +80,9 @@ PROTOCOL_MAX: Final = 30
 #: days a kiosk's clock can claim, however wrong it is: [EARLIEST, LATEST)
 EARLIEST: Final = date(2000, 1, 1)
 LATEST: Final = date(2100, 1, 1)
-#: a temperature any device can report (°C): wider than any body, narrower than nonsense
+#: a value any device can report (°C; a 16-bit tenth of a degree fits): wider than any body
 TEMPERATURE_MIN_C: Final = -273.15
-TEMPERATURE_MAX_C: Final = 1000.0
+TEMPERATURE_MAX_C: Final = 10_000.0
 #: the screening settings a kiosk accepts (kiosk.settings), as recorded with each event
 FEVER_THRESHOLD_RANGE_C: Final = (35.0, 40.0)
 FOREHEAD_OFFSET_RANGE_C: Final = (-3.0, 3.0)
@@ -403,21 +402,16 @@ def describe(errors: Sequence[Mapping[str, Any]]) -> EventInvalid:
     field = where[-1] if where else "event"
     name = _FIELD_NAMES.get(field, Message(field, field))
     ctx = first.get("ctx") or {}
-    if first["type"] == "string_too_long":
+    if field == "ordinal" or first["type"] == "too_long":  # a ninth reading: ordinal 9
+        n = MAX_READINGS
+        text = Message(f"体温读数过多(最多 {n} 个)", f"too many temperature readings "
+                       f"(at most {n})")
+    elif first["type"] == "string_too_long":
         n = ctx.get("max_length")
         text = Message(f"{name.zh}过长(最多 {n} 个字符)",
                        f"{name.en} too long (at most {n} characters)")
-    elif first["type"] == "too_long":
-        n = ctx.get("max_length")
-        text = Message(f"{name.zh}过多(最多 {n} 个)", f"too many {name.en} (at most {n})")
     elif first["type"] in ("finite_number", "greater_than_equal", "less_than_equal"):
         text = Message(f"{name.zh}不是有效数值", f"{name.en} is not a usable number")
     else:
         text = Message(f"{name.zh}无效", f"{name.en} is not valid")
     return EventInvalid(f"{'.'.join(where) or 'event'}: {first['msg']}", text)
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """A device value as the record keeps it: NaN and infinity (a device's own "no
-    number") become None."""
-    return value if value is None or math.isfinite(value) else None

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from kiosk.core.decision import Outcome, decide
+from kiosk.core.event import PASS_NUMBER_MAX
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
@@ -45,7 +46,7 @@ MANUAL_RANGE_C = (30.0, 45.0)
 #: a scanner payload longer than this, or with control characters, is garbage
 MAX_PAYLOAD = 300
 #: what a plain pass number can look like (R0001, W000050, BY3-1202-01)
-PASS_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,39}")
+PASS_NUMBER = re.compile(rf"[0-9A-Za-z][0-9A-Za-z-]{{0,{PASS_NUMBER_MAX - 1}}}")
 #: reasons about the paper itself: known before any temperature is taken
 PAPER_REASONS = frozenset({Reason.UNKNOWN_PASS, Reason.FORGED, Reason.EXPIRED,
                            Reason.NOT_YET_VALID, Reason.REVOKED, Reason.WRONG_KIND,
@@ -443,7 +444,9 @@ class GateFlow(Observable):
 
     def _record_failed(self, exc: BaseException) -> None:
         self.phase = Phase.MEASURING
-        if isinstance(exc, GateError):
+        if isinstance(exc, GateError) and exc.refusal is not None:
+            self._say("event_refused", zh=exc.refusal.zh, en=exc.refusal.en)
+        elif isinstance(exc, GateError):
             self._say("one_way", mode=self.gate.settings.checkpoint.direction_mode.upper())
         else:
             self._say("record_failed", error=str(exc))
