@@ -314,6 +314,15 @@ values_from_json: Final = _values_from_json(GateEvent, EVENT_FIELDS)
 reading_values_from_json: Final = _values_from_json(EventReading, READING_FIELDS)
 
 
+def as_stored(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as the store gives them back, so the hash is computed over what will be
+    read: SQLite keeps a whole REAL as an integer, and -0.0 comes back as 0.0."""
+    for k, v in values.items():
+        if type(v) is float and v == 0.0:
+            values[k] = 0.0
+    return values
+
+
 # --- hashing: the chain is computed over the JSON form --------------------------------------
 
 #: fields that identify a person; retention wipes them after the configured number of days

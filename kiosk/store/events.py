@@ -31,6 +31,7 @@ from kiosk.core.event import (
     EventReading,
     GateEvent,
     IdentifiedBy,
+    as_stored,
     canonical,
     describe,
     event_hash,
@@ -281,6 +282,9 @@ class EventWriter:
             }
             for i, r in enumerate(movement.readings, start=1)
         ]
+        as_stored(values)
+        for r in readings:
+            as_stored(r)
         values["personal_digest"] = personal_digest(values)
         values["hash"] = event_hash(values, readings)
         # the type checks every limit the central store checks: what the gate records, the
