@@ -1,11 +1,14 @@
 """Taking in a batch of gate events: exactly once, in order, with the chain re-verified.
 
-A batch is checked event by event: an event that is malformed or whose hash does not match
-its content is rejected (the kiosk quarantines it; the command sees a finding) and never
-blocks the others. The rest is written in one transaction that holds the posting device's
-row lock (so a replayed batch racing its original cannot store an event twice, even though
-the partitioned table cannot have a unique index on the event id alone) and the compound's
-change counter (so download cursors never skip a late commit).
+The body is validated in one pass against the gate event's type (kiosk.core.event): a batch
+with any event a kiosk cannot produce (a formula in an enumerated field, an id that is not a
+UUID, a huge number, NaN) is refused whole (HTTP 422) and nothing of it is stored. Then each
+event's hashes are re-computed: an event whose hash does not match its content is rejected
+(the kiosk quarantines it; the command sees a finding) and never blocks the others. The rest
+is written in one transaction that holds the posting device's row lock (so a replayed batch
+racing its original cannot store an event twice, even though the partitioned table cannot
+have a unique index on the event id alone) and the compound's change counter (so download
+cursors never skip a late commit).
 """
 
 from __future__ import annotations
