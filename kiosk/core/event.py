@@ -410,13 +410,11 @@ def describe(errors: Sequence[Mapping[str, Any]]) -> EventInvalid:
     where = [str(p) for p in first["loc"] if not isinstance(p, int)]
     field = where[-1] if where else "event"
     name = _FIELD_NAMES.get(field, Message(field, field))
-    ctx = first.get("ctx") or {}
     if field == "ordinal" or first["type"] == "too_long":  # a ninth reading: ordinal 9
-        n = MAX_READINGS
-        text = Message(f"体温读数过多(最多 {n} 个)", f"too many temperature readings "
-                       f"(at most {n})")
+        text = Message(f"体温读数过多(最多 {MAX_READINGS} 个)",
+                       f"too many temperature readings (at most {MAX_READINGS})")
     elif first["type"] == "string_too_long":
-        n = ctx.get("max_length")
+        n = (first.get("ctx") or {}).get("max_length")
         text = Message(f"{name.zh}过长(最多 {n} 个字符)",
                        f"{name.en} too long (at most {n} characters)")
     elif first["type"] in ("finite_number", "greater_than_equal", "less_than_equal"):
