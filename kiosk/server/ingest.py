@@ -131,9 +131,13 @@ def parse_push(body: bytes) -> PushRequest:
     """The request body, validated against the gate event's type; raises Refused with the
     first problem."""
     try:
-        return PushRequest.model_validate_json(body)
+        push = PushRequest.model_validate_json(body)
     except ValidationError as exc:
         raise Refused(_first_problem(exc)) from None
+    for i, e in enumerate(push.events):
+        if any(r.event_id != e.id for r in e.readings):
+            raise Refused(f"events.{i}.readings.event_id: a reading of another event")
+    return push
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,8 @@ def check_event(event: GateEvent | dict[str, Any], device_id: str) -> Checked:
         event = typed_event(event)
     if event.device_id != device_id:
         raise Invalid("event of another device")
+    if any(r.event_id != event.id for r in event.readings):
+        raise Invalid("a reading belongs to another event")
     raw = event.to_json()
     readings = raw["readings"]
     anonymised = is_anonymised(raw)

@@ -75,6 +75,7 @@ FOREIGN_VALUES: list[tuple[str, Any]] = [
     ("corrects_event_id", '=HYPERLINK("http://evil.example","x")'), ("id", "=1+2"),
     ("readings.source", "=1+2"), ("readings.state", "@valid"),
     ("corrects_event_id", "not-a-uuid"), ("outcome", "ALLOW"),
+    ("readings.event_id", "0f0e8c1e-5d5b-4a86-9f5e-6f1b1d0c2a11"),
 ]
 
 
