@@ -53,6 +53,12 @@ class IdentifiedBy(StrEnum):
     CORRECTION = "correction"  # a new event correcting an earlier one (corrects_event_id)
 
 
+#: the JSON form of an event (:meth:`GateEvent.to_json`, ``readings`` included) or of one
+#: of its readings: what goes on the wire, what the hash is computed over
+EventJson = dict[str, Any]
+ReadingJson = dict[str, Any]
+
+
 # --- limits: each defined once, for the kiosk and the central store ---------------------------
 
 #: a UUID as ``str(uuid.uuid4())`` writes it (event ids, device ids)
@@ -198,7 +204,7 @@ class GateEvent:
     hash: Sha256
     readings: Annotated[tuple[EventReading, ...], Field(max_length=MAX_READINGS)] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventJson:
         """The JSON form: the wire, the central store's kept record, the hash body."""
         out = dict(zip(EVENT_FIELDS, _event_values(self), strict=True))
         for n in _ISO_FIELDS:
@@ -267,10 +273,10 @@ def _json_from_row_value(kind: type | None) -> Callable[[Any], Any] | None:
 
 
 def _from_row(model: type, names: Sequence[str]
-              ) -> Callable[[Sequence[Any]], dict[str, Any]]:
+              ) -> Callable[[Sequence[Any]], EventJson]:
     convs = [(n, f) for n in names if (f := _json_from_row_value(_kind(model, n))) is not None]
 
-    def to_json(raw: Sequence[Any]) -> dict[str, Any]:
+    def to_json(raw: Sequence[Any]) -> EventJson:
         values = dict(zip(names, raw, strict=True))
         for n, f in convs:
             values[n] = f(values[n])
@@ -294,10 +300,10 @@ def _from_json_value(kind: type | None) -> Callable[[str], Any] | None:
 
 
 def _values_from_json(model: type, names: Sequence[str]
-                      ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+                      ) -> Callable[[EventJson], dict[str, Any]]:
     convs = [(n, f) for n in names if (f := _from_json_value(_kind(model, n))) is not None]
 
-    def parse(values: dict[str, Any]) -> dict[str, Any]:
+    def parse(values: EventJson) -> dict[str, Any]:
         out = {n: values.get(n) for n in names}
         for n, f in convs:
             v = out[n]
@@ -353,15 +359,15 @@ def canonical(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
-def personal_digest(values: dict[str, Any]) -> str:
+def personal_digest(values: EventJson) -> str:
     return hashlib.sha256(canonical({k: values.get(k) for k in PERSONAL_FIELDS})).hexdigest()
 
 
-def is_anonymised(values: dict[str, Any]) -> bool:
+def is_anonymised(values: EventJson) -> bool:
     return all(values.get(k) in (None, "") for k in PERSONAL_FIELDS)
 
 
-def event_hash(values: dict[str, Any], readings: Sequence[Any]) -> str:
+def event_hash(values: EventJson, readings: Sequence[ReadingJson]) -> str:
     """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
     personal fields and its readings: altering or deleting an earlier record breaks every
     later hash, while wiping personal data for retention does not."""

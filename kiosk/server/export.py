@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select
 
-from kiosk.core.event import reading_values_from_json, values_from_json
+from kiosk.core.event import EventJson, reading_values_from_json, values_from_json
 from kiosk.core.model import PassKind
 from kiosk.export.csvfile import neutralise
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
@@ -93,7 +93,7 @@ def _roster(engine: Engine) -> list[RosterRow]:
                                 start=1)]
 
 
-def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
+def _records(engine: Engine, day: date) -> Iterable[list[EventJson]]:
     """The day's events as the kiosks recorded them, in chunks."""
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=CHUNK).execute(
@@ -102,7 +102,7 @@ def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
             yield [json.loads(r.record) for r in part]
 
 
-def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
+def _last_movements_before(engine: Engine, day: date) -> list[EventJson]:
     """Each pass's last allowed movement at each gate before ``day``: what "still out at
     day's end" needs from earlier days (a resident who went out yesterday and is not back)."""
     last = (select(EV.c.device_id, func.max(EV.c.seq).label("seq"))
@@ -127,7 +127,7 @@ def _copy_volunteers(engine: Engine, conn: Connection) -> dict[tuple[str, int], 
     return {(r.device_id, r.volunteer_id): ids[r.name] for r in known}
 
 
-def _copy_events(conn: Connection, records: list[dict[str, Any]],
+def _copy_events(conn: Connection, records: list[EventJson],
                  passes: dict[str, tuple[int, int | None]],
                  volunteers: dict[tuple[str, int], int]) -> None:
     if not records:

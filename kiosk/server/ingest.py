@@ -29,7 +29,9 @@ from kiosk.core.event import (
     MAX_SEQ,
     NOT_HASHED,
     PERSONAL_FIELDS,
+    EventJson,
     GateEvent,
+    ReadingJson,
     Uuid,
     event_hash,
     is_anonymised,
@@ -172,8 +174,8 @@ class Checked:
     """An event whose hashes match its content: its JSON form (``readings`` included, what
     the central store keeps), its readings, and its typed key fields."""
 
-    values: dict[str, Any]
-    readings: list[dict[str, Any]]
+    values: EventJson
+    readings: list[ReadingJson]
     local_date: date
     wall_utc: datetime
 
@@ -199,7 +201,7 @@ def typed_event(raw: Any) -> GateEvent:
         raise Invalid(str(exc)) from None
 
 
-def check_event(event: GateEvent | dict[str, Any], device_id: str) -> Checked:
+def check_event(event: GateEvent | EventJson, device_id: str) -> Checked:
     """Re-compute the hashes of one event (typed, or its JSON form, which is validated
     first); raises Invalid with a reason a person can read."""
     if not isinstance(event, GateEvent):
@@ -226,7 +228,7 @@ def check_event(event: GateEvent | dict[str, Any], device_id: str) -> Checked:
 _NOT_IN_EVENT_HASH = (*NOT_HASHED, "readings")
 
 
-def _digests_match(raw: dict[str, Any], readings: list[Any], anonymised: bool) -> bool:
+def _digests_match(raw: EventJson, readings: list[ReadingJson], anonymised: bool) -> bool:
     """Both digests of an event re-computed over orjson's sorted compact form: True when
     they equal the event's own (``personal_digest`` unless anonymised, and ``hash``).
 
@@ -345,7 +347,7 @@ class Ingest:
         self.engine = engine
         self.partitions = Partitions(engine)
 
-    def ingest(self, device_id: str, events: Sequence[GateEvent | dict[str, Any]],
+    def ingest(self, device_id: str, events: Sequence[GateEvent | EventJson],
                volunteers: dict[int, str] | None = None) -> IngestResult:
         """Store a batch (typed events, as ``parse_push`` gives them, or their JSON form)
         and the names of the kiosk's volunteer ids it carries, in one transaction; raises

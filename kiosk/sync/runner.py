@@ -23,7 +23,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk import settings as settings_mod
-from kiosk.core.event import EVENT_FIELDS, READING_FIELDS, json_from_row, reading_json_from_row
+from kiosk.core.event import (
+    EVENT_FIELDS,
+    READING_FIELDS,
+    EventJson,
+    ReadingJson,
+    json_from_row,
+    reading_json_from_row,
+)
 from kiosk.core.model import PassKind
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import (
@@ -112,8 +119,8 @@ def _raw(conn: Connection) -> Any:
     return conn.connection.dbapi_connection
 
 
-def _with_readings(events: list[dict[str, Any]], raw_readings: Any) -> list[dict[str, Any]]:
-    readings: dict[str, list[dict[str, Any]]] = {}
+def _with_readings(events: list[EventJson], raw_readings: Any) -> list[EventJson]:
+    readings: dict[str, list[ReadingJson]] = {}
     for raw in raw_readings:
         r = _reading_dict(raw)
         readings.setdefault(r["event_id"], []).append(r)
@@ -122,11 +129,11 @@ def _with_readings(events: list[dict[str, Any]], raw_readings: Any) -> list[dict
     return events
 
 
-def load_events(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
+def load_events(conn: Connection, ids: list[str]) -> list[EventJson]:
     """The events with these ids, as the server re-hashes them: every column as SQLAlchemy
     reads it back (what ``verify_chain`` checks), dates as ISO text, readings in order."""
     db = _raw(conn)
-    out: list[dict[str, Any]] = []
+    out: list[EventJson] = []
     raw_readings: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):  # well under SQLite's limit of bound variables
         chunk = tuple(ids[start:start + 500])
@@ -155,7 +162,7 @@ def next_queued(conn: Connection, after: int, size: int) -> list[Queued]:
 _ID = EVENT_FIELDS.index("id")
 
 
-def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[dict[str, Any]]:
+def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[EventJson]:
     """The events of ``rows`` (consecutive queued outbox rows, as ``next_queued`` gives
     them), in order, as ``load_events`` gives them.
 
@@ -223,7 +230,7 @@ class Syncer:
         state.record(self.engine, **{state.MISSING: json.dumps(missing)})
         report.missing = missing
 
-    def _batch(self, after: int, size: int) -> tuple[list[Any], list[dict[str, Any]], int, int]:
+    def _batch(self, after: int, size: int) -> tuple[list[Any], list[EventJson], int, int]:
         """The next ``size`` queued events after seq ``after``, and the outbox counts."""
         with self.engine.connect() as conn, conn.begin():  # one snapshot for all reads
             rows = next_queued(conn, after, size)
@@ -281,7 +288,7 @@ class Syncer:
             self._take_ack(rows, ack, report)
             size = self.batch
 
-    def _names(self, events: list[dict[str, Any]]) -> dict[int, str]:
+    def _names(self, events: list[EventJson]) -> dict[int, str]:
         """The names of the volunteers who recorded these events (a kiosk's volunteer ids
         mean nothing at the central store; the district export shows names)."""
         ids = {e["volunteer_id"] for e in events if e.get("volunteer_id") is not None}
