@@ -289,7 +289,6 @@ def _finite_temperatures(values: tuple[float, ...]) -> tuple[float, ...]:
     return values
 
 
-
 @main.command()
 @click.argument("pass_number", metavar="PASS")
 @click.option("--temp", "temps", multiple=True, type=float, metavar="°C",
