@@ -141,3 +141,17 @@ def test_kiosk_check_refuses_a_pass_text_longer_than_the_limit(data_dir: Path,
 def test_manual_readings_are_marked_manual(gate: Gate) -> None:
     gate.check("R0001", [make_reading(36.5, source=ReadingSource.MANUAL)])
     assert _events(gate)[0]["readings"][0]["source"] == "manual"
+
+
+def test_the_apps_keypad_and_the_drivers_give_no_non_finite_value() -> None:
+    """The other entries of a reading: the app's temperature keypad and a thermometer that
+    prints Arduino's ``nan``/``inf`` (a fault, never a value)."""
+    from drivers.text_lines import parse_line
+    from kiosk.ui.vm.flow import parse_manual
+
+    for typed in ("nan", "inf", "-inf", "NaN", "1e999"):
+        assert parse_manual(typed) is None
+    assert parse_manual("365") == 36.5
+    for token in ("nan", "inf", "-inf", "ovf"):
+        frame = parse_line(f"Ambient = 25.00*C\tObject = {token}*C")
+        assert frame is not None and frame.object_c is None and frame.fault
