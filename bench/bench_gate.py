@@ -83,7 +83,7 @@ class Ours:
         self.mv = Movement(checkpoint="bench", direction=Direction.IN,
                            decision=Decision(Outcome.ALLOW, Reason.OK),
                            readings=[make_reading(36.5)], policy=self.gate.policy,
-                           identified_by="bench", pass_number="R0000001")
+                           identified_by="scanner", pass_number="R0000001")
 
     def movement(self) -> None:
         number = f"R{self.rng.randrange(self.residents):07d}"

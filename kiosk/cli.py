@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -371,9 +372,19 @@ def volunteers_list(ctx: Context) -> None:
 
 
 # --- check ------------------------------------------------------------------------------
+def _finite_temperatures(values: tuple[float, ...]) -> tuple[float, ...]:
+    """``--temp nan`` or ``inf`` is no reading: refused before anything is recorded."""
+    for v in values:
+        if not math.isfinite(v):
+            raise click.BadParameter(f"{v} is not a temperature (type one like 36.5)",
+                                     param_hint="'--temp'")
+    return values
+
+
 @main.command()
 @click.argument("pass_number", metavar="PASS")
 @click.option("--temp", "temps", multiple=True, type=float, metavar="°C",
+              callback=lambda _c, _p, v: _finite_temperatures(v),
               help="A temperature reading; repeat for a re-measure (in the order taken).")
 @click.option("--direction", type=click.Choice(["in", "out"]),
               help="Default: the opposite of the person's last movement here.")

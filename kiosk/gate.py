@@ -23,7 +23,8 @@ from kiosk.core.decision import (
     decide_visitor,
     default_direction,
 )
-from kiosk.core.messages import Reason
+from kiosk.core.event import EventInvalid
+from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
@@ -47,7 +48,17 @@ SEARCH_LIMIT = 12
 
 
 class GateError(Exception):
-    pass
+    """A movement the gate will not record. ``refusal`` (Chinese and English) is set when
+    the record itself breaks a limit of the gate event (kiosk.core.event): what the central
+    store would refuse is refused here, before anything is written."""
+
+    def __init__(self, text: str, refusal: Message | None = None) -> None:
+        super().__init__(text)
+        self.refusal = refusal
+
+    @classmethod
+    def of(cls, exc: EventInvalid) -> GateError:
+        return cls(f"{exc.message.en} ({exc.message.zh})", exc.message)
 
 
 class DirectionMode(StrEnum):
@@ -254,6 +265,15 @@ class Gate:
         """Decide and durably record one passage. Returns after the commit.
 
         ``found``/``problem`` come from ``present`` when the pass was already identified."""
+        try:
+            return self._check(pass_number, readings, direction, volunteer_id, identified_by,
+                               found, problem)
+        except EventInvalid as exc:  # nothing was written: the transaction rolled back
+            raise GateError.of(exc) from None
+
+    def _check(self, pass_number: str, readings: Sequence[Reading], direction: Direction | None,
+               volunteer_id: int | None, identified_by: str, found: FoundPass | None,
+               problem: Reason | None) -> GateResult:
         pass_number = pass_number.strip().upper()
         settings, policy = self._rules  # one decision, one set of rules
         with self._writer.transaction() as conn:
@@ -316,7 +336,10 @@ class Gate:
             volunteer_id=volunteer_id,
             visitor=visitor,
         )
-        event = self._writer.record(settings.device.id, movement, clock, self._os_synced())
+        try:
+            event = self._writer.record(settings.device.id, movement, clock, self._os_synced())
+        except EventInvalid as exc:
+            raise GateError.of(exc) from None
         return GateResult(decision=decision, event=event, found=None, direction=direction)
 
     @staticmethod

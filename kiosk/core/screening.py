@@ -79,8 +79,10 @@ def make_reading(
     state = classify(used) if object_c is None or math.isfinite(object_c) else classify(object_c)
     return Reading(
         state=state,
-        object_c=object_c,
-        ambient_c=ambient_c,
+        # a device's NaN or infinity is its "no number": the state says sensor error, and
+        # no non-finite value is ever recorded (kiosk.core.event refuses one)
+        object_c=object_c if object_c is None or math.isfinite(object_c) else None,
+        ambient_c=ambient_c if ambient_c is None or math.isfinite(ambient_c) else None,
         used_c=used,
         source=source,
         device=device,

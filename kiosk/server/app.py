@@ -27,7 +27,15 @@ from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
 from kiosk.server.db import open_server_store
 from kiosk.server.guard import Guard
-from kiosk.server.ingest import DEV, MAX_BATCH_EVENTS, Ingest
+from kiosk.server.ingest import (
+    DEV,
+    MAX_BATCH_EVENTS,
+    Ingest,
+    PushResponse,
+    Refused,
+    parse_push,
+    push_request_schema,
+)
 from kiosk.server.ratelimit import minutes_to_wait, retry_after
 from kiosk.server.schemas import (
     ChangesPage,
@@ -35,10 +43,8 @@ from kiosk.server.schemas import (
     Enrolled,
     EnrolRequest,
     Health,
-    PushAnswer,
     problems,
 )
-from kiosk.sync import wire
 
 #: a batch larger than this (bytes) is refused before it is read (HTTP 413)
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -59,9 +65,20 @@ class Device:
     compound: str
 
 
+#: the largest count a kiosk reports in a header (the device row's 32-bit columns)
+MAX_HEADER_COUNT = 2**31 - 1
+
+
 def _int_header(request: Request, name: str) -> int | None:
-    value = request.headers.get(name, "")
-    return int(value) if value.isdigit() else None
+    """A count the kiosk reports (``X-Kiosk-Pending``): None when absent, 422 when it is
+    not a count the device row can hold."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10
+            and int(value) <= MAX_HEADER_COUNT):
+        raise _problem(422, f"{name} must be a whole number from 0 to {MAX_HEADER_COUNT}")
+    return int(value)
 
 
 def _problem(status: int, detail: str) -> HTTPException:
@@ -72,21 +89,6 @@ def _problem(status: int, detail: str) -> HTTPException:
 async def _read_body(request: Request) -> bytes:
     """The request body (its size and read time are bounded by kiosk.server.guard)."""
     return await request.body()
-
-
-def _volunteer_names(raw: Any) -> dict[int, str]:
-    """The batch's ``{"<kiosk volunteer id>": "name"}``, checked (422 when malformed)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or len(raw) > MAX_BATCH_EVENTS:
-        raise _problem(422, "volunteers must be an object of id: name")
-    try:
-        names = {int(k): v for k, v in raw.items()}
-    except ValueError:
-        raise _problem(422, "volunteer ids are integers") from None
-    if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in names.values()):
-        raise _problem(422, "volunteer names are 1 to 100 characters")
-    return names
 
 
 def _clock_offset(request: Request) -> float | None:
@@ -178,30 +180,26 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
         return Enrolled(secret=done.secret, checkpoint=done.checkpoint,
                         compound=done.compound, device_id=done.device_id)
 
-    @app.post(EVENTS_PATH, response_model=PushAnswer,
+    @app.post(EVENTS_PATH, response_model=PushResponse, openapi_extra=push_request_schema(),
               responses=problems(401, 403, 408, 413, 422))
     async def upload(request: Request, me: AuthDevice) -> dict[str, Any]:
-        """A batch ``{"device_id": ..., "events": [...], "volunteers": {id: name}}``;
-        idempotent by event id. ``volunteers`` names the kiosk's volunteer ids used in the
-        batch (the district export shows names)."""
+        """A batch of the kiosk's gate events (``PushRequest``); idempotent by event id.
+        A batch with any event outside the event's type (kiosk.core.event) is refused
+        whole (422) and nothing of it is stored."""
         raw = await _read_body(request)
         try:
-            body = wire.loads(raw)
-        except ValueError:
-            raise _problem(422, "body is not JSON") from None
-        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-            raise _problem(422, 'expected {"device_id": ..., "events": [...]}')
-        events = body["events"]
-        if len(events) > MAX_BATCH_EVENTS:
+            body = parse_push(raw)
+        except Refused as exc:
+            raise _problem(422, str(exc)) from None
+        if len(body.events) > MAX_BATCH_EVENTS:
             raise _problem(413, f"more than {MAX_BATCH_EVENTS} events in one batch")
-        claimed = {body.get("device_id")} | {
-            e.get("device_id") for e in events if isinstance(e, dict)}
-        if claimed - {me.id}:
+        if {body.device_id} | {e.device_id for e in body.events} != {me.id}:
             raise _problem(403, "a device may only post its own events")
-        names = _volunteer_names(body.get("volunteers"))
-        result = await run_in_threadpool(ingest.ingest, me.id, events)
-        if names:
-            await run_in_threadpool(admin.remember_volunteers, engine, me.id, names)
+        try:
+            result = await run_in_threadpool(ingest.ingest, me.id, body.events,
+                                             body.volunteers)
+        except Refused as exc:
+            raise _problem(422, str(exc)) from None
         return result.as_json()
 
     @app.get("/api/v1/changes", response_model=ChangesPage, responses=problems(401, 422))

@@ -22,6 +22,10 @@ MOVEMENT_DAYS = 14
 PAGE = 2000
 
 
+#: change ids are 64-bit signed integers (BIGINT): a cursor past that is no cursor
+MAX_CHANGE_ID = 2**63 - 1
+
+
 class BadCursor(ValueError):
     pass
 
@@ -39,7 +43,7 @@ class Cursor:
             a, m = (int(p) for p in text.split("."))
         except ValueError:
             raise BadCursor(f"bad cursor {text!r}") from None
-        if a < 0 or m < 0:
+        if not (0 <= a <= MAX_CHANGE_ID and 0 <= m <= MAX_CHANGE_ID):
             raise BadCursor(f"bad cursor {text!r}")
         return cls(a, m)
 

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, Engine, Table, and_, func, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, select
 
+from kiosk.core.event import EventJson, reading_values_from_json, values_from_json
 from kiosk.core.model import PassKind
+from kiosk.export.csvfile import neutralise
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
 from kiosk.server.models import (
@@ -64,30 +66,20 @@ DISTRICT = "district"
 CHUNK = 5000
 
 
-def _parser(table: Table) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """From a record's JSON values (dates as ISO text) back to what the kiosk stores, so the
-    temporary store holds exactly what a kiosk's would (the reverse of the sync's reader)."""
-    names = [c.name for c in table.columns]
-    conv: dict[str, Callable[[str], Any]] = {}
-    for c in table.columns:
-        if isinstance(c.type, DateTime):
-            conv[c.name] = datetime.fromisoformat
-        elif isinstance(c.type, Date):
-            conv[c.name] = date.fromisoformat
-
-    def parse(values: dict[str, Any]) -> dict[str, Any]:
-        out = {n: values.get(n) for n in names}
-        for n, f in conv.items():
-            v = out[n]
-            if v is not None:
-                out[n] = f(v)
-        return out
-
-    return parse
+#: fields the kiosk's export masks and then neutralises itself (kiosk.export.nightly): a
+#: quote put in front before masking would change what the mask keeps
+_MASKED_BY_THE_EXPORT = frozenset({"pass_number", "visitor_name", "visitor_phone"})
 
 
-_event_values = _parser(E)
-_reading_values = _parser(RD)
+def _neutralised(values: dict[str, Any]) -> dict[str, Any]:
+    """Every text value a spreadsheet would run as a formula, neutralised (csvfile's rule).
+    Ingest already refuses such values in the fields the kiosk fills from its own
+    enumerations and ids; this is for records kept from before, and for whatever a field's
+    check may miss: nothing a device sends reaches a district spreadsheet as a live cell."""
+    for k, v in values.items():
+        if isinstance(v, str) and k not in _MASKED_BY_THE_EXPORT:
+            values[k] = neutralise(v)
+    return values
 
 
 def _roster(engine: Engine) -> list[RosterRow]:
@@ -101,13 +93,13 @@ def _roster(engine: Engine) -> list[RosterRow]:
                                 start=1)]
 
 
-def _as_enrolled(record: str, checkpoint: str) -> dict[str, Any]:
+def _as_enrolled(record: str, checkpoint: str) -> EventJson:
     """A kiosk's record labelled with the checkpoint its device was enrolled as (the
     server's, stored with the event at ingest), not the one the kiosk calls itself."""
     return {**json.loads(record), "checkpoint": checkpoint}
 
 
-def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
+def _records(engine: Engine, day: date) -> Iterable[list[EventJson]]:
     """The day's events as the kiosks recorded them, in chunks."""
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=CHUNK).execute(
@@ -116,7 +108,7 @@ def _records(engine: Engine, day: date) -> Iterable[list[dict[str, Any]]]:
             yield [_as_enrolled(r.record, r.checkpoint) for r in part]
 
 
-def _last_movements_before(engine: Engine, day: date) -> list[dict[str, Any]]:
+def _last_movements_before(engine: Engine, day: date) -> list[EventJson]:
     """Each pass's last allowed movement at each gate before ``day``: what "still out at
     day's end" needs from earlier days (a resident who went out yesterday and is not back)."""
     last = (select(EV.c.device_id, func.max(EV.c.seq).label("seq"))
@@ -141,7 +133,7 @@ def _copy_volunteers(engine: Engine, conn: Connection) -> dict[tuple[str, int], 
     return {(r.device_id, r.volunteer_id): ids[r.name] for r in known}
 
 
-def _copy_events(conn: Connection, records: list[dict[str, Any]],
+def _copy_events(conn: Connection, records: list[EventJson],
                  passes: dict[str, tuple[int, int | None]],
                  volunteers: dict[tuple[str, int], int]) -> None:
     if not records:
@@ -149,12 +141,13 @@ def _copy_events(conn: Connection, records: list[dict[str, Any]],
     events: list[dict[str, Any]] = []
     readings: list[dict[str, Any]] = []
     for rec in records:
-        values = _event_values(rec)
+        values = values_from_json(rec)
         pass_id, resident_id = passes.get(values["pass_number"] or "", (None, None))
         volunteer = volunteers.get((values["device_id"], values["volunteer_id"]))
         values.update(pass_id=pass_id, resident_id=resident_id, volunteer_id=volunteer)
-        events.append(values)
-        readings += [_reading_values(r) for r in rec.get("readings", [])]
+        events.append(_neutralised(values))
+        readings += [_neutralised(reading_values_from_json(r))
+                     for r in rec.get("readings", [])]
     conn.execute(insert(E), events)
     if readings:
         conn.execute(insert(RD), readings)

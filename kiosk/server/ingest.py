@@ -1,11 +1,14 @@
 """Taking in a batch of gate events: exactly once, in order, with the chain re-verified.
 
-A batch is checked event by event: an event that is malformed or whose hash does not match
-its content is rejected (the kiosk quarantines it; the command sees a finding) and never
-blocks the others. The rest is written in one transaction that holds the posting device's
-row lock (so a replayed batch racing its original cannot store an event twice, even though
-the partitioned table cannot have a unique index on the event id alone) and the compound's
-change counter (so download cursors never skip a late commit).
+The body is validated in one pass against the gate event's type (kiosk.core.event): a batch
+with any event a kiosk cannot produce (a formula in an enumerated field, an id that is not a
+UUID, a huge number, NaN) is refused whole (HTTP 422) and nothing of it is stored. Then each
+event's hashes are re-computed: an event whose hash does not match its content is rejected
+(the kiosk quarantines it; the command sees a finding) and never blocks the others. The rest
+is written in one transaction that holds the posting device's row lock (so a replayed batch
+racing its original cannot store an event twice, even though the partitioned table cannot
+have a unique index on the event id alone) and the compound's change counter (so download
+cursors never skip a late commit).
 """
 
 from __future__ import annotations
@@ -13,37 +16,37 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Date,
-    DateTime,
-    Engine,
-    Float,
-    Integer,
-    String,
-    bindparam,
-    insert,
-    select,
-    text,
-)
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
-from kiosk.server.db import Partitions, is_postgres
-from kiosk.server.models import DeviceRow, EventRow, FindingRow, PolicyEntryRow
-from kiosk.store.events import (
+from kiosk.core.event import (
+    MAX_ROW_ID,
+    MAX_SEQ,
     NOT_HASHED,
     PERSONAL_FIELDS,
+    EventJson,
+    GateEvent,
+    ReadingJson,
+    Uuid,
     event_hash,
     is_anonymised,
     personal_digest,
 )
-from kiosk.store.models import GateEventRow, ReadingRow, table_of
+from kiosk.server.db import Partitions, is_postgres
+from kiosk.server.models import (
+    DeviceRow,
+    DeviceVolunteerRow,
+    EventRow,
+    FindingRow,
+    PolicyEntryRow,
+)
+from kiosk.store.events import EVENT_VALIDATOR
+from kiosk.store.models import table_of
 from kiosk.sync import wire
 
 orjson = wire.orjson  # None on a machine without the wheel: the reference path only
@@ -52,13 +55,91 @@ DEV = table_of(DeviceRow)
 EV = table_of(EventRow)
 FI = table_of(FindingRow)
 PO = table_of(PolicyEntryRow)
+DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
 #: more than this in one request is refused as a whole (HTTP 413); the kiosk sends fewer
 MAX_BATCH_EVENTS = 5000
-#: a gate event has one or two readings; a handful more is tolerated, not a hundred
-MAX_READINGS = 8
-#: dates outside this range are not a kiosk's clock, however wrong: refused
-EARLIEST, LATEST = date(2000, 1, 1), date(2100, 1, 1)
+#: how far past the device's highest stored seq one batch may reach: a kiosk sends its
+#: outbox in order, so a jump this size is no kiosk's (kiosk serve verify, the gap lists)
+MAX_SEQ_JUMP = 1_000_000
+#: a volunteer's name, as the kiosk's roster of volunteers holds it
+VOLUNTEER_NAME_MAX = 100
+
+VolunteerId = Annotated[int, Strict(False), Field(ge=1, le=MAX_ROW_ID)]
+VolunteerName = Annotated[str, StringConstraints(min_length=1, max_length=VOLUNTEER_NAME_MAX)]
+
+
+class PushRequest(BaseModel):
+    """``POST /api/v1/events``: a batch of a kiosk's gate events, in the codec's JSON form
+    (kiosk.core.event), and the names of the kiosk's volunteer ids the events carry (the
+    district export shows names). Parsed from the body's bytes in one pass, strictly."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    device_id: Uuid
+    events: list[GateEvent]
+    volunteers: Annotated[dict[VolunteerId, VolunteerName],
+                          Field(max_length=MAX_BATCH_EVENTS)] = {}
+
+
+class RejectedEvent(BaseModel):
+    """An event of the batch that was not stored (altered, or its seq taken): the kiosk
+    quarantines it."""
+
+    index: int
+    id: str | None
+    seq: int | None
+    reason: str
+
+
+class PushResponse(BaseModel):
+    """What became of a batch: ``missing`` lists [first, last] ranges of this device's
+    sequence numbers the central store has not got."""
+
+    stored: int
+    duplicates: int
+    rejected: list[RejectedEvent]
+    missing: list[list[int]]
+    last_seq: int
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with every ``$ref`` to ``defs`` replaced by its definition (the event's
+    types do not nest themselves)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def push_request_schema() -> dict[str, Any]:
+    """The OpenAPI request body of ``POST /api/v1/events`` (the route parses the bytes
+    itself, in one strict pass, so FastAPI is told the schema instead of parsing it)."""
+    schema = PushRequest.model_json_schema(mode="validation")
+    body = _inline(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}}}
+
+
+class Refused(ValueError):
+    """A request refused as a whole (HTTP 422): nothing of it is stored."""
+
+
+def parse_push(body: bytes) -> PushRequest:
+    """The request body, validated against the gate event's type; raises Refused with the
+    first problem."""
+    try:
+        push = PushRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise Refused(_first_problem(exc)) from None
+    for i, e in enumerate(push.events):
+        if any(r.event_id != e.id for r in e.readings):
+            raise Refused(f"events.{i}.readings.event_id: a reading of another event")
+    return push
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +171,11 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """An event that passed validation: its content (the event as posted, ``readings``
-    included when the kiosk sent them), readings and decoded key fields."""
+    """An event whose hashes match its content: its JSON form (``readings`` included, what
+    the central store keeps), its readings, and its typed key fields."""
 
-    values: dict[str, Any]
-    readings: list[dict[str, Any]]
+    values: EventJson
+    readings: list[ReadingJson]
     local_date: date
     wall_utc: datetime
 
@@ -103,112 +184,61 @@ class Invalid(ValueError):
     pass
 
 
-FieldSpec = tuple[str, frozenset[type], int | None, bool]
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where or 'body'}: {first['msg']}"
 
 
-def _field_checks(table: Any) -> tuple[frozenset[str], list[FieldSpec]]:
-    """(the column names, and per column: the JSON types accepted, max length, nullable),
-    from the kiosk's own table, so the server accepts exactly what a kiosk can record."""
-    specs: list[FieldSpec] = []
-    for col in table.columns:
-        length = None
-        if isinstance(col.type, Boolean):
-            kinds: set[type] = {bool}
-        elif isinstance(col.type, Integer):
-            kinds = {int}
-        elif isinstance(col.type, Float):
-            kinds = {int, float}
-        elif isinstance(col.type, Date | DateTime):
-            kinds, length = {str}, 32
-        elif isinstance(col.type, String):
-            kinds, length = {str}, col.type.length
-        else:
-            kinds, length = {str}, 10_000
-        specs.append((col.name, frozenset(kinds), length, bool(col.nullable)))
-    return frozenset(s[0] for s in specs), specs
-
-
-EVENT_FIELDS = _field_checks(table_of(GateEventRow))
-READING_FIELDS = _field_checks(table_of(ReadingRow))
-_EVENT_KEYS = EVENT_FIELDS[0] | {"readings"}
-
-
-def _check_fields(obj: Any, fields: tuple[frozenset[str], list[FieldSpec]], what: str,
-                  allowed: frozenset[str]) -> None:
-    """Exact keys, exact JSON types (``true`` is not an integer), lengths within the
-    column's. On the ingest path: kept to one dict look-up and one type test a field."""
-    if not isinstance(obj, dict):
-        raise Invalid(f"{what} is not an object")
-    if obj.keys() != allowed:
-        unknown, missing = obj.keys() - allowed, allowed - obj.keys() - {"readings"}
-        if unknown or missing:
-            detail = (f"unknown fields: {', '.join(sorted(unknown)[:5])}" if unknown
-                      else f"lacks {', '.join(sorted(missing)[:5])}")
-            raise Invalid(f"{what} {detail}")
-    for name, kinds, length, nullable in fields[1]:
-        v = obj[name]
-        if v is None:
-            if not nullable:
-                raise Invalid(f"{what}.{name} may not be null")
-        elif type(v) not in kinds:
-            raise Invalid(f"{what}.{name} has the wrong type")
-        elif length is not None and len(v) > length:
-            raise Invalid(f"{what}.{name} is longer than {length}")
-
-
-def check_event(raw: Any, device_id: str) -> Checked:
-    """Validate one event as posted and re-compute its hashes; raises Invalid with a reason
-    a person can read."""
-    _check_fields(raw, EVENT_FIELDS, "event", _EVENT_KEYS)
-    readings = raw.get("readings", [])
-    if not isinstance(readings, list) or len(readings) > MAX_READINGS:
-        raise Invalid(f"readings must be a list of at most {MAX_READINGS}")
-    for r in readings:
-        _check_fields(r, READING_FIELDS, "reading", READING_FIELDS[0])
-        if r["event_id"] != raw["id"]:
-            raise Invalid("a reading belongs to another event")
+def typed_event(raw: Any) -> GateEvent:
+    """One event in its JSON form (a dict as the wire gives it), validated against the
+    type; raises Invalid. The batch path validates the whole body at once instead."""
     try:
-        uuid.UUID(raw["id"])
-        day = date.fromisoformat(raw["local_date"])
-        wall = datetime.fromisoformat(raw["wall_utc"])
-    except ValueError as exc:
-        raise Invalid(f"bad id or date: {exc}") from None
-    if not EARLIEST <= day < LATEST:
-        raise Invalid(f"local_date {day} is out of range")
-    if raw["device_id"] != device_id:
+        return EVENT_VALIDATOR.validate_json(wire.dumps(raw))
+    except ValidationError as exc:
+        raise Invalid(_first_problem(exc)) from None
+    except TypeError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def check_event(event: GateEvent | EventJson, device_id: str) -> Checked:
+    """Re-compute the hashes of one event (typed, or its JSON form, which is validated
+    first); raises Invalid with a reason a person can read."""
+    if not isinstance(event, GateEvent):
+        event = typed_event(event)
+    if event.device_id != device_id:
         raise Invalid("event of another device")
-    if raw["seq"] < 1:
-        raise Invalid("seq must be >= 1")
+    if any(r.event_id != event.id for r in event.readings):
+        raise Invalid("a reading belongs to another event")
+    raw = event.to_json()
+    readings = raw["readings"]
     anonymised = is_anonymised(raw)
     if not _digests_match(raw, readings, anonymised):
-        # the reference computation (kiosk.store.events, what the kiosk hashed with) has
-        # the last word, and says which digest is wrong; the posted dict itself is hashed
-        # (no copy): the digests read only their own fields, and event_hash puts
-        # ``readings`` in its body whether or not the dict has the key
+        # the reference computation (kiosk.core.event, what the kiosk hashed with) has
+        # the last word, and says which digest is wrong
         if not anonymised and personal_digest(raw) != raw["personal_digest"]:
             raise Invalid("altered: personal fields do not match their digest")
         if event_hash(raw, readings) != raw["hash"]:
             raise Invalid("altered: content does not match its hash")
-    return Checked(raw, readings, day, wall)
+    return Checked(raw, readings, event.local_date, event.wall_utc)
 
 
-#: what the quick check takes out of a posted event before hashing: what event_hash leaves
-#: out, and the readings (put back as the separate list, as event_hash does)
+#: what the quick check takes out of an event's JSON form before hashing: what event_hash
+#: leaves out, and the readings (put back as the separate list, as event_hash does)
 _NOT_IN_EVENT_HASH = (*NOT_HASHED, "readings")
 
 
-def _digests_match(raw: dict[str, Any], readings: list[Any], anonymised: bool) -> bool:
-    """Both digests of a posted event re-computed over orjson's sorted compact form: True
-    when they equal the event's own (``personal_digest`` unless anonymised, and ``hash``).
+def _digests_match(raw: EventJson, readings: list[ReadingJson], anonymised: bool) -> bool:
+    """Both digests of an event re-computed over orjson's sorted compact form: True when
+    they equal the event's own (``personal_digest`` unless anonymised, and ``hash``).
 
     A quick accept, never a verdict: False sends the event to the reference computation.
     It is sound because a SHA-256 match means orjson wrote exactly the bytes the kiosk
-    hashed (``kiosk.store.events._canonical``); both are JSON that parses back to the
-    values they were made from, so the event posted is the event the kiosk hashed, and the
-    reference computation would accept it too. Where the two writers differ (floats printed
-    with an exponent, ``1e-05`` against ``1e-5``) or orjson refuses a value (an integer
-    beyond 64 bits), the digests differ or orjson raises, and the reference decides. About
-    five times faster than the reference over the standard library's encoder."""
+    hashed (``kiosk.core.event.canonical``); both are JSON that parses back to the values
+    they were made from, so the event is the event the kiosk hashed, and the reference
+    computation would accept it too. Where the two writers differ (floats printed with an
+    exponent, ``1e-05`` against ``1e-5``) the digests differ, and the reference decides.
+    About five times faster than the reference over the standard library's encoder."""
     if orjson is None:
         return False
     try:
@@ -225,6 +255,16 @@ def _digests_match(raw: dict[str, Any], readings: list[Any], anonymised: bool) -
     except orjson.JSONEncodeError:
         return False
     return bool(hashlib.sha256(content).hexdigest() == raw["hash"])
+
+
+def _remember_volunteers(conn: Connection, device_id: str, names: dict[int, str]) -> None:
+    """Which name a kiosk's volunteer id stands for (sent with the events that carry it)."""
+    conn.execute(DEVICE_VOLUNTEERS.delete().where(
+        DEVICE_VOLUNTEERS.c.device_id == device_id,
+        DEVICE_VOLUNTEERS.c.volunteer_id.in_(list(names))))
+    conn.execute(insert(DEVICE_VOLUNTEERS), [
+        {"device_id": device_id, "volunteer_id": vid, "name": name}
+        for vid, name in names.items()])
 
 
 def _policy_quota(conn: Connection) -> tuple[int, int]:
@@ -253,7 +293,6 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
     """The stored row; ``checkpoint`` and ``compound`` are the enrolled device's (the kiosk's
     own checkpoint setting stays in ``record``)."""
     v = c.values
-    record = v if "readings" in v else {**v, "readings": c.readings}
     return {
         "local_date": c.local_date, "id": v["id"], "device_id": v["device_id"], "seq": v["seq"],
         "wall_utc": c.wall_utc, "checkpoint": device.checkpoint, "compound": device.compound,
@@ -261,7 +300,7 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
         "household": v["household"], "outcome": v["outcome"], "reason": v["reason"],
         "counts_against_quota": v["counts_against_quota"], "escalated": v["escalated"],
         "prev_hash": v["prev_hash"], "hash": v["hash"],
-        "record": wire.dumps(record).decode(),
+        "record": wire.dumps(v).decode(),
         "received_at": now, "change_id": change_id,
     }
 
@@ -308,18 +347,22 @@ class Ingest:
         self.engine = engine
         self.partitions = Partitions(engine)
 
-    def ingest(self, device_id: str, events: Sequence[Any]) -> IngestResult:
+    def ingest(self, device_id: str, events: Sequence[GateEvent | EventJson],
+               volunteers: dict[int, str] | None = None) -> IngestResult:
+        """Store a batch (typed events, as ``parse_push`` gives them, or their JSON form)
+        and the names of the kiosk's volunteer ids it carries, in one transaction; raises
+        Refused, storing nothing, when a sequence number jumps too far."""
         result = IngestResult()
         checked: dict[str, tuple[int, Checked]] = {}
-        for i, raw in enumerate(events):
+        for i, e in enumerate(events):
             try:
-                c = check_event(raw, device_id)
+                c = check_event(e, device_id)
             except Invalid as exc:
-                eid = raw.get("id") if isinstance(raw, dict) else None
-                seq = raw.get("seq") if isinstance(raw, dict) else None
+                eid, seq = ((e.id, e.seq) if isinstance(e, GateEvent) else
+                            (e.get("id"), e.get("seq")) if isinstance(e, dict) else (None, None))
                 result.rejected.append(Rejection(
                     i, eid if isinstance(eid, str) else None,
-                    seq if isinstance(seq, int) else None, str(exc)))
+                    seq if isinstance(seq, int) and 0 < seq <= MAX_SEQ else None, str(exc)))
                 continue
             if c.values["id"] in checked:
                 result.duplicates += 1
@@ -330,6 +373,8 @@ class Ingest:
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             self._store(conn, device_id, checked, result, now)
+            if volunteers:
+                _remember_volunteers(conn, device_id, volunteers)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
@@ -338,6 +383,10 @@ class Ingest:
         if is_postgres(self.engine):
             lock = lock.with_for_update()
         device = conn.execute(lock).one()
+        reach = max((c.values["seq"] for _, c in checked.values()), default=0)
+        if reach > device.last_seq + MAX_SEQ_JUMP:
+            raise Refused(f"seq {reach} jumps more than {MAX_SEQ_JUMP} past the last stored "
+                          f"seq {device.last_seq}")
         findings: list[dict[str, Any]] = []
 
         def finding(kind: str, seq: int | None, event_id: str | None, detail: str) -> None:

@@ -9,6 +9,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiosk.core.event import UUID_PATTERN
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,7 +29,9 @@ class Health(BaseModel):
 class EnrolRequest(_Body):
     code: str = Field(min_length=1, max_length=40, description="ABCDE-FGHJK (any case, "
                       "dashes and spaces ignored)")
-    device_id: str = Field(min_length=1, max_length=36)
+    #: the same form as the device id of every event (kiosk.core.event): an id the events
+    #: could not carry would enrol a device that can never push
+    device_id: str = Field(pattern=UUID_PATTERN, description="the kiosk's own UUID")
 
 
 class Enrolled(BaseModel):
@@ -36,21 +40,6 @@ class Enrolled(BaseModel):
     checkpoint: str
     compound: str
     device_id: str
-
-
-class Rejected(BaseModel):
-    index: int
-    id: str | None
-    seq: int | None
-    reason: str
-
-
-class PushAnswer(BaseModel):
-    stored: int
-    duplicates: int
-    rejected: list[Rejected]
-    missing: list[list[int]] = Field(description="[first, last] sequence ranges not stored")
-    last_seq: int
 
 
 class RosterEntry(BaseModel):

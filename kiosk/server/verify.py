@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from kiosk.core.event import event_hash, is_anonymised, personal_digest
 from kiosk.server import audit
 from kiosk.server.ingest import DEV, EV, FI
-from kiosk.store.events import event_hash, is_anonymised, personal_digest
 
 #: typed columns that must equal the record's value (the dashboard and the district export
 #: read these, so an edit here would change what the command sees)
@@ -85,15 +85,30 @@ def verify_device(engine: Engine, device_id: str) -> DeviceCheck:
     return check
 
 
+def unexplained_ranges(first: int, last: int, known: list[tuple[int, ...]]
+                       ) -> list[tuple[int, int]]:
+    """The parts of [first, last] outside every known gap range, as ranges: computed on the
+    ranges' ends, never on their members (a gap can be 2^62 numbers wide)."""
+    out: list[tuple[int, int]] = []
+    at = first
+    for a, b in sorted((g[0], g[1]) for g in known if g[1] >= first and g[0] <= last):
+        if a > at:
+            out.append((at, a - 1))
+        at = max(at, b + 1)
+        if at > last:
+            return out
+    if at <= last:
+        out.append((at, last))
+    return out
+
+
 def _unexplained(first: int, last: int, known: list[tuple[int, ...]]
                  ) -> list[tuple[str, int, str | None, str]]:
     """Missing seqs the kiosk never sent are known gaps; any other was stored and is gone."""
-    gone = [s for s in range(first, last + 1) if not any(a <= s <= b for a, b in known)]
-    if not gone:
-        return []
-    return [(STORED_MISSING, gone[0], None,
-             f"seq {gone[0]}-{gone[-1]}: stored once, no longer in the central store"
-             if len(gone) > 1 else f"seq {gone[0]}: stored once, no longer in the central store")]
+    return [(STORED_MISSING, a, None,
+             f"seq {a}-{b}: stored once, no longer in the central store" if b > a
+             else f"seq {a}: stored once, no longer in the central store")
+            for a, b in unexplained_ranges(first, last, known)]
 
 
 def verify_all(engine: Engine, actor: str | None = None) -> list[DeviceCheck]:

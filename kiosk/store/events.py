@@ -8,8 +8,6 @@ show the green or red screen.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sqlite3
 import threading
@@ -21,11 +19,29 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection, Engine, select
 
 from kiosk.core.clock import ClockSample, ClockState, assess_clock
 from kiosk.core.decision import Decision
-from kiosk.core.model import Direction
+from kiosk.core.event import (
+    EVENT_FIELDS,
+    NOT_HASHED,
+    PERSONAL_FIELDS,
+    READING_FIELDS,
+    EventInvalid,
+    EventReading,
+    GateEvent,
+    IdentifiedBy,
+    as_stored,
+    canonical,
+    describe,
+    event_hash,
+    is_anonymised,
+    personal_digest,
+    refusal,
+)
+from kiosk.core.model import Direction, PassKind
 from kiosk.core.policy import Policy
 from kiosk.core.screening import Reading
 from kiosk.store.db import file_watch
@@ -76,73 +92,39 @@ class RecordedEvent:
     hash: str
 
 
-#: columns that identify a person; retention (kiosk.store.retention) wipes them after the
-#: configured number of days while the counts (direction, outcome, reason, kind) stay
-PERSONAL_FIELDS = ("pass_number", "pass_id", "resident_id", "household", "visitor_name",
-                   "visitor_phone", "visitor_reason", "host_building", "note")
-#: fields left out of the event hash body (a set: looked up for every field of every event)
-NOT_HASHED = frozenset(PERSONAL_FIELDS) | {"hash"}
+#: the hash chain's functions live with the record's codec (kiosk.core.event); named here too
+#: because the store is where the chain is kept
+__all__ = ["NOT_HASHED", "PERSONAL_FIELDS", "EventInvalid", "canonical", "event_hash",
+           "is_anonymised", "personal_digest"]
+_canonical = canonical  # the name tests/sync/test_sync_canonical.py pins
 
 
-def _iso(v: Any) -> str:
-    """Dates and datetimes as the hash chain has always written them: ``isoformat()``."""
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+#: the validator of kiosk.core.event.GateEvent (every limit of the type, readings included)
+EVENT_VALIDATOR: TypeAdapter[GateEvent] = TypeAdapter(GateEvent)
 
 
-#: one encoder for every hash (json.dumps with these arguments builds a new one per call);
-#: it keeps no state between calls, so threads share it
-_ENCODER = json.JSONEncoder(default=_iso, sort_keys=True, ensure_ascii=False,
-                            separators=(",", ":"))
+def make_event(values: dict[str, Any], readings: Sequence[dict[str, Any]]) -> GateEvent:
+    """The typed event, checked against every limit of the type; raises EventInvalid with a
+    message for people, before anything is written."""
+    try:
+        event = GateEvent(**values, readings=tuple(EventReading(**r) for r in readings))
+        return EVENT_VALIDATOR.validate_python(event)
+    except ValidationError as exc:
+        raise describe(exc.errors(include_url=False)) from None
+    except TypeError as exc:  # a field the type does not have, or one missing
+        raise refusal("event", str(exc)) from None
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    """The bytes the hash chain is computed over: sorted keys, no spaces, UTF-8, dates as
-    ``isoformat()``. These bytes must never change (every kiosk's stored chain is computed
-    over them): tests/sync/test_sync_canonical.py compares them with the original form.
-    Dates are converted by the encoder's ``default`` instead of a Python pass over every
-    value first (the same output, in about half the time)."""
-    return _ENCODER.encode(body).encode()
-
-
-def personal_digest(values: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical({k: values.get(k) for k in PERSONAL_FIELDS})).hexdigest()
-
-
-def is_anonymised(values: dict[str, Any]) -> bool:
-    return all(values.get(k) in (None, "") for k in PERSONAL_FIELDS)
-
-
-def event_hash(values: dict[str, Any], readings: list[dict[str, Any]]) -> str:
-    """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
-    personal fields and its readings: altering or deleting an earlier record breaks every
-    later hash, while wiping personal data for retention does not."""
-    body = {k: v for k, v in values.items() if k not in NOT_HASHED}
-    body["readings"] = readings
-    return hashlib.sha256(_canonical(body)).hexdigest()
-
-
-def _sql_value(v: Any) -> Any:
-    """Python value -> what SQLAlchemy itself would store in SQLite, so the ORM reads back
-    exactly what the fast path wrote (and the hash chain verifies)."""
-    if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, bool):
-        return int(v)
-    return v
-
-
-def _insert_sql(table: Any) -> tuple[list[str], str]:
-    cols = [c.name for c in table.columns]
+def _insert_sql(table: Any, names: Sequence[str]) -> tuple[list[str], str]:
+    """INSERT of ``names`` (the codec's field order) into ``table``."""
+    cols = list(names)
+    assert set(cols) == {c.name for c in table.columns}, "kiosk.core.event != the table"
     marks = ",".join("?" * len(cols))
     return cols, f"INSERT INTO {table.name} ({','.join(cols)}) VALUES ({marks})"
 
 
-_EVENT_COLS, _INSERT_EVENT = _insert_sql(E)
-_READING_COLS, _INSERT_READING = _insert_sql(RD)
+_EVENT_COLS, _INSERT_EVENT = _insert_sql(E, EVENT_FIELDS)
+_READING_COLS, _INSERT_READING = _insert_sql(RD, READING_FIELDS)
 _INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
     "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
@@ -260,8 +242,14 @@ class EventWriter:
             prev_wall = datetime.fromisoformat(last[2]).replace(tzinfo=UTC).timestamp()
             previous = ClockSample(prev_wall, last[3], last[4])
         state = assess_clock(previous, clock, os_synced)
+        event_id = str(uuid.uuid4())
+        try:
+            identified_by = IdentifiedBy(movement.identified_by)
+            pass_kind = PassKind(movement.pass_kind) if movement.pass_kind else None
+        except ValueError as exc:
+            raise refusal("identified_by", str(exc)) from None
         values: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": event_id,
             "device_id": device_id,
             "seq": (last[0] + 1) if last is not None else 1,
             "wall_utc": wall.replace(tzinfo=None),
@@ -269,22 +257,22 @@ class EventWriter:
             "local_date": local.date(),
             "monotonic_s": clock.monotonic_s,
             "boot_id": clock.boot_id,
-            "clock_state": state.value,
+            "clock_state": state,
             "checkpoint": movement.checkpoint,
             "volunteer_id": movement.volunteer_id,
-            "direction": movement.direction.value,
-            "identified_by": movement.identified_by,
+            "direction": movement.direction,
+            "identified_by": identified_by,
             "pass_number": movement.pass_number,
             "pass_id": movement.pass_id,
-            "pass_kind": movement.pass_kind,
+            "pass_kind": pass_kind,
             "resident_id": movement.resident_id,
             "household": movement.household,
             "visitor_name": visitor.name if visitor else None,
             "visitor_phone": visitor.phone if visitor else None,
             "visitor_reason": visitor.reason if visitor else None,
             "host_building": visitor.host_building if visitor else None,
-            "outcome": d.outcome.value,
-            "reason": d.reason.value,
+            "outcome": d.outcome,
+            "reason": d.reason,
             "counts_against_quota": d.counts_against_quota,
             "escalated": d.escalate,
             "fever_threshold_c": movement.policy.fever_threshold_c,
@@ -295,29 +283,32 @@ class EventWriter:
         }
         readings = [
             {
-                "event_id": values["id"],
+                "event_id": event_id,
                 "ordinal": i,
-                "state": r.state.value,
+                "state": r.state,
                 "object_c": r.object_c,
                 "ambient_c": r.ambient_c,
                 "used_c": r.used_c,
-                "source": r.source.value,
+                "source": r.source,
                 "device": r.device,
                 "protocol": r.protocol,
             }
             for i, r in enumerate(movement.readings, start=1)
         ]
+        as_stored(values)
+        for r in readings:
+            as_stored(r)
         values["personal_digest"] = personal_digest(values)
         values["hash"] = event_hash(values, readings)
-        conn.exec_driver_sql(_INSERT_EVENT, tuple(_sql_value(values[c]) for c in _EVENT_COLS))
+        # the type checks every limit the central store checks: what the gate records, the
+        # district accepts (raises EventInvalid before anything is written)
+        event = make_event(values, readings)
+        conn.exec_driver_sql(_INSERT_EVENT, event.to_row())
         if readings:
-            conn.exec_driver_sql(
-                _INSERT_READING,
-                [tuple(_sql_value(r[c]) for c in _READING_COLS) for r in readings],
-            )
+            conn.exec_driver_sql(_INSERT_READING, event.reading_rows())
         # queued for the central store in the same transaction: never recorded without
         # being queued, never queued without being recorded
-        conn.exec_driver_sql(_INSERT_OUTBOX, (values["id"], values["seq"]))
+        conn.exec_driver_sql(_INSERT_OUTBOX, (event_id, values["seq"]))
         return RecordedEvent(
             id=values["id"],
             seq=values["seq"],

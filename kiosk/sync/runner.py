@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,19 +20,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Date,
-    DateTime,
-    Engine,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk import settings as settings_mod
+from kiosk.core.event import (
+    EVENT_FIELDS,
+    READING_FIELDS,
+    EventJson,
+    ReadingJson,
+    json_from_row,
+    reading_json_from_row,
+)
 from kiosk.core.model import PassKind
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import (
@@ -90,36 +88,16 @@ def sync_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _converter(col: Any) -> Callable[[Any], Any] | None:
-    """How a raw SQLite value of ``col`` becomes what SQLAlchemy would read back, as JSON:
-    DATETIME text is parsed and re-printed with isoformat (as the kiosk hashed it), booleans
-    become true/false; other values pass as they are."""
-    if isinstance(col.type, DateTime):
-        return lambda v: None if v is None else datetime.fromisoformat(v).isoformat()
-    if isinstance(col.type, Date):
-        return lambda v: None if v is None else date.fromisoformat(v).isoformat()
-    if isinstance(col.type, Boolean):
-        return lambda v: None if v is None else bool(v)
-    return None
+def _columns(names: tuple[str, ...], alias: str) -> str:
+    return ", ".join(f"{alias}.{n}" for n in names)
 
 
-def _reader(table: Any, alias: str) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]]:
-    """The column list of ``table`` (as ``alias``) and a function from a raw row of it to a
-    JSON-ready dict: the bulk path of a week's backlog, without ORM result processing."""
-    names = [c.name for c in table.columns]
-    convs = [(c.name, f) for c in table.columns if (f := _converter(c)) is not None]
-
-    def to_dict(raw: tuple[Any, ...]) -> dict[str, Any]:
-        values = dict(zip(names, raw, strict=True))
-        for name, f in convs:
-            values[name] = f(values[name])
-        return values
-
-    return ", ".join(f"{alias}.{n}" for n in names), to_dict
-
-
-_EVENT_COLS, _event_dict = _reader(E, "e")
-_READING_COLS, _reading_dict = _reader(RD, "r")
+#: raw rows in the codec's field order become the event's JSON form (kiosk.core.event): the
+#: bulk path of a week's backlog, without ORM result processing
+_EVENT_COLS = _columns(EVENT_FIELDS, "e")
+_READING_COLS = _columns(READING_FIELDS, "r")
+_event_dict = json_from_row
+_reading_dict = reading_json_from_row
 #: the next queued (not quarantined) outbox rows
 _QUEUE_SQL = ("SELECT seq, event_id FROM outbox WHERE quarantined = 0 AND seq > ? "
               "ORDER BY seq LIMIT ?")
@@ -141,8 +119,8 @@ def _raw(conn: Connection) -> Any:
     return conn.connection.dbapi_connection
 
 
-def _with_readings(events: list[dict[str, Any]], raw_readings: Any) -> list[dict[str, Any]]:
-    readings: dict[str, list[dict[str, Any]]] = {}
+def _with_readings(events: list[EventJson], raw_readings: Any) -> list[EventJson]:
+    readings: dict[str, list[ReadingJson]] = {}
     for raw in raw_readings:
         r = _reading_dict(raw)
         readings.setdefault(r["event_id"], []).append(r)
@@ -151,11 +129,11 @@ def _with_readings(events: list[dict[str, Any]], raw_readings: Any) -> list[dict
     return events
 
 
-def load_events(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
+def load_events(conn: Connection, ids: list[str]) -> list[EventJson]:
     """The events with these ids, as the server re-hashes them: every column as SQLAlchemy
     reads it back (what ``verify_chain`` checks), dates as ISO text, readings in order."""
     db = _raw(conn)
-    out: list[dict[str, Any]] = []
+    out: list[EventJson] = []
     raw_readings: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):  # well under SQLite's limit of bound variables
         chunk = tuple(ids[start:start + 500])
@@ -181,10 +159,10 @@ def next_queued(conn: Connection, after: int, size: int) -> list[Queued]:
     return list(map(Queued._make, _raw(conn).execute(_QUEUE_SQL, (after, size))))
 
 
-_ID = [c.name for c in E.columns].index("id")
+_ID = EVENT_FIELDS.index("id")
 
 
-def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[dict[str, Any]]:
+def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[EventJson]:
     """The events of ``rows`` (consecutive queued outbox rows, as ``next_queued`` gives
     them), in order, as ``load_events`` gives them.
 
@@ -252,7 +230,7 @@ class Syncer:
         state.record(self.engine, **{state.MISSING: json.dumps(missing)})
         report.missing = missing
 
-    def _batch(self, after: int, size: int) -> tuple[list[Any], list[dict[str, Any]], int, int]:
+    def _batch(self, after: int, size: int) -> tuple[list[Any], list[EventJson], int, int]:
         """The next ``size`` queued events after seq ``after``, and the outbox counts."""
         with self.engine.connect() as conn, conn.begin():  # one snapshot for all reads
             rows = next_queued(conn, after, size)
@@ -310,7 +288,7 @@ class Syncer:
             self._take_ack(rows, ack, report)
             size = self.batch
 
-    def _names(self, events: list[dict[str, Any]]) -> dict[int, str]:
+    def _names(self, events: list[EventJson]) -> dict[int, str]:
         """The names of the volunteers who recorded these events (a kiosk's volunteer ids
         mean nothing at the central store; the district export shows names)."""
         ids = {e["volunteer_id"] for e in events if e.get("volunteer_id") is not None}

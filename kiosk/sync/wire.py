@@ -1,6 +1,6 @@
 """JSON on the wire between kiosk and central store: orjson when installed (parses and
 writes the big upload batches several times faster), the standard library otherwise. Only
-the transport uses it; the hash chain is always computed by kiosk.store.events, so the two
+the transport uses it; the hash chain is always computed by kiosk.core.event, so the two
 give the same verdict on every event."""
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "recording": ("正在记录…", "Recording..."),
     "record_failed": ("记录失败:{error}。数据未丢失,请再试", "Could not record: {error}. "
                       "Nothing was lost; try again"),
+    "event_refused": ("不能记录:{zh}", "Not recorded: {en}"),
     "busy": ("请先处理完当前人员", "Finish the current person first"),
     "disk_full": ("磁盘已满：请使用纸质登记", "Disk full: use the paper register"),
     "store_replaced": ("数据库文件被删除或替换：请使用纸质登记并重启",

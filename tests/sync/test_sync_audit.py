@@ -4,6 +4,7 @@ the limits on guessing passwords and enrolment codes, against a real server on 1
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _failed_before(central: CentralServer, user: str, clients: list[str],
 def test_enrolment_code_guessing_is_slowed(central: CentralServer):
     def enrol(code: str, address: str) -> httpx.Response:
         return httpx.post(central.url + "/api/v1/enrol",
-                          json={"code": code, "device_id": unique("dev")},
+                          json={"code": code, "device_id": str(uuid.uuid4())},
                           headers={"X-Forwarded-For": address})
 
     for i in range(10):

@@ -5,6 +5,7 @@ and a refused request stores nothing. Bounded: a fixed number of examples per en
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -16,8 +17,8 @@ from sync_testkit import CentralServer, database_url
 
 from kiosk.server import admin
 from kiosk.server.admin import CODES, DEVICE_VOLUNTEERS
-from kiosk.server.web.session import SESSIONS
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.web.session import SESSIONS
 
 #: examples per endpoint (a few seconds each on a loaded 2-core machine); a sign-in runs
 #: argon2 (~0.1-1 s), so that one gets fewer
@@ -53,7 +54,7 @@ def api(server: CentralServer) -> tuple[dict[str, schemathesis.APIOperation], st
     """The schema's operations by "METHOD /path", and an enrolled device's secret."""
     code = admin.make_enrolment_code(server.engine, "fuzz-gate")
     secret = httpx.post(server.url + "/api/v1/enrol",
-                        json={"code": code, "device_id": "fuzz-device"}).json()["secret"]
+                        json={"code": code, "device_id": str(uuid.uuid4())}).json()["secret"]
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     operations = {f"{o.method.upper()} {o.path}": o
                   for o in (r.ok() for r in schema.get_all_operations())}

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,9 @@ from sync_testkit import REPO, ROSTER, CentralServer, Kiosk, database_url, make_
 from kiosk.cli import main
 from kiosk.server import admin, audit
 from kiosk.server.app import MAX_SMALL_BODY_BYTES
-from kiosk.server.web.session import SESSIONS
 from kiosk.server.ingest import DEV
 from kiosk.server.ratelimit import ENROL_PER_CLIENT, LOGIN_PER_USER_CLIENT
+from kiosk.server.web.session import SESSIONS
 from kiosk.sync.client import Refused
 
 pytest_plugins = ["sync_testkit"]  # fixtures: central, kiosks (SQLite and PostgreSQL)
@@ -63,11 +64,11 @@ def test_a_fresh_code_cannot_take_over_an_enrolled_device(central: CentralServer
     with central.engine.connect() as conn:
         row = conn.execute(select(DEV).where(DEV.c.id == victim_id)).one()
     assert (row.checkpoint, row.compound) == ("gate-1", victim.compound)
-    assert _enrol(central, code, unique("new")).status_code == 201  # the code was not spent
+    assert _enrol(central, code, str(uuid.uuid4())).status_code == 201  # the code was not spent
 
     # only a replacement code made for exactly this device re-binds it
     replacement = admin.make_enrolment_code(central.engine, replaces=victim_id)
-    assert _enrol(central, replacement, unique("other")).status_code == 403
+    assert _enrol(central, replacement, str(uuid.uuid4())).status_code == 403
     r = _enrol(central, replacement, victim_id)
     assert r.status_code == 201
     assert (r.json()["checkpoint"], r.json()["compound"]) == ("gate-1", victim.compound)
@@ -107,7 +108,7 @@ def test_sixty_concurrent_wrong_sign_ins_check_at_most_the_limit(central: Centra
 def test_sixty_concurrent_enrolment_guesses_check_at_most_the_limit(central: CentralServer):
     address = f"10.22.{time.monotonic_ns() % 250}.1"
     with ThreadPoolExecutor(60) as pool:
-        statuses = list(pool.map(lambda i: _enrol(central, f"AAAAA-{i:05d}", unique("d"),
+        statuses = list(pool.map(lambda i: _enrol(central, f"AAAAA-{i:05d}", str(uuid.uuid4()),
                                                   address).status_code, range(60)))
     failed = [e for e in audit.entries(central.engine, action=audit.ENROL_FAILED, limit=5000)
               if e.client == address]
@@ -307,7 +308,7 @@ def test_a_kiosk_receives_only_its_own_compounds_volunteers(plain: CentralServer
     admin.publish_volunteer(plain.engine, "本院", "5829137", "admin", mine)
     admin.publish_volunteer(plain.engine, "别院", "5829148", "admin", theirs)
     secret = _enrol(plain, admin.make_enrolment_code(plain.engine, "gate", mine),
-                    unique("dev")).json()["secret"]
+                    str(uuid.uuid4())).json()["secret"]
     page = httpx.get(plain.url + "/api/v1/changes",
                      headers={"Authorization": f"Bearer {secret}"}).json()
     assert [v["name"] for v in page["volunteers"]] == ["本院"]
@@ -383,7 +384,7 @@ def test_data_at_rest_is_0600_in_0700_directories(plain: CentralServer, tmp_path
 def test_markup_in_device_data_is_shown_as_text(plain: CentralServer):
     evil = "<script>alert(1)</script>"
     code = admin.make_enrolment_code(plain.engine, evil)
-    assert _enrol(plain, code, unique("xss")).status_code == 201
+    assert _enrol(plain, code, str(uuid.uuid4())).status_code == 201
     user = unique("xss")
     admin.add_user(plain.engine, user, "correct horse battery")
     r = httpx.post(plain.url + "/login", data={"user": user,

@@ -21,6 +21,7 @@ from typing import Any
 
 from drivers.reader import ReaderState
 from kiosk.core.decision import Outcome
+from kiosk.core.event import PASS_NUMBER_MAX
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
@@ -47,7 +48,7 @@ MANUAL_RANGE_C = (30.0, 45.0)
 #: a scanner payload longer than this, or with control characters, is garbage
 MAX_PAYLOAD = 300
 #: what a plain pass number can look like (R0001, W000050, BY3-1202-01)
-PASS_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,39}")
+PASS_NUMBER = re.compile(rf"[0-9A-Za-z][0-9A-Za-z-]{{0,{PASS_NUMBER_MAX - 1}}}")
 
 
 class Phase(StrEnum):
@@ -468,6 +469,8 @@ class GateFlow(Observable):
             if isinstance(stop, StoreReplaced):
                 self.stopped = stop.key
             self._say(stop.key)
+        elif isinstance(exc, GateError) and exc.refusal is not None:
+            self._say("event_refused", zh=exc.refusal.zh, en=exc.refusal.en)
         elif isinstance(exc, GateError):
             self._say("one_way", mode=self.gate.direction_mode.value.upper())
         else:
