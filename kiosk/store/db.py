@@ -21,6 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
+from kiosk.resources import package_dir
+
 #: keep this many daily backups
 BACKUPS_KEPT = 7
 #: make a new backup when the newest one is older than this (seconds)
@@ -47,12 +49,8 @@ class StoreCorrupt(StoreError):
 
 
 def migrations_dir() -> Path:
-    """Where the Alembic scripts are: beside the package in a checkout, or in the PyInstaller
-    bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle) / "migrations"
-    return Path(__file__).resolve().parents[2] / "migrations"
+    """Where the Alembic scripts are: the data package ``kiosk.migrations``."""
+    return package_dir("migrations")
 
 
 def alembic_config() -> Config:
