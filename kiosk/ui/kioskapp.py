@@ -22,7 +22,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
-from kiosk import sysclock
+from kiosk import sysclock, sysd
 from kiosk.core.clock import clock_is_off
 from kiosk.gate import Gate
 from kiosk.settings import Settings
@@ -170,6 +170,7 @@ class KioskApp(App):
 
     def _mark_ready(self, _dt: float) -> None:
         self.ready_at = time.monotonic()
+        sysd.ready_and_watched(Clock.schedule_interval)  # systemd: READY=1, then WATCHDOG=1
 
     def on_stop(self) -> None:
         if self.sync_loop is not None:
