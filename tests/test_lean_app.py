@@ -28,12 +28,13 @@ APP_START = textwrap.dedent("""
     from kiosk import settings as settings_mod
     from kiosk.gate import Gate
     from kiosk.store.db import open_store
-    from kiosk.ui.services import Devices
+    from kiosk.ui.services import Devices, start_sync
     store = open_store(data_dir / "kiosk.sqlite3")
     settings = settings_mod.load(data_dir)
     devices = Devices(lambda fn: fn(), lambda r: None, lambda s: None, lambda p: None,
                       lambda s: None)
     devices.start_camera(settings.camera.index)  # the default index 0; no camera here
+    assert start_sync(store.engine, data_dir, settings, lambda: None) is None  # not enrolled
     gate = Gate(store, settings)
     from kiosk.core.screening import make_reading
     gate.check("R0001", [make_reading(36.5)], identified_by="scan")
