@@ -15,4 +15,8 @@ from pathlib import Path
 def package_dir(name: str) -> Path:
     """The directory of the data subpackage ``kiosk.<name>`` on disk (Alembic and Kivy's
     loaders want real paths, and the package is never installed zipped)."""
-    return Path(str(files(f"kiosk.{name}")))
+    found = files(f"kiosk.{name}")
+    if not isinstance(found, Path):  # e.g. a namespace package: its __init__.py was lost
+        raise RuntimeError(f"kiosk.{name} is not one directory on disk ({found!r}): the "
+                           "installation is incomplete")
+    return found
