@@ -127,11 +127,15 @@ def child_kiosk(data_dir: Path, people: int, entry: str) -> None:
 def child_import(pre: str, modules: str) -> None:
     import importlib
 
-    for name in filter(None, pre.split(",")):
-        importlib.import_module(name)
-    before = status_kb("VmRSS")
-    for name in modules.split(","):
-        importlib.import_module(name)
+    try:
+        for name in filter(None, pre.split(",")):
+            importlib.import_module(name)
+        before = status_kb("VmRSS")
+        for name in modules.split(","):
+            importlib.import_module(name)
+    except ImportError:  # e.g. the server extra on a kiosk
+        print("import -1", flush=True)
+        return
     print(f"import {status_kb('VmRSS') - before}", flush=True)
 
 
@@ -223,7 +227,7 @@ def main() -> None:
     print("\nimport costs (RSS added by the import, in a fresh interpreter that already "
           "holds the modules before it):")
     for label, cost in costs:
-        print(f"  {label:48} {mb(cost):>8}")
+        print(f"  {label:48} {mb(cost) if cost >= 0 else 'not installed':>8}")
 
 
 if __name__ == "__main__":
