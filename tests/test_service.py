@@ -11,14 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk import sysd
+from kiosk import service, sysd
 
 UNIT = "etc/systemd/system/checkpoint-kiosk.service"
 KIOSK = str(Path(sys.executable).parent / "kiosk")
 
 
-def _install(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KIOSK, "install-service", "--root", str(root), *extra],
+def _install(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KIOSK, "install-service", "--root", str(root)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -60,13 +60,14 @@ def test_install_service_writes_a_gate_kiosk_into_a_root(tmp_path: Path):
                 if "non-existent unit multi-user.target" not in line]  # not in a bare root
     assert v.returncode == 0 and not problems, problems
 
-    again = _install(root)
-    assert again.returncode == 0, again.stderr
-    assert "written" not in again.stdout and again.stdout.count("unchanged") == 5
+    # again, and the uninstall, through the library the command calls (the command costs ~3 s)
+    plan = service.Plan(root=root, kiosk=Path(KIOSK))
+    again = service.install(plan)
+    assert again.written == [] and len(again.unchanged) == 5
     assert (root / "etc/passwd").read_text() == passwd  # no second user
 
-    gone = _install(root, "--uninstall")
-    assert gone.returncode == 0, gone.stderr
+    gone = service.uninstall(plan)
+    assert len(gone.removed) == 5
     assert not (root / UNIT).exists()
     assert not (root / "etc/udev/rules.d/99-kiosk-thermometer.rules").exists()
     assert kivy_home.is_dir() and "kiosk:x:" in (root / "etc/passwd").read_text()
