@@ -4,7 +4,11 @@ The gate camera looks at a queue of people holding up phones and paper; most fra
 QR. Frames are downscaled and decoded at most ``rate_hz`` times a second so a Pi's CPU stays
 free for the UI; the same payload is reported once per ``dedupe_s`` seconds (a pass held in
 front of the camera is one scan, not ten); losing the camera (USB pulled) is reported and the
-reader keeps trying to reopen it.
+reader keeps trying to reopen it, waiting twice as long after each failure (up to a minute).
+
+No camera is one clear state ("lost") and a quiet log: a camera index is probed as its
+/dev/videoN before OpenCV is even imported (OpenCV and numpy take about 40 MB, which a kiosk
+without a camera never pays), and OpenCV's own warnings are turned down to errors.
 
 ``source`` is a camera index or device path (cv2.VideoCapture), or a sequence of image files
 that stand in for frames: tests and demos feed real photographs through the same code path.
@@ -12,19 +16,40 @@ that stand in for frames: tests and demos feed real photographs through the same
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
-from kiosk.qr.decode import decode_image, load_image
+log = logging.getLogger(__name__)
 
 #: longest side a frame is scaled down to before decoding (pixels)
 MAX_SIDE = 960
+#: the longest wait between two attempts to open a missing camera (seconds)
+REOPEN_MAX_S = 60.0
+
+
+def opencv() -> Any:
+    """OpenCV, imported on first use, with its log turned down to errors: an absent or
+    unplugged camera is reported as a state, not as a warning at every retry."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    return cv2
+
+
+def camera_present(source: int | str) -> bool:
+    """A cheap probe before OpenCV is loaded: on Linux camera index N is /dev/videoN."""
+    if isinstance(source, int) and sys.platform.startswith("linux"):
+        return Path(f"/dev/video{source}").exists()
+    if isinstance(source, str) and source.startswith("/dev/"):
+        return Path(source).exists()
+    return True
 
 
 class FileFrames:
@@ -39,6 +64,10 @@ class FileFrames:
         return True
 
     def read(self) -> tuple[bool, Any]:
+        import numpy as np
+
+        from kiosk.qr.decode import load_image
+
         if self._i >= len(self._paths):
             return True, np.full((480, 640, 3), 255, np.uint8)
         path = self._paths[self._i]
@@ -57,6 +86,7 @@ def downscale(frame: Any, max_side: int = MAX_SIDE) -> Any:
     scale = max_side / max(h, w)
     if scale >= 1:
         return frame
+    cv2 = opencv()
     return cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
 
 
@@ -90,6 +120,7 @@ class CameraReader:
         rate_hz: float = 5.0,
         dedupe_s: float = 3.0,
         reopen_s: float = 1.0,
+        reopen_max_s: float = REOPEN_MAX_S,
         open_capture: Callable[[int | str], Any] | None = None,
     ) -> None:
         self._source = source
@@ -98,19 +129,31 @@ class CameraReader:
         self._period = 1.0 / rate_hz
         self._dedupe = Deduper(dedupe_s)
         self._reopen_s = reopen_s
-        self._open = open_capture or cv2.VideoCapture
+        self._reopen_max_s = reopen_max_s
+        self._open = open_capture
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.state = "stopped"
         self.frames_decoded = 0
 
     def _capture(self) -> Any:
-        if isinstance(self._source, int | str):
+        """An open capture, or None when the probe finds no such camera."""
+        if not isinstance(self._source, int | str):
+            return FileFrames(self._source)
+        if self._open is not None:
             return self._open(self._source)
-        return FileFrames(self._source)
+        if not camera_present(self._source):
+            return None
+        return opencv().VideoCapture(self._source)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
+            if state == "lost":
+                log.warning("camera %s not found or lost; retrying, at most every %.0f s",
+                            self._source if isinstance(self._source, int | str) else "files",
+                            self._reopen_max_s)
+            elif state == "connected":
+                log.info("camera %s connected", self._source)
             self.state = state
             self._on_state(state)
 
@@ -126,12 +169,17 @@ class CameraReader:
         return True
 
     def _run(self) -> None:
+        delay = self._reopen_s
         while not self._stop.is_set():
             cap = self._capture()
-            if not cap.isOpened():
+            if cap is None or not cap.isOpened():
+                if cap is not None:
+                    cap.release()
                 self._set_state("lost")
-                self._stop.wait(self._reopen_s)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._reopen_max_s)  # back off: no camera, no churn
                 continue
+            delay = self._reopen_s
             self._set_state("connected")
             try:
                 self._read_frames(cap)
@@ -140,6 +188,8 @@ class CameraReader:
         self._set_state("stopped")
 
     def _read_frames(self, cap: Any) -> None:
+        from kiosk.qr.decode import decode_image
+
         failures = 0
         while not self._stop.is_set():
             started = time.monotonic()

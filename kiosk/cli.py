@@ -549,6 +549,34 @@ def self_test(ctx: Context) -> None:
         fail(f"{failed} self-test check(s) failed")
 
 
+@main.command("install-service")
+@click.option("--uninstall", is_flag=True, help="Remove what it wrote (never the data or user).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Install into this root (an image, a test) instead.")
+@click.option("--service-data-dir", type=click.Path(path_type=Path),
+              default=Path("/var/lib/checkpoint-kiosk"), show_default=True,
+              help="The kiosk's data directory on the target.")
+@click.option("--user", default="kiosk", show_default=True, help="The system user to run as.")
+def install_service(uninstall: bool, root: Path, service_data_dir: Path, user: str) -> None:
+    """Make this machine a gate kiosk: systemd unit with a watchdog, user, udev rule,
+    journald limits, screen kept on (run as root; docs/RASPBERRY_PI.md). Idempotent."""
+    from kiosk import service
+
+    if missing := service.missing_tools():
+        fail(f"systemd is needed: {', '.join(missing)} not found")
+    frozen = getattr(sys, "frozen", False)
+    exe = Path(sys.executable) if frozen else Path(sys.executable).parent / "kiosk"
+    plan = service.Plan(root=root, kiosk=exe.absolute(), data_dir=service_data_dir, user=user)
+    try:
+        report = (service.uninstall if uninstall else service.install)(plan)
+    except (OSError, service.CalledProcessError) as exc:
+        fail(f"install-service: {exc}")
+    for label, items in (("written", report.written), ("unchanged", report.unchanged),
+                         ("removed", report.removed), ("ran", report.ran)):
+        for item in items:
+            click.echo(f"{label:9} {item}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     main()

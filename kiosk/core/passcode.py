@@ -21,16 +21,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import NamedTuple
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING, NamedTuple
 
 from kiosk.core.model import PassKind
+
+if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key or signed pass handled
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 FORMAT_TAG = "KP"
 FORMAT_VERSION = 1
@@ -207,6 +206,8 @@ def verify_pass(
     key = public_keys.get(key_id)
     if key is None:
         return PassCheck(CheckReason.UNKNOWN_KEY, fields, key_id)
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(signature, _signed_bytes(body))
     except InvalidSignature:
@@ -232,12 +233,16 @@ def is_qr_alphanumeric(text: str) -> bool:
 
 def generate_key_pair() -> tuple[Ed25519PrivateKey, Ed25519PublicKey]:
     """A fresh signing key for the issuing office and the public half for the kiosks."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private_key = Ed25519PrivateKey.generate()
     return private_key, private_key.public_key()
 
 
 def public_key_to_hex(key: Ed25519PublicKey) -> str:
     """64 hex digits: short enough for a settings file or to read out over the phone."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw.hex()
 
@@ -247,16 +252,23 @@ def public_key_from_hex(text: str) -> Ed25519PublicKey:
     raw = bytes.fromhex(text.strip())
     if len(raw) != 32:
         raise ValueError(f"an Ed25519 public key is 32 bytes, got {len(raw)}")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def public_key_to_pem(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
 def public_key_from_pem(data: bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     key = serialization.load_pem_public_key(data)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"expected an Ed25519 public key, got {type(key).__name__}")
@@ -265,6 +277,8 @@ def public_key_from_pem(data: bytes) -> Ed25519PublicKey:
 
 def private_key_to_pem(key: Ed25519PrivateKey, password: bytes | None = None) -> bytes:
     """PKCS#8 PEM, encrypted when a password is given (the office copy should be)."""
+    from cryptography.hazmat.primitives import serialization
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password)
         if password
@@ -276,6 +290,9 @@ def private_key_to_pem(key: Ed25519PrivateKey, password: bytes | None = None) ->
 
 
 def private_key_from_pem(data: bytes, password: bytes | None = None) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = serialization.load_pem_private_key(data, password=password)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"expected an Ed25519 private key, got {type(key).__name__}")

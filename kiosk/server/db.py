@@ -16,11 +16,10 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from kiosk.resources import package_dir
 from kiosk.store.db import create_private
 from kiosk.store.db import make_engine as make_sqlite_engine
 
-#: the Alembic scripts of the central store, beside the kiosk's own ``migrations/``
-SERVER_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations_server"
 #: any arbitrary 64-bit number, the same in every worker: one migrator at a time
 _MIGRATION_LOCK = 0x6B696F736B5F6462
 
@@ -48,7 +47,7 @@ def make_server_engine(url: str) -> Engine:
 
 def alembic_config() -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(SERVER_MIGRATIONS))
+    cfg.set_main_option("script_location", str(package_dir("migrations_server")))
     return cfg
 
 

@@ -8,6 +8,7 @@ refuses to start and names the last good backup.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import shutil
@@ -18,13 +19,14 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+
+from kiosk.resources import package_dir
+
+if TYPE_CHECKING:  # Alembic (about 11 MB) is imported only when a migration must run
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +170,13 @@ class StoreCorrupt(StoreError):
 
 
 def migrations_dir() -> Path:
-    """Where the Alembic scripts are: beside the package in a checkout, or in the PyInstaller
-    bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle) / "migrations"
-    return Path(__file__).resolve().parents[2] / "migrations"
+    """Where the Alembic scripts are: the data package ``kiosk.migrations``."""
+    return package_dir("migrations")
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     return cfg
@@ -336,20 +336,47 @@ def make_backup(path: Path, backup_dir: Path, *, force: bool = False) -> Path | 
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply all pending migrations (the only way the schema is made or changed)."""
-    cfg = alembic_config()
+def _migrated_stamp(conn: Any) -> int:
+    """A stamp of the packaged migration scripts and the revision the file is at, kept in
+    ``PRAGMA user_version`` after each upgrade: when it still matches, no migration can be
+    pending and Alembic is not even imported. Any change to the scripts, a downgrade or a
+    file from another version changes it, and Alembic decides."""
+    try:
+        rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except Exception:  # noqa: BLE001 - no alembic_version table: a new file
+        return -1
+    digest = hashlib.sha256(str(rev).encode())
+    for script in sorted((migrations_dir() / "versions").glob("*.py")):
+        digest.update(script.name.encode() + b"\0" + script.read_bytes())
+    return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF
+
+
+def upgrade(engine: Engine, *, only_if_needed: bool = False) -> None:
+    """Apply all pending migrations (the only way the schema is made or changed);
+    ``only_if_needed`` skips Alembic when the stamp says the file is at this head."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
+        stamp = conn.exec_driver_sql("PRAGMA user_version").scalar()
+        if only_if_needed and stamp == _migrated_stamp(conn) != -1:
+            conn.rollback()
+            return
+        from alembic import command
+
+        cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        conn.exec_driver_sql(f"PRAGMA user_version = {_migrated_stamp(conn)}")
         conn.commit()
 
 
@@ -380,7 +407,7 @@ def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = Tr
     create_private(path)
     engine = make_engine(path)
     if migrate:
-        upgrade(engine)
+        upgrade(engine, only_if_needed=True)
     store = Store(path=path, engine=engine)
     try:
         make_backup(path, backups)
@@ -397,6 +424,8 @@ if __name__ == "__main__":  # developer helper: python -m kiosk.store.db revisio
         with tempfile.TemporaryDirectory() as tmp:
             eng = make_engine(Path(tmp) / "dev.sqlite3")
             upgrade(eng)
+            from alembic import command
+
             cfg = alembic_config()
             with eng.connect() as c:
                 cfg.attributes["connection"] = c

@@ -7,12 +7,15 @@ Both are small tables that sync (later) keeps up to date; an admin can also set 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from kiosk.core.passcode import public_key_from_hex
 from kiosk.store.models import PassKeyRow, PassRow, RevocationRow, table_of
+
+if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key (kiosk/core/passcode.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 K = table_of(PassKeyRow)
 RV = table_of(RevocationRow)

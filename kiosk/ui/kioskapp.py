@@ -21,7 +21,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from drivers.reader import ReaderState
 from drivers.wedge import BurstDetector
 from kiosk import settings as settings_mod
-from kiosk import sysclock
+from kiosk import sysclock, sysd
 from kiosk.core.clock import clock_is_off
 from kiosk.core.model import Role
 from kiosk.gate import Gate
@@ -145,6 +145,9 @@ class KioskApp(App):
         self._poll_status()
         self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
                                     lambda: self.post(self._poll_status))
+        # systemd (kiosk install-service): READY=1 on the first frame, then WATCHDOG=1 from
+        # the UI loop, so a frozen UI is restarted, not only a dead process
+        Clock.schedule_once(lambda _dt: sysd.ready_and_watched(Clock.schedule_interval), 0)
 
     def on_stop(self) -> None:
         if self.sync_loop is not None:

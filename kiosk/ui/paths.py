@@ -1,14 +1,12 @@
-"""Where the app's assets are: beside the package in a checkout, or in the PyInstaller
-bundle (``sys._MEIPASS``), like ``kiosk.store.db.migrations_dir``."""
+"""Where the app's assets are (sounds, a bundled font): the data package ``kiosk.assets``,
+mapped from the repository's ``assets/`` (see kiosk/resources.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from kiosk.resources import package_dir
 
 
 def assets_dir() -> Path:
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle) / "assets"
-    return Path(__file__).resolve().parents[2] / "assets"
+    return package_dir("assets")

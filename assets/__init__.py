@@ -1,0 +1,1 @@
+"""Data package kiosk.assets (see kiosk/resources.py): no code."""

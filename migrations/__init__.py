@@ -1,0 +1,1 @@
+"""Data package kiosk.migrations (see kiosk/resources.py): no code."""

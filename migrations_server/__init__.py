@@ -1,0 +1,1 @@
+"""Data package kiosk.migrations_server (see kiosk/resources.py): no code."""
