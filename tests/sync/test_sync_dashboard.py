@@ -185,6 +185,16 @@ def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_
     assert all(number in section("out") for number in seeded_out)
     _check_and_shoot(browser, "out")
 
+    # contact tracing: R1's gate within ±30 minutes (R3, the fever, went out there too)
+    browser.find_element(By.LINK_TEXT, "时空关联 / Tracing").click()
+    browser.find_element(By.NAME, "value").send_keys("R1")
+    minutes = browser.find_element(By.NAME, "minutes")
+    minutes.clear()
+    minutes.send_keys("30")
+    browser.find_element(By.CSS_SELECTOR, "form.query button[type=submit]").click()
+    assert "R3" in section("contacts") and "1-1-101" in section("household")
+    _check_and_shoot(browser, "trace")
+
     browser.find_element(By.LINK_TEXT, "退出 / Sign out").click()
     assert browser.current_url.endswith("/login")
     browser.get(central.url + "/compound?name=东湖小区")
@@ -281,6 +291,72 @@ def test_a_viewer_sees_counts_and_pictures_but_no_pass_numbers(
 def test_screenshots_are_kept_for_every_page_and_width() -> None:
     """What docs/DASHBOARD.md shows (the test above writes them)."""
     names = {p.name for p in Path(SHOTS).glob("dashboard_*.png")}
-    for page in ("login", "overview", "compound", "gate", "out"):
+    for page in ("login", "overview", "compound", "gate", "out", "trace"):
         for size in SIZES:
             assert f"dashboard_{page}_{size}.png" in names
+
+
+def _trace_form(value: str, kind: str = "pass") -> dict[str, str]:
+    today = datetime.now().date()  # Asia/Shanghai (the shanghai fixture)
+    return {"kind": kind, "value": value, "first": f"{today - timedelta(days=13)}",
+            "last": f"{today}", "minutes": "30"}
+
+
+def test_contact_tracing_is_for_roles_that_see_personal_data_within_their_compound(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    """The page and the CSV: a district user traces anyone, every query audited; a
+    compound user is refused another compound's event (403, audited); a viewer is refused
+    the page, the query and the CSV."""
+    from sqlalchemy import select
+
+    from kiosk.export.csvfile import BOM
+    from kiosk.server.ingest import EV
+    from kiosk.server.tracing import TRACE
+
+    central, (north, _south, west) = site
+    north.check("R1", "out")
+    north.check("R2", "out")  # the same gate a moment later: R1's contact
+    west.check("R1", "in")
+    north.sync()
+    west.sync()
+    with central.engine.connect() as conn:
+        west_event = conn.execute(select(EV.c.id).where(EV.c.compound == "西苑小区")
+                                  .limit(1)).scalar_one()
+    for name, role, compound in (("追踪员", "district", None),
+                                 ("东湖追踪", "compound", "东湖小区"),
+                                 ("只看", "viewer", None)):
+        admin.add_user(central.engine, name, "correct horse battery", role=role,
+                       compound=compound)
+    with _signed_in(central, "追踪员") as web:
+        form = web.get("/trace")
+        assert form.status_code == 200 and 'action="/trace"' in form.text
+        assert "<script" not in form.text and " style=" not in form.text
+        page = web.post("/trace", data=_trace_form("R1"))
+        assert page.status_code == 200
+        contacts = page.text.split('id="contacts"')[1].split("</section>")[0]
+        assert "<td>R2</td>" in contacts
+        csv = web.post("/trace.csv", data=_trace_form("R1"))
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.content.decode("utf-8").startswith(BOM + "类别 / kind")
+        assert ",R2," in csv.text
+        bad = web.post("/trace", data={**_trace_form("R1"), "minutes": "9999"})
+        assert bad.status_code == 400 and "240" in bad.text
+    with _signed_in(central, "东湖追踪") as web:
+        r = web.post("/trace", data=_trace_form(west_event, "event"))
+        assert r.status_code == 403 and "西门" not in r.text
+        assert web.post("/trace.csv", data=_trace_form(west_event, "event")
+                        ).status_code == 403
+        own = web.post("/trace", data=_trace_form("R1"))  # R1 passed both compounds' gates
+        assert own.status_code == 200 and "西苑小区" not in own.text and "西门" not in own.text
+    with _signed_in(central, "只看") as web:
+        assert web.get("/trace").status_code == 403
+        assert web.post("/trace", data=_trace_form("R1")).status_code == 403
+        assert web.post("/trace.csv", data=_trace_form("R1")).status_code == 403
+        assert "/trace" not in web.get("/").text  # no link to a page they may not open
+    logged = [(e.actor, json.loads(e.detail)) for e in audit.entries(central.engine,
+                                                                      action=TRACE)]
+    district = [d for a, d in logged if a == "追踪员"]
+    assert {d["csv"] for d in district} == {True, False}
+    assert all(d["value"] == "R1" and d["contacts"] >= 1 for d in district)
+    assert [d.get("refused") for a, d in logged if a == "东湖追踪"].count(True) == 2
+    assert [d for a, d in logged if a == "只看"] == [{"refused": True, "role": "viewer"}] * 2

@@ -16,7 +16,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from kiosk.core.clock import offset_text
-from kiosk.export.nightly import mask_pass_number
+from kiosk.core.privacy import mask_pass_number
 from kiosk.server.web.queries import reason_text
 from kiosk.server.web.settings import DashboardSettings
 
