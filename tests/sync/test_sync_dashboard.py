@@ -109,6 +109,17 @@ def _check_and_shoot(browser: Any, name: str) -> None:
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def _click_to_next_page(browser: Any, element: Any) -> None:
+    """Click and wait until the browser has left the page (a form posted back to the same
+    address would otherwise let find_element answer from the old page)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+
+
 def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_is_out(
         site: tuple[CentralServer, list[Kiosk]], browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -185,13 +196,24 @@ def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_
     assert all(number in section("out") for number in seeded_out)
     _check_and_shoot(browser, "out")
 
+    # the fever's case: open at the top of the overview, followed up on its page
+    _click_to_next_page(browser, browser.find_element(By.LINK_TEXT, "总览 / Overview"))
+    assert "R3" in section("cases") and "待跟进" in section("cases")
+    _click_to_next_page(browser, browser.find_element(By.CSS_SELECTOR, "#cases td a"))
+    browser.find_element(By.NAME, "note").send_keys("已联系家属 / family called")
+    _click_to_next_page(browser, browser.find_element(
+        By.CSS_SELECTOR, "form.query button[type=submit]"))
+    assert "组长" in section("steps") and "family called" in section("steps")
+    _check_and_shoot(browser, "case")
+
     # contact tracing: R1's gate within ±30 minutes (R3, the fever, went out there too)
-    browser.find_element(By.LINK_TEXT, "时空关联 / Tracing").click()
+    _click_to_next_page(browser, browser.find_element(By.LINK_TEXT, "时空关联 / Tracing"))
     browser.find_element(By.NAME, "value").send_keys("R1")
     minutes = browser.find_element(By.NAME, "minutes")
     minutes.clear()
     minutes.send_keys("30")
-    browser.find_element(By.CSS_SELECTOR, "form.query button[type=submit]").click()
+    _click_to_next_page(browser, browser.find_element(
+        By.CSS_SELECTOR, "form.query button[type=submit]"))
     assert "R3" in section("contacts") and "1-1-101" in section("household")
     _check_and_shoot(browser, "trace")
 
@@ -291,7 +313,7 @@ def test_a_viewer_sees_counts_and_pictures_but_no_pass_numbers(
 def test_screenshots_are_kept_for_every_page_and_width() -> None:
     """What docs/DASHBOARD.md shows (the test above writes them)."""
     names = {p.name for p in Path(SHOTS).glob("dashboard_*.png")}
-    for page in ("login", "overview", "compound", "gate", "out", "trace"):
+    for page in ("login", "overview", "compound", "gate", "out", "trace", "case"):
         for size in SIZES:
             assert f"dashboard_{page}_{size}.png" in names
 
@@ -360,3 +382,50 @@ def test_contact_tracing_is_for_roles_that_see_personal_data_within_their_compou
     assert all(d["value"] == "R1" and d["contacts"] >= 1 for d in district)
     assert [d.get("refused") for a, d in logged if a == "东湖追踪"].count(True) == 2
     assert [d for a, d in logged if a == "只看"] == [{"refused": True, "role": "viewer"}] * 2
+
+
+def test_a_fever_case_is_followed_by_its_compound_only_and_reaches_its_gates(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    from sqlalchemy import select
+
+    from kiosk.server.cases import CASES
+
+    central, (north, _south, west) = site
+    hot = [make_reading(t, source=ReadingSource.MANUAL) for t in (38.5, 38.7)]
+    north.gate.check("R2", hot, direction=Direction.IN)
+    north.sync()
+    for name, role, compound in (("东湖医生", "compound", "东湖小区"),
+                                 ("西苑医生", "compound", "西苑小区"),
+                                 ("看看", "viewer", None)):
+        admin.add_user(central.engine, name, "correct horse battery", role=role,
+                       compound=compound)
+    with _signed_in(central, "东湖医生") as web:
+        assert "R2" in web.get("/compound?name=东湖小区").text.split('id="cases"')[1] \
+            .split("</section>")[0]
+        with central.engine.connect() as conn:
+            case_id = conn.execute(select(CASES.c.id).where(CASES.c.pass_number == "R2")
+                                   ).scalar_one()
+        r = web.post(f"/case?id={case_id}", data={"step": "isolation", "note": "居家"},
+                     follow_redirects=False)
+        assert r.status_code == 303
+        assert "隔离中 / in isolation" in web.get(f"/case?id={case_id}").text
+        bad = web.post(f"/case?id={case_id}", data={"step": "vanished", "note": ""})
+        assert bad.status_code == 400 and "Unknown step" in bad.text
+    with _signed_in(central, "西苑医生") as web:
+        assert web.get(f"/case?id={case_id}").status_code == 403
+        r = web.post(f"/case?id={case_id}", data={"step": "cleared", "note": "x"})
+        assert r.status_code == 403
+    with _signed_in(central, "看看") as web:
+        page = web.get(f"/case?id={case_id}")
+        assert page.status_code == 200 and "<td>R2</td>" not in page.text
+        assert 'name="step"' not in page.text  # no form for a viewer
+        assert web.post(f"/case?id={case_id}", data={"step": "cleared"}).status_code == 403
+    with central.engine.connect() as conn:
+        assert conn.execute(select(CASES.c.state).where(CASES.c.id == case_id)
+                            ).scalar_one() == "isolation"  # the refused steps changed nothing
+    # the gates of 东湖小区 hear that the case was taken over; 西苑小区's do not
+    with north.client() as client:
+        states = {c["state"] for c in client.changes("")["cases"]}
+    assert "isolation" in states
+    with west.client() as client:
+        assert client.changes("")["cases"] == []
