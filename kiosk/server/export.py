@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Table, and_, func, in
 from kiosk.core.model import PassKind
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
+from kiosk.server.briefing import write_briefing
 from kiosk.server.models import (
     CentralSummaryRow,
     DeviceVolunteerRow,
@@ -216,7 +217,10 @@ def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh"
     with district_store(engine, day, compound) as store:
         opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask, actor=actor)
         result = export_day(store.engine, day, out_dir, opts)
+    # the day's printable briefing beside the files (docs/DASHBOARD.md, "Daily briefing")
+    briefing = write_briefing(engine, day, out_dir, label=label, compound=compound, mask=mask)
     audit.record(engine, actor, audit.EXPORT if mask else audit.EXPORT_UNMASKED,
                  {"date": day.isoformat(), "directory": str(out_dir), "events": result.events,
-                  "masked": mask, "label": label, "compound": compound})
+                  "masked": mask, "label": label, "compound": compound,
+                  "briefing": briefing.path.name})
     return result

@@ -73,6 +73,10 @@ def test_an_export_for_a_user_and_a_kiosks_download_stay_within_their_compound(
     header, *rows = _rows(tmp_path / "w" / f"movements_西区_{day}.csv")
     assert [r[header.index("checkpoint")] for r in rows] == ["west-gate"]
     assert rows[0][header.index("person")] == "赵西"  # a compound user sees names
+    # the day's briefing beside the files, of that compound only
+    briefing = (tmp_path / "w" / f"briefing_西区_{day}.html").read_text("utf-8")
+    assert "区指挥部每日简报" in briefing and "<td>西区</td>" in briefing
+    assert "gate-1" not in briefing and east1.compound not in briefing
 
     # asking for the other compound: refused whole, no file, audited
     code, output = _export(central, tmp_path, day, tmp_path / "e", "--user", "西区组长",

@@ -26,7 +26,7 @@ router = APIRouter()
 STRIP_MAX = 40
 
 
-def _gate_state(g: GateHealth) -> charts.GateState:
+def gate_state(g: GateHealth) -> charts.GateState:
     when = f"{mdhm(g.last_contact)} ({ago(g.contact_age)})"
     contact = ("bad" if g.silent else "ok", charts.age_text(g.contact_age), when)
     if g.quarantined or g.gaps:
@@ -111,7 +111,7 @@ async def overview(request: Request) -> Response:
         **_who(staff), "v": v, **_charts(v, ""), **_cases(request, open_cases),
         "strip": charts.health_strip(
             "health", "需要注意的卡口 / Gates needing attention",
-            [_gate_state(g) for g in attention[:STRIP_MAX]]) if attention else None,
+            [gate_state(g) for g in attention[:STRIP_MAX]]) if attention else None,
         "strip_more": max(len(attention) - STRIP_MAX, 0)})
 
 
@@ -133,7 +133,7 @@ async def compound(request: Request, name: str = "") -> Response:
         **_cases(request, open_cases),
         "per_gate": per_gate,
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
-                                     [_gate_state(g) for g in v.gates]) if v.gates else None})
+                                     [gate_state(g) for g in v.gates]) if v.gates else None})
 
 
 @router.get("/gate", response_class=HTMLResponse)
@@ -153,7 +153,7 @@ async def gate(request: Request, compound: str = "", name: str = "") -> Response
         **_cases(request, open_cases),
         **_charts(v, f" · {name}"),
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
-                                     [_gate_state(g) for g in v.gates]) if v.gates else None})
+                                     [gate_state(g) for g in v.gates]) if v.gates else None})
 
 
 @router.get("/out", response_class=HTMLResponse)
