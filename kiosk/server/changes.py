@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, select
 
 from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
+from kiosk.server.cases import for_gate
 from kiosk.server.ingest import EV
 
 #: movements older than this are no use to a gate (quota windows are a few days)
@@ -123,6 +124,9 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             "wall_utc": min(m.wall_utc, _utc(m.received_at)).isoformat(),
             "counts_against_quota": m.counts_against_quota,
         } for m in moves]
+        # the compound's fever cases someone took over (a few rows, sent whole each time;
+        # kiosks that do not know the key ignore it)
+        out["cases"] = for_gate(conn, compound)
     out["cursor"] = str(Cursor(admin_top, move_top))
     out["more"] = more
     return out

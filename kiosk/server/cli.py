@@ -249,24 +249,45 @@ def serve_policy(ctx: click.Context, key: str, value: str) -> None:
               help="Language of the header rows.")
 @click.option("--unmasked", is_flag=True,
               help="Full names and numbers: only for the command's own copy.")
+@click.option("--user", "for_user",
+              help="Export for this dashboard user: their compound only, masked for a viewer.")
+@click.option("--compound", help="Only this compound's checkpoints (label: its name).")
 @click.pass_context
 def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, out: Path,
-                 lang: str, unmasked: bool) -> None:
-    """Write the nightly report of every checkpoint together (label "district"): the same
-    files as ``kiosk export`` (docs/EXPORT.md)."""
+                 lang: str, unmasked: bool, for_user: str | None,
+                 compound: str | None) -> None:
+    """Write the nightly report of every checkpoint together (label "district"), or of one
+    compound's: the same files as ``kiosk export`` (docs/EXPORT.md)."""
     from kiosk.export.nightly import ExportError
-    from kiosk.server.export import export_central
+    from kiosk.server.export import DISTRICT, export_central
+    from kiosk.server.roles import ScopeRefused, export_scope, staff_named
     from kiosk.store.audit import cli_actor
 
     if db_url:
         ctx.meta["serve_db"] = db_url
     d = day.date() if day else date.today() - timedelta(days=1)
+    actor = cli_actor()
+    if for_user is not None:
+        staff = staff_named(_engine(ctx), for_user)
+        if staff is None:
+            fail(f"no dashboard user {for_user!r} (kiosk serve user add)")
+        actor = f"{actor} for {staff.name}"
+        try:
+            compound, mask = export_scope(staff, compound, unmasked)
+        except ScopeRefused as exc:
+            from kiosk.server import audit
+            audit.record(_engine(ctx), actor, audit.EXPORT, {
+                "date": d.isoformat(), "compound": compound, "unmasked": unmasked,
+                "refused": True})
+            fail(str(exc))
+        unmasked = not mask
     if unmasked:
         click.secho("unmasked export: full names and numbers; this is written to the audit "
                     "log", fg="yellow", err=True)
     try:
         result = export_central(_engine(ctx), d, out, lang=lang, mask=not unmasked,
-                                actor=cli_actor())
+                                actor=actor, compound=compound,
+                                label=compound or DISTRICT)
     except ExportError as exc:
         fail(str(exc))
     click.echo(f"{d}: {result.events} events -> {result.directory}")

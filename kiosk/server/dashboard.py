@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from kiosk.server.web import login, pages
+from kiosk.server.web import casepages, login, pages, trace
 from kiosk.server.web.settings import DashboardSettings
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -28,3 +28,5 @@ def attach_dashboard(app: FastAPI, engine: Engine,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(login.router)
     app.include_router(pages.router)
+    app.include_router(trace.router)
+    app.include_router(casepages.router)

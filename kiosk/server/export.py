@@ -34,6 +34,7 @@ from kiosk.core.model import PassKind
 from kiosk.export.csvfile import neutralise
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
+from kiosk.server.briefing import write_briefing
 from kiosk.server.models import (
     CentralSummaryRow,
     DeviceVolunteerRow,
@@ -82,15 +83,23 @@ def _neutralised(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _roster(engine: Engine) -> list[RosterRow]:
-    """The command's roster (every compound) as the rows a kiosk's roster import takes."""
+def _roster(engine: Engine, compound: str | None = None) -> list[RosterRow]:
+    """The command's roster (every compound, or one) as the rows a kiosk's roster import
+    takes."""
+    where = [] if compound is None else [ROSTER.c.compound == compound]
     with engine.connect() as conn:
         return [RosterRow(
             line=i, name=r.name, building=r.building, unit=r.unit, room=r.room,
             household=r.household, phone=r.phone, pass_number=r.pass_number,
             pass_kind=PassKind(r.kind), valid_from=r.valid_from, valid_to=r.valid_to,
-        ) for i, r in enumerate(conn.execute(select(ROSTER).order_by(ROSTER.c.pass_number)),
+        ) for i, r in enumerate(conn.execute(select(ROSTER).where(*where)
+                                             .order_by(ROSTER.c.pass_number)),
                                 start=1)]
+
+
+def _in(compound: str | None) -> list[Any]:
+    """Only ``compound``'s events (None: the district's)."""
+    return [] if compound is None else [EV.c.compound == compound]
 
 
 def _as_enrolled(record: str, checkpoint: str) -> EventJson:
@@ -99,26 +108,29 @@ def _as_enrolled(record: str, checkpoint: str) -> EventJson:
     return {**json.loads(record), "checkpoint": checkpoint}
 
 
-def _records(engine: Engine, day: date) -> Iterable[list[EventJson]]:
+def _records(engine: Engine, day: date, compound: str | None = None
+             ) -> Iterable[list[EventJson]]:
     """The day's events as the kiosks recorded them, in chunks."""
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=CHUNK).execute(
-            select(EV.c.record, EV.c.checkpoint).where(EV.c.local_date == day))
+            select(EV.c.record, EV.c.checkpoint).where(EV.c.local_date == day,
+                                                       *_in(compound)))
         for part in result.partitions(CHUNK):
             yield [_as_enrolled(r.record, r.checkpoint) for r in part]
 
 
-def _last_movements_before(engine: Engine, day: date) -> list[EventJson]:
+def _last_movements_before(engine: Engine, day: date, compound: str | None = None
+                           ) -> list[EventJson]:
     """Each pass's last allowed movement at each gate before ``day``: what "still out at
     day's end" needs from earlier days (a resident who went out yesterday and is not back)."""
     last = (select(EV.c.device_id, func.max(EV.c.seq).label("seq"))
             .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
-                   EV.c.local_date < day)
+                   EV.c.local_date < day, *_in(compound))
             .group_by(EV.c.pass_number, EV.c.device_id).subquery())
     with engine.connect() as conn:
         return [_as_enrolled(r.record, r.checkpoint) for r in conn.execute(
-            select(EV.c.record, EV.c.checkpoint).join(last, and_(EV.c.device_id == last.c.device_id,
-                                                EV.c.seq == last.c.seq)))]
+            select(EV.c.record, EV.c.checkpoint).join(
+                last, and_(EV.c.device_id == last.c.device_id, EV.c.seq == last.c.seq)))]
 
 
 def _copy_volunteers(engine: Engine, conn: Connection) -> dict[tuple[str, int], int]:
@@ -154,10 +166,13 @@ def _copy_events(conn: Connection, records: list[EventJson],
 
 
 @contextmanager
-def district_store(engine: Engine, day: date) -> Iterator[Store]:
+def district_store(engine: Engine, day: date, compound: str | None = None
+                   ) -> Iterator[Store]:
     """A temporary kiosk store holding what the kiosks' own stores would hold for ``day``:
     the command's roster, the day's events of every checkpoint, each pass's last movement
-    before it, and the day's frozen counts if retention has frozen it."""
+    before it, and the day's frozen counts if retention has frozen it. With ``compound``:
+    that compound's roster and events only, and no frozen counts (they are kept per
+    checkpoint name, which two compounds may share)."""
     with tempfile.TemporaryDirectory(prefix="kiosk-central-export-") as tmp:
         store = open_store(Path(tmp) / "kiosk.sqlite3", Path(tmp) / "backups")
         try:
@@ -167,16 +182,17 @@ def district_store(engine: Engine, day: date) -> Iterator[Store]:
                 conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                     "PRAGMA foreign_keys=OFF")
                 with conn.begin():
-                    upsert_roster(conn, _roster(engine), ImportReport())
+                    upsert_roster(conn, _roster(engine, compound), ImportReport())
                     passes = {r.number: (r.id, r.resident_id)
                               for r in conn.execute(select(P.c.id, P.c.number,
                                                            P.c.resident_id))}
                     volunteers = _copy_volunteers(engine, conn)
-                    _copy_events(conn, _last_movements_before(engine, day), passes,
-                                 volunteers)
-                    for records in _records(engine, day):
+                    _copy_events(conn, _last_movements_before(engine, day, compound),
+                                 passes, volunteers)
+                    for records in _records(engine, day, compound):
                         _copy_events(conn, records, passes, volunteers)
-                    _copy_frozen_counts(engine, conn, day)
+                    if compound is None:
+                        _copy_frozen_counts(engine, conn, day)
             yield store
         finally:
             store.close()
@@ -192,15 +208,19 @@ def _copy_frozen_counts(engine: Engine, conn: Connection, day: date) -> None:
 
 def export_central(engine: Engine, day: date, out_dir: Path, *, lang: str = "zh",
                    mask: bool = True, actor: str = "scheduler",
-                   label: str = DISTRICT) -> ExportResult:
-    """Write the nightly files of ``day`` for every checkpoint on the central store into
+                   label: str = DISTRICT, compound: str | None = None) -> ExportResult:
+    """Write the nightly files of ``day`` for every checkpoint on the central store (or
+    for one compound's: kiosk.server.roles.export_scope says which a user may have) into
     ``out_dir`` (kiosk.export.nightly.export_day on a temporary kiosk store), and write who
     did it to the central store's audit log. Raises kiosk.export.nightly.ExportError when
     the files cannot be written."""
-    with district_store(engine, day) as store:
+    with district_store(engine, day, compound) as store:
         opts = ExportOptions(label=label, checkpoints=None, lang=lang, mask=mask, actor=actor)
         result = export_day(store.engine, day, out_dir, opts)
+    # the day's printable briefing beside the files (docs/DASHBOARD.md, "Daily briefing")
+    briefing = write_briefing(engine, day, out_dir, label=label, compound=compound, mask=mask)
     audit.record(engine, actor, audit.EXPORT if mask else audit.EXPORT_UNMASKED,
                  {"date": day.isoformat(), "directory": str(out_dir), "events": result.events,
-                  "masked": mask, "label": label})
+                  "masked": mask, "label": label, "compound": compound,
+                  "briefing": briefing.path.name})
     return result

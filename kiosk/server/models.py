@@ -84,6 +84,8 @@ class EventRow(ServerBase):
         Index("ix_events_device_seq", "device_id", "seq"),
         Index("ix_events_compound_change", "compound", "change_id"),
         Index("ix_events_household_day", "household", "local_date"),
+        # confirmed fevers of the last days, made into cases (kiosk.server.cases)
+        Index("ix_events_escalated_day", "escalated", "local_date"),
         # a day's events: the primary key (local_date, id) and, on PostgreSQL, the partition
     )
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -268,3 +270,37 @@ class CentralSummaryRow(ServerBase):
     checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
     counts: Mapped[str] = mapped_column(Text)
     frozen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FeverCaseRow(ServerBase):
+    """A confirmed fever (an escalated event) followed to the end (kiosk.server.cases):
+    opened when the store first sees the event, its ``state`` the latest step entered on
+    the dashboard; ``closed_at`` set by the step that ends it (cleared)."""
+
+    __tablename__ = "fever_cases"
+    __table_args__ = (Index("ix_fever_cases_compound_closed", "compound", "closed_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    local_date: Mapped[date] = mapped_column(Date)
+    compound: Mapped[str] = mapped_column(String(40))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    pass_number: Mapped[str | None] = mapped_column(String(40))
+    household: Mapped[str | None] = mapped_column(String(40))
+    #: when the gate recorded the fever (UTC, the event's wall_utc)
+    opened_utc: Mapped[datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class FeverCaseStepRow(ServerBase):
+    """One follow-up step of a case, who entered it and when (server time), with a note.
+    Only ever added."""
+
+    __tablename__ = "fever_case_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    step: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")

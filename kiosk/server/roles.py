@@ -7,14 +7,26 @@ A user's ``role`` and ``compound`` (columns of ``users``, migration 0004):
 - ``viewer``: the counts and pictures, personal data masked; of one compound when
   ``compound`` is set, else of the district.
 
-The dashboard's pages enforce the scope (kiosk.server.web.pages); exports and the API do not
-take users yet.
+The dashboard's pages (kiosk.server.web.pages), contact tracing (kiosk.server.web.trace) and
+``kiosk serve export --user`` (``export_scope``) enforce it. The kiosks' API takes no users:
+a device only ever gets its own compound's data (kiosk.server.changes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from sqlalchemy import Engine, select
+
+from kiosk.server.models import UserRow
+from kiosk.store.models import table_of
+
+USERS = table_of(UserRow)
+
+
+class ScopeRefused(ValueError):
+    """A user asked for more than their role lets them have; the message says what."""
 
 
 class Role(StrEnum):
@@ -54,3 +66,30 @@ class Staff:
     def may_see(self, compound: str | None) -> bool:
         """``compound`` None: the whole district."""
         return self.compound is None or compound == self.compound
+
+
+def staff_named(engine: Engine, name: str) -> Staff | None:
+    """The user ``name`` with their role and compound (None: no such user, or a role this
+    version does not know)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(USERS.c.role, USERS.c.compound)
+                           .where(USERS.c.name == name)).first()
+    if row is None:
+        return None
+    try:
+        return Staff(name, Role(row.role), row.compound)
+    except ValueError:
+        return None
+
+
+def export_scope(staff: Staff, compound: str | None, unmasked: bool) -> tuple[str | None, bool]:
+    """(compound, mask) of an export run for ``staff``: a compound user's or compound
+    viewer's own compound whatever they ask; never unmasked for a viewer. Raises
+    ScopeRefused when they ask for another compound or for unmasked data they may not see."""
+    if compound and not staff.may_see(compound):
+        raise ScopeRefused(f"{staff.name} 只能导出自己的小区 ({staff.compound}) / may export "
+                           f"only their own compound ({staff.compound})")
+    if unmasked and staff.masked:
+        raise ScopeRefused(f"{staff.name} 是观察员,不能导出未脱敏数据 / is a viewer: no "
+                           f"unmasked export")
+    return compound or staff.compound, not unmasked

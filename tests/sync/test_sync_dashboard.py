@@ -109,6 +109,17 @@ def _check_and_shoot(browser: Any, name: str) -> None:
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def _click_to_next_page(browser: Any, element: Any) -> None:
+    """Click and wait until the browser has left the page (a form posted back to the same
+    address would otherwise let find_element answer from the old page)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+
+
 def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_is_out(
         site: tuple[CentralServer, list[Kiosk]], browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -184,6 +195,27 @@ def test_duty_officer_signs_in_and_reads_the_district_a_compound_a_gate_and_who_
     assert "R1" in section("out") and "R2" in section("out")
     assert all(number in section("out") for number in seeded_out)
     _check_and_shoot(browser, "out")
+
+    # the fever's case: open at the top of the overview, followed up on its page
+    _click_to_next_page(browser, browser.find_element(By.LINK_TEXT, "总览 / Overview"))
+    assert "R3" in section("cases") and "待跟进" in section("cases")
+    _click_to_next_page(browser, browser.find_element(By.CSS_SELECTOR, "#cases td a"))
+    browser.find_element(By.NAME, "note").send_keys("已联系家属 / family called")
+    _click_to_next_page(browser, browser.find_element(
+        By.CSS_SELECTOR, "form.query button[type=submit]"))
+    assert "组长" in section("steps") and "family called" in section("steps")
+    _check_and_shoot(browser, "case")
+
+    # contact tracing: R1's gate within ±30 minutes (R3, the fever, went out there too)
+    _click_to_next_page(browser, browser.find_element(By.LINK_TEXT, "时空关联 / Tracing"))
+    browser.find_element(By.NAME, "value").send_keys("R1")
+    minutes = browser.find_element(By.NAME, "minutes")
+    minutes.clear()
+    minutes.send_keys("30")
+    _click_to_next_page(browser, browser.find_element(
+        By.CSS_SELECTOR, "form.query button[type=submit]"))
+    assert "R3" in section("contacts") and "1-1-101" in section("household")
+    _check_and_shoot(browser, "trace")
 
     browser.find_element(By.LINK_TEXT, "退出 / Sign out").click()
     assert browser.current_url.endswith("/login")
@@ -281,6 +313,119 @@ def test_a_viewer_sees_counts_and_pictures_but_no_pass_numbers(
 def test_screenshots_are_kept_for_every_page_and_width() -> None:
     """What docs/DASHBOARD.md shows (the test above writes them)."""
     names = {p.name for p in Path(SHOTS).glob("dashboard_*.png")}
-    for page in ("login", "overview", "compound", "gate", "out"):
+    for page in ("login", "overview", "compound", "gate", "out", "trace", "case"):
         for size in SIZES:
             assert f"dashboard_{page}_{size}.png" in names
+
+
+def _trace_form(value: str, kind: str = "pass") -> dict[str, str]:
+    today = datetime.now().date()  # Asia/Shanghai (the shanghai fixture)
+    return {"kind": kind, "value": value, "first": f"{today - timedelta(days=13)}",
+            "last": f"{today}", "minutes": "30"}
+
+
+def test_contact_tracing_is_for_roles_that_see_personal_data_within_their_compound(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    """The page and the CSV: a district user traces anyone, every query audited; a
+    compound user is refused another compound's event (403, audited); a viewer is refused
+    the page, the query and the CSV."""
+    from sqlalchemy import select
+
+    from kiosk.export.csvfile import BOM
+    from kiosk.server.ingest import EV
+    from kiosk.server.tracing import TRACE
+
+    central, (north, _south, west) = site
+    north.check("R1", "out")
+    north.check("R2", "out")  # the same gate a moment later: R1's contact
+    west.check("R1", "in")
+    north.sync()
+    west.sync()
+    with central.engine.connect() as conn:
+        west_event = conn.execute(select(EV.c.id).where(EV.c.compound == "西苑小区")
+                                  .limit(1)).scalar_one()
+    for name, role, compound in (("追踪员", "district", None),
+                                 ("东湖追踪", "compound", "东湖小区"),
+                                 ("只看", "viewer", None)):
+        admin.add_user(central.engine, name, "correct horse battery", role=role,
+                       compound=compound)
+    with _signed_in(central, "追踪员") as web:
+        form = web.get("/trace")
+        assert form.status_code == 200 and 'action="/trace"' in form.text
+        assert "<script" not in form.text and " style=" not in form.text
+        page = web.post("/trace", data=_trace_form("R1"))
+        assert page.status_code == 200
+        contacts = page.text.split('id="contacts"')[1].split("</section>")[0]
+        assert "<td>R2</td>" in contacts
+        csv = web.post("/trace.csv", data=_trace_form("R1"))
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.content.decode("utf-8").startswith(BOM + "类别 / kind")
+        assert ",R2," in csv.text
+        bad = web.post("/trace", data={**_trace_form("R1"), "minutes": "9999"})
+        assert bad.status_code == 400 and "240" in bad.text
+    with _signed_in(central, "东湖追踪") as web:
+        r = web.post("/trace", data=_trace_form(west_event, "event"))
+        assert r.status_code == 403 and "西门" not in r.text
+        assert web.post("/trace.csv", data=_trace_form(west_event, "event")
+                        ).status_code == 403
+        own = web.post("/trace", data=_trace_form("R1"))  # R1 passed both compounds' gates
+        assert own.status_code == 200 and "西苑小区" not in own.text and "西门" not in own.text
+    with _signed_in(central, "只看") as web:
+        assert web.get("/trace").status_code == 403
+        assert web.post("/trace", data=_trace_form("R1")).status_code == 403
+        assert web.post("/trace.csv", data=_trace_form("R1")).status_code == 403
+        assert "/trace" not in web.get("/").text  # no link to a page they may not open
+    logged = [(e.actor, json.loads(e.detail)) for e in audit.entries(central.engine,
+                                                                      action=TRACE)]
+    district = [d for a, d in logged if a == "追踪员"]
+    assert {d["csv"] for d in district} == {True, False}
+    assert all(d["value"] == "R1" and d["contacts"] >= 1 for d in district)
+    assert [d.get("refused") for a, d in logged if a == "东湖追踪"].count(True) == 2
+    assert [d for a, d in logged if a == "只看"] == [{"refused": True, "role": "viewer"}] * 2
+
+
+def test_a_fever_case_is_followed_by_its_compound_only_and_reaches_its_gates(
+        site: tuple[CentralServer, list[Kiosk]]) -> None:
+    from sqlalchemy import select
+
+    from kiosk.server.cases import CASES
+
+    central, (north, _south, west) = site
+    hot = [make_reading(t, source=ReadingSource.MANUAL) for t in (38.5, 38.7)]
+    north.gate.check("R2", hot, direction=Direction.IN)
+    north.sync()
+    for name, role, compound in (("东湖医生", "compound", "东湖小区"),
+                                 ("西苑医生", "compound", "西苑小区"),
+                                 ("看看", "viewer", None)):
+        admin.add_user(central.engine, name, "correct horse battery", role=role,
+                       compound=compound)
+    with _signed_in(central, "东湖医生") as web:
+        assert "R2" in web.get("/compound?name=东湖小区").text.split('id="cases"')[1] \
+            .split("</section>")[0]
+        with central.engine.connect() as conn:
+            case_id = conn.execute(select(CASES.c.id).where(CASES.c.pass_number == "R2")
+                                   ).scalar_one()
+        r = web.post(f"/case?id={case_id}", data={"step": "isolation", "note": "居家"},
+                     follow_redirects=False)
+        assert r.status_code == 303
+        assert "隔离中 / in isolation" in web.get(f"/case?id={case_id}").text
+        bad = web.post(f"/case?id={case_id}", data={"step": "vanished", "note": ""})
+        assert bad.status_code == 400 and "Unknown step" in bad.text
+    with _signed_in(central, "西苑医生") as web:
+        assert web.get(f"/case?id={case_id}").status_code == 403
+        r = web.post(f"/case?id={case_id}", data={"step": "cleared", "note": "x"})
+        assert r.status_code == 403
+    with _signed_in(central, "看看") as web:
+        page = web.get(f"/case?id={case_id}")
+        assert page.status_code == 200 and "<td>R2</td>" not in page.text
+        assert 'name="step"' not in page.text  # no form for a viewer
+        assert web.post(f"/case?id={case_id}", data={"step": "cleared"}).status_code == 403
+    with central.engine.connect() as conn:
+        assert conn.execute(select(CASES.c.state).where(CASES.c.id == case_id)
+                            ).scalar_one() == "isolation"  # the refused steps changed nothing
+    # the gates of 东湖小区 hear that the case was taken over; 西苑小区's do not
+    with north.client() as client:
+        states = {c["state"] for c in client.changes("")["cases"]}
+    assert "isolation" in states
+    with west.client() as client:
+        assert client.changes("")["cases"] == []

@@ -46,7 +46,8 @@ def _stored(server: CentralServer) -> tuple[int, ...]:
 
 ENDPOINTS = ["POST /api/v1/enrol", "POST /api/v1/events", "GET /api/v1/changes",
              "GET /api/v1/device", "GET /healthz", "GET /", "GET /login", "POST /login",
-             "GET /logout", "GET /compound", "GET /gate", "GET /out"]
+             "GET /logout", "GET /compound", "GET /gate", "GET /out", "GET /trace",
+             "POST /trace", "POST /trace.csv", "GET /case", "POST /case"]
 
 
 @pytest.fixture(scope="module")

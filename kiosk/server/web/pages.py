@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.core.clock import offset_text
-from kiosk.server import audit
+from kiosk.server import audit, cases
 from kiosk.server.audit import client_of
 from kiosk.server.roles import Staff
 from kiosk.server.web import charts, queries, session
@@ -26,7 +26,7 @@ router = APIRouter()
 STRIP_MAX = 40
 
 
-def _gate_state(g: GateHealth) -> charts.GateState:
+def gate_state(g: GateHealth) -> charts.GateState:
     when = f"{mdhm(g.last_contact)} ({ago(g.contact_age)})"
     contact = ("bad" if g.silent else "ok", charts.age_text(g.contact_age), when)
     if g.quarantined or g.gaps:
@@ -63,17 +63,26 @@ async def _signed_in(request: Request) -> Staff | None:
                                    request.cookies.get(session.COOKIE))
 
 
-def _load(request: Request, staff: Staff, scope: Scope, page: dict[str, Any]) -> View:
+def _load(request: Request, staff: Staff, scope: Scope, page: dict[str, Any]
+          ) -> tuple[View, list[cases.Case]]:
+    """The page's view and its open fever cases (made up to date first)."""
     engine: Engine = request.app.state.engine
     settings: DashboardSettings = request.app.state.dashboard
     v = queries.view(engine, settings, scope)
+    open_cases = cases.open_cases(engine, settings, scope.compound, scope.checkpoint)
     audit.record(engine, staff.name, audit.VIEW, page, client_of(request))
-    return v
+    return v, open_cases
 
 
 def _who(staff: Staff) -> dict[str, Any]:
     """The layout's user and whether personal data is masked for them."""
     return {"user": staff.name, "masked": staff.masked}
+
+
+def _cases(request: Request, open_cases: list[cases.Case]) -> dict[str, Any]:
+    settings: DashboardSettings = request.app.state.dashboard
+    return {"cases": open_cases,
+            "overdue_hours": f"{settings.case_overdue.total_seconds() / 3600:g}"}
 
 
 def _not_found(request: Request, staff: Staff, what: str) -> HTMLResponse:
@@ -95,13 +104,14 @@ async def overview(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if staff.compound is not None:
         return RedirectResponse(link("/compound", name=staff.compound), status_code=303)
-    v = await run_in_threadpool(_load, request, staff, Scope(), {"page": "overview"})
+    v, open_cases = await run_in_threadpool(_load, request, staff, Scope(),
+                                            {"page": "overview"})
     attention = v.attention
     return render(request, "overview.html", {
-        **_who(staff), "v": v, **_charts(v, ""),
+        **_who(staff), "v": v, **_charts(v, ""), **_cases(request, open_cases),
         "strip": charts.health_strip(
             "health", "需要注意的卡口 / Gates needing attention",
-            [_gate_state(g) for g in attention[:STRIP_MAX]]) if attention else None,
+            [gate_state(g) for g in attention[:STRIP_MAX]]) if attention else None,
         "strip_more": max(len(attention) - STRIP_MAX, 0)})
 
 
@@ -113,16 +123,17 @@ async def compound(request: Request, name: str = "") -> Response:
     page = {"page": "compound", "compound": name}
     if not staff.may_see(name):
         return await _refused(request, staff, page)
-    v = await run_in_threadpool(_load, request, staff, Scope(name), page)
+    v, open_cases = await run_in_threadpool(_load, request, staff, Scope(name), page)
     if not v.gates and not v.tallies:
         return _not_found(request, staff, f"小区 / compound {name!r}")
     per_gate = [charts.hourly_chart(f"hourly-{i}", f"{h.checkpoint}", h.ins, h.outs)
                 for i, h in enumerate(v.hourly)]
     return render(request, "compound.html", {
         **_who(staff), "v": v, "compound": name, **_charts(v, f" · {name}"),
+        **_cases(request, open_cases),
         "per_gate": per_gate,
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
-                                     [_gate_state(g) for g in v.gates]) if v.gates else None})
+                                     [gate_state(g) for g in v.gates]) if v.gates else None})
 
 
 @router.get("/gate", response_class=HTMLResponse)
@@ -133,14 +144,16 @@ async def gate(request: Request, compound: str = "", name: str = "") -> Response
     page = {"page": "gate", "compound": compound, "gate": name}
     if not staff.may_see(compound):
         return await _refused(request, staff, page)
-    v = await run_in_threadpool(_load, request, staff, Scope(compound, name), page)
+    v, open_cases = await run_in_threadpool(_load, request, staff, Scope(compound, name),
+                                            page)
     if not v.gates and not v.tallies:
         return _not_found(request, staff, f"卡口 / gate {name!r} ({compound})")
     return render(request, "gate.html", {
         **_who(staff), "v": v, "compound": compound, "gate": name,
+        **_cases(request, open_cases),
         **_charts(v, f" · {name}"),
         "strip": charts.health_strip("health", f"卡口状态 / Gate health · {name}",
-                                     [_gate_state(g) for g in v.gates]) if v.gates else None})
+                                     [gate_state(g) for g in v.gates]) if v.gates else None})
 
 
 @router.get("/out", response_class=HTMLResponse)

@@ -20,6 +20,9 @@ SILENT_AFTER = timedelta(minutes=15)
 #: a gate that has not called for this long holds a roster, revocation list and keys at
 #: least this old (it pulls them at every contact): listed as stale, never locked
 STALE_AFTER = timedelta(hours=24)
+#: environment variable with the hours after which an open fever case is marked overdue
+CASE_OVERDUE_ENV = "KIOSK_CASE_OVERDUE_H"
+CASE_OVERDUE = timedelta(hours=24)
 
 
 class BadZone(ValueError):
@@ -40,10 +43,19 @@ class DashboardSettings:
     zone: ZoneInfo
     silent_after: timedelta = SILENT_AFTER
     stale_after: timedelta = STALE_AFTER
+    #: an open fever case older than this is marked on the dashboard and the briefing
+    case_overdue: timedelta = CASE_OVERDUE
 
     @classmethod
     def from_env(cls) -> DashboardSettings:
-        return cls(zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE))
+        hours = os.environ.get(CASE_OVERDUE_ENV)
+        try:
+            overdue = timedelta(hours=float(hours)) if hours else CASE_OVERDUE
+        except ValueError:
+            raise BadZone(f"{CASE_OVERDUE_ENV}={hours!r}: a number of hours") from None
+        if overdue <= timedelta(0):
+            raise BadZone(f"{CASE_OVERDUE_ENV}={hours!r}: more than 0 hours")
+        return cls(zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE), case_overdue=overdue)
 
     def now(self) -> datetime:
         return datetime.now(self.zone)
