@@ -87,6 +87,14 @@ class Movement(BaseModel):
     counts_against_quota: bool
 
 
+class GateCase(BaseModel):
+    """A fever case of the gate's compound that someone took over (kiosk.server.cases)."""
+
+    event_id: str
+    state: str
+    updated_at: datetime
+
+
 class ChangesPage(BaseModel):
     roster: list[RosterEntry]
     revocations: list[Revocation]
@@ -94,6 +102,8 @@ class ChangesPage(BaseModel):
     policy: dict[str, str]
     volunteers: list[Volunteer]
     movements: list[Movement]
+    cases: list[GateCase] = Field(default_factory=list,
+                                  description="the compound's fever cases taken over")
     cursor: str = Field(description="ask again from here: ADMIN.MOVEMENTS")
     more: bool
 
