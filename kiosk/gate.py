@@ -35,6 +35,7 @@ from kiosk.store.events import EventWriter, Movement, RecordedEvent, Visitor
 from kiosk.store.passkeys import is_revoked, public_keys
 from kiosk.store.roster import (
     FoundPass,
+    fill_initials,
     find_pass,
     household_exit_days,
     last_direction,
@@ -43,7 +44,7 @@ from kiosk.store.roster import (
 from kiosk.store.volunteers import actor_name
 
 #: most people one search lists (a unit's rooms fit; a vaguer query must be narrowed)
-SEARCH_LIMIT = 12
+SEARCH_LIMIT = 40
 
 
 class GateError(Exception):
@@ -75,6 +76,9 @@ class ResidentHit:
     kind: str | None
     #: the pass is neither revoked nor past its last day: worth picking
     usable: bool
+    household: str = ""
+    #: the query names this person precisely (pass number, room, full initials)
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,8 @@ class Gate:
         query = query.strip()
         today = date.today()
         engine = self.store.engine
-        with engine.connect() as conn:
+        with engine.begin() as conn:
+            fill_initials(conn)  # rows from before the initials existed: once
             rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=SEARCH_LIMIT)
         audit.record(engine, actor_name(engine, volunteer_id), audit.LOOKUP,
                      {"query": query, "results": len(rows), "where": where})
@@ -169,8 +174,10 @@ class Gate:
             ResidentHit(number=str(number), name=str(name), building=str(building),
                         unit=str(unit), room=str(room),
                         kind=None if kind is None else str(kind),
-                        usable=not revoked and (valid_to is None or valid_to >= today))
-            for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
+                        usable=not revoked and (valid_to is None or valid_to >= today),
+                        household=str(household or ""), exact=bool(exact))
+            for (name, building, unit, room, household, _p, number, kind, valid_to, revoked,
+                 exact) in rows
             if number
         ]
 

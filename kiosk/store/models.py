@@ -66,6 +66,9 @@ class ResidentRow(Base):
     household: Mapped[str] = mapped_column(String(40), default="", index=True)
     phone: Mapped[str] = mapped_column(String(30), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    #: pinyin initials of the name, upper case (张三明: ZSM), for name search on the gate
+    #: pad; None until filled (kiosk.store.roster.fill_initials)
+    initials: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
 
 
 class PassRow(Base):

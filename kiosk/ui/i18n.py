@@ -39,6 +39,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "search": ("搜索", "Search"),
     "search_hint": ("通行证号 / 楼-单元-房 / 姓名", "Pass no. / bldg-unit-room / name"),
     "no_match": ("没有找到:{query}", "Nothing matches: {query}"),
+    "hits_more": ("共 {n} 人，上下滑动查看", "{n} people: scroll for more"),
     "looking_up": ("正在查询…", "Looking up..."),
     "measuring": ("请测体温", "Measure the temperature"),
     "papers_measure_first": ("{reason}:先测体温,再劝返",

@@ -358,3 +358,35 @@ def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
     app.tap("t_OK")
     app.wait_screen("result")
     assert app.db("select r.source, r.used_c from readings r") == [("manual", 36.8)]
+
+
+def test_a_name_by_initials_and_a_row_below_the_fold(kiosk):  # noqa: F811
+    """Pinyin initials from the letters pad; a list longer than the panel shows a scroll cue
+    and its last row is picked after a swipe; a unique exact match needs no pick."""
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_out")
+    for key in ("s_letters", "s_Z", "s_search"):
+        app.tap(key)
+    wait_until(lambda: app.flow()["search_hits"] == ["R0001", "R0005", "W0001"],
+               what="everyone whose initials start with Z")
+    widgets = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert widgets["hits_more"]["text"] == "共 3 人，上下滑动查看"
+    # the rows tell 张* apart by room, kind and pass number tail
+    assert "3-1-402" in widgets["hit_R0001"]["text"] and "0001" in widgets["hit_R0001"]["text"]
+    app.screenshot("gate_search_initials_800x480")
+    assert not app.cmd("tap", tid="hit_W0001")["ok"]  # below the fold: not under a finger
+    app.cmd("drag", tid="hit_R0001", dy=300)
+    wait_until(lambda: app.cmd("tap", tid="hit_W0001")["ok"], what="last row after a swipe")
+    app.wait_screen("result")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    # the pad keeps the letters the volunteer chose: a name by initials is 4 taps now,
+    # 5 from the digits (the letters key first)
+    taps = ("s_Z", "s_S", "s_M", "s_search")
+    for key in taps:
+        app.tap(key)
+    app.wait_screen("result")  # ZSM is 张三明 alone: measured and decided, no pick
+    assert len(taps) == 4
+    assert app.db("select pass_number, identified_by from gate_events order by seq") == [
+        ("W0001", "search"), ("R0001", "search")]

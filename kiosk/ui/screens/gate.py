@@ -43,6 +43,8 @@ class GateScreen(Screen):
     countdown = StringProperty("")
     manual_text = StringProperty("")
     hits = ListProperty([])
+    #: the search pad shows the alphabet (pinyin initials) instead of the digits
+    letters = BooleanProperty(False)
 
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
@@ -102,7 +104,11 @@ class GateScreen(Screen):
         box = self.ids.hits
         box.clear_widgets()
         for h in f.search_hits:
-            b = KButton(text=f"{h.name_masked}  {h.place}  {h.number}", tid=f"hit_{h.number}",
+            # masked names repeat (方* and 方*): the room, the kind and the pass number's
+            # tail tell the rows apart
+            text = "  ".join(x for x in (h.name_masked, h.place, kind_text(h.kind, app.lang),
+                                         "…" + h.tail) if x)
+            b = KButton(text=text, tid=f"hit_{h.number}",
                         size_hint_y=None, height=app.u * 72,
                         bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
             b.bind(on_release=lambda _b, n=h.number: self.flow.choose(n))

@@ -98,6 +98,14 @@ class SearchHit:
     place: str
     kind: str | None
     usable: bool
+    household: str = ""
+    #: the query named this person precisely (a unique exact hit needs no pick)
+    exact: bool = False
+
+    @property
+    def tail(self) -> str:
+        """The end of the pass number: tells 方* from 方* in the same room at a glance."""
+        return self.number[-4:]
 
 
 def place_of(building: str, unit: str, room: str) -> str:
@@ -365,10 +373,15 @@ class GateFlow(Observable):
         def work() -> list[SearchHit]:
             return [SearchHit(number=h.number, name_masked=mask_name(h.name),
                               place=place_of(h.building, h.unit, h.room), kind=h.kind,
-                              usable=h.usable)
+                              usable=h.usable, household=h.household, exact=h.exact)
                     for h in self.gate.search(query, volunteer_id=volunteer)]
 
         def done(hits: list[SearchHit]) -> None:
+            if len(hits) == 1 and hits[0].exact and self.phase is Phase.IDLE:
+                # one person named precisely: straight to them, no pick
+                self.search_query, self.search_hits = "", []
+                self.present(hits[0].number, "search")
+                return
             self.search_hits = hits
             self._say(None if hits else "no_match", query=query)
             self.notify()
