@@ -419,6 +419,8 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         "event_id": result.event.id,
         "seq": result.event.seq,
         "clock": result.event.clock_state.value,
+        "detail_zh": result.detail.zh if result.detail else None,
+        "detail_en": result.detail.en if result.detail else None,
     }
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
@@ -427,6 +429,8 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         first = d.message.zh if s.ui.language == "zh" else d.message.en
         second = d.message.en if s.ui.language == "zh" else d.message.zh
         click.secho(f"{d.outcome.value.upper()}: {first} / {second}", fg=colour, bold=True)
+        if result.detail is not None:  # the facts: the number, the dates, the next outing
+            click.secho(f"  {result.detail.zh} / {result.detail.en}", fg=colour)
         for finding in d.findings[1:]:  # e.g. a confirmed fever next to an expired pass
             also = message(finding)
             click.secho(f"  + {also.zh} / {also.en}", fg=colour, bold=True)

@@ -22,8 +22,9 @@ from kiosk.core.decision import (
     decide,
     decide_visitor,
     default_direction,
+    explain,
 )
-from kiosk.core.messages import Reason
+from kiosk.core.messages import Message, Reason, detail
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
@@ -38,6 +39,7 @@ from kiosk.store.roster import (
     fill_initials,
     find_pass,
     household_exit_days,
+    household_last_exit,
     last_direction,
     search_residents,
 )
@@ -99,6 +101,9 @@ class GateResult:
     event: RecordedEvent
     found: FoundPass | None
     direction: Direction
+    #: the facts behind a refusal in both languages (the number, the dates, the last
+    #: outing and the next), None when there are none
+    detail: Message | None = None
 
 
 def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
@@ -294,7 +299,14 @@ class Gate:
             )
             event = self._writer.append(conn, settings.device.id, movement, clock,
                                         self._os_synced())
-        return GateResult(decision=decision, event=event, found=found, direction=direction)
+            last_exit = None
+            if decision.reason is Reason.QUOTA_USED and household is not None:
+                last_exit = household_last_exit(
+                    conn, household, now.date() - timedelta(days=policy.quota_days))
+        facts = explain(decision.reason, gate_pass, pass_number, now.date(), policy,
+                        exit_days, last_exit)
+        return GateResult(decision=decision, event=event, found=found, direction=direction,
+                          detail=detail(decision.reason, facts))
 
     def register_visitor(
         self,

@@ -192,6 +192,39 @@ def decide_visitor(
     return _combine(papers, readings, policy, counts=False)
 
 
+def next_outing_day(exit_days: Sequence[date], today: date, policy: Policy) -> date:
+    """The first day, from today on, whose quota window still has an outing left."""
+    day = today
+    for _ in range(max(policy.quota_days, 1)):
+        if outings_in_window(exit_days, day, policy) < policy.quota_outings:
+            return day
+        day += timedelta(days=1)
+    return day  # every counted exit has left the window by now
+
+
+def explain(
+    reason: Reason,
+    gate_pass: Pass | None,
+    number: str,
+    today: date,
+    policy: Policy,
+    household_exit_days: Sequence[date] = (),
+    last_exit: datetime | None = None,
+) -> dict[str, str]:
+    """The facts a refusal is shown with (``kiosk.core.messages.DETAILS``): the number
+    scanned or typed, the pass's dates, when the household last went out and when it may
+    next. Empty when the reason has no facts to show."""
+    if reason is Reason.UNKNOWN_PASS:
+        return {"number": number or "-"}
+    if reason in (Reason.EXPIRED, Reason.NOT_YET_VALID) and gate_pass is not None:
+        return {"valid_from": gate_pass.valid_from.isoformat(),
+                "valid_to": gate_pass.valid_to.isoformat()}
+    if reason is Reason.QUOTA_USED:
+        return {"last_out": last_exit.strftime("%Y-%m-%d %H:%M") if last_exit else "-",
+                "next_day": next_outing_day(household_exit_days, today, policy).isoformat()}
+    return {}
+
+
 def default_direction(last_direction: Direction | None) -> Direction:
     """Whoever last went out is most likely coming back in; everyone else is going out."""
     return Direction.IN if last_direction is Direction.OUT else Direction.OUT

@@ -47,5 +47,30 @@ MESSAGES: dict[Reason, Message] = {
 }
 
 
+#: the facts behind a refusal, so it explains itself ({fields} from
+#: ``kiosk.core.decision.explain``); dates ISO (2026-11-30), times 24 h
+DETAILS: dict[Reason, Message] = {
+    Reason.UNKNOWN_PASS: Message("证号:{number}", "Pass no.: {number}"),
+    Reason.EXPIRED: Message("有效期:{valid_from} 至 {valid_to}",
+                            "Valid {valid_from} to {valid_to}"),
+    Reason.NOT_YET_VALID: Message("有效期:{valid_from} 至 {valid_to}",
+                                  "Valid {valid_from} to {valid_to}"),
+    Reason.QUOTA_USED: Message("本户上次外出:{last_out};下次可外出:{next_day} 起",
+                               "Household last out {last_out}; next outing from {next_day}"),
+}
+
+
 def message(reason: Reason) -> Message:
     return MESSAGES[reason]
+
+
+def detail(reason: Reason, fields: dict[str, str]) -> Message | None:
+    """The refusal's facts in both languages; None when the reason has none or a fact is
+    missing (an empty line is better than a wrong one)."""
+    template = DETAILS.get(reason)
+    if template is None or not fields:
+        return None
+    try:
+        return Message(template.zh.format(**fields), template.en.format(**fields))
+    except KeyError:
+        return None

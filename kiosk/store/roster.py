@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import ColumnElement, Connection, bindparam, case, func, or_, select, update
@@ -85,6 +85,32 @@ def household_exit_days(conn: Connection, household: str, since: date) -> list[d
     as far as sync has brought them, at the compound's other gates."""
     rows = conn.execute(_EXIT_DAYS, {"household": household, "since": since})
     return [r.local_date for r in rows]
+
+
+_LAST_EXIT_HERE = select(E.c.wall_utc, E.c.utc_offset_min).where(
+    E.c.household == bindparam("household"),
+    E.c.local_date >= bindparam("since"),
+    E.c.counts_against_quota.is_(True),
+).order_by(E.c.seq.desc()).limit(1)
+_LAST_EXIT_REMOTE = select(func.max(RM.c.wall_utc)).where(
+    RM.c.household == bindparam("household"),
+    RM.c.local_date >= bindparam("since"),
+    RM.c.counts_against_quota.is_(True),
+)
+
+
+def household_last_exit(conn: Connection, household: str, since: date) -> datetime | None:
+    """Local wall time of the household's newest quota-counted exit since ``since``, here
+    (in the offset it was recorded with) or at another gate (in this kiosk's zone)."""
+    params = {"household": household, "since": since}
+    times = []
+    here = conn.execute(_LAST_EXIT_HERE, params).first()
+    if here is not None:
+        times.append(here.wall_utc + timedelta(minutes=here.utc_offset_min or 0))
+    remote = conn.execute(_LAST_EXIT_REMOTE, params).scalar()
+    if remote is not None:
+        times.append(remote.replace(tzinfo=UTC).astimezone().replace(tzinfo=None))
+    return max(times) if times else None
 
 
 _LAST_DIRECTION = (

@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.reader import ReaderState
 from kiosk.core.decision import Outcome
-from kiosk.core.messages import Reason
+from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
 from kiosk.core.privacy import mask_name
@@ -85,6 +85,8 @@ class ResultView:
     temperature_c: float | None
     event_id: str
     auto_close_s: float | None
+    #: the facts behind a refusal, zh and en (the number, the dates, the next outing)
+    detail: Message | None = None
 
     @property
     def allowed(self) -> bool:
@@ -510,7 +512,8 @@ class GateFlow(Observable):
                                  findings=d.findings, person=self.person,
                                  direction=result.direction,
                                  temperature_c=valid[-1] if valid else None,
-                                 event_id=result.event.id, auto_close_s=auto)
+                                 event_id=result.event.id, auto_close_s=auto,
+                                 detail=result.detail)
         self.phase = Phase.RESULT
         self._close_at = self.clock() + auto if auto is not None else None
         self.chosen = None  # the choice was for this person; the next one starts afresh
