@@ -17,12 +17,14 @@ from sqlalchemy import Connection
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
 from kiosk.core.decision import (
+    UNDONE,
     Decision,
     check_papers,
     decide,
     decide_visitor,
     default_direction,
     explain,
+    undo_refusal,
 )
 from kiosk.core.messages import Message, Reason, detail
 from kiosk.core.model import Direction, Pass, PassKind
@@ -37,6 +39,7 @@ from kiosk.store.passkeys import is_revoked, public_keys
 from kiosk.store.roster import (
     FoundPass,
     fill_initials,
+    find_event,
     find_pass,
     household_exit_days,
     household_last_exit,
@@ -307,6 +310,46 @@ class Gate:
                         exit_days, last_exit)
         return GateResult(decision=decision, event=event, found=found, direction=direction,
                           detail=detail(decision.reason, facts))
+
+    def undo(self, event_id: str, *, volunteer_id: int | None = None) -> GateResult:
+        """Undo a movement recorded by mistake, within ``UNDO_WINDOW_S`` seconds of it: a
+        correction event naming it (``corrects_event_id``; the record stays append-only),
+        synced and exported like any event. The quota and the last direction skip the
+        movement from then on, so an outing it spent is given back. Raises GateError when
+        the event cannot be undone (too late, already undone, not an allowed movement)."""
+        settings, policy = self._rules
+        with self._writer.transaction() as conn:
+            row: Any = find_event(conn, event_id)
+            if row is None or row.device_id != settings.device.id:
+                raise GateError("no such movement at this kiosk")
+            clock = self._clock()
+            age = clock.monotonic_s - row.monotonic_s if row.boot_id == clock.boot_id else None
+            refusal = undo_refusal(row.outcome, row.corrects_event_id, bool(row.undone), age)
+            if refusal is not None:
+                raise GateError(f"cannot undo: {refusal}")
+            visitor = Visitor(row.visitor_name, row.visitor_phone or "",
+                              row.visitor_reason or "", row.host_building or "") \
+                if row.visitor_name else None
+            movement = Movement(
+                checkpoint=row.checkpoint,
+                direction=Direction(row.direction),
+                decision=UNDONE,
+                readings=[],
+                policy=policy,
+                identified_by="undo",
+                pass_number=row.pass_number,
+                pass_id=row.pass_id,
+                pass_kind=row.pass_kind,
+                resident_id=row.resident_id,
+                household=row.household,
+                volunteer_id=volunteer_id,
+                visitor=visitor,
+                corrects_event_id=row.id,
+            )
+            event = self._writer.append(conn, settings.device.id, movement, clock,
+                                        self._os_synced())
+        return GateResult(decision=UNDONE, event=event, found=None,
+                          direction=Direction(row.direction))
 
     def register_visitor(
         self,

@@ -10,7 +10,7 @@ person with a fever is never recorded only as "pass expired".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     DENY = "deny"
     #: not allowed yet: take another reading and decide again with both readings
     REMEASURE = "remeasure"
+    #: a correction event: the movement it names did not happen (``corrects_event_id``)
+    UNDO = "undo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,34 @@ def outings_in_window(exit_days: Sequence[date], today: date, policy: Policy) ->
     ``quota_days - 1`` calendar days before it."""
     first_day = today - timedelta(days=max(policy.quota_days, 1) - 1)
     return sum(1 for d in exit_days if first_day <= d <= today)
+
+
+#: seconds after a movement during which the volunteer may undo it at the gate
+UNDO_WINDOW_S = 60.0
+
+#: the decision a correction event records
+UNDONE = Decision(Outcome.UNDO, Reason.UNDONE)
+
+
+def counted_exit_days(exits: Iterable[tuple[date, bool]]) -> list[date]:
+    """The days of the household's quota-counted exits, from (day, undone) pairs: an exit
+    undone by a correction event spends no outing."""
+    return [day for day, undone in exits if not undone]
+
+
+def undo_refusal(outcome: str, corrects: str | None, undone: bool,
+                 age_s: float | None) -> str | None:
+    """Why a recorded event cannot be undone at the gate, or None when it can: only an
+    allowed movement, not already undone, not itself a correction, at most
+    ``UNDO_WINDOW_S`` seconds old on this boot's monotonic clock (``age_s`` None: another
+    boot, the age is unknown)."""
+    if outcome != Outcome.ALLOW.value or corrects is not None:
+        return "not a movement"
+    if undone:
+        return "already undone"
+    if age_s is None or not 0 <= age_s <= UNDO_WINDOW_S:
+        return "too late"
+    return None
 
 
 def screen_temperature(readings: Sequence[Reading], policy: Policy) -> Decision | None:

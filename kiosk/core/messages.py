@@ -23,6 +23,8 @@ class Reason(StrEnum):
     FEVER = "fever"
     READING_INVALID = "reading_invalid"
     QUOTA_USED = "quota_used"
+    #: a correction: the movement it names was recorded by mistake and did not happen
+    UNDONE = "undone"
 
 
 class Message(NamedTuple):
@@ -44,6 +46,7 @@ MESSAGES: dict[Reason, Message] = {
     Reason.FEVER: Message("体温异常,请联系组长", "Fever confirmed: call the team leader"),
     Reason.READING_INVALID: Message("未测到有效体温,请重测", "No valid reading: measure again"),
     Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
+    Reason.UNDONE: Message("已撤销(录错的通行)", "Undone (recorded by mistake)"),
 }
 
 

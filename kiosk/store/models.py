@@ -193,6 +193,8 @@ class GateEventRow(Base):
         Index("ix_gate_events_pass_seq", "pass_number", "seq"),
         # the nightly export reads one day in file order; retention finds old days
         Index("ix_gate_events_day_order", "local_date", "checkpoint", "device_id", "seq"),
+        # the quota and the last direction skip corrected movements: found through this
+        Index("ix_gate_events_corrects", "corrects_event_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID4
     device_id: Mapped[str] = mapped_column(String(36))

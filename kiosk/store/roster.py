@@ -7,8 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from pypinyin import Style, lazy_pinyin
-from sqlalchemy import ColumnElement, Connection, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
+from kiosk.core.decision import counted_exit_days
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
 
@@ -16,6 +28,10 @@ P = table_of(PassRow)
 R = table_of(ResidentRow)
 E = table_of(GateEventRow)
 RM = table_of(RemoteMovementRow)
+#: the correction events, looked up by the event they correct (ix_gate_events_corrects)
+C = E.alias("corrections")
+#: the movement has been undone by a later correction event
+UNDONE = exists().where(C.c.corrects_event_id == E.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +85,11 @@ def find_pass(conn: Connection, number: str) -> FoundPass | None:
     )
 
 
-_EXIT_DAYS = select(E.c.local_date).where(
+_EXIT_DAYS = select(E.c.local_date, UNDONE.label("undone")).where(
     E.c.household == bindparam("household"),
     E.c.local_date >= bindparam("since"),
     E.c.counts_against_quota.is_(True),
-).union_all(select(RM.c.local_date).where(
+).union_all(select(RM.c.local_date, false().label("undone")).where(
     RM.c.household == bindparam("household"),
     RM.c.local_date >= bindparam("since"),
     RM.c.counts_against_quota.is_(True),
@@ -82,15 +98,17 @@ _EXIT_DAYS = select(E.c.local_date).where(
 
 def household_exit_days(conn: Connection, household: str, since: date) -> list[date]:
     """Days of the household's allowed exits that used its quota, since ``since``: here and,
-    as far as sync has brought them, at the compound's other gates."""
+    as far as sync has brought them, at the compound's other gates; an exit undone at the
+    gate (a correction event names it) spent nothing (the core's rule)."""
     rows = conn.execute(_EXIT_DAYS, {"household": household, "since": since})
-    return [r.local_date for r in rows]
+    return counted_exit_days((r.local_date, bool(r.undone)) for r in rows)
 
 
 _LAST_EXIT_HERE = select(E.c.wall_utc, E.c.utc_offset_min).where(
     E.c.household == bindparam("household"),
     E.c.local_date >= bindparam("since"),
     E.c.counts_against_quota.is_(True),
+    ~UNDONE,
 ).order_by(E.c.seq.desc()).limit(1)
 _LAST_EXIT_REMOTE = select(func.max(RM.c.wall_utc)).where(
     RM.c.household == bindparam("household"),
@@ -115,7 +133,7 @@ def household_last_exit(conn: Connection, household: str, since: date) -> dateti
 
 _LAST_DIRECTION = (
     select(E.c.direction, E.c.wall_utc, E.c.seq)
-    .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow")
+    .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow", ~UNDONE)
     .order_by(E.c.seq.desc())
     .limit(1)
 )
@@ -216,3 +234,11 @@ def search_residents(conn: Connection, query: str, limit: int = 20) -> list[tupl
         .limit(limit)
     )
     return [tuple(r) for r in conn.execute(stmt)]
+
+
+_EVENT = select(E, UNDONE.label("undone")).where(E.c.id == bindparam("event_id"))
+
+
+def find_event(conn: Connection, event_id: str) -> object | None:
+    """One recorded event, with ``undone``: a correction event names it."""
+    return conn.execute(_EVENT, {"event_id": event_id}).first()

@@ -1,4 +1,6 @@
-"""residents.initials: the pinyin initials of each name (张三明 -> ZSM), indexed, so the gate
+"""residents.initials and an index on gate_events.corrects_event_id.
+
+residents.initials: the pinyin initials of each name (张三明 -> ZSM), indexed, so the gate
 finds a person by name from a touchscreen pad; filled at roster import and, for rows
 written before this migration, by the first search (kiosk.store.roster.fill_initials)
 
@@ -23,9 +25,14 @@ def upgrade() -> None:
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('initials', sa.String(length=40), nullable=True))
         batch_op.create_index(batch_op.f('ix_residents_initials'), ['initials'], unique=False)
+    # an undo at the gate is a correction event; the quota and the last direction look
+    # for corrections of each movement through this index
+    op.create_index('ix_gate_events_corrects', 'gate_events', ['corrects_event_id'],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_gate_events_corrects', table_name='gate_events')
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_residents_initials'))
         batch_op.drop_column('initials')

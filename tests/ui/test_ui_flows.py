@@ -361,9 +361,10 @@ def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
     assert app.db("select r.source, r.used_c from readings r") == [("manual", 36.8)]
 
 
-def test_a_name_by_initials_and_a_row_below_the_fold(kiosk):  # noqa: F811
+def test_a_name_by_initials_a_row_below_the_fold_and_an_undo(kiosk):  # noqa: F811
     """Pinyin initials from the letters pad; a list longer than the panel shows a scroll cue
-    and its last row is picked after a swipe; a unique exact match needs no pick."""
+    and its last row is picked after a swipe; a unique exact match needs no pick; a mistaken
+    exit is undone with one tap and the household's outing is given back."""
     app = kiosk()
     app.sign_in()
     app.tap("dir_out")
@@ -391,3 +392,16 @@ def test_a_name_by_initials_and_a_row_below_the_fold(kiosk):  # noqa: F811
     assert len(taps) == 4
     assert app.db("select pass_number, identified_by from gate_events order by seq") == [
         ("W0001", "search"), ("R0001", "search")]
+    # 张三明 was coming IN: undone from the gate screen, one tap, the outing given back
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.screenshot("gate_undo_800x480")
+    app.tap("undo")
+    wait_until(lambda: app.flow()["message"] == "undone", what="undone")
+    (undo,) = app.db("select e.outcome, e.corrects_event_id = o.id from gate_events e join "
+                     "gate_events o on o.seq = e.seq - 1 where e.seq = 3")
+    assert undo == ("undo", 1)
+    app.scan("R0002")  # the next member of the household: still has the outing
+    app.wait_screen("result")
+    assert app.db("select pass_number, direction, outcome from gate_events where seq = 4") == [
+        ("R0002", "out", "allow")]

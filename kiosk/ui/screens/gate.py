@@ -45,6 +45,8 @@ class GateScreen(Screen):
     hits = ListProperty([])
     #: the search pad shows the alphabet (pinyin initials) instead of the digits
     letters = BooleanProperty(False)
+    #: the last movement may still be undone: the cancel key offers 撤销/Undo
+    can_undo = BooleanProperty(False)
 
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
@@ -55,6 +57,7 @@ class GateScreen(Screen):
     def refresh(self) -> None:
         app, f = App.get_running_app(), self.flow
         self.phase = f.phase.value
+        self.can_undo = f.can_undo and f.phase is Phase.IDLE
         self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
         self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from drivers.reader import ReaderState
-from kiosk.core.decision import Outcome
+from kiosk.core.decision import UNDO_WINDOW_S, Outcome
 from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
@@ -91,6 +91,17 @@ class ResultView:
     @property
     def allowed(self) -> bool:
         return self.outcome is Outcome.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class UndoOffer:
+    """The last allowed movement, which the volunteer may undo until ``at`` +
+    ``UNDO_WINDOW_S`` (the flow's monotonic clock)."""
+
+    event_id: str
+    at: float
+    person: Person
+    direction: Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,7 @@ class GateFlow(Observable):
         self._measure_from = 0.0
         self._countdown_end = 0.0
         self._close_at: float | None = None
+        self._undo: UndoOffer | None = None
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -211,6 +223,12 @@ class GateFlow(Observable):
     @property
     def manual_mode(self) -> bool:
         return self.manual_forced or not self.thermometer_ok
+
+    @property
+    def can_undo(self) -> bool:
+        """The last allowed movement may still be undone (within ``UNDO_WINDOW_S``)."""
+        offer = self._undo
+        return offer is not None and self.clock() - offer.at <= UNDO_WINDOW_S
 
     @property
     def busy(self) -> bool:
@@ -516,11 +534,51 @@ class GateFlow(Observable):
                                  detail=result.detail)
         self.phase = Phase.RESULT
         self._close_at = self.clock() + auto if auto is not None else None
+        self._undo = UndoOffer(result.event.id, self.clock(), self.person,
+                               result.direction) if d.allowed else None
         self.chosen = None  # the choice was for this person; the next one starts afresh
         self._say(None)
         self.notify()
         for listener in list(self.result_listeners):
             listener(self.result)
+
+    # -- undo ----------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """撤销/Undo: the last allowed movement was recorded by mistake (a wrong direction, the
+        wrong person picked). Recorded as a correction event; the outing it spent is given
+        back. Offered for ``UNDO_WINDOW_S`` seconds after the movement."""
+        if not self.debounce.accept("undo", 0.5):
+            return
+        offer = self._undo
+        if offer is None or not self.can_undo:
+            self._undo = None
+            self._say("undo_too_late")
+            self.notify()
+            return
+        if self.phase is Phase.RESULT:
+            self.dismiss()
+        if self.phase is not Phase.IDLE:
+            self._say("busy")
+            self.notify()
+            return
+        self._undo = None
+        self.notify()
+        volunteer = self.volunteer_id
+
+        def done(_result: GateResult) -> None:
+            self._say("undone", name=offer.person.name_masked or offer.person.number or "-")
+            self.notify()
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, GateError):
+                self._say("undo_too_late")
+                self.notify()
+            else:
+                self._record_failed_quietly(exc)
+
+        self.runner.submit(lambda: self.gate.undo(offer.event_id, volunteer_id=volunteer),
+                           done, failed)
 
     # -- time and closing ----------------------------------------------------------------
 
@@ -540,6 +598,9 @@ class GateFlow(Observable):
                 self.notify()
         elif self.phase is Phase.RESULT and self._close_at is not None and now >= self._close_at:
             self.dismiss()
+        if self._undo is not None and not self.can_undo:
+            self._undo = None  # the minute is over: the button goes
+            self.notify()
 
     def dismiss(self) -> None:
         if self.phase is not Phase.RESULT:
