@@ -17,6 +17,7 @@ from kiosk.gate import GateError
 from kiosk.store.events import verify_chain
 from kiosk.ui.vm.base import InlineRunner
 from kiosk.ui.vm.flow import GateFlow, Phase
+from kiosk.ui.vm.queries import who_is_out
 
 
 class Tick:
@@ -81,6 +82,7 @@ def test_a_mistaken_exit_is_undone_and_the_next_member_may_go_out(flow, tick, cl
     assert rows(loaded_store)[2][:4] == ("R0002", "out", "allow", "ok")
     # and 张三明 is not "out": the next suggestion for the card is OUT again
     assert flow.gate.suggest_direction(flow.gate.identify("R0001")) is Direction.OUT
+    assert [p.pass_number for p in who_is_out(loaded_store.engine)] == ["R0002"]
     assert taps == 1 and verify_chain(loaded_store.engine, settings.device.id) == []
     # the nightly export shows the correction next to the movement it corrects
     result = export_day(loaded_store.engine, date.fromtimestamp(clock.wall_s), tmp_path,
