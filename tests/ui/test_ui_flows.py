@@ -342,6 +342,14 @@ def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
     app = kiosk()
     app.wait_screen("signin")
     app.tap(f"name_{VOLUNTEER}")
+    keys = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert keys["pin_OK"]["text"] == "确定"  # OK in Chinese in Chinese mode
+    app.tap("pin_9")
+    app.tap("pin_OK")  # too short: a message appears...
+    wait_until(lambda: app.state()["signin_message"] == "pin_short", what="PIN too short")
+    moved = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert moved["pin_1"]["rect"] == keys["pin_1"]["rect"]  # ...and the keypad stays put
+    app.tap("pin_←")
     for digit in PIN:
         app.tap(f"pin_{digit}", times=2)  # every touch delivered twice, as on a Pi panel
     assert app.state()["pin"] == len(PIN)
