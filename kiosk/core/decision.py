@@ -250,8 +250,9 @@ def explain(
         return {"valid_from": gate_pass.valid_from.isoformat(),
                 "valid_to": gate_pass.valid_to.isoformat()}
     if reason is Reason.QUOTA_USED:
-        return {"last_out": last_exit.strftime("%Y-%m-%d %H:%M") if last_exit else "-",
-                "next_day": next_outing_day(household_exit_days, today, policy).isoformat()}
+        return {"last_out": last_exit.strftime("%m-%d %H:%M") if last_exit else "-",
+                "next_day": next_outing_day(household_exit_days, today, policy).strftime(
+                    "%m-%d")}
     return {}
 
 

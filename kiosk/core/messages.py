@@ -46,19 +46,20 @@ MESSAGES: dict[Reason, Message] = {
     Reason.FEVER: Message("体温异常,请联系组长", "Fever confirmed: call the team leader"),
     Reason.READING_INVALID: Message("未测到有效体温,请重测", "No valid reading: measure again"),
     Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
-    Reason.UNDONE: Message("已撤销(录错的通行)", "Undone (recorded by mistake)"),
+    Reason.UNDONE: Message("已撤销（录错的通行）", "Undone (recorded by mistake)"),
 }
 
 
 #: the facts behind a refusal, so it explains itself ({fields} from
-#: ``kiosk.core.decision.explain``); dates ISO (2026-11-30), times 24 h
+#: ``kiosk.core.decision.explain``): a pass's dates ISO (2026-11-30); the quota's, inside a
+#: window of days, month-day (11-30 09:15) to fit one line at 800x480
 DETAILS: dict[Reason, Message] = {
-    Reason.UNKNOWN_PASS: Message("证号:{number}", "Pass no.: {number}"),
-    Reason.EXPIRED: Message("有效期:{valid_from} 至 {valid_to}",
+    Reason.UNKNOWN_PASS: Message("证号：{number}", "Pass no.: {number}"),
+    Reason.EXPIRED: Message("有效期：{valid_from} 至 {valid_to}",
                             "Valid {valid_from} to {valid_to}"),
-    Reason.NOT_YET_VALID: Message("有效期:{valid_from} 至 {valid_to}",
+    Reason.NOT_YET_VALID: Message("有效期：{valid_from} 至 {valid_to}",
                                   "Valid {valid_from} to {valid_to}"),
-    Reason.QUOTA_USED: Message("本户上次外出:{last_out};下次可外出:{next_day} 起",
+    Reason.QUOTA_USED: Message("本户上次外出 {last_out}，{next_day} 起可再外出",
                                "Household last out {last_out}; next outing from {next_day}"),
 }
 

@@ -41,7 +41,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "search_hint": ("通行证号 / 楼-单元-房 / 姓名", "Pass no. / bldg-unit-room / name"),
     "no_match": ("没有找到:{query}", "Nothing matches: {query}"),
     "undo": ("撤销上一人", "Undo last"),
-    "undone": ("已撤销:{name}", "Undone: {name}"),
+    "undone": ("已撤销：{name}", "Undone: {name}"),
     "undo_too_late": ("超过 60 秒，不能撤销：请告诉组长",
                       "Over 60 s: cannot undo, tell the team leader"),
     "hits_more": ("共 {n} 人，上下滑动查看", "{n} people: scroll for more"),

@@ -69,7 +69,7 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
     assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
     assert "通行证已过期" in shown["result_reason_other"]
-    assert shown["result_detail"].startswith("有效期:")  # the pass's dates, on the screen
+    assert shown["result_detail"].startswith("有效期：")  # the pass's dates, on the screen
     app.screenshot("result_fever_expired_800x480")
     app.tap("acknowledge")
     app.wait_screen("gate")
@@ -413,3 +413,15 @@ def test_a_name_by_initials_a_row_below_the_fold_and_an_undo(kiosk):  # noqa: F8
     app.wait_screen("result")
     assert app.db("select pass_number, direction, outcome from gate_events where seq = 4") == [
         ("R0002", "out", "allow")]
+    # now the outing is spent: the refusal says when the household went out, and may next
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.scan("R0001")
+    app.wait_screen("result")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["result_reason"] == "本户外出次数已用完"
+    assert shown["result_detail"].startswith("本户上次外出 ") and "起可再外出" in shown[
+        "result_detail"]
+    app.screenshot("result_quota_800x480")
+    assert app.db("select pass_number, outcome, reason from gate_events where seq = 5") == [
+        ("R0001", "deny", "quota_used")]

@@ -60,10 +60,9 @@ def test_quota_says_when_the_household_last_went_out_and_may_next(flow, tick, cl
     clock.advance(90 * 60)
     refused = through(flow, tick, "R0002", Direction.OUT)
     assert refused.reason == "quota_used" and refused.detail is not None
-    next_day = (went_out.date() + timedelta(days=2)).isoformat()  # 1 outing in 2 days
-    assert refused.detail.zh == (f"本户上次外出:{went_out:%Y-%m-%d %H:%M};"
-                                 f"下次可外出:{next_day} 起")
-    assert refused.detail.en == (f"Household last out {went_out:%Y-%m-%d %H:%M}; "
+    next_day = f"{went_out.date() + timedelta(days=2):%m-%d}"  # 1 outing in 2 days
+    assert refused.detail.zh == f"本户上次外出 {went_out:%m-%d %H:%M}，{next_day} 起可再外出"
+    assert refused.detail.en == (f"Household last out {went_out:%m-%d %H:%M}; "
                                  f"next outing from {next_day}")
     assert recorded(loaded_store) == [("R0001", "out", "allow", "ok"),
                                       ("R0002", "out", "deny", "quota_used")]
@@ -72,14 +71,14 @@ def test_quota_says_when_the_household_last_went_out_and_may_next(flow, tick, cl
 def test_unknown_pass_shows_the_number_and_a_bad_date_shows_the_dates(flow, tick,
                                                                      loaded_store):
     unknown = through(flow, tick, "R9404", Direction.IN)
-    assert unknown.detail is not None and unknown.detail.zh == "证号:R9404"
+    assert unknown.detail is not None and unknown.detail.zh == "证号：R9404"
     assert unknown.detail.en == "Pass no.: R9404"
     expired = through(flow, tick, "R0004", Direction.IN)
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     assert expired.detail is not None and expired.detail.en.endswith(f"to {yesterday}")
     early = through(flow, tick, "R0005", Direction.IN)
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    assert early.detail is not None and early.detail.zh.startswith(f"有效期:{tomorrow}")
+    assert early.detail is not None and early.detail.zh.startswith(f"有效期：{tomorrow}")
     allowed = through(flow, tick, "R0003", Direction.IN)
     assert allowed.allowed and allowed.detail is None
     assert recorded(loaded_store) == [

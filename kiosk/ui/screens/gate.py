@@ -48,6 +48,9 @@ class GateScreen(Screen):
     #: the last movement may still be undone: the cancel key offers 撤销/Undo
     can_undo = BooleanProperty(False)
 
+    #: the language the hit rows were written in (a switch rewrites them)
+    _hits_lang = ""
+
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
         flow.subscribe(self.refresh)
@@ -99,11 +102,11 @@ class GateScreen(Screen):
         self.ids.right.show(kind, lambda: getattr(Factory, PANELS[kind])(screen=self))
 
     def _show_hits(self, f: GateFlow) -> None:
-        numbers = [h.number for h in f.search_hits]
-        if numbers == self.hits:
-            return
-        self.hits = numbers
         app = App.get_running_app()
+        numbers = [h.number for h in f.search_hits]
+        if numbers == self.hits and app.lang == self._hits_lang:
+            return
+        self.hits, self._hits_lang = numbers, app.lang
         box = self.ids.hits
         box.clear_widgets()
         for h in f.search_hits:
