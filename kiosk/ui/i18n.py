@@ -44,6 +44,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "undone": ("已撤销：{name}", "Undone: {name}"),
     "undo_too_late": ("超过 60 秒，不能撤销：请告诉组长",
                       "Over 60 s: cannot undo, tell the team leader"),
+    "too_many": ("只列出前 {n} 人：请输入完整的楼-单元-房或更多字母",
+                 "Only the first {n} shown: type the whole room or more letters"),
     "hits_more": ("共 {n} 人，上下滑动查看", "{n} people: scroll for more"),
     "looking_up": ("正在查询…", "Looking up..."),
     "measuring": ("请测体温", "Measure the temperature"),

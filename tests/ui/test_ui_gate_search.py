@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from drivers.reader import ReaderState
 from kiosk.core.screening import ReadingSource, make_reading
+from kiosk.gate import SEARCH_LIMIT
 from kiosk.store.roster import fill_initials, initials_of
 from kiosk.ui.vm.base import InlineRunner
 from kiosk.ui.vm.flow import GateFlow, Phase
@@ -163,4 +164,10 @@ def test_search_on_20000_residents_stays_fast(gate, loaded_store):
         gate.search(query)
         timings.append(time.perf_counter() - started)
     assert fill_s < 5 and max(timings) < 0.2, (fill_s, timings)
+    # a vague query lists the first ones and says the list is cut
+    flow = GateFlow(gate, InlineRunner())
+    flow.set_search_text("F")
+    flow.search()
+    assert len(flow.search_hits) == SEARCH_LIMIT and flow.message == ("too_many",
+                                                                      {"n": SEARCH_LIMIT})
     print(f"fill {fill_s:.2f} s, searches {[round(t * 1000, 1) for t in timings]} ms")

@@ -32,7 +32,7 @@ from kiosk.core.screening import (
     is_fresh,
     make_reading,
 )
-from kiosk.gate import Gate, GateError, GateResult, Presented
+from kiosk.gate import SEARCH_LIMIT, Gate, GateError, GateResult, Presented
 from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
@@ -403,7 +403,10 @@ class GateFlow(Observable):
                 self.present(hits[0].number, "search")
                 return
             self.search_hits = hits
-            self._say(None if hits else "no_match", query=query)
+            if len(hits) >= SEARCH_LIMIT:  # the list is cut: say so, and how to narrow it
+                self._say("too_many", n=SEARCH_LIMIT)
+            else:
+                self._say(None if hits else "no_match", query=query)
             self.notify()
 
         self.runner.submit(work, done, self._lookup_failed)
