@@ -283,7 +283,7 @@ def residents_import(ctx: Context, file: Path, accept_valid: bool, dry_run: bool
 
 
 def _print_people(rows: list[tuple[Any, ...]]) -> None:
-    for name, building, unit, room, _household, _phone, number, kind, valid_to, revoked in rows:
+    for name, building, unit, room, _household, _phone, number, kind, valid_to, revoked, *_ in rows:
         place = "-".join(x for x in (building, unit, room) if x) or "-"
         state = " REVOKED" if revoked else ""
         click.echo(f"{number or '-':<10} {name:<8}\t{place:<10} {kind or '-':<9} "
