@@ -287,7 +287,7 @@ def residents_import(ctx: Context, file: Path, accept_valid: bool, dry_run: bool
 
 
 def _print_people(rows: list[tuple[Any, ...]]) -> None:
-    for name, building, unit, room, _household, _phone, number, kind, valid_to, revoked in rows:
+    for name, building, unit, room, _household, _phone, number, kind, valid_to, revoked, *_ in rows:
         place = "-".join(x for x in (building, unit, room) if x) or "-"
         state = " REVOKED" if revoked else ""
         click.echo(f"{number or '-':<10} {name:<8}\t{place:<10} {kind or '-':<9} "
@@ -438,6 +438,8 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         "event_id": result.event.id,
         "seq": result.event.seq,
         "clock": result.event.clock_state.value,
+        "detail_zh": result.detail.zh if result.detail else None,
+        "detail_en": result.detail.en if result.detail else None,
     }
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
@@ -446,6 +448,8 @@ def check(ctx: Context, pass_number: str, temps: tuple[float, ...], direction: s
         first = d.message.zh if s.ui.language == "zh" else d.message.en
         second = d.message.en if s.ui.language == "zh" else d.message.zh
         click.secho(f"{d.outcome.value.upper()}: {first} / {second}", fg=colour, bold=True)
+        if result.detail is not None:  # the facts: the number, the dates, the next outing
+            click.secho(f"  {result.detail.zh} / {result.detail.en}", fg=colour)
         for finding in d.findings[1:]:  # e.g. a confirmed fever next to an expired pass
             also = message(finding)
             click.secho(f"  + {also.zh} / {also.en}", fg=colour, bold=True)

@@ -17,14 +17,17 @@ from sqlalchemy import Connection
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
 from kiosk.core.decision import (
+    UNDONE,
     Decision,
     check_papers,
     decide,
     decide_visitor,
     default_direction,
+    explain,
+    undo_refusal,
 )
 from kiosk.core.event import EventInvalid
-from kiosk.core.messages import Message, Reason
+from kiosk.core.messages import Message, Reason, detail
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
 from kiosk.core.policy import Policy
@@ -36,15 +39,18 @@ from kiosk.store.events import EventWriter, Movement, RecordedEvent, Visitor
 from kiosk.store.passkeys import is_revoked, public_keys
 from kiosk.store.roster import (
     FoundPass,
+    fill_initials,
+    find_event,
     find_pass,
     household_exit_days,
+    household_last_exit,
     last_direction,
     search_residents,
 )
 from kiosk.store.volunteers import actor_name
 
 #: most people one search lists (a unit's rooms fit; a vaguer query must be narrowed)
-SEARCH_LIMIT = 12
+SEARCH_LIMIT = 40
 
 
 class GateError(Exception):
@@ -86,6 +92,9 @@ class ResidentHit:
     kind: str | None
     #: the pass is neither revoked nor past its last day: worth picking
     usable: bool
+    household: str = ""
+    #: the query names this person precisely (pass number, room, full initials)
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,9 @@ class GateResult:
     event: RecordedEvent
     found: FoundPass | None
     direction: Direction
+    #: the facts behind a refusal in both languages (the number, the dates, the last
+    #: outing and the next), None when there are none
+    detail: Message | None = None
 
 
 def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
@@ -172,7 +184,8 @@ class Gate:
         query = query.strip()
         today = date.today()
         engine = self.store.engine
-        with engine.connect() as conn:
+        with engine.begin() as conn:
+            fill_initials(conn)  # rows from before the initials existed: once
             rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=SEARCH_LIMIT)
         audit.record(engine, actor_name(engine, volunteer_id), audit.LOOKUP,
                      {"query": query, "results": len(rows), "where": where})
@@ -180,8 +193,10 @@ class Gate:
             ResidentHit(number=str(number), name=str(name), building=str(building),
                         unit=str(unit), room=str(room),
                         kind=None if kind is None else str(kind),
-                        usable=not revoked and (valid_to is None or valid_to >= today))
-            for name, building, unit, room, _h, _p, number, kind, valid_to, revoked in rows
+                        usable=not revoked and (valid_to is None or valid_to >= today),
+                        household=str(household or ""), exact=bool(exact))
+            for (name, building, unit, room, household, _p, number, kind, valid_to, revoked,
+                 exact) in rows
             if number
         ]
 
@@ -307,7 +322,54 @@ class Gate:
             )
             event = self._writer.append(conn, settings.device.id, movement, clock,
                                         self._os_synced())
-        return GateResult(decision=decision, event=event, found=found, direction=direction)
+            last_exit = None
+            if decision.reason is Reason.QUOTA_USED and household is not None:
+                last_exit = household_last_exit(
+                    conn, household, now.date() - timedelta(days=policy.quota_days))
+        facts = explain(decision.reason, gate_pass, pass_number, now.date(), policy,
+                        exit_days, last_exit)
+        return GateResult(decision=decision, event=event, found=found, direction=direction,
+                          detail=detail(decision.reason, facts))
+
+    def undo(self, event_id: str, *, volunteer_id: int | None = None) -> GateResult:
+        """Undo a movement recorded by mistake, within ``UNDO_WINDOW_S`` seconds of it: a
+        correction event naming it (``corrects_event_id``; the record stays append-only),
+        synced and exported like any event. The quota and the last direction skip the
+        movement from then on, so an outing it spent is given back. Raises GateError when
+        the event cannot be undone (too late, already undone, not an allowed movement)."""
+        settings, policy = self._rules
+        with self._writer.transaction() as conn:
+            row: Any = find_event(conn, event_id)
+            if row is None or row.device_id != settings.device.id:
+                raise GateError("no such movement at this kiosk")
+            clock = self._clock()
+            age = clock.monotonic_s - row.monotonic_s if row.boot_id == clock.boot_id else None
+            refusal = undo_refusal(row.outcome, row.corrects_event_id, bool(row.undone), age)
+            if refusal is not None:
+                raise GateError(f"cannot undo: {refusal}")
+            visitor = Visitor(row.visitor_name, row.visitor_phone or "",
+                              row.visitor_reason or "", row.host_building or "") \
+                if row.visitor_name else None
+            movement = Movement(
+                checkpoint=row.checkpoint,
+                direction=Direction(row.direction),
+                decision=UNDONE,
+                readings=[],
+                policy=policy,
+                identified_by="undo",
+                pass_number=row.pass_number,
+                pass_id=row.pass_id,
+                pass_kind=row.pass_kind,
+                resident_id=row.resident_id,
+                household=row.household,
+                volunteer_id=volunteer_id,
+                visitor=visitor,
+                corrects_event_id=row.id,
+            )
+            event = self._writer.append(conn, settings.device.id, movement, clock,
+                                        self._os_synced())
+        return GateResult(decision=UNDONE, event=event, found=None,
+                          direction=Direction(row.direction))
 
     def register_visitor(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,21 @@ def test_check_allows_denies_and_asks_for_a_remeasure_with_exit_codes(imported: 
     assert json.loads(fever.stdout)["reason"] == "fever" and json.loads(fever.stdout)["escalate"]
     expired = run_kiosk(imported, "check", "R0004", "--temp", "36.5")
     assert expired.returncode == 3 and "通行证已过期" in expired.stdout
+    # the refusal explains itself: the pass's dates, the number scanned, the next outing
+    last_day = (date.today() - timedelta(days=1)).isoformat()
+    assert f"至 {last_day}" in expired.stdout and f"to {last_day}" in expired.stdout
     unknown = run_kiosk(imported, "check", "X404", "--temp", "36.5")
     assert unknown.returncode == 3 and "No valid pass" in unknown.stdout
+    assert "证号：X404" in unknown.stdout and "Pass no.: X404" in unknown.stdout
+    assert run_kiosk(imported, "check", "R0001", "--temp", "36.5", "--direction", "out"
+                     ).returncode == 0
+    quota = run_kiosk(imported, "check", "R0002", "--temp", "36.5", "--direction", "out",
+                      "--json")
+    assert quota.returncode == 3, quota.stderr
+    out = json.loads(quota.stdout)
+    today = date.today()
+    assert out["reason"] == "quota_used" and f"上次外出 {today:%m-%d} " in out["detail_zh"]
+    assert out["detail_en"].endswith(f"next outing from {today + timedelta(days=2):%m-%d}")
     chain = run_kiosk(imported, "db", "check")
     assert chain.returncode == 0 and "ok" in chain.stdout
 

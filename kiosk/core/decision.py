@@ -10,7 +10,7 @@ person with a fever is never recorded only as "pass expired".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     DENY = "deny"
     #: not allowed yet: take another reading and decide again with both readings
     REMEASURE = "remeasure"
+    #: a correction event: the movement it names did not happen (``corrects_event_id``)
+    UNDO = "undo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,34 @@ def outings_in_window(exit_days: Sequence[date], today: date, policy: Policy) ->
     ``quota_days - 1`` calendar days before it."""
     first_day = today - timedelta(days=max(policy.quota_days, 1) - 1)
     return sum(1 for d in exit_days if first_day <= d <= today)
+
+
+#: seconds after a movement during which the volunteer may undo it at the gate
+UNDO_WINDOW_S = 60.0
+
+#: the decision a correction event records
+UNDONE = Decision(Outcome.UNDO, Reason.UNDONE)
+
+
+def counted_exit_days(exits: Iterable[tuple[date, bool]]) -> list[date]:
+    """The days of the household's quota-counted exits, from (day, undone) pairs: an exit
+    undone by a correction event spends no outing."""
+    return [day for day, undone in exits if not undone]
+
+
+def undo_refusal(outcome: str, corrects: str | None, undone: bool,
+                 age_s: float | None) -> str | None:
+    """Why a recorded event cannot be undone at the gate, or None when it can: only an
+    allowed movement, not already undone, not itself a correction, at most
+    ``UNDO_WINDOW_S`` seconds old on this boot's monotonic clock (``age_s`` None: another
+    boot, the age is unknown)."""
+    if outcome != Outcome.ALLOW.value or corrects is not None:
+        return "not a movement"
+    if undone:
+        return "already undone"
+    if age_s is None or not 0 <= age_s <= UNDO_WINDOW_S:
+        return "too late"
+    return None
 
 
 def screen_temperature(readings: Sequence[Reading], policy: Policy) -> Decision | None:
@@ -190,6 +220,40 @@ def decide_visitor(
     hour, and the same temperature rules apply."""
     papers = _kind_and_hour(PassKind.VISITOR, direction, now, policy)
     return _combine(papers, readings, policy, counts=False)
+
+
+def next_outing_day(exit_days: Sequence[date], today: date, policy: Policy) -> date:
+    """The first day, from today on, whose quota window still has an outing left."""
+    day = today
+    for _ in range(max(policy.quota_days, 1)):
+        if outings_in_window(exit_days, day, policy) < policy.quota_outings:
+            return day
+        day += timedelta(days=1)
+    return day  # every counted exit has left the window by now
+
+
+def explain(
+    reason: Reason,
+    gate_pass: Pass | None,
+    number: str,
+    today: date,
+    policy: Policy,
+    household_exit_days: Sequence[date] = (),
+    last_exit: datetime | None = None,
+) -> dict[str, str]:
+    """The facts a refusal is shown with (``kiosk.core.messages.DETAILS``): the number
+    scanned or typed, the pass's dates, when the household last went out and when it may
+    next. Empty when the reason has no facts to show."""
+    if reason is Reason.UNKNOWN_PASS:
+        return {"number": number or "-"}
+    if reason in (Reason.EXPIRED, Reason.NOT_YET_VALID) and gate_pass is not None:
+        return {"valid_from": gate_pass.valid_from.isoformat(),
+                "valid_to": gate_pass.valid_to.isoformat()}
+    if reason is Reason.QUOTA_USED:
+        return {"last_out": last_exit.strftime("%m-%d %H:%M") if last_exit else "-",
+                "next_day": next_outing_day(household_exit_days, today, policy).strftime(
+                    "%m-%d")}
+    return {}
 
 
 def default_direction(last_direction: Direction | None) -> Direction:

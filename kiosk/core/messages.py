@@ -23,6 +23,8 @@ class Reason(StrEnum):
     FEVER = "fever"
     READING_INVALID = "reading_invalid"
     QUOTA_USED = "quota_used"
+    #: a correction: the movement it names was recorded by mistake and did not happen
+    UNDONE = "undone"
 
 
 class Message(NamedTuple):
@@ -44,8 +46,35 @@ MESSAGES: dict[Reason, Message] = {
     Reason.FEVER: Message("体温异常,请联系组长", "Fever confirmed: call the team leader"),
     Reason.READING_INVALID: Message("未测到有效体温,请重测", "No valid reading: measure again"),
     Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
+    Reason.UNDONE: Message("已撤销（录错的通行）", "Undone (recorded by mistake)"),
+}
+
+
+#: the facts behind a refusal, so it explains itself ({fields} from
+#: ``kiosk.core.decision.explain``): a pass's dates ISO (2026-11-30); the quota's, inside a
+#: window of days, month-day (11-30 09:15) to fit one line at 800x480
+DETAILS: dict[Reason, Message] = {
+    Reason.UNKNOWN_PASS: Message("证号：{number}", "Pass no.: {number}"),
+    Reason.EXPIRED: Message("有效期：{valid_from} 至 {valid_to}",
+                            "Valid {valid_from} to {valid_to}"),
+    Reason.NOT_YET_VALID: Message("有效期：{valid_from} 至 {valid_to}",
+                                  "Valid {valid_from} to {valid_to}"),
+    Reason.QUOTA_USED: Message("本户上次外出 {last_out}，{next_day} 起可再外出",
+                               "Household last out {last_out}; next outing from {next_day}"),
 }
 
 
 def message(reason: Reason) -> Message:
     return MESSAGES[reason]
+
+
+def detail(reason: Reason, fields: dict[str, str]) -> Message | None:
+    """The refusal's facts in both languages; None when the reason has none or a fact is
+    missing (an empty line is better than a wrong one)."""
+    template = DETAILS.get(reason)
+    if template is None or not fields:
+        return None
+    try:
+        return Message(template.zh.format(**fields), template.en.format(**fields))
+    except KeyError:
+        return None

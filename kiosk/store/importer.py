@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from kiosk.core.model import PassKind
 from kiosk.store.models import PassRow, ResidentRow, table_of
+from kiosk.store.roster import initials_of
 
 P = table_of(PassRow)
 R = table_of(ResidentRow)
@@ -396,7 +397,7 @@ def _upsert_chunk(conn: Connection, rows: list[RosterRow], report: ImportReport,
                 report.residents_added += 1
             new_people[key] = dict(name=row.name, building=row.building, unit=row.unit,
                                    room=row.room, household=row.household, phone=row.phone,
-                                   updated_at=now)
+                                   updated_at=now, initials=initials_of(row.name))
         elif (known[1], known[2]) != (row.household, row.phone):
             conn.execute(update(R).where(R.c.id == known[0]).values(
                 household=row.household, phone=row.phone, updated_at=now))

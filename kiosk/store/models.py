@@ -66,6 +66,9 @@ class ResidentRow(Base):
     household: Mapped[str] = mapped_column(String(40), default="", index=True)
     phone: Mapped[str] = mapped_column(String(30), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    #: pinyin initials of the name, upper case (张三明: ZSM), for name search on the gate
+    #: pad; None until filled (kiosk.store.roster.fill_initials)
+    initials: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
 
 
 class PassRow(Base):
@@ -190,6 +193,8 @@ class GateEventRow(Base):
         Index("ix_gate_events_pass_seq", "pass_number", "seq"),
         # the nightly export reads one day in file order; retention finds old days
         Index("ix_gate_events_day_order", "local_date", "checkpoint", "device_id", "seq"),
+        # the quota and the last direction skip corrected movements: found through this
+        Index("ix_gate_events_corrects", "corrects_event_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID4
     device_id: Mapped[str] = mapped_column(String(36))

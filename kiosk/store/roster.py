@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from pypinyin import Style, lazy_pinyin
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
+from kiosk.core.decision import counted_exit_days
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
 
@@ -14,6 +28,10 @@ P = table_of(PassRow)
 R = table_of(ResidentRow)
 E = table_of(GateEventRow)
 RM = table_of(RemoteMovementRow)
+#: the correction events, looked up by the event they correct (ix_gate_events_corrects)
+C = E.alias("corrections")
+#: the movement has been undone by a later correction event
+UNDONE = exists().where(C.c.corrects_event_id == E.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +85,11 @@ def find_pass(conn: Connection, number: str) -> FoundPass | None:
     )
 
 
-_EXIT_DAYS = select(E.c.local_date).where(
+_EXIT_DAYS = select(E.c.local_date, UNDONE.label("undone")).where(
     E.c.household == bindparam("household"),
     E.c.local_date >= bindparam("since"),
     E.c.counts_against_quota.is_(True),
-).union_all(select(RM.c.local_date).where(
+).union_all(select(RM.c.local_date, false().label("undone")).where(
     RM.c.household == bindparam("household"),
     RM.c.local_date >= bindparam("since"),
     RM.c.counts_against_quota.is_(True),
@@ -80,14 +98,42 @@ _EXIT_DAYS = select(E.c.local_date).where(
 
 def household_exit_days(conn: Connection, household: str, since: date) -> list[date]:
     """Days of the household's allowed exits that used its quota, since ``since``: here and,
-    as far as sync has brought them, at the compound's other gates."""
+    as far as sync has brought them, at the compound's other gates; an exit undone at the
+    gate (a correction event names it) spent nothing (the core's rule)."""
     rows = conn.execute(_EXIT_DAYS, {"household": household, "since": since})
-    return [r.local_date for r in rows]
+    return counted_exit_days((r.local_date, bool(r.undone)) for r in rows)
+
+
+_LAST_EXIT_HERE = select(E.c.wall_utc, E.c.utc_offset_min).where(
+    E.c.household == bindparam("household"),
+    E.c.local_date >= bindparam("since"),
+    E.c.counts_against_quota.is_(True),
+    ~UNDONE,
+).order_by(E.c.seq.desc()).limit(1)
+_LAST_EXIT_REMOTE = select(func.max(RM.c.wall_utc)).where(
+    RM.c.household == bindparam("household"),
+    RM.c.local_date >= bindparam("since"),
+    RM.c.counts_against_quota.is_(True),
+)
+
+
+def household_last_exit(conn: Connection, household: str, since: date) -> datetime | None:
+    """Local wall time of the household's newest quota-counted exit since ``since``, here
+    (in the offset it was recorded with) or at another gate (in this kiosk's zone)."""
+    params = {"household": household, "since": since}
+    times = []
+    here = conn.execute(_LAST_EXIT_HERE, params).first()
+    if here is not None:
+        times.append(here.wall_utc + timedelta(minutes=here.utc_offset_min or 0))
+    remote = conn.execute(_LAST_EXIT_REMOTE, params).scalar()
+    if remote is not None:
+        times.append(remote.replace(tzinfo=UTC).astimezone().replace(tzinfo=None))
+    return max(times) if times else None
 
 
 _LAST_DIRECTION = (
     select(E.c.direction, E.c.wall_utc, E.c.seq)
-    .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow")
+    .where(E.c.pass_number == bindparam("number"), E.c.outcome == "allow", ~UNDONE)
     .order_by(E.c.seq.desc())
     .limit(1)
 )
@@ -118,19 +164,81 @@ def last_direction(conn: Connection, pass_number: str) -> Direction | None:
     return Direction(remote.direction if remote.wall_utc > when else row.direction)
 
 
+def initials_of(name: str) -> str:
+    """The pinyin initials of a name, upper case, as typed on the gate pad: 张三明 -> ZSM,
+    a Latin name by its words' first letters (Anna Li -> AL)."""
+    out = []
+    for chunk in lazy_pinyin(name, style=Style.FIRST_LETTER):
+        for word in chunk.split():
+            if word[:1].isascii() and word[:1].isalpha():
+                out.append(word[0])
+    return "".join(out).upper()[:40]
+
+
+_UNFILLED = select(R.c.id, R.c.name).where(R.c.initials.is_(None))
+_FILL = update(R).where(R.c.id == bindparam("rid")).values(initials=bindparam("ini"))
+
+
+def fill_initials(conn: Connection) -> int:
+    """Compute the initials of everyone who has none yet (rows written before migration
+    0005, or by anything other than the roster import); returns how many. About 0.6 s for
+    20,000 names, once; later calls find nothing to do through the index."""
+    todo = [{"rid": r.id, "ini": initials_of(r.name)} for r in conn.execute(_UNFILLED)]
+    if todo:
+        conn.execute(_FILL, todo)
+    return len(todo)
+
+
+_LETTERS = re.compile(r"[A-Z]+")
+#: a pass number typed without its leading zeros: R12 for R000012
+_SHORT_NUMBER = re.compile(r"([A-Z]+)(\d+)")
+
+
 def search_residents(conn: Connection, query: str, limit: int = 20) -> list[tuple[object, ...]]:
-    """Find people by pass number, building-unit-room ("12-3-402") or part of a name."""
-    q = query.strip()
-    conds = [R.c.name.contains(q, autoescape=True), P.c.number == q.upper()]
-    parts = q.replace("－", "-").split("-")
+    """Find people by pass number (whole, or without its leading zeros: R12 = R000012),
+    building-unit-room ("12-3-402"), building-unit (every room of "12-2"), pinyin initials
+    (ZSM = 张三明; a prefix lists everyone whose initials start so) or part of a name.
+
+    Each row ends with ``exact``: the query names this person precisely (their pass number,
+    room, or initials in full) rather than as one of a list; exact rows come first."""
+    q = query.strip().replace("－", "-")
+    upper = q.upper()
+    conds: list[ColumnElement[bool]] = [R.c.name.contains(q, autoescape=True),
+                                        P.c.number == upper]
+    exact: list[ColumnElement[bool]] = [P.c.number == upper]
+    if _LETTERS.fullmatch(upper):
+        conds.append((R.c.initials >= upper) & (R.c.initials < upper + "["))
+        exact.append(R.c.initials == upper)
+    short = _SHORT_NUMBER.fullmatch(upper)
+    if short:
+        prefix, digits = short.groups()
+        padded = ((P.c.number >= prefix) & (P.c.number < prefix + "[")
+                  & (func.ltrim(func.substr(P.c.number, len(prefix) + 1), "0")
+                     == (digits.lstrip("0") or "")))
+        conds.append(padded)
+        exact.append(padded)
+    parts = q.split("-")
     if len(parts) == 3 and all(parts):
-        conds.append((R.c.building == parts[0]) & (R.c.unit == parts[1]) & (R.c.room == parts[2]))
+        room = (R.c.building == parts[0]) & (R.c.unit == parts[1]) & (R.c.room == parts[2])
+        conds.append(room)
+        exact.append(room)
+    elif len(parts) == 2 and all(parts):
+        conds.append((R.c.building == parts[0]) & (R.c.unit == parts[1]))
+    is_exact = case((or_(*exact), True), else_=False)
     stmt = (
         select(R.c.name, R.c.building, R.c.unit, R.c.room, R.c.household, R.c.phone,
-               P.c.number, P.c.kind, P.c.valid_to, P.c.revoked)
+               P.c.number, P.c.kind, P.c.valid_to, P.c.revoked, is_exact.label("exact"))
         .select_from(R.outerjoin(P, P.c.resident_id == R.c.id))
         .where(or_(*conds))
-        .order_by(R.c.building, R.c.unit, R.c.room, R.c.name)
+        .order_by(is_exact.desc(), R.c.building, R.c.unit, R.c.room, R.c.name)
         .limit(limit)
     )
     return [tuple(r) for r in conn.execute(stmt)]
+
+
+_EVENT = select(E, UNDONE.label("undone")).where(E.c.id == bindparam("event_id"))
+
+
+def find_event(conn: Connection, event_id: str) -> object | None:
+    """One recorded event, with ``undone``: a correction event names it."""
+    return conn.execute(_EVENT, {"event_id": event_id}).first()

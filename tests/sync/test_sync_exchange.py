@@ -3,6 +3,7 @@ tampering shown, other gates' movements counted at this gate."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from sqlalchemy import select
@@ -188,3 +189,17 @@ def test_events_of_different_compounds_do_not_mix(central: CentralServer, tmp_pa
     finally:
         a.close()
         b.close()
+
+
+def test_an_undo_at_the_gate_reaches_the_central_store_as_a_correction(
+        central: CentralServer, kiosks: list[Kiosk]):
+    gate1, _gate2 = kiosks
+    out = gate1.check("R1", "out")
+    undo = gate1.gate.undo(out.event.id)
+    report = gate1.sync()
+    assert (report.sent, report.quarantined) == (2, 0)
+    with central.engine.connect() as conn:
+        stored = conn.execute(select(EV.c.outcome, EV.c.reason, EV.c.record)
+                              .where(EV.c.id == undo.event.id)).one()
+    assert (stored.outcome, stored.reason) == ("undo", "undone")
+    assert json.loads(stored.record)["corrects_event_id"] == out.event.id

@@ -69,6 +69,7 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
     assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
     assert "通行证已过期" in shown["result_reason_other"]
+    assert shown["result_detail"].startswith("有效期：")  # the pass's dates, on the screen
     app.screenshot("result_fever_expired_800x480")
     app.tap("acknowledge")
     app.wait_screen("gate")
@@ -341,6 +342,14 @@ def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
     app = kiosk()
     app.wait_screen("signin")
     app.tap(f"name_{VOLUNTEER}")
+    keys = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert keys["pin_OK"]["text"] == "确定"  # OK in Chinese in Chinese mode
+    app.tap("pin_9")
+    app.tap("pin_OK")  # too short: a message appears...
+    wait_until(lambda: app.state()["signin_message"] == "pin_short", what="PIN too short")
+    moved = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert moved["pin_1"]["rect"] == keys["pin_1"]["rect"]  # ...and the keypad stays put
+    app.tap("pin_←")
     for digit in PIN:
         app.tap(f"pin_{digit}", times=2)  # every touch delivered twice, as on a Pi panel
     assert app.state()["pin"] == len(PIN)
@@ -358,3 +367,61 @@ def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811
     app.tap("t_OK")
     app.wait_screen("result")
     assert app.db("select r.source, r.used_c from readings r") == [("manual", 36.8)]
+
+
+def test_a_name_by_initials_a_row_below_the_fold_and_an_undo(kiosk):  # noqa: F811
+    """Pinyin initials from the letters pad; a list longer than the panel shows a scroll cue
+    and its last row is picked after a swipe; a unique exact match needs no pick; a mistaken
+    exit is undone with one tap and the household's outing is given back."""
+    app = kiosk()
+    app.sign_in()
+    app.tap("dir_out")
+    for key in ("s_letters", "s_Z", "s_search"):
+        app.tap(key)
+    wait_until(lambda: app.flow()["search_hits"] == ["R0001", "R0005", "W0001"],
+               what="everyone whose initials start with Z")
+    widgets = {w["tid"]: w for w in app.cmd("widgets")["widgets"]}
+    assert widgets["hits_more"]["text"] == "共 3 人，上下滑动查看"
+    # the rows tell 张* apart by room, kind and pass number tail
+    assert "3-1-402" in widgets["hit_R0001"]["text"] and "0001" in widgets["hit_R0001"]["text"]
+    app.screenshot("gate_search_initials_800x480")
+    assert not app.cmd("tap", tid="hit_W0001")["ok"]  # below the fold: not under a finger
+    app.cmd("drag", tid="hit_R0001", dy=300)
+    wait_until(lambda: app.cmd("tap", tid="hit_W0001")["ok"], what="last row after a swipe")
+    app.wait_screen("result")
+    app.tap("result_word")
+    app.wait_screen("gate")
+    # the pad keeps the letters the volunteer chose: a name by initials is 4 taps now,
+    # 5 from the digits (the letters key first)
+    taps = ("s_Z", "s_S", "s_M", "s_search")
+    for key in taps:
+        app.tap(key)
+    app.wait_screen("result")  # ZSM is 张三明 alone: measured and decided, no pick
+    assert len(taps) == 4
+    assert app.db("select pass_number, identified_by from gate_events order by seq") == [
+        ("W0001", "search"), ("R0001", "search")]
+    # 张三明 was coming IN: undone from the gate screen, one tap, the outing given back
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.screenshot("gate_undo_800x480")
+    app.tap("undo")
+    wait_until(lambda: app.flow()["message"] == "undone", what="undone")
+    (undo,) = app.db("select e.outcome, e.corrects_event_id = o.id from gate_events e join "
+                     "gate_events o on o.seq = e.seq - 1 where e.seq = 3")
+    assert undo == ("undo", 1)
+    app.scan("R0002")  # the next member of the household: still has the outing
+    app.wait_screen("result")
+    assert app.db("select pass_number, direction, outcome from gate_events where seq = 4") == [
+        ("R0002", "out", "allow")]
+    # now the outing is spent: the refusal says when the household went out, and may next
+    app.tap("result_word")
+    app.wait_screen("gate")
+    app.scan("R0001")
+    app.wait_screen("result")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["result_reason"] == "本户外出次数已用完"
+    assert shown["result_detail"].startswith("本户上次外出 ") and "起可再外出" in shown[
+        "result_detail"]
+    app.screenshot("result_quota_800x480")
+    assert app.db("select pass_number, outcome, reason from gate_events where seq = 5") == [
+        ("R0001", "deny", "quota_used")]

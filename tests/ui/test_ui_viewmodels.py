@@ -429,7 +429,30 @@ def test_pin_sign_in_with_lockout_and_doubled_digits(loaded_store, tick):
     assert m.admin_ok
 
 
-def test_wrong_pins_lock_the_name_for_a_while(loaded_store):
+def test_a_fast_double_tap_counts_twice_a_duplicated_touch_once(loaded_store, tick):
+    """"5511007" typed fast: each second 5, 1 and 0 comes 80-120 ms after the first and is a
+    real tap; a copy of one touch a few ms later is not."""
+    engine = loaded_store.engine
+    add_volunteer(engine, "李静", "5511007")
+    m = SignInModel(engine, InlineRunner(), "gate-1", clock=tick)
+    m.load()
+    m.select("李静")
+    for k, gap in (("5", 0.09), ("5", 0.3), ("1", 0.08), ("1", 0.12), ("0", 0.1), ("0", 0.3),
+                   ("7", 0.3)):
+        m.key(k)
+        tick.advance(0.004)
+        m.key(k)  # the same touch from the second input provider
+        tick.advance(gap)
+    assert m.pin == "5511007"
+    m.submit()
+    assert m.duty is not None
+    with engine.connect() as conn:  # a shift started, no failed attempt counted
+        assert conn.exec_driver_sql("select count(*) from shifts").scalar() == 1
+        assert conn.exec_driver_sql(
+            "select failed_attempts from volunteers where name = '李静'").scalar() == 0
+
+
+def test_wrong_pins_lock_the_name_for_a_while(loaded_store, tick):
     engine = loaded_store.engine
     add_volunteer(engine, "洪远方", "5182736")
     now = utc_now()
@@ -438,6 +461,17 @@ def test_wrong_pins_lock_the_name_for_a_while(loaded_store):
         assert r.volunteer is None
     assert r.locked_until is not None
     assert sign_in(engine, "洪远方", "5182736", now).volunteer is None  # locked: even the right PIN
+    # the pad says so, and that the next volunteer is not locked out with them
+    m = SignInModel(engine, InlineRunner(), "gate-1", clock=tick)
+    m.load()
+    m.select("洪远方")
+    for k in "5182736":
+        m.key(k)
+        tick.advance(0.3)
+    m.submit()
+    assert m.message is not None and m.message[0] == "pin_locked" and m.duty is None
+    assert "其他志愿者仍可登录" in tr(m.message[0], "zh", **m.message[1])
+    assert "another volunteer can still sign in" in tr(m.message[0], "en", **m.message[1])
     later = now + timedelta(seconds=LOCKOUT_S + 1)
     assert sign_in(engine, "洪远方", "5182736", later).volunteer is not None
     assert sign_in(engine, "洪远方", "7301649", later).attempts_left == MAX_FAILED_ATTEMPTS - 1

@@ -48,6 +48,21 @@ def visible(w: Any) -> bool:
     return bool(w.width > 0 and w.height > 0)
 
 
+def clipped(w: Any, x: float, y: float) -> bool:
+    """The window point (x, y) of ``w`` lies outside a scroll view it is in: a finger there
+    touches something else."""
+    from kivy.uix.scrollview import ScrollView
+
+    node: Any = w.parent
+    while node is not None and node is not node.parent:
+        if isinstance(node, ScrollView):
+            left, bottom = node.to_window(node.x, node.y)
+            if not (left <= x <= left + node.width and bottom <= y <= bottom + node.height):
+                return True
+        node = node.parent
+    return False
+
+
 class TestHook:
     def __init__(self, app: Any, port_file: Path) -> None:
         self.app = app
@@ -138,11 +153,30 @@ class TestHook:
         if self.app.sm.guarded() or screen_guarded():
             return {"ok": False, "error": "screen just changed: touches are ignored briefly"}
         x, y = w.to_window(*w.center)
+        if clipped(w, x, y):
+            return {"ok": False, "error": f"{tid!r} is scrolled out of sight"}
         for _ in range(times):  # times=2: a doubled touch, as a Pi panel delivers it
             touch = UnitTestTouch(x, y)
             touch.touch_down()
             touch.touch_up()
         return {"pos": [x, y]}
+
+    def cmd_drag(self, tid: str, dy: float) -> dict[str, Any]:
+        """A finger drag of ``dy`` pixels (positive: up) starting on a widget, in steps a
+        frame apart, as a touchscreen delivers a swipe."""
+        from kivy.tests.common import UnitTestTouch
+
+        w = find(self.app.sm.current_screen, tid)
+        if w is None or not visible(w):
+            return {"ok": False, "error": f"no visible widget {tid!r}"}
+        x, y = w.to_window(*w.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        steps = 8
+        for i in range(1, steps + 1):
+            touch.touch_move(x, y + dy * i / steps)
+        touch.touch_up()
+        return {}
 
     def cmd_scan(self, text: str, enter: bool = True) -> dict[str, Any]:
         """A keyboard-wedge scan: all characters at scanner speed, then Enter."""

@@ -43,6 +43,13 @@ class GateScreen(Screen):
     countdown = StringProperty("")
     manual_text = StringProperty("")
     hits = ListProperty([])
+    #: the search pad shows the alphabet (pinyin initials) instead of the digits
+    letters = BooleanProperty(False)
+    #: the last movement may still be undone: the cancel key offers 撤销/Undo
+    can_undo = BooleanProperty(False)
+
+    #: the language the hit rows were written in (a switch rewrites them)
+    _hits_lang = ""
 
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
@@ -53,6 +60,7 @@ class GateScreen(Screen):
     def refresh(self) -> None:
         app, f = App.get_running_app(), self.flow
         self.phase = f.phase.value
+        self.can_undo = f.can_undo and f.phase is Phase.IDLE
         self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
         self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
@@ -94,15 +102,19 @@ class GateScreen(Screen):
         self.ids.right.show(kind, lambda: getattr(Factory, PANELS[kind])(screen=self))
 
     def _show_hits(self, f: GateFlow) -> None:
-        numbers = [h.number for h in f.search_hits]
-        if numbers == self.hits:
-            return
-        self.hits = numbers
         app = App.get_running_app()
+        numbers = [h.number for h in f.search_hits]
+        if numbers == self.hits and app.lang == self._hits_lang:
+            return
+        self.hits, self._hits_lang = numbers, app.lang
         box = self.ids.hits
         box.clear_widgets()
         for h in f.search_hits:
-            b = KButton(text=f"{h.name_masked}  {h.place}  {h.number}", tid=f"hit_{h.number}",
+            # masked names repeat (方* and 方*): the room, the kind and the pass number's
+            # tail tell the rows apart
+            text = "  ".join(x for x in (h.name_masked, h.place, kind_text(h.kind, app.lang),
+                                         "…" + h.tail) if x)
+            b = KButton(text=text, tid=f"hit_{h.number}",
                         size_hint_y=None, height=app.u * 72,
                         bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
             b.bind(on_release=lambda _b, n=h.number: self.flow.choose(n))

@@ -28,6 +28,8 @@ class ResultScreen(Screen):
     word = StringProperty("")
     reason = StringProperty("")
     reason_other = StringProperty("")
+    #: the facts behind a refusal: the number, the pass's dates, the last and next outing
+    detail = StringProperty("")
     who = StringProperty("")
     extra = StringProperty("")
     escalate = BooleanProperty(False)
@@ -52,6 +54,7 @@ class ResultScreen(Screen):
         self.reason = reason_text(main, lang) if not r.allowed else ""
         self.reason_other = "   ".join([*also, reason_text(main, other(lang))]) \
             if not r.allowed else ""
+        self.detail = "" if r.detail is None else (r.detail.zh if lang == "zh" else r.detail.en)
         p = r.person
         who = [p.name_masked, p.place, kind_text(p.kind, lang)]
         self.who = "   ".join(x for x in who if x)

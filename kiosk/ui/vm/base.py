@@ -24,16 +24,20 @@ class Observable:
             listener()
 
 
-class Debouncer:
-    """Drops an immediate repeat of the key just accepted, within ``window_s`` seconds.
+#: seconds within which a second press of the same key is a copy of one touch: a Pi
+#: touchscreen delivers a touch twice (two input providers, see KIVY_ON_PI.md) a few
+#: milliseconds apart, while a fast human double tap of one key ("1100") is 80-120 ms apart
+#: and must count twice
+DUPLICATE_S = 0.05
 
-    A Pi touchscreen can deliver one touch twice (two input providers, see KIVY_ON_PI.md):
-    the copies arrive a few milliseconds apart, a deliberate second tap on the same key takes
-    150 ms or more. A different key in between is always a new press ("3-1-4" keeps both
-    dashes).
+
+class Debouncer:
+    """Drops an immediate repeat of the key just accepted, within ``window_s`` seconds
+    (``DUPLICATE_S`` by default: a duplicated hardware event, never a human double tap).
+    A different key in between is always a new press ("3-1-4" keeps both dashes).
     """
 
-    def __init__(self, window_s: float = 0.15,
+    def __init__(self, window_s: float = DUPLICATE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.window_s = window_s
         self._clock = clock

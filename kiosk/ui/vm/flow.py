@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from drivers.reader import ReaderState
-from kiosk.core.decision import Outcome
+from kiosk.core.decision import UNDO_WINDOW_S, Outcome
 from kiosk.core.event import PASS_NUMBER_MAX
-from kiosk.core.messages import Reason
+from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, PassKind
 from kiosk.core.passcode import looks_signed
 from kiosk.core.privacy import mask_name
@@ -33,7 +33,7 @@ from kiosk.core.screening import (
     is_fresh,
     make_reading,
 )
-from kiosk.gate import Gate, GateError, GateResult, Presented
+from kiosk.gate import SEARCH_LIMIT, Gate, GateError, GateResult, Presented
 from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
@@ -86,10 +86,23 @@ class ResultView:
     temperature_c: float | None
     event_id: str
     auto_close_s: float | None
+    #: the facts behind a refusal, zh and en (the number, the dates, the next outing)
+    detail: Message | None = None
 
     @property
     def allowed(self) -> bool:
         return self.outcome is Outcome.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class UndoOffer:
+    """The last allowed movement, which the volunteer may undo until ``at`` +
+    ``UNDO_WINDOW_S`` (the flow's monotonic clock)."""
+
+    event_id: str
+    at: float
+    person: Person
+    direction: Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,14 @@ class SearchHit:
     place: str
     kind: str | None
     usable: bool
+    household: str = ""
+    #: the query named this person precisely (a unique exact hit needs no pick)
+    exact: bool = False
+
+    @property
+    def tail(self) -> str:
+        """The end of the pass number: tells 方* from 方* in the same room at a glance."""
+        return self.number[-4:]
 
 
 def place_of(building: str, unit: str, room: str) -> str:
@@ -187,6 +208,7 @@ class GateFlow(Observable):
         self._measure_from = 0.0
         self._countdown_end = 0.0
         self._close_at: float | None = None
+        self._undo: UndoOffer | None = None
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -202,6 +224,12 @@ class GateFlow(Observable):
     @property
     def manual_mode(self) -> bool:
         return self.manual_forced or not self.thermometer_ok
+
+    @property
+    def can_undo(self) -> bool:
+        """The last allowed movement may still be undone (within ``UNDO_WINDOW_S``)."""
+        offer = self._undo
+        return offer is not None and self.clock() - offer.at <= UNDO_WINDOW_S
 
     @property
     def busy(self) -> bool:
@@ -366,12 +394,20 @@ class GateFlow(Observable):
         def work() -> list[SearchHit]:
             return [SearchHit(number=h.number, name_masked=mask_name(h.name),
                               place=place_of(h.building, h.unit, h.room), kind=h.kind,
-                              usable=h.usable)
+                              usable=h.usable, household=h.household, exact=h.exact)
                     for h in self.gate.search(query, volunteer_id=volunteer)]
 
         def done(hits: list[SearchHit]) -> None:
+            if len(hits) == 1 and hits[0].exact and self.phase is Phase.IDLE:
+                # one person named precisely: straight to them, no pick
+                self.search_query, self.search_hits = "", []
+                self.present(hits[0].number, "search")
+                return
             self.search_hits = hits
-            self._say(None if hits else "no_match", query=query)
+            if len(hits) >= SEARCH_LIMIT:  # the list is cut: say so, and how to narrow it
+                self._say("too_many", n=SEARCH_LIMIT)
+            else:
+                self._say(None if hits else "no_match", query=query)
             self.notify()
 
         self.runner.submit(work, done, self._lookup_failed)
@@ -500,14 +536,55 @@ class GateFlow(Observable):
                                  findings=d.findings, person=self.person,
                                  direction=result.direction,
                                  temperature_c=valid[-1] if valid else None,
-                                 event_id=result.event.id, auto_close_s=auto)
+                                 event_id=result.event.id, auto_close_s=auto,
+                                 detail=result.detail)
         self.phase = Phase.RESULT
         self._close_at = self.clock() + auto if auto is not None else None
+        self._undo = UndoOffer(result.event.id, self.clock(), self.person,
+                               result.direction) if d.allowed else None
         self.chosen = None  # the choice was for this person; the next one starts afresh
         self._say(None)
         self.notify()
         for listener in list(self.result_listeners):
             listener(self.result)
+
+    # -- undo ----------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """撤销/Undo: the last allowed movement was recorded by mistake (a wrong direction, the
+        wrong person picked). Recorded as a correction event; the outing it spent is given
+        back. Offered for ``UNDO_WINDOW_S`` seconds after the movement."""
+        if not self.debounce.accept("undo", 0.5):
+            return
+        offer = self._undo
+        if offer is None or not self.can_undo:
+            self._undo = None
+            self._say("undo_too_late")
+            self.notify()
+            return
+        if self.phase is Phase.RESULT:
+            self.dismiss()
+        if self.phase is not Phase.IDLE:
+            self._say("busy")
+            self.notify()
+            return
+        self._undo = None
+        self.notify()
+        volunteer = self.volunteer_id
+
+        def done(_result: GateResult) -> None:
+            self._say("undone", name=offer.person.name_masked or offer.person.number or "-")
+            self.notify()
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, GateError):
+                self._say("undo_too_late")
+                self.notify()
+            else:
+                self._record_failed_quietly(exc)
+
+        self.runner.submit(lambda: self.gate.undo(offer.event_id, volunteer_id=volunteer),
+                           done, failed)
 
     # -- time and closing ----------------------------------------------------------------
 
@@ -527,6 +604,9 @@ class GateFlow(Observable):
                 self.notify()
         elif self.phase is Phase.RESULT and self._close_at is not None and now >= self._close_at:
             self.dismiss()
+        if self._undo is not None and not self.can_undo:
+            self._undo = None  # the minute is over: the button goes
+            self.notify()
 
     def dismiss(self) -> None:
         if self.phase is not Phase.RESULT:

@@ -49,8 +49,8 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
     store, which never dates an event after it received it (kiosk.server.changes). The
     later of the two wins."""
     here = (
-        select(E.c.seq, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind,
-               E.c.outcome, E.c.visitor_name)
+        select(E.c.seq, E.c.id, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind,
+               E.c.outcome, E.c.visitor_name, E.c.corrects_event_id)
         .order_by(E.c.seq.desc())
     )
     elsewhere = (select(RM.c.pass_number, RM.c.direction, RM.c.wall_utc)
@@ -58,9 +58,12 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
     last: dict[str, tuple[str, datetime, str | None]] = {}  # pass -> direction, when, kind
     with engine.connect() as conn:
         bound: datetime | None = None  # the earliest wall time of any later event here
+        undone: set[str] = set()  # movements undone at the gate (a later correction)
         for row in conn.execute(here):
             bound = row.wall_utc if bound is None or row.wall_utc < bound else bound
-            if (row.outcome == "allow" and row.visitor_name is None
+            if row.corrects_event_id is not None:
+                undone.add(row.corrects_event_id)
+            if (row.outcome == "allow" and row.visitor_name is None and row.id not in undone
                     and row.pass_number is not None and row.pass_number not in last):
                 last[row.pass_number] = (row.direction, bound, row.pass_kind)
         for other in conn.execute(elsewhere):
