@@ -26,7 +26,7 @@ from kiosk.core.decision import (
     explain,
     undo_refusal,
 )
-from kiosk.core.event import EventInvalid
+from kiosk.core.event import EventInvalid, IdentifiedBy
 from kiosk.core.messages import Message, Reason, detail
 from kiosk.core.model import Direction, Pass, PassKind
 from kiosk.core.passcode import SIGNATURE_FAILURES, looks_signed, verify_pass
@@ -356,7 +356,7 @@ class Gate:
                 decision=UNDONE,
                 readings=[],
                 policy=policy,
-                identified_by="undo",
+                identified_by=IdentifiedBy.CORRECTION.value,
                 pass_number=row.pass_number,
                 pass_id=row.pass_id,
                 pass_kind=row.pass_kind,

@@ -75,7 +75,7 @@ def test_a_mistaken_exit_is_undone_and_the_next_member_may_go_out(flow, tick, cl
     assert flow.message == ("undone", {"name": "张*明"}) and not flow.can_undo
     assert rows(loaded_store) == [
         ("R0001", "out", "allow", "ok", 1, "scanner", None),
-        ("R0001", "out", "undo", "undone", 0, "undo", mistaken.event_id)]
+        ("R0001", "out", "undo", "undone", 0, "correction", mistaken.event_id)]
     # the outing is given back: the next member of the household may go out
     later(tick, clock, 10)
     assert through(flow, tick, "R0002", Direction.OUT).allowed
