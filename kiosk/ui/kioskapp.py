@@ -27,7 +27,7 @@ from kiosk.core.model import Role
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
-from kiosk.ui import i18n
+from kiosk.ui import i18n, panel
 from kiosk.ui.fonts import install_cjk_font
 from kiosk.ui.screens import BY_NAME, SCREENS
 from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
@@ -72,6 +72,8 @@ class KioskApp(App):
     lang = StringProperty("zh")
     #: layout scale: 1.0 at 800x480, everything (type, keys) grows with the screen
     u = NumericProperty(1.0)
+    #: pixels per millimetre of the panel (kiosk.ui.panel): touch targets are 15 mm
+    mm = NumericProperty(800 / 154)
     checkpoint_name = StringProperty("")
     thermo_text = StringProperty("")
     thermo_ok = BooleanProperty(False)
@@ -197,6 +199,7 @@ class KioskApp(App):
     def _rescale(self) -> None:
         w, h = Window.size
         self.u = max(0.5, min(w / 800, h / 480))
+        self.mm = panel.px_per_mm((w, h), self.settings.ui.panel_width_mm)
 
     def go(self, name: str) -> None:
         if BY_NAME[name].side_trip and self.flow.busy:
@@ -282,6 +285,7 @@ class KioskApp(App):
         self.settings = new
         self.gate.apply_settings(new)
         self.checkpoint_name = new.checkpoint.name
+        self._rescale()  # the panel's size may have been set
         if new.ui.language != self.lang:
             self.lang = new.ui.language
             self._retranslate()

@@ -1,0 +1,131 @@
+"""The layout check: every screen state a volunteer meets, at the panel sizes a kiosk runs
+on, in Chinese and English, inspected from the live widget tree (layout_inspect.py): no
+cut or overflowing text, no overlapping texts, touch targets of 15 mm at least 1.5 mm
+apart on the panel, every text/background pair at 4.5:1. One app process walks all sizes
+and both languages (the window is resized and the language switched through the hook)."""
+
+from __future__ import annotations
+
+import pytest
+from ui_testkit import (  # noqa: F401 - fixtures
+    ADMIN_PIN,
+    KioskUnderTest,
+    kiosk,
+    passes,
+    sim,
+    wait_until,
+    xvfb,
+)
+
+from drivers.simulator import SimulatedThermometer
+
+#: (width, height): the 7-inch Pi panel, 7-inch HDMI panels, 10-inch tablets, portrait
+SIZES = [(800, 480), (1024, 600), (1280, 800), (800, 1280)]
+
+
+class Walk:
+    """Walks one app through every state, collecting the inspector's problems."""
+
+    def __init__(self, app: KioskUnderTest, sim: SimulatedThermometer) -> None:
+        self.app, self.sim = app, sim
+        self.problems: list[str] = []
+        self.label = ""
+
+    def check(self, state: str) -> None:
+        reply = self.app.cmd("inspect")
+        assert reply["ok"], reply
+        self.problems.extend(f"[{self.label} {state}] {p}" for p in reply["problems"])
+
+    def person(self, number: str, temp: float) -> None:
+        self.sim.set_temperature(temp)
+        self.app.scan(number)
+
+    def result(self, state: str) -> None:
+        self.app.wait_screen("result")
+        self.check(state)
+        tid = "acknowledge" if self.app.flow()["result"]["escalate"] else "result_word"
+        self.app.tap(tid)
+        self.app.wait_screen("gate")
+
+    def run(self, size: tuple[int, int], lang: str) -> None:
+        app = self.app
+        self.label = f"{size[0]}x{size[1]} {lang}"
+        app.cmd("resize", width=size[0], height=size[1])
+        wait_until(lambda: app.state()["size"] == list(size), what="resize")
+        app.cmd("language", lang=lang)
+        if app.state()["screen"] != "signin":
+            app.tap("sign_out")
+            app.wait_screen("handover")
+            self.check("handover")
+            app.tap("h_confirm")
+        app.wait_screen("signin")
+        self.check("signin")
+        app.tap("admin")
+        for digit in ADMIN_PIN[:2]:
+            app.tap(f"pin_{digit}")
+        self.check("PIN")
+        for digit in ADMIN_PIN[2:]:
+            app.tap(f"pin_{digit}")
+        app.tap("pin_OK")
+        app.wait_screen("admin")
+        self.check("admin")
+        app.tap("a_back")
+        app.sign_in()
+        self.check("gate idle")
+        for key in "3-1-402":
+            app.tap(f"s_{key}")
+        app.tap("s_search")
+        wait_until(lambda: len(app.flow()["search_hits"]) == 2, what="search hits")
+        self.check("search with hits")
+        app.tap("s_C")
+        app.tap("dir_out")
+        self.person("R0001", 25.0)  # below any forehead: LO, measure again
+        wait_until(lambda: app.flow()["message"], what="no valid reading")
+        self.check("measuring (LO)")
+        app.tap("cancel")
+        app.wait_phase("idle")
+        self.person("R0003", 36.5)
+        self.result("result pass or quota")
+        self.person("R0004", 36.5)
+        self.result("result expired")
+        self.person("R0002", 38.0)
+        app.wait_phase("countdown")
+        self.check("fever countdown")
+        self.sim.set_temperature(38.4)
+        self.result("result fever escalated")
+        self.sim.set_temperature(36.5)
+        app.tap("visitor")
+        app.wait_screen("visitor")
+        self.check("visitor surnames")
+        for tap, pad in (("sn_ABC", "letters"), ("f_phone", "digits"),
+                         ("f_reason", "reasons")):
+            app.tap(tap)
+            wait_until(lambda p=pad: app.state()["visitor"]["pad"] == p, what=pad)
+            self.check(f"visitor {pad}")
+        app.tap("v_back")
+        app.wait_screen("gate")
+        app.tap("who_is_out")
+        app.wait_screen("whoisout")
+        wait_until(lambda: any(w["tid"].startswith("out_R")
+                               for w in app.cmd("widgets")["widgets"]), what="who is out")
+        self.check("who is out")
+        app.tap("back")
+        app.wait_screen("gate")
+
+
+def walk(kiosk, sim, sizes: list[tuple[int, int]]) -> None:  # noqa: F811
+    app = kiosk(size=sizes[0])
+    w = Walk(app, sim)
+    for size in sizes:
+        for lang in ("zh", "en"):
+            w.run(size, lang)
+    assert not w.problems, f"{len(w.problems)} layout problems:\n" + "\n".join(w.problems)
+
+
+def test_layout_on_the_pi_panel_in_both_languages(kiosk, sim):  # noqa: F811
+    walk(kiosk, sim, SIZES[:1])
+
+
+@pytest.mark.slow
+def test_layout_on_every_panel_size(kiosk, sim):  # noqa: F811
+    walk(kiosk, sim, SIZES[1:])
