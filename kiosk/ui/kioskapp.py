@@ -50,6 +50,9 @@ ENTER_KEYS = (13, 271)  # Return, keypad Enter
 SIMULATOR_KEYS = {286: "36.5", 287: "38.2", 288: "plug"}
 
 
+#: how long a notice (why a tap did nothing) stays on screen, seconds
+NOTICE_S = 4.0
+
 class GuardedScreenManager(ScreenManager):
     """Drops touches for a moment after each screen change."""
 
@@ -83,6 +86,10 @@ class KioskApp(App):
     sync_text = StringProperty("")
     warning_text = StringProperty("")
     duty_text = StringProperty("")
+    #: where the time comes from, when it is not a synchronised clock (not a warning)
+    clock_text = StringProperty("")
+    #: a short-lived answer to a tap that cannot act now (cleared after NOTICE_S)
+    notice = StringProperty("")
 
     def __init__(self, data_dir: Path, *, simulate_thermometer: bool = False,
                  **kwargs: Any) -> None:
@@ -96,6 +103,8 @@ class KioskApp(App):
         self.camera_state = CAMERA_OFF
         self.sync_loop: Any = None
         self._thermo_state = ReaderState.STOPPED
+        self._clear_notice = Clock.create_trigger(lambda _dt: setattr(self, "notice", ""),
+                                                  NOTICE_S)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -203,6 +212,9 @@ class KioskApp(App):
 
     def go(self, name: str) -> None:
         if BY_NAME[name].side_trip and self.flow.busy:
+            # say why the tap did nothing: the person being measured comes first
+            self.notice = self.tr("side_trip_busy")
+            self._clear_notice()
             return
         self.sm.current = name
 
@@ -345,7 +357,7 @@ class KioskApp(App):
                      ) -> None:
         waiting, online, offset_s, synced = status
         if online is None:
-            self.sync_text = self.tr("sync_off") + f" ({waiting})"
+            self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
         elif online and not waiting:
             self.sync_text = self.tr("sync_done")
         else:
@@ -360,9 +372,11 @@ class KioskApp(App):
             warnings.append(self.tr("backup_failed"))
         if self.font_path is None:
             warnings.append(self.tr("no_font"))
-        if synced is False and self.settings.device.require_clock_sync:
-            warnings.append(self.tr("clock_untrusted"))
-        elif offset_s is not None and clock_is_off(offset_s):
+        # an offline kiosk's own clock is the normal case: said calmly (where the time
+        # comes from); red only when the clock is known to be wrong
+        self.clock_text = self.tr("clock_untrusted") if (
+            synced is False and self.settings.device.require_clock_sync) else ""
+        if offset_s is not None and clock_is_off(offset_s):
             # measured against the central store at the last sync: the gates compare
             # movements by their clocks, so the team leader must set this one
             minutes = max(1, round(abs(offset_s) / 60))

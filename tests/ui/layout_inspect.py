@@ -178,6 +178,9 @@ def inspect(root: Any, screen: str, px_per_mm: float) -> list[str]:
             continue
         w.texture_update()
         x, y, width, height = _rect(w)
+        if _clip(w, (x, y, width, height)) is None:
+            continue  # scrolled out of sight
+        scrolled = _clip(w, (x, y, width, height)) != (x, y, width, height)
         tw, th = w.texture_size
         where = f"{screen}: {_name(w)}"
         if w.shorten and w.text_size[0] is not None and _full_width(w) > w.text_size[0] + 1:
@@ -189,12 +192,12 @@ def inspect(root: Any, screen: str, px_per_mm: float) -> list[str]:
         if tw > width + SLACK_PX:
             problems.append(f"{where} text overflows its box: {tw:.0f} px wide in "
                             f"{width:.0f} px")
-        if (x < -SLACK_PX or y < -SLACK_PX or x + width > Window.width + SLACK_PX
+        if not scrolled and (x < -SLACK_PX or y < -SLACK_PX or x + width > Window.width + SLACK_PX
                 or y + height > Window.height + SLACK_PX):
             problems.append(f"{where} box outside the window: {x:.0f},{y:.0f} "
                             f"{width:.0f}x{height:.0f}")
         box = _text_box(w)
-        if box[1] + box[3] > Window.height or box[1] < 0:
+        if not scrolled and (box[1] + box[3] > Window.height or box[1] < 0):
             problems.append(f"{where} text touches the window's edge: {box[1]:.0f}.."
                             f"{box[1] + box[3]:.0f} of {Window.height}")
         broken = _words_split(w)

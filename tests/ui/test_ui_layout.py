@@ -26,8 +26,8 @@ SIZES = [(800, 480), (1024, 600), (1280, 800), (800, 1280)]
 class Walk:
     """Walks one app through every state, collecting the inspector's problems."""
 
-    def __init__(self, app: KioskUnderTest, sim: SimulatedThermometer) -> None:
-        self.app, self.sim = app, sim
+    def __init__(self, app: KioskUnderTest, device: SimulatedThermometer) -> None:
+        self.app, self.sim = app, device
         self.problems: list[str] = []
         self.label = ""
 

@@ -237,7 +237,6 @@ class TestHook:
         """Layout problems of the current screen (see layout_inspect.py), after a layout
         pass so the tree is at its final size."""
         from kivy.core.window import Window
-
         from layout_inspect import inspect
 
         Window.canvas.ask_update()

@@ -56,7 +56,8 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = WAIT_S,
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Start a private X server (1280x1280: portrait fits) on a free display number; returns it and ":N"."""
+    """Start a private X server (1280x1280: portrait 800x1280 fits) on a free display
+    number; returns it and ":N"."""
     exe = shutil.which("Xvfb")
     if exe is None:
         raise FileNotFoundError("Xvfb is not installed (scripts/bootstrap installs it)")
