@@ -313,7 +313,8 @@ class KioskApp(App):
     def _camera(self, state: CameraState) -> None:
         self.camera_state = state
         key, self.camera_ok = camera_status(state)
-        self.camera_text = self.tr(key)
+        # a camera that was never set up is nothing a volunteer can act on: not shown
+        self.camera_text = "" if key == "cam_off" else self.tr(key)
 
     def _scanned(self, payload: str, how: str) -> None:
         if BY_NAME[self.sm.current].takes_scans and self.signin.duty is not None:

@@ -16,7 +16,7 @@ def test_qr_pass_holder_with_normal_temperature_goes_out(kiosk, passes, sim, tmp
     app.sign_in()
     app.screenshot("gate_idle_800x480")
     app.tap("dir_out", times=2)  # a doubled touch on the toggle: still OUT
-    assert app.state()["camera"] == "未设摄像头"  # camera.index = -1: not configured
+    assert app.state()["camera"] == ""  # camera.index = -1: not configured, not shown
     payload = passes.payload("R0003")
     png = passes.png(payload, tmp_path / "pass.png")
     assert app.cmd("camera", paths=[str(png), str(png), str(png)])["ok"]
