@@ -77,6 +77,8 @@ class KioskApp(App):
     u = NumericProperty(1.0)
     #: pixels per millimetre of the panel (kiosk.ui.panel): touch targets are 15 mm
     mm = NumericProperty(800 / 154)
+    #: a portrait panel (taller than wide): the screens stack what landscape puts side by side
+    portrait = BooleanProperty(False)
     checkpoint_name = StringProperty("")
     thermo_text = StringProperty("")
     thermo_ok = BooleanProperty(False)
@@ -209,6 +211,7 @@ class KioskApp(App):
         w, h = Window.size
         self.u = max(0.5, min(w / 800, h / 480))
         self.mm = panel.px_per_mm((w, h), self.settings.ui.panel_width_mm)
+        self.portrait = h > w
 
     def go(self, name: str) -> None:
         if BY_NAME[name].side_trip and self.flow.busy:

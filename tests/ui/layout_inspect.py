@@ -224,7 +224,7 @@ def inspect(root: Any, screen: str, px_per_mm: float) -> list[str]:
     need = 15 * px_per_mm
     gap_need = 1.5 * px_per_mm
     for w, r in targets:
-        if min(r[2], r[3]) < need - 0.5:
+        if min(r[2], r[3]) < need - 0.05:
             problems.append(f"{screen}: {_name(w)} touch target {r[2]:.0f}x{r[3]:.0f} px = "
                             f"{r[2] / px_per_mm:.1f}x{r[3] / px_per_mm:.1f} mm < 15 mm")
     for i, (a, ra) in enumerate(targets):
