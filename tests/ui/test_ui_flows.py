@@ -67,7 +67,7 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     result = app.flow()["result"]
     assert result["findings"] == ["expired", "fever"] and result["escalate"]
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
-    assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
+    assert shown["result_reason"] == "体温异常，请联系组长"  # what the volunteer must act on
     assert "通行证已过期" in shown["result_reason_other"]
     app.screenshot("result_fever_expired_800x480")
     app.tap("acknowledge")

@@ -6,9 +6,13 @@ and both languages (the window is resized and the language switched through the 
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 from ui_testkit import (  # noqa: F401 - fixtures
     ADMIN_PIN,
+    SCREENSHOT_ENV,
     KioskUnderTest,
     kiosk,
     passes,
@@ -30,8 +34,13 @@ class Walk:
         self.app, self.sim = app, device
         self.problems: list[str] = []
         self.label = ""
+        self.step = 0
 
     def check(self, state: str) -> None:
+        if os.environ.get(SCREENSHOT_ENV):  # every state, for the contact sheet
+            self.app.screenshot(f"state_{self.label.replace(' ', '_')}_{self.step:02d}_"
+                                + re.sub(r"\W+", "_", state).strip("_"))
+        self.step += 1
         reply = self.app.cmd("inspect")
         assert reply["ok"], reply
         self.problems.extend(f"[{self.label} {state}] {p}" for p in reply["problems"])
@@ -50,6 +59,7 @@ class Walk:
     def run(self, size: tuple[int, int], lang: str) -> None:
         app = self.app
         self.label = f"{size[0]}x{size[1]} {lang}"
+        self.step = 0
         app.cmd("resize", width=size[0], height=size[1])
         wait_until(lambda: app.state()["size"] == list(size), what="resize")
         app.cmd("language", lang=lang)
