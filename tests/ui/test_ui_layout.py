@@ -22,6 +22,7 @@ from ui_testkit import (  # noqa: F401 - fixtures
 )
 
 from drivers.simulator import SimulatedThermometer
+from kiosk.ui.i18n import tr
 
 #: (width, height): the 7-inch Pi panel, 7-inch HDMI panels, 10-inch tablets, portrait
 SIZES = [(800, 480), (1024, 600), (1280, 800), (800, 1280)]
@@ -44,6 +45,9 @@ class Walk:
         reply = self.app.cmd("inspect")
         assert reply["ok"], reply
         self.problems.extend(f"[{self.label} {state}] {p}" for p in reply["problems"])
+
+    def texts(self) -> dict[str, str]:
+        return {w["tid"]: w["text"] for w in self.app.cmd("widgets")["widgets"]}
 
     def person(self, number: str, temp: float) -> None:
         self.sim.set_temperature(temp)
@@ -91,6 +95,9 @@ class Walk:
         app.tap("dir_out")
         self.person("R0001", 25.0)  # below any forehead: LO, measure again
         wait_until(lambda: app.flow()["message"], what="no valid reading")
+        # the value is marked as no reading, in words of this language (not a bare "LO")
+        wait_until(lambda: (t := self.texts()).get("temp_line", "").endswith(tr("state_lo", lang))
+                   and tr("state_lo", lang) in t.get("message", ""), what="LO in words")
         self.check("measuring (LO)")
         app.tap("cancel")
         app.wait_phase("idle")
@@ -100,6 +107,11 @@ class Walk:
         self.result("result expired")
         self.person("R0002", 38.0)
         app.wait_phase("countdown")
+        shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+        assert shown["first_reading"] == tr("first_reading", lang, value="38.0")
+        app.tap("visitor")  # not now: the person being re-measured comes first, and it says so
+        shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+        assert app.state()["screen"] == "gate" and shown["notice"] == tr("side_trip_busy", lang)
         self.check("fever countdown")
         self.sim.set_temperature(38.4)
         self.result("result fever escalated")
