@@ -98,6 +98,9 @@ class PrivacySettings:
 @dataclass
 class UiSettings:
     language: str = "zh"
+    #: the panel's visible width in millimetres (0: known from its resolution, see
+    #: kiosk.ui.panel); touch targets are sized from it (15 mm each, 1.5 mm apart)
+    panel_width_mm: float = 0.0
 
 
 @dataclass
@@ -135,6 +138,8 @@ class Settings:
             raise SettingsError(f"checkpoint.direction_mode must be one of {DIRECTION_MODES}")
         if self.ui.language not in LANGUAGES:
             raise SettingsError(f"ui.language must be one of {LANGUAGES}")
+        if not 0 <= self.ui.panel_width_mm <= 2000:
+            raise SettingsError("ui.panel_width_mm must be between 0 (known panel) and 2000")
         if not 35.0 <= self.screening.fever_threshold_c <= 40.0:
             raise SettingsError("screening.fever_threshold_c must be between 35.0 and 40.0 °C")
         if not -3.0 <= self.screening.forehead_offset_c <= 3.0:

@@ -34,17 +34,17 @@ class Message(NamedTuple):
 
 MESSAGES: dict[Reason, Message] = {
     Reason.OK: Message("通行", "Pass"),
-    Reason.UNKNOWN_PASS: Message("无有效通行证,不予放行", "No valid pass: stop"),
-    Reason.FORGED: Message("通行证无效(伪造或被改动),不予放行",
+    Reason.UNKNOWN_PASS: Message("无有效通行证，不予放行", "No valid pass: stop"),
+    Reason.FORGED: Message("通行证无效（伪造或被改动），不予放行",
                            "Pass not genuine (forged or altered): stop"),
     Reason.EXPIRED: Message("通行证已过期", "Pass expired"),
     Reason.NOT_YET_VALID: Message("通行证尚未生效", "Pass not yet valid"),
     Reason.REVOKED: Message("通行证已作废", "Pass revoked"),
     Reason.WRONG_KIND: Message("此类通行证不能走本通道", "This pass kind may not use this gate"),
     Reason.WRONG_HOUR: Message("此时段不准通行", "Not allowed at this hour"),
-    Reason.FEVER_REMEASURE: Message("体温偏高,请复测", "Temperature high: measure again"),
-    Reason.FEVER: Message("体温异常,请联系组长", "Fever confirmed: call the team leader"),
-    Reason.READING_INVALID: Message("未测到有效体温,请重测", "No valid reading: measure again"),
+    Reason.FEVER_REMEASURE: Message("体温偏高，请复测", "Temperature high: measure again"),
+    Reason.FEVER: Message("体温异常，请联系组长", "Fever confirmed: call the team leader"),
+    Reason.READING_INVALID: Message("未测到有效体温，请重测", "No valid reading: measure again"),
     Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
     Reason.UNDONE: Message("已撤销（录错的通行）", "Undone (recorded by mistake)"),
 }

@@ -27,7 +27,7 @@ from kiosk.core.model import Role
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
-from kiosk.ui import i18n
+from kiosk.ui import i18n, panel
 from kiosk.ui.fonts import install_cjk_font
 from kiosk.ui.screens import BY_NAME, SCREENS
 from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
@@ -49,6 +49,9 @@ ENTER_KEYS = (13, 271)  # Return, keypad Enter
 #: demo with a simulated thermometer: F5 normal, F6 fever, F7 unplug / plug back
 SIMULATOR_KEYS = {286: "36.5", 287: "38.2", 288: "plug"}
 
+
+#: how long a notice (why a tap did nothing) stays on screen, seconds
+NOTICE_S = 4.0
 
 class GuardedScreenManager(ScreenManager):
     """Drops touches for a moment after each screen change."""
@@ -72,6 +75,10 @@ class KioskApp(App):
     lang = StringProperty("zh")
     #: layout scale: 1.0 at 800x480, everything (type, keys) grows with the screen
     u = NumericProperty(1.0)
+    #: pixels per millimetre of the panel (kiosk.ui.panel): touch targets are 15 mm
+    mm = NumericProperty(800 / 154)
+    #: a portrait panel (taller than wide): the screens stack what landscape puts side by side
+    portrait = BooleanProperty(False)
     checkpoint_name = StringProperty("")
     thermo_text = StringProperty("")
     thermo_ok = BooleanProperty(False)
@@ -81,6 +88,10 @@ class KioskApp(App):
     sync_text = StringProperty("")
     warning_text = StringProperty("")
     duty_text = StringProperty("")
+    #: where the time comes from, when it is not a synchronised clock (not a warning)
+    clock_text = StringProperty("")
+    #: a short-lived answer to a tap that cannot act now (cleared after NOTICE_S)
+    notice = StringProperty("")
 
     def __init__(self, data_dir: Path, *, simulate_thermometer: bool = False,
                  **kwargs: Any) -> None:
@@ -94,6 +105,8 @@ class KioskApp(App):
         self.camera_state = CAMERA_OFF
         self.sync_loop: Any = None
         self._thermo_state = ReaderState.STOPPED
+        self._clear_notice = Clock.create_trigger(lambda _dt: setattr(self, "notice", ""),
+                                                  NOTICE_S)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -200,9 +213,14 @@ class KioskApp(App):
     def _rescale(self) -> None:
         w, h = Window.size
         self.u = max(0.5, min(w / 800, h / 480))
+        self.mm = panel.px_per_mm((w, h), self.settings.ui.panel_width_mm)
+        self.portrait = h > w
 
     def go(self, name: str) -> None:
         if BY_NAME[name].side_trip and self.flow.busy:
+            # say why the tap did nothing: the person being measured comes first
+            self.notice = self.tr("side_trip_busy")
+            self._clear_notice()
             return
         self.sm.current = name
 
@@ -285,6 +303,7 @@ class KioskApp(App):
         self.settings = new
         self.gate.apply_settings(new)
         self.checkpoint_name = new.checkpoint.name
+        self._rescale()  # the panel's size may have been set
         if new.ui.language != self.lang:
             self.lang = new.ui.language
             self._retranslate()
@@ -300,7 +319,8 @@ class KioskApp(App):
     def _camera(self, state: CameraState) -> None:
         self.camera_state = state
         key, self.camera_ok = camera_status(state)
-        self.camera_text = self.tr(key)
+        # a camera that was never set up is nothing a volunteer can act on: not shown
+        self.camera_text = "" if key == "cam_off" else self.tr(key)
 
     def _scanned(self, payload: str, how: str) -> None:
         if BY_NAME[self.sm.current].takes_scans and self.signin.duty is not None:
@@ -344,7 +364,7 @@ class KioskApp(App):
                      ) -> None:
         waiting, online, offset_s, synced = status
         if online is None:
-            self.sync_text = self.tr("sync_off") + f" ({waiting})"
+            self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
         elif online and not waiting:
             self.sync_text = self.tr("sync_done")
         else:
@@ -359,9 +379,11 @@ class KioskApp(App):
             warnings.append(self.tr("backup_failed"))
         if self.font_path is None:
             warnings.append(self.tr("no_font"))
-        if synced is False and self.settings.device.require_clock_sync:
-            warnings.append(self.tr("clock_untrusted"))
-        elif offset_s is not None and clock_is_off(offset_s):
+        # an offline kiosk's own clock is the normal case: said calmly (where the time
+        # comes from); red only when the clock is known to be wrong
+        self.clock_text = self.tr("clock_untrusted") if (
+            synced is False and self.settings.device.require_clock_sync) else ""
+        if offset_s is not None and clock_is_off(offset_s):
             # measured against the central store at the last sync: the gates compare
             # movements by their clocks, so the team leader must set this one
             minutes = max(1, round(abs(offset_s) / 60))

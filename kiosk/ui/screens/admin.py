@@ -31,10 +31,11 @@ class AdminScreen(Screen):
         grid.clear_widgets()
         self._inputs = {}
         for name, label in FIELDS:
-            grid.add_widget(KLabel(text=app.tr(label), size_hint_y=None, height=app.u * 60,
+            row = max(app.u * 60, app.mm * 15.5)  # a field is a touch target: 15 mm
+            grid.add_widget(KLabel(text=app.tr(label), size_hint_y=None, height=row,
                                    halign="right"))
             box = KInput(text=self.model.values[name], tid=f"a_{name}", size_hint_y=None,
-                         height=app.u * 60)
+                         height=row)
             box.bind(text=lambda _w, text, n=name: self.model.set(n, text))
             grid.add_widget(box)
             self._inputs[name] = box

@@ -15,7 +15,8 @@ from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
-from kiosk.ui.i18n import kind_text, reason_text
+from kiosk.core.screening import ReadingState
+from kiosk.ui.i18n import kind_text, reason_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
 from kiosk.ui.widgets import KButton
@@ -36,6 +37,11 @@ class GateScreen(Screen):
     headline = StringProperty("")
     detail = StringProperty("")
     temp_line = StringProperty("")
+    #: the reading shown is not a usable temperature (LO, HI, no target): not in the
+    #: colour of a good reading
+    temp_invalid = BooleanProperty(False)
+    #: the first reading, shown while the countdown to the re-measurement runs
+    first_reading = StringProperty("")
     message = StringProperty("")
     #: recording stopped (files removed, disk full): the message is shown in red
     stopped = BooleanProperty(False)
@@ -63,7 +69,8 @@ class GateScreen(Screen):
         self.can_undo = f.can_undo and f.phase is Phase.IDLE
         self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
-        self.message = app.tr(f.message[0], **f.message[1]) if f.message else ""
+        self.message = app.tr(f.message[0], **translated(f.message[1], app.lang)) \
+            if f.message else ""
         measuring = f.phase in (Phase.MEASURING, Phase.COUNTDOWN)
         self.direction_word = app.tr(f"dir_{f.direction.value}") if (
             measuring and f.direction is not None) else ""
@@ -88,9 +95,17 @@ class GateScreen(Screen):
             self.temp_line = app.tr("type_temp") + "   " + shown + " °C"
         elif f.phase is Phase.MEASURING:
             shown = f"{r.used_c:.1f} °C" if r is not None and r.used_c is not None else "--"
+            invalid = r is not None and r.state is not ReadingState.VALID
+            if invalid and r is not None:
+                shown += "  " + app.tr("state_" + r.state.value)
             self.temp_line = app.tr("measuring_device") + "   " + shown
         else:
             self.temp_line = ""
+        self.temp_invalid = f.phase is Phase.MEASURING and not f.manual_mode and (
+            r is not None and r.state is not ReadingState.VALID)
+        first = next((x.used_c for x in f.readings if x.used_c is not None), None)
+        self.first_reading = app.tr("first_reading", value=f"{first:.1f}") if (
+            f.phase is Phase.COUNTDOWN and first is not None) else ""
         self._show_hits(f)
         kind = "search"
         if f.phase is Phase.MEASURING:
@@ -115,7 +130,7 @@ class GateScreen(Screen):
             text = "  ".join(x for x in (h.name_masked, h.place, kind_text(h.kind, app.lang),
                                          "…" + h.tail) if x)
             b = KButton(text=text, tid=f"hit_{h.number}",
-                        size_hint_y=None, height=app.u * 72,
+                        size_hint_y=None, height=max(app.u * 72, app.mm * 15.5),
                         bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
             b.bind(on_release=lambda _b, n=h.number: self.flow.choose(n))
             box.add_widget(b)
@@ -134,3 +149,11 @@ class GateScreen(Screen):
             self.flow.manual_confirm()
         else:
             self.flow.manual_key(key)
+
+
+def translated(fields: dict[str, object], lang: str) -> dict[str, object]:
+    """A message's fields as shown: a reading's state (``LO``, ``HI``...) in words."""
+    state = fields.get("state")
+    if isinstance(state, str) and state != "-":
+        return {**fields, "state": tr("state_" + state.lower(), lang)}
+    return fields

@@ -51,7 +51,7 @@ class SignInScreen(Screen):
             grid.clear_widgets()
             for name in m.names:
                 button = KButton(text=name, tid=f"name_{name}", size_hint_y=None,
-                                 height=app.u * 84)
+                                 height=max(app.u * 84, app.mm * 15.2))
                 button.bind(on_release=lambda b: self.model.select(b.text))
                 grid.add_widget(button)
         for button in self.ids.names.children:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from kivy.app import App
 from kivy.properties import StringProperty
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
-from kiosk.ui.i18n import kind_text
+from kiosk.ui.i18n import kind_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.queries import OutPerson, utc_now, who_is_out
 from kiosk.ui.vm.signin import local_hhmm
@@ -37,8 +38,23 @@ class WhoIsOutScreen(Screen):
                                    height=app.u * 60))
         for p in people:
             since = app.tr("out_since", time=local_hhmm(p.left_utc),
-                           hours=f"{p.hours_out(now):.1f}")
-            text = f"{p.name_masked}   {p.place}   {kind_text(p.kind, app.lang)}   " \
-                   f"{p.pass_number}   {since}"
-            rows.add_widget(KLabel(text=text, tid=f"out_{p.pass_number}", size_hint_y=None,
-                                   height=app.u * 52, halign="left"))
+                           hours=duration_text(p.hours_out(now), app.lang))
+            # one column per field, the same widths in every row: the list reads as a table
+            row = BoxLayout(size_hint_y=None, height=app.u * 52, spacing=app.u * 8)
+            for text, share, tid in ((p.name_masked, 0.14, f"out_{p.pass_number}"),
+                                     (p.place, 0.18, ""),
+                                     (kind_text(p.kind, app.lang), 0.14, ""),
+                                     (p.pass_number, 0.16, ""), (since, 0.38, "")):
+                row.add_widget(KLabel(text=text, tid=tid, size_hint_x=share, halign="left",
+                                      shorten=True, shorten_from="right",
+                                      font_size=app.u * 22))
+            rows.add_widget(row)
+
+
+def duration_text(hours: float, lang: str) -> str:
+    """How long someone has been out, in words a volunteer reads at a glance: "25 分钟",
+    "2 小时 5 分" (never "0.0 小时")."""
+    minutes = max(0, round(hours * 60))
+    if minutes < 60:
+        return tr("minutes", lang, minutes=minutes)
+    return tr("hours_minutes", lang, hours=minutes // 60, minutes=minutes % 60)

@@ -1,0 +1,153 @@
+"""The layout check: every screen state a volunteer meets, at the panel sizes a kiosk runs
+on, in Chinese and English, inspected from the live widget tree (layout_inspect.py): no
+cut or overflowing text, no overlapping texts, touch targets of 15 mm at least 1.5 mm
+apart on the panel, every text/background pair at 4.5:1. One app process walks all sizes
+and both languages (the window is resized and the language switched through the hook)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from ui_testkit import (  # noqa: F401 - fixtures
+    ADMIN_PIN,
+    SCREENSHOT_ENV,
+    KioskUnderTest,
+    kiosk,
+    passes,
+    sim,
+    wait_until,
+    xvfb,
+)
+
+from drivers.simulator import SimulatedThermometer
+from kiosk.ui.i18n import tr
+
+#: (width, height): the 7-inch Pi panel, 7-inch HDMI panels, 10-inch tablets, portrait
+SIZES = [(800, 480), (1024, 600), (1280, 800), (800, 1280)]
+
+
+class Walk:
+    """Walks one app through every state, collecting the inspector's problems."""
+
+    def __init__(self, app: KioskUnderTest, device: SimulatedThermometer) -> None:
+        self.app, self.sim = app, device
+        self.problems: list[str] = []
+        self.label = ""
+        self.step = 0
+
+    def check(self, state: str) -> None:
+        if os.environ.get(SCREENSHOT_ENV):  # every state, for the contact sheet
+            self.app.screenshot(f"state_{self.label.replace(' ', '_')}_{self.step:02d}_"
+                                + re.sub(r"\W+", "_", state).strip("_"))
+        self.step += 1
+        reply = self.app.cmd("inspect")
+        assert reply["ok"], reply
+        self.problems.extend(f"[{self.label} {state}] {p}" for p in reply["problems"])
+
+    def texts(self) -> dict[str, str]:
+        return {w["tid"]: w["text"] for w in self.app.cmd("widgets")["widgets"]}
+
+    def person(self, number: str, temp: float) -> None:
+        self.sim.set_temperature(temp)
+        self.app.scan(number)
+
+    def result(self, state: str) -> None:
+        self.app.wait_screen("result")
+        self.check(state)
+        tid = "acknowledge" if self.app.flow()["result"]["escalate"] else "result_word"
+        self.app.tap(tid)
+        self.app.wait_screen("gate")
+
+    def run(self, size: tuple[int, int], lang: str) -> None:
+        app = self.app
+        self.label = f"{size[0]}x{size[1]} {lang}"
+        self.step = 0
+        app.cmd("resize", width=size[0], height=size[1])
+        wait_until(lambda: app.state()["size"] == list(size), what="resize")
+        app.cmd("language", lang=lang)
+        if app.state()["screen"] != "signin":
+            app.tap("sign_out")
+            app.wait_screen("handover")
+            self.check("handover")
+            app.tap("h_confirm")
+        app.wait_screen("signin")
+        self.check("signin")
+        app.tap("admin")
+        for digit in ADMIN_PIN[:2]:
+            app.tap(f"pin_{digit}")
+        self.check("PIN")
+        for digit in ADMIN_PIN[2:]:
+            app.tap(f"pin_{digit}")
+        app.tap("pin_OK")
+        app.wait_screen("admin")
+        self.check("admin")
+        app.tap("a_back")
+        app.sign_in()
+        self.check("gate idle")
+        for key in "3-1-402":
+            app.tap(f"s_{key}")
+        app.tap("s_search")
+        wait_until(lambda: len(app.flow()["search_hits"]) == 2, what="search hits")
+        self.check("search with hits")
+        app.tap("s_C")
+        app.tap("dir_out")
+        self.person("R0001", 25.0)  # below any forehead: LO, measure again
+        wait_until(lambda: app.flow()["message"], what="no valid reading")
+        # the value is marked as no reading, in words of this language (not a bare "LO")
+        wait_until(lambda: (t := self.texts()).get("temp_line", "").endswith(tr("state_lo", lang))
+                   and tr("state_lo", lang) in t.get("message", ""), what="LO in words")
+        self.check("measuring (LO)")
+        app.tap("cancel")
+        app.wait_phase("idle")
+        self.person("R0003", 36.5)
+        self.result("result pass or quota")
+        self.person("R0004", 36.5)
+        self.result("result expired")
+        self.person("R0002", 38.0)
+        app.wait_phase("countdown")
+        shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+        assert shown["first_reading"] == tr("first_reading", lang, value="38.0")
+        app.tap("visitor")  # not now: the person being re-measured comes first, and it says so
+        shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+        assert app.state()["screen"] == "gate" and shown["notice"] == tr("side_trip_busy", lang)
+        self.check("fever countdown")
+        self.sim.set_temperature(38.4)
+        self.result("result fever escalated")
+        self.sim.set_temperature(36.5)
+        app.tap("visitor")
+        app.wait_screen("visitor")
+        self.check("visitor surnames")
+        for tap, pad in (("sn_ABC", "letters"), ("f_phone", "digits"),
+                         ("f_reason", "reasons")):
+            app.tap(tap)
+            wait_until(lambda p=pad: app.state()["visitor"]["pad"] == p, what=pad)
+            self.check(f"visitor {pad}")
+        app.tap("v_back")
+        app.wait_screen("gate")
+        app.tap("who_is_out")
+        app.wait_screen("whoisout")
+        wait_until(lambda: any(w["tid"].startswith("out_R")
+                               for w in app.cmd("widgets")["widgets"]), what="who is out")
+        self.check("who is out")
+        app.tap("back")
+        app.wait_screen("gate")
+
+
+def walk(kiosk, sim, sizes: list[tuple[int, int]]) -> None:  # noqa: F811
+    app = kiosk(size=sizes[0])
+    w = Walk(app, sim)
+    for size in sizes:
+        for lang in ("zh", "en"):
+            w.run(size, lang)
+    assert not w.problems, f"{len(w.problems)} layout problems:\n" + "\n".join(w.problems)
+
+
+def test_layout_on_the_pi_panel_in_both_languages(kiosk, sim):  # noqa: F811
+    walk(kiosk, sim, SIZES[:1])
+
+
+@pytest.mark.slow
+def test_layout_on_every_panel_size(kiosk, sim):  # noqa: F811
+    walk(kiosk, sim, SIZES[1:])
