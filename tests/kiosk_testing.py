@@ -12,6 +12,20 @@ from pathlib import Path
 from kiosk.core.clock import ClockSample
 
 
+
+class Tick:
+    """A monotonic clock the test moves (the view models' ``clock``)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, s: float) -> None:
+        self.t += s
+
+
 @dataclass
 class FakeClock:
     """A clock the test moves by hand: wall and monotonic seconds and a boot id."""

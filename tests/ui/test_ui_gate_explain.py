@@ -5,33 +5,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import pytest
+from kiosk_testing import Tick
 
-from drivers.reader import ReaderState
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.ui.vm.base import InlineRunner
 from kiosk.ui.vm.flow import GateFlow, Phase
-
-
-class Tick:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def tick() -> Tick:
-    return Tick()
-
-
-@pytest.fixture
-def flow(gate, tick) -> GateFlow:  # noqa: ANN001
-    f = GateFlow(gate, InlineRunner(), clock=tick)
-    f.set_thermometer_state(ReaderState.CONNECTED)
-    return f
 
 
 def through(flow: GateFlow, tick: Tick, number: str, direction: Direction | None = None):  # noqa: ANN201

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
+from kiosk_testing import Tick
 from sqlalchemy import text
 
-from drivers.reader import ReaderState
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.gate import SEARCH_LIMIT
 from kiosk.store.roster import fill_initials, initials_of
 from kiosk.ui.vm.base import InlineRunner
 from kiosk.ui.vm.flow import GateFlow, Phase
-
-
-class Tick:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Volunteer:
@@ -46,18 +37,6 @@ class Volunteer:
     def pick(self, number: str) -> None:
         self._tap()
         self.flow.choose(number)
-
-
-@pytest.fixture
-def tick() -> Tick:
-    return Tick()
-
-
-@pytest.fixture
-def flow(gate, tick) -> GateFlow:  # noqa: ANN001
-    f = GateFlow(gate, InlineRunner(), clock=tick)
-    f.set_thermometer_state(ReaderState.CONNECTED)
-    return f
 
 
 def measure(flow: GateFlow, tick: Tick) -> None:

@@ -8,36 +8,15 @@ import csv
 from datetime import date
 
 import pytest
+from kiosk_testing import Tick
 
-from drivers.reader import ReaderState
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.export.nightly import ExportOptions, export_day
 from kiosk.gate import GateError
 from kiosk.store.events import verify_chain
-from kiosk.ui.vm.base import InlineRunner
 from kiosk.ui.vm.flow import GateFlow, Phase
 from kiosk.ui.vm.queries import who_is_out
-
-
-class Tick:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def tick() -> Tick:
-    return Tick()
-
-
-@pytest.fixture
-def flow(gate, tick) -> GateFlow:  # noqa: ANN001
-    f = GateFlow(gate, InlineRunner(), clock=tick)
-    f.set_thermometer_state(ReaderState.CONNECTED)
-    return f
 
 
 def through(flow: GateFlow, tick: Tick, number: str, direction: Direction):  # noqa: ANN201

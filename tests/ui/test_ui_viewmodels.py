@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from kiosk_testing import Tick
 
 from drivers.reader import ReaderState
 from kiosk.core.model import Direction, Role
@@ -29,24 +30,6 @@ from kiosk.ui.vm.visitor import (
     TO_SURNAMES,
     VisitorForm,
 )
-
-
-class Tick:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, s: float) -> None:
-        self.t += s
-
-
-@pytest.fixture
-def tick() -> Tick:
-    return Tick()
 
 
 @pytest.fixture
