@@ -12,7 +12,6 @@ from pathlib import Path
 from kiosk.core.clock import ClockSample
 
 
-
 class Tick:
     """A monotonic clock the test moves (the view models' ``clock``)."""
 
