@@ -23,9 +23,9 @@ from kiosk.core.event import (
 )
 from kiosk.core.screening import ReadingSource, ReadingState, make_reading
 from kiosk.gate import Gate, GateError
-from kiosk.server.ingest import check_event, typed_event
+from kiosk.server.ingest import EVENT_VALIDATOR, check_event, typed_event
 from kiosk.store.db import Store
-from kiosk.store.events import EVENT_VALIDATOR, make_event, verify_chain
+from kiosk.store.events import make_event, verify_chain
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
 from kiosk.sync import wire
 from kiosk.sync.runner import load_events

@@ -23,17 +23,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import operator
+import re
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Annotated, Any, Final
 
-# only the constraint markers: they are plain data, and pydantic builds no validator (and
-# loads nothing more) until kiosk.store.events or the central store asks it to
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+# the limits are plain data (annotated_types, which pydantic reads natively): the kiosk checks
+# them with check() below, without loading pydantic (about 12 MB on a Pi, issue 13); the
+# central store builds its pydantic validator from the same annotations
+from annotated_types import Ge, Le, MaxLen
 
 from kiosk.core.clock import ClockState
 from kiosk.core.decision import Outcome
@@ -109,33 +113,59 @@ def _naive_utc_in_range(t: datetime) -> datetime:
     return t
 
 
-Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
-Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
-Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
-Day = Annotated[date, AfterValidator(_day_in_range)]
-UtcTime = Annotated[datetime, AfterValidator(_naive_utc_in_range)]
-Celsius = Annotated[float, Field(ge=TEMPERATURE_MIN_C, le=TEMPERATURE_MAX_C)]
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A text limit: the whole value matches ``regex``. pydantic puts it in the schema (and
+    the OpenAPI document); :func:`check` matches it on the kiosk."""
+
+    regex: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        schema = handler(source)
+        schema["pattern"] = self.regex
+        return schema
 
 
-DeviceName = Annotated[str, StringConstraints(max_length=DEVICE_NAME_MAX)]
-Protocol = Annotated[str, StringConstraints(max_length=PROTOCOL_MAX)]
-BootId = Annotated[str, StringConstraints(max_length=BOOT_ID_MAX)]
-CheckpointId = Annotated[str, StringConstraints(max_length=CHECKPOINT_MAX)]
-PassNumber = Annotated[str, StringConstraints(max_length=PASS_NUMBER_MAX)]
-Household = Annotated[str, StringConstraints(max_length=HOUSEHOLD_MAX)]
-VisitorName = Annotated[str, StringConstraints(max_length=VISITOR_NAME_MAX)]
-VisitorPhone = Annotated[str, StringConstraints(max_length=VISITOR_PHONE_MAX)]
-VisitorReason = Annotated[str, StringConstraints(max_length=VISITOR_REASON_MAX)]
-HostBuilding = Annotated[str, StringConstraints(max_length=HOST_BUILDING_MAX)]
-Note = Annotated[str, StringConstraints(max_length=NOTE_MAX)]
+@dataclass(frozen=True, slots=True)
+class After:
+    """A limit no marker says: ``func`` returns the value or raises ValueError."""
+
+    func: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        from pydantic_core import core_schema  # only where pydantic builds a validator
+
+        return core_schema.no_info_after_validator_function(self.func, handler(source))
+
+
+Uuid = Annotated[str, Pattern(UUID_PATTERN)]
+Sha256 = Annotated[str, Pattern(SHA256_PATTERN)]
+Seq = Annotated[int, Ge(1), Le(MAX_SEQ)]
+RowId = Annotated[int, Ge(1), Le(MAX_ROW_ID)]
+Day = Annotated[date, After(_day_in_range)]
+UtcTime = Annotated[datetime, After(_naive_utc_in_range)]
+Celsius = Annotated[float, Ge(TEMPERATURE_MIN_C), Le(TEMPERATURE_MAX_C)]
+
+
+DeviceName = Annotated[str, MaxLen(DEVICE_NAME_MAX)]
+Protocol = Annotated[str, MaxLen(PROTOCOL_MAX)]
+BootId = Annotated[str, MaxLen(BOOT_ID_MAX)]
+CheckpointId = Annotated[str, MaxLen(CHECKPOINT_MAX)]
+PassNumber = Annotated[str, MaxLen(PASS_NUMBER_MAX)]
+Household = Annotated[str, MaxLen(HOUSEHOLD_MAX)]
+VisitorName = Annotated[str, MaxLen(VISITOR_NAME_MAX)]
+VisitorPhone = Annotated[str, MaxLen(VISITOR_PHONE_MAX)]
+VisitorReason = Annotated[str, MaxLen(VISITOR_REASON_MAX)]
+HostBuilding = Annotated[str, MaxLen(HOST_BUILDING_MAX)]
+Note = Annotated[str, MaxLen(NOTE_MAX)]
 
 
 #: how the validators made from these types behave: strict (``"5"`` is not a sequence
 #: number, ``1`` not a boolean), no unknown fields, finite floats only (NaN and infinity
-#: cannot be hashed the same way by every JSON writer), and an instance is checked again
-_CONFIG = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
-                     revalidate_instances="always")
+#: cannot be hashed the same way by every JSON writer), and an instance is checked again.
+#: pydantic's ConfigDict is a plain dict: written as one, the core loads no pydantic.
+_CONFIG: Final[dict[str, Any]] = {"strict": True, "extra": "forbid", "allow_inf_nan": False,
+                                  "revalidate_instances": "always"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +175,7 @@ class EventReading:
     __pydantic_config__ = _CONFIG
 
     event_id: Uuid
-    ordinal: Annotated[int, Field(ge=1, le=MAX_READINGS)]
+    ordinal: Annotated[int, Ge(1), Le(MAX_READINGS)]
     state: ReadingState
     object_c: Celsius | None
     ambient_c: Celsius | None
@@ -170,10 +200,9 @@ class GateEvent:
     device_id: Uuid
     seq: Seq
     wall_utc: UtcTime
-    utc_offset_min: Annotated[int, Field(ge=UTC_OFFSET_RANGE_MIN[0],
-                                         le=UTC_OFFSET_RANGE_MIN[1])]
+    utc_offset_min: Annotated[int, Ge(UTC_OFFSET_RANGE_MIN[0]), Le(UTC_OFFSET_RANGE_MIN[1])]
     local_date: Day
-    monotonic_s: Annotated[float, Field(ge=0)]
+    monotonic_s: Annotated[float, Ge(0)]
     boot_id: BootId
     clock_state: ClockState
     checkpoint: CheckpointId
@@ -193,16 +222,16 @@ class GateEvent:
     reason: Reason
     counts_against_quota: bool
     escalated: bool
-    fever_threshold_c: Annotated[float, Field(ge=FEVER_THRESHOLD_RANGE_C[0],
-                                              le=FEVER_THRESHOLD_RANGE_C[1])]
-    forehead_offset_c: Annotated[float, Field(ge=FOREHEAD_OFFSET_RANGE_C[0],
-                                              le=FOREHEAD_OFFSET_RANGE_C[1])]
+    fever_threshold_c: Annotated[float, Ge(FEVER_THRESHOLD_RANGE_C[0]),
+                                 Le(FEVER_THRESHOLD_RANGE_C[1])]
+    forehead_offset_c: Annotated[float, Ge(FOREHEAD_OFFSET_RANGE_C[0]),
+                                 Le(FOREHEAD_OFFSET_RANGE_C[1])]
     corrects_event_id: Uuid | None
     note: Note
     personal_digest: Sha256
-    prev_hash: Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64})?$")]
+    prev_hash: Annotated[str, Pattern(r"^(?:[0-9a-f]{64})?$")]
     hash: Sha256
-    readings: Annotated[tuple[EventReading, ...], Field(max_length=MAX_READINGS)] = ()
+    readings: Annotated[tuple[EventReading, ...], MaxLen(MAX_READINGS)] = ()
 
     def to_json(self) -> EventJson:
         """The JSON form: the wire, the central store's kept record, the hash body."""
@@ -256,6 +285,165 @@ def _row_value(kind: type | None) -> Callable[[Any], Any] | None:
 _TO_ROW = [(i, f) for i, n in enumerate(EVENT_FIELDS)
            if (f := _row_value(_kind(GateEvent, n))) is not None]
 _ISO_FIELDS = tuple(n for n in EVENT_FIELDS if _kind(GateEvent, n) in (datetime, date))
+
+
+# --- checking on the kiosk: the limits read from the same annotations ----------------------
+#
+# The central store validates with pydantic, built from GateEvent's annotations
+# (kiosk.server.ingest). The kiosk checks the same annotations with the few lines below,
+# so it need not load pydantic (about 12 MB, the most of the kiosk's memory goal, issue 13)
+# and a movement spends a few microseconds on it. They follow pydantic's strict mode on
+# Python objects, error types included, and tests/test_core_event.py proves, field by field
+# and value by value, that both accept and refuse the same events with the same message.
+
+#: one problem in pydantic's error shape (``loc``, ``type``, ``msg``, ``ctx``): describe() reads it
+Problem = dict[str, Any]
+_Check = Callable[[Any], "Problem | None"]
+
+
+def _problem(kind: str, msg: str, **ctx: Any) -> Problem:
+    return {"loc": (), "type": kind, "msg": msg, "ctx": ctx}
+
+
+def _type_check(base: Any) -> _Check:
+    """Strict mode on Python objects: no bool for a number, no datetime for a date, an
+    enum's own members only; an int is a float; NaN and infinity are no float."""
+    if base is bool:
+        return lambda v: None if v is True or v is False else _problem(
+            "bool_type", "Input should be a valid boolean")
+    if base is int:
+        return lambda v: None if isinstance(v, int) and not isinstance(v, bool) else _problem(
+            "int_type", "Input should be a valid integer")
+    if base is float:
+        def number(v: Any) -> Problem | None:
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                return _problem("float_type", "Input should be a valid number")
+            if not math.isfinite(v):
+                return _problem("finite_number", "Input should be a finite number")
+            return None
+        return number
+    if base is str:
+        return lambda v: None if isinstance(v, str) else _problem(
+            "string_type", "Input should be a valid string")
+    if base is datetime:
+        return lambda v: None if isinstance(v, datetime) else _problem(
+            "datetime_type", "Input should be a valid datetime")
+    if base is date:
+        return lambda v: None if isinstance(v, date) and not isinstance(v, datetime) \
+            else _problem("date_type", "Input should be a valid date")
+    if isinstance(base, type) and issubclass(base, Enum):
+        return lambda v: None if isinstance(v, base) else _problem(
+            "is_instance_of", f"Input should be an instance of {base.__name__}")
+    if typing.get_origin(base) is tuple:
+        item, _ = typing.get_args(base)
+        each = _checker(item)
+
+        def items(v: Any) -> Problem | None:
+            if not isinstance(v, tuple):
+                return _problem("tuple_type", "Input should be a valid tuple")
+            for i, x in enumerate(v):
+                if (p := each(x)) is not None:
+                    return {**p, "loc": (i, *p["loc"])}
+            return None
+        return items
+    if is_dataclass(base):
+        return _dataclass_check(base)  # type: ignore[arg-type]
+    raise TypeError(f"no check for {base!r}")
+
+
+def _limit_check(marker: Any) -> _Check:
+    """One limit of an annotation: the annotated_types markers, Pattern and After."""
+    if isinstance(marker, Ge):
+        return lambda v: None if v >= marker.ge else _problem(
+            "greater_than_equal", f"Input should be greater than or equal to {marker.ge}",
+            ge=marker.ge)
+    if isinstance(marker, Le):
+        return lambda v: None if v <= marker.le else _problem(
+            "less_than_equal", f"Input should be less than or equal to {marker.le}",
+            le=marker.le)
+    if isinstance(marker, MaxLen):
+        def length(v: Any) -> Problem | None:
+            if len(v) <= marker.max_length:
+                return None
+            kind = "string_too_long" if isinstance(v, str) else "too_long"
+            return _problem(kind, f"Value should have at most {marker.max_length} items",
+                            max_length=marker.max_length)
+        return length
+    if isinstance(marker, Pattern):
+        # pydantic matches with Rust's regex, whose $ is the end of the text (Python's $
+        # also matches before a final newline)
+        search = re.compile(marker.regex).search
+        whole = marker.regex.endswith("$")
+
+        def pattern(v: str) -> Problem | None:
+            m = search(v)
+            if m is not None and (not whole or m.end() == len(v)):
+                return None
+            return _problem("string_pattern_mismatch",
+                            f"String should match pattern '{marker.regex}'",
+                            pattern=marker.regex)
+        return pattern
+    if isinstance(marker, After):
+        def after(v: Any) -> Problem | None:
+            try:
+                marker.func(v)
+            except ValueError as exc:
+                return _problem("value_error", f"Value error, {exc}")
+            return None
+        return after
+    raise TypeError(f"no check for the limit {marker!r}")
+
+
+def _checker(annotation: Any) -> _Check:
+    """The check of one field's annotation: ``X | None``, ``Annotated[X, limits...]``."""
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) == 1
+        annotation, = args
+    limits: tuple[Any, ...] = ()
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        limits = tuple(extra)
+    of_type = _type_check(annotation)
+    checks = [of_type, *(_limit_check(m) for m in limits)]
+
+    def check(v: Any) -> Problem | None:
+        if v is None and optional:
+            return None
+        for c in checks:
+            if (p := c(v)) is not None:
+                return p
+        return None
+    return check
+
+
+def _dataclass_check(cls: type) -> _Check:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    checks = [(f.name, _checker(hints[f.name])) for f in fields(cls)]
+    getter = operator.attrgetter(*(n for n, _ in checks))
+
+    def check(v: Any) -> Problem | None:
+        if type(v) is not cls:
+            return _problem("dataclass_exact_type",
+                            f"Input should be an instance of {cls.__name__}")
+        for (name, c), x in zip(checks, getter(v), strict=True):
+            if (p := c(x)) is not None:
+                return {**p, "loc": (name, *p["loc"])}
+        return None
+    return check
+
+
+_CHECK_EVENT = _dataclass_check(GateEvent)
+
+
+def check(event: GateEvent) -> GateEvent:
+    """``event`` if it is within every limit of its type; else EventInvalid with a message
+    for people (the first problem, as :func:`describe` words pydantic's)."""
+    problem = _CHECK_EVENT(event)
+    if problem is not None:
+        raise describe([problem])
+    return event
 
 
 # --- from the store's rows to the JSON form (the sync's bulk path, no validation) ------------

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from kiosk.core.event import (
@@ -45,7 +53,6 @@ from kiosk.server.models import (
     FindingRow,
     PolicyEntryRow,
 )
-from kiosk.store.events import EVENT_VALIDATOR
 from kiosk.store.models import table_of
 from kiosk.sync import wire
 
@@ -64,6 +71,10 @@ MAX_BATCH_EVENTS = 5000
 MAX_SEQ_JUMP = 1_000_000
 #: a volunteer's name, as the kiosk's roster of volunteers holds it
 VOLUNTEER_NAME_MAX = 100
+
+#: the validator of kiosk.core.event.GateEvent (every limit of the type, readings included);
+#: the kiosk checks the same limits with kiosk.core.event.check
+EVENT_VALIDATOR: TypeAdapter[GateEvent] = TypeAdapter(GateEvent)
 
 VolunteerId = Annotated[int, Strict(False), Field(ge=1, le=MAX_ROW_ID)]
 VolunteerName = Annotated[str, StringConstraints(min_length=1, max_length=VOLUNTEER_NAME_MAX)]
