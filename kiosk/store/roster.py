@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from pypinyin import Style, lazy_pinyin
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -166,7 +165,13 @@ def last_direction(conn: Connection, pass_number: str) -> Direction | None:
 
 def initials_of(name: str) -> str:
     """The pinyin initials of a name, upper case, as typed on the gate pad: 张三明 -> ZSM,
-    a Latin name by its words' first letters (Anna Li -> AL)."""
+    a Latin name by its words' first letters (Anna Li -> AL).
+
+    pypinyin is imported here, not with the module: its dictionaries take about 55 MB, and
+    the gate needs them only to import a roster or fill rows from before migration 0005,
+    never to search (the initials are stored), so a running kiosk does not carry them."""
+    from pypinyin import Style, lazy_pinyin
+
     out = []
     for chunk in lazy_pinyin(name, style=Style.FIRST_LETTER):
         for word in chunk.split():
