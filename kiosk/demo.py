@@ -88,7 +88,7 @@ DEMO_VOLUNTEERS = (("余融豪", Role.ADMIN), ("洪远方", Role.VOLUNTEER), ("�
 
 def demo_exists(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(select(Meta.value).where(Meta.key == DEMO_KEY)).first() is not None
+        return conn.execute(select(Meta.c.value).where(Meta.c.key == DEMO_KEY)).first() is not None
 
 
 def make_demo(
@@ -98,7 +98,7 @@ def make_demo(
     report = ImportReport()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         upsert_roster(conn, demo_roster(today), report, progress)
-        conn.execute(table_of(Meta).delete().where(Meta.key == DEMO_KEY))
+        conn.execute(table_of(Meta).delete().where(Meta.c.key == DEMO_KEY))
         conn.execute(table_of(Meta).insert().values(key=DEMO_KEY, value=today.isoformat()))
     report.committed = True
     return report

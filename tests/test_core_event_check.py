@@ -55,7 +55,7 @@ class Small(IntEnum):
 
 def _texts() -> list[str]:
     out = ["", "a", EID, EID.upper(), EID + "\n", "\n" + EID, SHA, SHA + "\n", SHA[:-1]]
-    for n in (20, 30, 40, 64, 100, 200, 2000):
+    for n in (20, 30, 36, 40, 64, 100, 200, 2000):
         out += ["x" * n, "x" * (n + 1), "体" * n, "体" * (n + 1)]
     return out
 

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from kiosk.store.db import alembic_config, current_revision, head_revision, make_engine, upgrade
-from kiosk.store.models import Base
+from kiosk.store.models import metadata
 
 
 def test_there_is_a_single_head():
@@ -23,7 +23,7 @@ def test_upgrade_from_empty_reaches_head_and_matches_the_models(tmp_path: Path):
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
         )
     assert diff == [], f"models and migrations disagree: {diff}"
 

@@ -29,7 +29,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Final
@@ -69,6 +69,9 @@ ReadingJson = dict[str, Any]
 UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: a SHA-256 in hex
 SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+#: their lengths (the store's column widths)
+UUID_LENGTH: Final = 36
+SHA256_LENGTH: Final = 64
 #: highest sequence number (fits a 32-bit column: 5,000 movements a day for 1,000 years)
 MAX_SEQ: Final = 2**31 - 1
 #: highest row id of the kiosk's own tables (volunteer, pass, resident ids)
@@ -138,8 +141,8 @@ class After:
         return core_schema.no_info_after_validator_function(self.func, handler(source))
 
 
-Uuid = Annotated[str, Pattern(UUID_PATTERN)]
-Sha256 = Annotated[str, Pattern(SHA256_PATTERN)]
+Uuid = Annotated[str, MaxLen(UUID_LENGTH), Pattern(UUID_PATTERN)]
+Sha256 = Annotated[str, MaxLen(SHA256_LENGTH), Pattern(SHA256_PATTERN)]
 Seq = Annotated[int, Ge(1), Le(MAX_SEQ)]
 RowId = Annotated[int, Ge(1), Le(MAX_ROW_ID)]
 Day = Annotated[date, After(_day_in_range)]
@@ -229,7 +232,7 @@ class GateEvent:
     corrects_event_id: Uuid | None
     note: Note
     personal_digest: Sha256
-    prev_hash: Annotated[str, Pattern(r"^(?:[0-9a-f]{64})?$")]
+    prev_hash: Annotated[str, MaxLen(SHA256_LENGTH), Pattern(r"^(?:[0-9a-f]{64})?$")]
     hash: Sha256
     readings: Annotated[tuple[EventReading, ...], MaxLen(MAX_READINGS)] = ()
 
@@ -394,8 +397,8 @@ def _limit_check(marker: Any) -> _Check:
     raise TypeError(f"no check for the limit {marker!r}")
 
 
-def _checker(annotation: Any) -> _Check:
-    """The check of one field's annotation: ``X | None``, ``Annotated[X, limits...]``."""
+def _unwrap(annotation: Any) -> tuple[Any, bool, tuple[Any, ...]]:
+    """A field's annotation as (base type, whether None is allowed, its limits)."""
     optional = False
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -405,6 +408,12 @@ def _checker(annotation: Any) -> _Check:
     if typing.get_origin(annotation) is Annotated:
         annotation, *extra = typing.get_args(annotation)
         limits = tuple(extra)
+    return annotation, optional, limits
+
+
+def _checker(annotation: Any) -> _Check:
+    """The check of one field's annotation: ``X | None``, ``Annotated[X, limits...]``."""
+    annotation, optional, limits = _unwrap(annotation)
     of_type = _type_check(annotation)
     checks = [of_type, *(_limit_check(m) for m in limits)]
 
@@ -444,6 +453,38 @@ def check(event: GateEvent) -> GateEvent:
     if problem is not None:
         raise describe([problem])
     return event
+
+
+# --- the columns: what the store's table is made from ----------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One column of the event's table, as its field declares it (kiosk.store.models makes
+    the SQL column from it, so a new field needs no second declaration)."""
+
+    name: str
+    #: str, int, float, bool, date, datetime, or an enum (kept as its value, a text)
+    kind: type
+    optional: bool
+    #: a text's limit (characters), None when it has none
+    max_length: int | None
+    #: the value when none is given (kiosk.core.event's default), None when required
+    default: Any = None
+
+
+def field_specs(model: type) -> tuple[FieldSpec, ...]:
+    """The columns of :class:`GateEvent` or :class:`EventReading`, in field order
+    (``readings`` is a table of its own)."""
+    hints = typing.get_type_hints(model, include_extras=True)
+    out = []
+    for f in fields(model):
+        if f.name == "readings":
+            continue
+        base, optional, limits = _unwrap(hints[f.name])
+        length = next((m.max_length for m in limits if isinstance(m, MaxLen)), None)
+        default = None if f.default is MISSING else f.default
+        out.append(FieldSpec(f.name, base, optional, length, default))
+    return tuple(out)
 
 
 # --- from the store's rows to the JSON form (the sync's bulk path, no validation) ------------

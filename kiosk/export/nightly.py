@@ -48,8 +48,8 @@ from kiosk.export.summary import day_filter, write_summary
 from kiosk.store import audit
 from kiosk.store.models import ExportRunRow, GateEventRow
 
-RUNS = ExportRunRow.__table__
-E = GateEventRow.__table__
+RUNS = ExportRunRow
+E = GateEventRow
 MANIFEST_FORMAT = "checkpoint-kiosk-export/1"
 #: rows fetched from SQLite and written per step (bounded memory, few Python calls)
 CHUNK_ROWS = 5000
@@ -229,7 +229,7 @@ def record_run(engine: Engine, day: date, directory: Path, status: str, detail: 
                audit_detail: dict[str, Any] | None = None) -> None:
     """Remember the night's export (the latest attempt per date) and audit it, together."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
-        conn.execute(delete(ExportRunRow).where(ExportRunRow.local_date == day))
+        conn.execute(delete(ExportRunRow).where(ExportRunRow.c.local_date == day))
         conn.execute(insert(ExportRunRow).values(local_date=day, finished_at=at,
                                          directory=str(directory), status=status,
                                          detail=detail))

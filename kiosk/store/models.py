@@ -1,16 +1,23 @@
-"""SQLAlchemy models of the kiosk's local SQLite store.
+"""The tables of the kiosk's local SQLite store (SQLAlchemy Core).
 
 The migrations in ``migrations/versions`` are the only thing that creates or changes these
 tables; tests/test_migrations.py fails when the two disagree.
+
+Core tables, not ORM classes: nothing on the kiosk maps rows to objects, and
+``sqlalchemy.orm`` costs about 6 MB of a Pi's memory (issue 13, docs/BENCHMARKS.md). The
+gate event's two tables are made from the fields of kiosk.core.event (``field_specs``), so a
+new field of the event is a new column here without a second declaration.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import cast
+from enum import Enum
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
@@ -23,7 +30,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from kiosk.core.clock import ClockState
+from kiosk.core.decision import Outcome
+from kiosk.core.event import EventReading, FieldSpec, GateEvent, IdentifiedBy, field_specs
+from kiosk.core.messages import Reason
+from kiosk.core.model import Direction, PassKind
+from kiosk.core.screening import ReadingSource, ReadingState
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,243 +47,235 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def table_of(model: type[DeclarativeBase]) -> Table:
-    """The Core table of a model (kiosk or central store), typed as a Table
-    (``__table__`` is typed as FromClause)."""
-    return cast(Table, model.__table__)
+def table_of(model: Any) -> Table:
+    """The Core table of a kiosk table (itself) or of a central store's ORM model
+    (``__table__``, typed as a Table: it is typed as FromClause)."""
+    return model if isinstance(model, Table) else cast(Table, model.__table__)
 
 
-class Meta(Base):
-    """Small key/value facts about this store (e.g. that the demo compound was made)."""
-
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+def _text(name: str, length: int, **kw: Any) -> Column[Any]:
+    return Column(name, String(length), nullable=False, **kw)
 
 
-class ResidentRow(Base):
-    """A person on the roster. Non-residents with a pass (suppliers, outside workers) are on
-    the roster too; their building/unit/room may be empty."""
+#: small key/value facts about this store (e.g. that the demo compound was made)
+Meta: Final = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
-    __tablename__ = "residents"
-    __table_args__ = (UniqueConstraint("name", "building", "unit", "room"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    building: Mapped[str] = mapped_column(String(20), default="")
-    unit: Mapped[str] = mapped_column(String(20), default="")
-    room: Mapped[str] = mapped_column(String(20), default="")
-    household: Mapped[str] = mapped_column(String(40), default="", index=True)
-    phone: Mapped[str] = mapped_column(String(30), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-    #: pinyin initials of the name, upper case (张三明: ZSM), for name search on the gate
-    #: pad; None until filled (kiosk.store.roster.fill_initials)
-    initials: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
+#: a person on the roster; non-residents with a pass (suppliers, outside workers) are on the
+#: roster too, their building/unit/room may be empty
+ResidentRow: Final = Table(
+    "residents", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("name", 100),
+    _text("building", 20, default=""),
+    _text("unit", 20, default=""),
+    _text("room", 20, default=""),
+    _text("household", 40, default="", index=True),
+    _text("phone", 30, default=""),
+    Column("updated_at", DateTime, nullable=False),
+    # pinyin initials of the name, upper case (张三明: ZSM), for name search on the gate
+    # pad; None until filled (kiosk.store.roster.fill_initials)
+    Column("initials", String(40), index=True, default=None),
+    UniqueConstraint("name", "building", "unit", "room"),
+)
 
+PassRow: Final = Table(
+    "passes", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("number", 40, unique=True),
+    _text("kind", 16),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("resident_id", ForeignKey("residents.id", ondelete="RESTRICT"), index=True),
+    Column("updated_at", DateTime, nullable=False),
+)
 
-class PassRow(Base):
-    __tablename__ = "passes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(40), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date] = mapped_column(Date)
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-    resident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("residents.id", ondelete="RESTRICT"), index=True
-    )
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
+VolunteerRow: Final = Table(
+    "volunteers", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("name", 100, unique=True),
+    _text("role", 16, default="volunteer"),
+    # argon2id hash of the PIN; never the PIN itself
+    _text("pin_hash", 200),
+    Column("active", Boolean, nullable=False, default=True),
+    # wrong PINs in a row; reaching the limit locks sign-in until locked_until
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime),
+)
 
+#: a volunteer's turn at the gate, from PIN sign-in to sign-out (handover)
+ShiftRow: Final = Table(
+    "shifts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("volunteer_id", ForeignKey("volunteers.id"), nullable=False, index=True),
+    _text("checkpoint", 40),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+)
 
-class VolunteerRow(Base):
-    __tablename__ = "volunteers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="volunteer")
-    #: argon2id hash of the PIN; never the PIN itself
-    pin_hash: Mapped[str] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: wrong PINs in a row; reaching the limit locks sign-in until ``locked_until``
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+#: a revoked pass number (from the command via sync, or entered by an admin); checked on
+#: every scan, including passes that are not on the local roster (signed QR passes)
+RevocationRow: Final = Table(
+    "revocations", metadata,
+    Column("pass_number", String(40), primary_key=True),
+    Column("revoked_at", DateTime, nullable=False),
+    _text("reason", 200, default=""),
+    _text("source", 16, default="local"),  # local | sync
+)
 
+#: a public key of a pass-issuing office (Ed25519, hex); several at once for rotation
+PassKeyRow: Final = Table(
+    "pass_keys", metadata,
+    Column("key_id", String(16), primary_key=True),
+    _text("public_key_hex", 64),
+    Column("added_at", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
 
-class ShiftRow(Base):
-    """A volunteer's turn at the gate, from PIN sign-in to sign-out (handover)."""
+#: who looked up or exported personal data, when, and what (privacy audit trail)
+AuditRow: Final = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+    _text("actor", 100),  # volunteer name, or "cli:<user>"
+    _text("action", 40),  # lookup, export, purge, ...
+    Column("detail", Text, nullable=False, default=""),
+)
 
-    __tablename__ = "shifts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), index=True)
-    checkpoint: Mapped[str] = mapped_column(String(40))
-    started_at: Mapped[datetime] = mapped_column(DateTime)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+#: one finished nightly export, so missed nights are caught up after the kiosk was off
+ExportRunRow: Final = Table(
+    "export_runs", metadata,
+    Column("local_date", Date, primary_key=True),
+    Column("finished_at", DateTime, nullable=False),
+    Column("directory", Text, nullable=False),
+    _text("status", 16),  # ok | failed
+    Column("detail", Text, nullable=False, default=""),
+)
 
+#: a day's counts at one checkpoint, frozen by retention just before the day's personal
+#: fields are wiped: unique residents, visitors and "still out" need the personal fields,
+#: and the daily report must give the same numbers after the purge as before
+DailySummaryRow: Final = Table(
+    "daily_summaries", metadata,
+    Column("local_date", Date, primary_key=True),
+    Column("checkpoint", String(40), primary_key=True),
+    # JSON object of the counts (kiosk.export.nightly.SUMMARY_KEYS)
+    Column("counts", Text, nullable=False),
+    Column("frozen_at", DateTime, nullable=False),
+)
 
-class RevocationRow(Base):
-    """A revoked pass number (from the command via sync, or entered by an admin); checked on
-    every scan, including passes that are not on the local roster (signed QR passes)."""
-
-    __tablename__ = "revocations"
-    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
-    revoked_at: Mapped[datetime] = mapped_column(DateTime)
-    reason: Mapped[str] = mapped_column(String(200), default="")
-    source: Mapped[str] = mapped_column(String(16), default="local")  # local | sync
-
-
-class PassKeyRow(Base):
-    """A public key of a pass-issuing office (Ed25519, hex); several at once for rotation."""
-
-    __tablename__ = "pass_keys"
-    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    public_key_hex: Mapped[str] = mapped_column(String(64))
-    added_at: Mapped[datetime] = mapped_column(DateTime)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
-class AuditRow(Base):
-    """Who looked up or exported personal data, when, and what (privacy audit trail)."""
-
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(100))  # volunteer name, or "cli:<user>"
-    action: Mapped[str] = mapped_column(String(40))  # lookup, export, purge, ...
-    detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class ExportRunRow(Base):
-    """One finished nightly export, so missed nights are caught up after the kiosk was off."""
-
-    __tablename__ = "export_runs"
-    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
-    finished_at: Mapped[datetime] = mapped_column(DateTime)
-    directory: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # ok | failed
-    detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class DailySummaryRow(Base):
-    """A day's counts at one checkpoint, frozen by retention just before the day's personal
-    fields are wiped: unique residents, visitors and "still out" need the personal fields, and
-    the daily report must give the same numbers after the purge as before."""
-
-    __tablename__ = "daily_summaries"
-    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
-    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
-    #: JSON object of the counts (kiosk.export.nightly.SUMMARY_KEYS)
-    counts: Mapped[str] = mapped_column(Text)
-    frozen_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class OutboxRow(Base):
-    """Events waiting to reach the central store; written in the same transaction as the
-    event, removed only when the server acknowledged it."""
-
-    __tablename__ = "outbox"
-    #: this device's event sequence number; the rowid, so queuing costs one b-tree page
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
+#: events waiting to reach the central store; written in the same transaction as the
+#: event, removed only when the server acknowledged it
+OutboxRow: Final = Table(
+    "outbox", metadata,
+    # this device's event sequence number; the rowid, so queuing costs one b-tree page
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", ForeignKey("gate_events.id"), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("quarantined", Boolean, nullable=False, default=False),
+)
 
 
-class GateEventRow(Base):
-    """One movement decision at the gate: append-only evidence.
+# --- the gate event's tables, made from kiosk.core.event ------------------------------------
 
-    Triggers made by the migrations refuse UPDATE and DELETE; a correction is a new event
-    whose ``corrects_event_id`` names the old one. ``wall_utc`` is never adjusted: when the
-    clock was not trustworthy ``clock_state`` says so, and ``seq`` keeps the true order.
-    """
-
-    __tablename__ = "gate_events"
-    __table_args__ = (
-        UniqueConstraint("device_id", "seq"),
-        Index("ix_gate_events_household_day", "household", "local_date"),
-        Index("ix_gate_events_pass_seq", "pass_number", "seq"),
-        # the nightly export reads one day in file order; retention finds old days
-        Index("ix_gate_events_day_order", "local_date", "checkpoint", "device_id", "seq"),
-        # the quota and the last direction skip corrected movements: found through this
-        Index("ix_gate_events_corrects", "corrects_event_id"),
-    )
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID4
-    device_id: Mapped[str] = mapped_column(String(36))
-    seq: Mapped[int] = mapped_column(Integer)
-    wall_utc: Mapped[datetime] = mapped_column(DateTime)
-    utc_offset_min: Mapped[int] = mapped_column(Integer)
-    local_date: Mapped[date] = mapped_column(Date)
-    monotonic_s: Mapped[float] = mapped_column(Float)
-    boot_id: Mapped[str] = mapped_column(String(64))
-    clock_state: Mapped[str] = mapped_column(String(16))
-    checkpoint: Mapped[str] = mapped_column(String(40))
-    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"))
-    direction: Mapped[str] = mapped_column(String(3))
-    identified_by: Mapped[str] = mapped_column(String(16))
-    #: as presented, even when it matched nothing
-    pass_number: Mapped[str | None] = mapped_column(String(40))
-    pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id"))
-    pass_kind: Mapped[str | None] = mapped_column(String(16))
-    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
-    household: Mapped[str | None] = mapped_column(String(40))
-    visitor_name: Mapped[str | None] = mapped_column(String(100))
-    visitor_phone: Mapped[str | None] = mapped_column(String(30))
-    visitor_reason: Mapped[str | None] = mapped_column(String(200))
-    host_building: Mapped[str | None] = mapped_column(String(20))
-    outcome: Mapped[str] = mapped_column(String(10))
-    reason: Mapped[str] = mapped_column(String(20))
-    counts_against_quota: Mapped[bool] = mapped_column(Boolean)
-    escalated: Mapped[bool] = mapped_column(Boolean)
-    fever_threshold_c: Mapped[float] = mapped_column(Float)
-    forehead_offset_c: Mapped[float] = mapped_column(Float)
-    corrects_event_id: Mapped[str | None] = mapped_column(ForeignKey("gate_events.id"))
-    note: Mapped[str] = mapped_column(Text, default="")
-    #: SHA-256 of the personal fields (PERSONAL_FIELDS): kept when retention wipes them, so
-    #: the hash chain still verifies after anonymisation
-    personal_digest: Mapped[str] = mapped_column(String(64))
-    #: SHA-256 of the previous event of this device (hex), "" for the first one
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    #: SHA-256 over prev_hash, the non-personal content, personal_digest and the readings
-    hash: Mapped[str] = mapped_column(String(64))
+#: the column width of each enumeration of the event (fixed by the released migrations); an
+#: enumeration not listed gets its longest value's length
+ENUM_WIDTHS: Final[dict[type, int]] = {
+    ClockState: 16, Direction: 3, IdentifiedBy: 16, PassKind: 16, Outcome: 10, Reason: 20,
+    ReadingState: 16, ReadingSource: 8,
+}
+#: texts longer than this are TEXT columns (the note)
+_LONGEST_VARCHAR: Final = 255
 
 
-class ReadingRow(Base):
-    """A temperature reading kept with its event; both readings of a re-measure are kept."""
-
-    __tablename__ = "readings"
-    #: clustered on (event, ordinal): one b-tree, written once per event
-    __table_args__ = {"sqlite_with_rowid": False}
-    event_id: Mapped[str] = mapped_column(ForeignKey("gate_events.id"), primary_key=True)
-    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    object_c: Mapped[float | None] = mapped_column(Float)
-    ambient_c: Mapped[float | None] = mapped_column(Float)
-    used_c: Mapped[float | None] = mapped_column(Float)
-    source: Mapped[str] = mapped_column(String(8))
-    device: Mapped[str] = mapped_column(String(100), default="")
-    protocol: Mapped[str] = mapped_column(String(30), default="")
+def _sql_type(spec: FieldSpec) -> TypeEngine[Any]:
+    kind = spec.kind
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        width = ENUM_WIDTHS.get(kind) or max(len(str(m.value)) for m in kind)
+        return String(width)
+    if kind is str:
+        if spec.max_length is None or spec.max_length > _LONGEST_VARCHAR:
+            return Text()
+        return String(spec.max_length)
+    plain: dict[type, TypeEngine[Any]] = {int: Integer(), float: Float(), bool: Boolean(),
+                                          date: Date(), datetime: DateTime()}
+    return plain[kind]
 
 
-class RemoteMovementRow(Base):
-    """An allowed movement recorded at another gate of this compound, downloaded by sync
-    (kiosk.sync): so a resident who went out at gate 3 is "out" at gate 1, and an outing
-    spent anywhere counts against the household's quota here (kiosk.store.roster)."""
+def event_columns(model: type, keys: dict[str, dict[str, Any]]) -> list[Column[Any]]:
+    """The columns of an event table, one per field of ``model`` in field order: the SQL
+    type from the field's type and limit, NULL allowed when the field is optional; ``keys``
+    adds the store's own parts (primary and foreign keys, defaults) by column name."""
+    columns = []
+    for spec in field_specs(model):
+        extra = dict(keys.get(spec.name, {}))
+        fk = extra.pop("fk", None)
+        args: list[Any] = [ForeignKey(fk)] if fk else []
+        extra.setdefault("default", spec.default)
+        columns.append(Column(spec.name, _sql_type(spec), *args,
+                              nullable=spec.optional and not extra.get("primary_key"),
+                              **extra))
+    return columns
 
-    __tablename__ = "remote_movements"
-    __table_args__ = (
-        Index("ix_remote_movements_household_day", "household", "local_date"),
-        Index("ix_remote_movements_pass_wall", "pass_number", "wall_utc"),
-    )
-    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(36))
-    checkpoint: Mapped[str] = mapped_column(String(40))
-    seq: Mapped[int] = mapped_column(Integer)
-    pass_number: Mapped[str] = mapped_column(String(40))
-    household: Mapped[str | None] = mapped_column(String(40))
-    direction: Mapped[str] = mapped_column(String(3))
-    local_date: Mapped[date] = mapped_column(Date)
-    wall_utc: Mapped[datetime] = mapped_column(DateTime)
-    counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+
+#: one movement decision at the gate: append-only evidence. Triggers made by the migrations
+#: refuse UPDATE and DELETE; a correction is a new event whose ``corrects_event_id`` names
+#: the old one. ``wall_utc`` is never adjusted: when the clock was not trustworthy
+#: ``clock_state`` says so, and ``seq`` keeps the true order. ``personal_digest`` keeps the
+#: chain verifiable after retention wipes the personal fields (kiosk.core.event).
+GateEventRow: Final = Table(
+    "gate_events", metadata,
+    *event_columns(GateEvent, {
+        "id": {"primary_key": True},
+        "volunteer_id": {"fk": "volunteers.id"},
+        "pass_id": {"fk": "passes.id"},
+        "resident_id": {"fk": "residents.id"},
+        "corrects_event_id": {"fk": "gate_events.id"},
+        "note": {"default": ""},
+    }),
+    UniqueConstraint("device_id", "seq"),
+    Index("ix_gate_events_household_day", "household", "local_date"),
+    Index("ix_gate_events_pass_seq", "pass_number", "seq"),
+    # the nightly export reads one day in file order; retention finds old days
+    Index("ix_gate_events_day_order", "local_date", "checkpoint", "device_id", "seq"),
+    # the quota and the last direction skip corrected movements: found through this
+    Index("ix_gate_events_corrects", "corrects_event_id"),
+)
+
+#: a temperature reading kept with its event; both readings of a re-measure are kept,
+#: clustered on (event, ordinal): one b-tree, written once per event
+ReadingRow: Final = Table(
+    "readings", metadata,
+    *event_columns(EventReading, {
+        "event_id": {"primary_key": True, "fk": "gate_events.id"},
+        "ordinal": {"primary_key": True},
+    }),
+    sqlite_with_rowid=False,
+)
+
+#: an allowed movement recorded at another gate of this compound, downloaded by sync
+#: (kiosk.sync): so a resident who went out at gate 3 is "out" at gate 1, and an outing
+#: spent anywhere counts against the household's quota here (kiosk.store.roster)
+RemoteMovementRow: Final = Table(
+    "remote_movements", metadata,
+    Column("event_id", String(36), primary_key=True),
+    _text("device_id", 36),
+    _text("checkpoint", 40),
+    Column("seq", Integer, nullable=False),
+    _text("pass_number", 40),
+    Column("household", String(40)),
+    _text("direction", 3),
+    Column("local_date", Date, nullable=False),
+    Column("wall_utc", DateTime, nullable=False),
+    Column("counts_against_quota", Boolean, nullable=False),
+    Index("ix_remote_movements_household_day", "household", "local_date"),
+    Index("ix_remote_movements_pass_wall", "pass_number", "wall_utc"),
+)

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CursorResult, Engine, Table, insert, select, update
+from sqlalchemy import CursorResult, Engine, insert, select, update
 
 from kiosk.core.model import Role
 from kiosk.store.models import ShiftRow, VolunteerRow
 
-V = cast(Table, VolunteerRow.__table__)
-S = cast(Table, ShiftRow.__table__)
+V = VolunteerRow
+S = ShiftRow
 #: wrong PINs in a row before a name is locked, and for how long (seconds)
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_S = 300

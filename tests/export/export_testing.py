@@ -98,10 +98,10 @@ def add_person(store: Store, name: str, number: str, building: str = "9", unit: 
                room: str = "101", phone: str = "13912345678", household: str = "") -> None:
     now = datetime.now()
     with store.engine.begin() as conn:
-        rid = conn.execute(insert(ResidentRow.__table__).values(
+        rid = conn.execute(insert(ResidentRow).values(
             name=name, building=building, unit=unit, room=room, household=household or number,
             phone=phone, updated_at=now)).inserted_primary_key[0]
-        conn.execute(insert(PassRow.__table__).values(
+        conn.execute(insert(PassRow).values(
             number=number, kind="resident", valid_from=TODAY - timedelta(days=60),
             valid_to=TODAY + timedelta(days=60), revoked=False, resident_id=rid,
             updated_at=now))

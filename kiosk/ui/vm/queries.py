@@ -18,11 +18,11 @@ from kiosk.store.models import (
 )
 from kiosk.ui.vm.flow import place_of
 
-E = GateEventRow.__table__
-R = ResidentRow.__table__
-P = PassRow.__table__
-RM = RemoteMovementRow.__table__
-O = OutboxRow.__table__  # noqa: E741
+E = GateEventRow
+R = ResidentRow
+P = PassRow
+RM = RemoteMovementRow
+O = OutboxRow  # noqa: E741
 
 
 @dataclass(frozen=True, slots=True)
