@@ -1,7 +1,9 @@
 """What the running kiosk loads, which is what it costs in memory on a 1 GB Pi
 (docs/BENCHMARKS.md, bench/bench_memory.py): never the central store (FastAPI, uvicorn),
 OpenCV only with a camera, httpx only when syncing, Alembic only when a migration is pending,
-cryptography only with the first signing key or signed pass.
+cryptography only with the first signing key or signed pass, pypinyin only to compute
+initials (a roster import), never pydantic (the event's limits are checked without it) nor
+SQLAlchemy's ORM (the store is Core).
 Each check runs in a fresh interpreter, as the app does."""
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from alembic import command
 
 from kiosk.store.db import Store, alembic_config, current_revision, head_revision, open_store
 
-NEVER_IN_THE_APP = ("kiosk.server", "fastapi", "uvicorn", "starlette", "psycopg")
-ONLY_WHEN_NEEDED = ("cv2", "httpx", "alembic", "cryptography")  # camera, sync, migration, keys
+NEVER_IN_THE_APP = ("kiosk.server", "fastapi", "uvicorn", "starlette", "psycopg", "pydantic",
+                    "sqlalchemy.orm")
+#: camera, sync, migration, keys, roster import
+ONLY_WHEN_NEEDED = ("cv2", "httpx", "alembic", "cryptography", "pypinyin")
 
 APP_START = textwrap.dedent("""
     import sys
