@@ -154,6 +154,10 @@ class RawSameRecord(Raw):
             forehead_offset_c=0.0, note="", prev_hash="0" * 64, hash="0" * 64,
             personal_digest="0" * 64, pass_kind="resident",
         )
+        # go on after the rows of an earlier run on a kept store (--keep)
+        last = self.con.execute("SELECT max(seq) FROM gate_events WHERE device_id = ?",
+                                ("raw-floor",)).fetchone()[0]
+        self.n = (last - self.SEQ_BASE) if last else 0
 
     def _insert(self, pass_id: int) -> None:
         self.n += 1
