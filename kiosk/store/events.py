@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, select
 
@@ -126,6 +126,13 @@ _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events 
              "WHERE device_id = ? ORDER BY seq DESC LIMIT 1")
 
 
+def _driver(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn``, inside its transaction: the record's four
+    statements go to it directly, without SQLAlchemy's per-statement work (about 40 µs
+    each, a third of the Python time of a write; docs/BENCHMARKS.md)."""
+    return cast(sqlite3.Connection, conn.connection.driver_connection)
+
+
 class Checkpointer:
     """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection after writes, at most
     once per ``interval_s``; a passive checkpoint never blocks the writer."""
@@ -169,7 +176,7 @@ class EventWriter:
     This is the kiosk's hot path (every person at the gate): one BEGIN IMMEDIATE transaction
     per movement, in which the caller may also read what the decision needs (roster, quota),
     so two processes on one file can never both spend a household's last outing. The inserts
-    go through ``exec_driver_sql`` with ready SQL, so the cost is close to SQLite's durable
+    go to the sqlite3 connection with ready SQL, so the cost is close to SQLite's durable
     commit itself. Thread-safe: the app records from worker threads.
     """
 
@@ -231,7 +238,8 @@ class EventWriter:
         offset = local.utcoffset()
         d = movement.decision
         visitor = movement.visitor
-        last = conn.exec_driver_sql(_LAST_SQL, (device_id,)).first()
+        raw = _driver(conn)
+        last = raw.execute(_LAST_SQL, (device_id,)).fetchone()
         previous = None
         if last is not None:
             prev_wall = datetime.fromisoformat(last[2]).replace(tzinfo=UTC).timestamp()
@@ -298,12 +306,12 @@ class EventWriter:
         # the type checks every limit the central store checks: what the gate records, the
         # district accepts (raises EventInvalid before anything is written)
         event = make_event(values, readings)
-        conn.exec_driver_sql(_INSERT_EVENT, event.to_row())
+        raw.execute(_INSERT_EVENT, event.to_row())
         if readings:
-            conn.exec_driver_sql(_INSERT_READING, event.reading_rows())
+            raw.executemany(_INSERT_READING, event.reading_rows())
         # queued for the central store in the same transaction: never recorded without
         # being queued, never queued without being recorded
-        conn.exec_driver_sql(_INSERT_OUTBOX, (event_id, values["seq"]))
+        raw.execute(_INSERT_OUTBOX, (event_id, values["seq"]))
         return RecordedEvent(
             id=values["id"],
             seq=values["seq"],
