@@ -15,11 +15,15 @@ from click.testing import CliRunner, Result
 from kiosk.cli import main
 from kiosk.core.event import (
     EVENT_FIELDS,
+    FIRST_EVENT_FIELDS,
+    FIRST_READING_FIELDS,
     PASS_NUMBER_MAX,
     READING_FIELDS,
     EventInvalid,
     GateEvent,
+    event_hash,
     json_from_row,
+    personal_digest,
 )
 from kiosk.core.screening import ReadingSource, ReadingState, make_reading
 from kiosk.gate import Gate, GateError
@@ -155,3 +159,21 @@ def test_the_apps_keypad_and_the_drivers_give_no_non_finite_value() -> None:
     for token in ("nan", "inf", "-inf", "ovf"):
         frame = parse_line(f"Ambient = 25.00*C\tObject = {token}*C")
         assert frame is not None and frame.object_c is None and frame.fault
+
+
+def test_a_field_added_later_leaves_the_hashes_of_older_events_alone(gate: Gate) -> None:
+    """Recipe (e): a field added to the event is left out of the hashes while it is None,
+    so every event recorded before it (and an older kiosk's) still verifies; once it holds
+    a value, the hash covers it."""
+    assert FIRST_EVENT_FIELDS <= set(EVENT_FIELDS)  # fields are added, never removed
+    assert FIRST_READING_FIELDS <= set(READING_FIELDS)
+    gate.check("R0001", [make_reading(36.5)], identified_by="qr")
+    event = _events(gate)[0]
+    readings = event.pop("readings")
+    assert event_hash(event, readings) == event["hash"]
+    assert event_hash({**event, "added_later": None},
+                      [{**r, "added_later": None} for r in readings]) == event["hash"]
+    assert personal_digest({**event, "added_later": None}) == event["personal_digest"]
+    assert event_hash({**event, "added_later": "x"}, readings) != event["hash"]
+    assert event_hash(event, [{**r, "added_later": 0} for r in readings]) != event["hash"]
+    assert event_hash({**event, "boot_id": None}, readings) != event["hash"]  # a first field

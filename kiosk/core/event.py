@@ -40,10 +40,11 @@ from typing import Annotated, Any, Final
 from annotated_types import Ge, Le, MaxLen
 
 from kiosk.core.clock import ClockState
-from kiosk.core.decision import Outcome
+from kiosk.core.decision import Decision, Outcome
 from kiosk.core.messages import Message, Reason
 from kiosk.core.model import Direction, PassKind
-from kiosk.core.screening import ReadingSource, ReadingState
+from kiosk.core.policy import Policy
+from kiosk.core.screening import Reading, ReadingSource, ReadingState
 
 
 class IdentifiedBy(StrEnum):
@@ -241,9 +242,11 @@ class GateEvent:
         out = dict(zip(EVENT_FIELDS, _event_values(self), strict=True))
         for n in _ISO_FIELDS:
             out[n] = out[n].isoformat()
-        out["readings"] = [dict(zip(READING_FIELDS, _reading_values(r), strict=True))
-                           for r in self.readings]
-        return out
+        out["readings"] = [
+            _without_unset(dict(zip(READING_FIELDS, _reading_values(r), strict=True)),
+                           _LATER_READING_FIELDS)
+            for r in self.readings]
+        return _without_unset(out, _LATER_FIELDS)
 
     def to_row(self) -> tuple[Any, ...]:
         """The row form: values in :data:`EVENT_FIELDS` order as SQLite stores them."""
@@ -258,9 +261,70 @@ class GateEvent:
         return [_reading_values(r) for r in self.readings]
 
 
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A visitor or delivery at the gate (no pass)."""
+
+    name: str
+    phone: str = ""
+    reason: str = ""
+    host_building: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """Everything known about one passage at the gate, ready to be recorded
+    (kiosk.store.events.EventWriter.append makes the event from it).
+
+    A field added to :class:`GateEvent` gets a field of the same name here, with the same
+    default; ``append`` copies it (docs/ARCHITECTURE.md, recipe e)."""
+
+    checkpoint: str
+    direction: Direction
+    decision: Decision
+    readings: Sequence[Reading]
+    policy: Policy
+    identified_by: str  # qr, scanner, search, visitor, cli
+    pass_number: str | None = None
+    pass_id: int | None = None
+    pass_kind: str | None = None
+    resident_id: int | None = None
+    household: str | None = None
+    volunteer_id: int | None = None
+    visitor: Visitor | None = None
+    corrects_event_id: str | None = None
+    note: str = ""
+
+
 #: the event's columns, in table order (``readings`` is a table of its own)
 EVENT_FIELDS: Final = tuple(f.name for f in fields(GateEvent) if f.name != "readings")
 READING_FIELDS: Final = tuple(f.name for f in fields(EventReading))
+#: the fields of the codec's first version: every event ever recorded has them. A field
+#: added later is optional (``| None = None``) and left out of the JSON form and of both
+#: hashes while it is None, so the events recorded before it, and an older kiosk's, keep
+#: their hash bytes (docs/ARCHITECTURE.md, recipe e). Never edit these two sets.
+FIRST_EVENT_FIELDS: Final = frozenset({
+    "id", "device_id", "seq", "wall_utc", "utc_offset_min", "local_date", "monotonic_s",
+    "boot_id", "clock_state", "checkpoint", "volunteer_id", "direction", "identified_by",
+    "pass_number", "pass_id", "pass_kind", "resident_id", "household", "visitor_name",
+    "visitor_phone", "visitor_reason", "host_building", "outcome", "reason",
+    "counts_against_quota", "escalated", "fever_threshold_c", "forehead_offset_c",
+    "corrects_event_id", "note", "personal_digest", "prev_hash", "hash"})
+FIRST_READING_FIELDS: Final = frozenset({
+    "event_id", "ordinal", "state", "object_c", "ambient_c", "used_c", "source", "device",
+    "protocol"})
+_LATER_FIELDS = tuple(n for n in EVENT_FIELDS if n not in FIRST_EVENT_FIELDS)
+_LATER_READING_FIELDS = tuple(n for n in READING_FIELDS if n not in FIRST_READING_FIELDS)
+
+
+def _without_unset(values: dict[str, Any], later: Sequence[str]) -> dict[str, Any]:
+    """``values`` without the later fields that are None (see FIRST_EVENT_FIELDS)."""
+    for n in later:
+        if n in values and values[n] is None:
+            del values[n]
+    return values
+
+
 #: the field values of an event or a reading as one tuple (one C call)
 _event_values = operator.attrgetter(*EVENT_FIELDS)
 _reading_values = operator.attrgetter(*READING_FIELDS)
@@ -501,7 +565,7 @@ def _json_from_row_value(kind: type | None) -> Callable[[Any], Any] | None:
     return None
 
 
-def _from_row(model: type, names: Sequence[str]
+def _from_row(model: type, names: Sequence[str], later: Sequence[str]
               ) -> Callable[[Sequence[Any]], EventJson]:
     convs = [(n, f) for n in names if (f := _json_from_row_value(_kind(model, n))) is not None]
 
@@ -509,15 +573,15 @@ def _from_row(model: type, names: Sequence[str]
         values = dict(zip(names, raw, strict=True))
         for n, f in convs:
             values[n] = f(values[n])
-        return values
+        return _without_unset(values, later) if later else values
 
     return to_json
 
 
 #: a raw row (EVENT_FIELDS order) -> the event's JSON form without ``readings``
-json_from_row: Final = _from_row(GateEvent, EVENT_FIELDS)
+json_from_row: Final = _from_row(GateEvent, EVENT_FIELDS, _LATER_FIELDS)
 #: a raw reading row (READING_FIELDS order) -> the reading's JSON form
-reading_json_from_row: Final = _from_row(EventReading, READING_FIELDS)
+reading_json_from_row: Final = _from_row(EventReading, READING_FIELDS, _LATER_READING_FIELDS)
 
 
 def _from_json_value(kind: type | None) -> Callable[[str], Any] | None:
@@ -588,8 +652,14 @@ def canonical(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
+def personal_body(values: EventJson) -> dict[str, Any]:
+    """What ``personal_digest`` covers: the personal fields (a later one only when set)."""
+    return {k: v for k in PERSONAL_FIELDS
+            if (v := values.get(k)) is not None or k in FIRST_EVENT_FIELDS}
+
+
 def personal_digest(values: EventJson) -> str:
-    return hashlib.sha256(canonical({k: values.get(k) for k in PERSONAL_FIELDS})).hexdigest()
+    return hashlib.sha256(canonical(personal_body(values))).hexdigest()
 
 
 def is_anonymised(values: EventJson) -> bool:
@@ -600,8 +670,11 @@ def event_hash(values: EventJson, readings: Sequence[ReadingJson]) -> str:
     """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
     personal fields and its readings: altering or deleting an earlier record breaks every
     later hash, while wiping personal data for retention does not."""
-    body = {k: v for k, v in values.items() if k not in NOT_HASHED}
-    body["readings"] = readings
+    body = {k: v for k, v in values.items()
+            if k not in NOT_HASHED and (v is not None or k in FIRST_EVENT_FIELDS)}
+    body["readings"] = [r if FIRST_READING_FIELDS.issuperset(r) else
+                        {k: v for k, v in r.items() if v is not None or k in FIRST_READING_FIELDS}
+                        for r in readings]
     return hashlib.sha256(canonical(body)).hexdigest()
 
 

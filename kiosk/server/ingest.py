@@ -36,13 +36,13 @@ from kiosk.core.event import (
     MAX_ROW_ID,
     MAX_SEQ,
     NOT_HASHED,
-    PERSONAL_FIELDS,
     EventJson,
     GateEvent,
     ReadingJson,
     Uuid,
     event_hash,
     is_anonymised,
+    personal_body,
     personal_digest,
 )
 from kiosk.server.db import Partitions, is_postgres
@@ -254,8 +254,7 @@ def _digests_match(raw: EventJson, readings: list[ReadingJson], anonymised: bool
         return False
     try:
         if not anonymised:
-            personal = orjson.dumps({k: raw.get(k) for k in PERSONAL_FIELDS},
-                                    option=orjson.OPT_SORT_KEYS)
+            personal = orjson.dumps(personal_body(raw), option=orjson.OPT_SORT_KEYS)
             if hashlib.sha256(personal).hexdigest() != raw["personal_digest"]:
                 return False
         body = raw.copy()  # and take out what the hash does not cover: faster than a filter

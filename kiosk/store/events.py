@@ -9,6 +9,7 @@ show the green or red screen.
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 import threading
 import time
@@ -22,7 +23,6 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, select
 
 from kiosk.core.clock import ClockSample, ClockState, assess_clock
-from kiosk.core.decision import Decision
 from kiosk.core.event import (
     EVENT_FIELDS,
     NOT_HASHED,
@@ -32,6 +32,8 @@ from kiosk.core.event import (
     EventReading,
     GateEvent,
     IdentifiedBy,
+    Movement,
+    Visitor,
     as_stored,
     canonical,
     check,
@@ -40,9 +42,7 @@ from kiosk.core.event import (
     personal_digest,
     refusal,
 )
-from kiosk.core.model import Direction, PassKind
-from kiosk.core.policy import Policy
-from kiosk.core.screening import Reading
+from kiosk.core.model import PassKind
 from kiosk.store.db import file_watch
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
 
@@ -50,35 +50,6 @@ log = logging.getLogger(__name__)
 
 E = table_of(GateEventRow)
 RD = table_of(ReadingRow)
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    name: str
-    phone: str = ""
-    reason: str = ""
-    host_building: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """Everything known about one passage at the gate, ready to be recorded."""
-
-    checkpoint: str
-    direction: Direction
-    decision: Decision
-    readings: Sequence[Reading]
-    policy: Policy
-    identified_by: str  # qr, scanner, search, visitor, cli
-    pass_number: str | None = None
-    pass_id: int | None = None
-    pass_kind: str | None = None
-    resident_id: int | None = None
-    household: str | None = None
-    volunteer_id: int | None = None
-    visitor: Visitor | None = None
-    corrects_event_id: str | None = None
-    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +64,8 @@ class RecordedEvent:
 
 #: the hash chain's functions live with the record's codec (kiosk.core.event); named here too
 #: because the store is where the chain is kept
-__all__ = ["NOT_HASHED", "PERSONAL_FIELDS", "EventInvalid", "canonical", "event_hash",
-           "is_anonymised", "personal_digest"]
+__all__ = ["NOT_HASHED", "PERSONAL_FIELDS", "EventInvalid", "Movement", "Visitor",
+           "canonical", "event_hash", "is_anonymised", "personal_digest"]
 _canonical = canonical  # the name tests/sync/test_sync_canonical.py pins
 
 
@@ -120,6 +91,22 @@ def _insert_sql(table: Any, names: Sequence[str]) -> tuple[list[str], str]:
 
 _EVENT_COLS, _INSERT_EVENT = _insert_sql(E, EVENT_FIELDS)
 _READING_COLS, _INSERT_READING = _insert_sql(RD, READING_FIELDS)
+#: the event's fields ``append`` takes as they are from the Movement field of the same name:
+#: every field it does not compute itself (a field added to the event, docs/ARCHITECTURE.md
+#: recipe e); a field neither computed nor on Movement fails here, at import
+_COMPUTED = frozenset({
+    "id", "device_id", "seq", "wall_utc", "utc_offset_min", "local_date", "monotonic_s",
+    "boot_id", "clock_state", "checkpoint", "volunteer_id", "direction", "identified_by",
+    "pass_number", "pass_id", "pass_kind", "resident_id", "household", "visitor_name",
+    "visitor_phone", "visitor_reason", "host_building", "outcome", "reason",
+    "counts_against_quota", "escalated", "fever_threshold_c", "forehead_offset_c",
+    "corrects_event_id", "note", "prev_hash", "personal_digest", "hash"})
+_FROM_MOVEMENT = tuple(n for n in EVENT_FIELDS if n not in _COMPUTED)
+assert set(_FROM_MOVEMENT) <= set(Movement.__dataclass_fields__), \
+    f"give Movement a field for each of {_FROM_MOVEMENT}"
+#: a reading's fields besides its key, as the core's Reading has them (same names)
+_FROM_READING = tuple(n for n in READING_FIELDS if n not in ("event_id", "ordinal"))
+_reading_values = operator.attrgetter(*_FROM_READING)
 _INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
     "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
@@ -284,20 +271,11 @@ class EventWriter:
             "note": movement.note,
             "prev_hash": last[1] if last is not None else "",
         }
-        readings = [
-            {
-                "event_id": event_id,
-                "ordinal": i,
-                "state": r.state,
-                "object_c": r.object_c,
-                "ambient_c": r.ambient_c,
-                "used_c": r.used_c,
-                "source": r.source,
-                "device": r.device,
-                "protocol": r.protocol,
-            }
-            for i, r in enumerate(movement.readings, start=1)
-        ]
+        for name in _FROM_MOVEMENT:  # fields added to the event after the codec (recipe e)
+            values[name] = getattr(movement, name)
+        readings = [{"event_id": event_id, "ordinal": i,
+                     **dict(zip(_FROM_READING, _reading_values(r), strict=True))}
+                    for i, r in enumerate(movement.readings, start=1)]
         as_stored(values)
         for r in readings:
             as_stored(r)
