@@ -479,16 +479,34 @@ def _checker(annotation: Any) -> _Check:
     """The check of one field's annotation: ``X | None``, ``Annotated[X, limits...]``."""
     annotation, optional, limits = _unwrap(annotation)
     of_type = _type_check(annotation)
-    checks = [of_type, *(_limit_check(m) for m in limits)]
+    limit_checks = [_limit_check(m) for m in limits]
+    checks = [of_type, *limit_checks]
+    # the types of_type accepts as they are (a movement's usual values): checked for their
+    # limits only; anything else takes the whole way (subclasses, problems)
+    exact: frozenset[type] = _EXACT.get(annotation, frozenset())
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        exact = frozenset({annotation})
+    finite = annotation is float
 
     def check(v: Any) -> Problem | None:
         if v is None and optional:
+            return None
+        if type(v) in exact and (not finite or math.isfinite(v)):
+            for c in limit_checks:
+                if (p := c(v)) is not None:
+                    return p
             return None
         for c in checks:
             if (p := c(v)) is not None:
                 return p
         return None
     return check
+
+
+_EXACT: Final[dict[Any, frozenset[type]]] = {
+    str: frozenset({str}), int: frozenset({int}), float: frozenset({float, int}),
+    bool: frozenset({bool}), datetime: frozenset({datetime}), date: frozenset({date}),
+}
 
 
 def _dataclass_check(cls: type) -> _Check:
