@@ -6,8 +6,9 @@ central store would refuse, and the central store accepts exactly what a kiosk c
 
 The record has three forms, all made here:
 
-* the **typed** form, :class:`GateEvent` (validated when made, by the kiosk's gate and by
-  the central store's ingest alike);
+* the **typed** form, :class:`GateEvent`, checked against its limits when made: by the
+  kiosk's gate with :func:`check`, by the central store's ingest with pydantic, both read
+  from the same annotations (tests/test_core_event_check.py proves they agree);
 * the **JSON** form, :meth:`GateEvent.to_json`: plain JSON values, dates as ``isoformat()``,
   readings under ``"readings"``. It is what goes on the wire, what the central store keeps
   verbatim, and what the hash chain is computed over (kiosk.store.events);
@@ -15,8 +16,9 @@ The record has three forms, all made here:
   :data:`EVENT_FIELDS` order as SQLite keeps them (datetimes as
   ``YYYY-MM-DD HH:MM:SS.ffffff`` text, booleans as 0/1), what SQLAlchemy writes and reads.
 
-Adding a field to the event is one entry in :class:`GateEvent` (and a migration for the
-column): the codec, the wire, ingest and the export follow (docs/ARCHITECTURE.md, recipe e).
+Adding a field to the event is one entry in :class:`GateEvent` and one in :class:`Movement`
+here, and a migration for the column: the store's table, the checks, the codec, the wire,
+ingest and the export follow (docs/ARCHITECTURE.md, recipe e).
 """
 
 from __future__ import annotations
