@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, select, text
 
 from kiosk.core.event import (
     MAX_ROW_ID,
@@ -54,6 +54,11 @@ orjson = wire.orjson  # None on a machine without the wheel: the reference path 
 DEV = table_of(DeviceRow)
 EV = table_of(EventRow)
 FI = table_of(FindingRow)
+#: the correction events, looked up by the movement they undo (ix_events_corrects)
+_CORRECTIONS = EV.alias("corrections")
+#: this event was undone at the gate: a correction event names it (the movement did not
+#: happen: no tally, quota or "who is out" takes it; the record stays, append-only)
+UNDONE = exists().where(_CORRECTIONS.c.corrects_event_id == EV.c.id)
 PO = table_of(PolicyEntryRow)
 DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
@@ -302,6 +307,7 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
         "prev_hash": v["prev_hash"], "hash": v["hash"],
         "record": wire.dumps(v).decode(),
         "received_at": now, "change_id": change_id,
+        "corrects_event_id": v["corrects_event_id"],
     }
 
 
@@ -450,7 +456,7 @@ class Ingest:
                          now: datetime) -> list[dict[str, Any]]:
         """Exits that, together with exits recorded at other gates, spend more outings than
         the policy allows: only visible once both gates have synced; flagged, never
-        dropped."""
+        dropped. An exit undone at its gate spent no outing."""
         exits = [r for r in rows if r["counts_against_quota"] and r["outcome"] == "allow"
                  and r["household"]]
         if not exits:
@@ -468,13 +474,16 @@ class Ingest:
             .where(EV.c.compound == device.compound,
                    EV.c.household.in_(bindparam("hh", expanding=True)),
                    EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow"),
+                   EV.c.outcome == "allow", ~UNDONE),
             {"hh": households},
         ):
             known.setdefault(row.household, []).append(
                 (row.local_date, row.id, row.checkpoint, row.device_id))
+        counted = {e[1] for days_ in known.values() for e in days_}
         out: list[dict[str, Any]] = []
         for r in exits:
+            if r["id"] not in counted:  # undone at the gate (in this batch): spent nothing
+                continue
             d = r["local_date"]
             for k in range(days):
                 end = d + timedelta(days=k)

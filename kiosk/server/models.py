@@ -86,6 +86,8 @@ class EventRow(ServerBase):
         Index("ix_events_household_day", "household", "local_date"),
         # confirmed fevers of the last days, made into cases (kiosk.server.cases)
         Index("ix_events_escalated_day", "escalated", "local_date"),
+        # the correction naming a movement undone at the gate (kiosk.server.ingest.UNDONE)
+        Index("ix_events_corrects", "corrects_event_id"),
         # a day's events: the primary key (local_date, id) and, on PostgreSQL, the partition
     )
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -108,6 +110,9 @@ class EventRow(ServerBase):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     #: position in the compound's change stream (the download cursor)
     change_id: Mapped[int] = mapped_column(BigInteger)
+    #: for a correction (an undo at the gate), the movement it undoes: that movement did
+    #: not happen, so no count, quota or "who is out" takes it
+    corrects_event_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class FindingRow(ServerBase):

@@ -203,3 +203,39 @@ def test_an_undo_at_the_gate_reaches_the_central_store_as_a_correction(
                               .where(EV.c.id == undo.event.id)).one()
     assert (stored.outcome, stored.reason) == ("undo", "undone")
     assert json.loads(stored.record)["corrects_event_id"] == out.event.id
+
+
+def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_anywhere(
+        central: CentralServer, kiosks: list[Kiosk]):
+    """R1 is recorded OUT at gate 1 by mistake; gate 2 already has it when the volunteer
+    undoes it. After the next syncs gate 2 neither lists R1 as out nor counts the outing
+    (R2 of the same household may go out), the central store finds no quota conflict, and
+    the dashboard counts no exit at gate 1 and only R2 out; both records stay (issue 11)."""
+    from kiosk.server.web import queries
+    from kiosk.server.web.settings import DashboardSettings
+    from kiosk.ui.vm.queries import who_is_out
+
+    gate1, gate2 = kiosks
+    out = gate1.check("R1", "out")
+    gate1.sync()
+    gate2.sync()
+    assert [p.pass_number for p in who_is_out(gate2.store.engine)] == ["R1"]
+    undo = gate1.gate.undo(out.event.id)
+    gate1.sync()
+    assert gate2.sync().pulled["undone"] == 1
+    assert who_is_out(gate2.store.engine) == []
+    assert gate2.check("R2", "out").decision.outcome is Outcome.ALLOW  # the outing is back
+    gate2.sync()
+    assert central.findings(gate1.compound, "quota_conflict") == []
+    with gate2.client() as client:  # from scratch: the undone movement is never sent
+        page = client.changes("")
+    assert out.event.id not in {m["event_id"] for m in page["movements"]}
+    assert page["undone"] == [out.event.id]
+    dash = DashboardSettings.from_env()
+    v = queries.view(central.engine, dash, queries.Scope(compound=gate1.compound))
+    assert {t.checkpoint: t.moves_out for t in v.tallies} == {"gate-1": 0, "gate-2": 1}
+    assert [o.pass_number for o in v.out_first] == ["R2"]
+    with central.engine.connect() as conn:  # both records kept, the correction marked
+        stored = dict(conn.execute(select(EV.c.id, EV.c.corrects_event_id)
+                                   .where(EV.c.compound == gate1.compound)).all())
+    assert stored[out.event.id] is None and stored[undo.event.id] == out.event.id
