@@ -226,7 +226,10 @@ class Syncer:
             self._push_pipelined(report)
         except BatchRefused:
             self._push_halving(report)
-        missing = self.client.device().get("missing", [])
+        with self.engine.connect() as conn:  # what still waits, now the batches are in
+            pending, quarantined = state.outbox_counts(conn)
+        missing = self.client.device(pending=pending, quarantined=quarantined
+                                     ).get("missing", [])
         state.record(self.engine, **{state.MISSING: json.dumps(missing)})
         report.missing = missing
 

@@ -43,6 +43,24 @@ def test_every_event_arrives_once_and_a_replayed_batch_changes_nothing(
     assert st.pending == 0 and st.quarantined == 0 and st.last_success and not st.last_error
 
 
+def test_the_dashboards_waiting_count_does_not_include_the_batch_just_uploaded(
+        central: CentralServer, kiosks: list[Kiosk]):
+    """Three events go up in one batch: the gate's row on the dashboard says nothing is
+    waiting (it said 3: the count the kiosk sent with the batch, before it was stored)."""
+    from kiosk.server.web import queries
+    from kiosk.server.web.settings import DashboardSettings
+
+    k = kiosks[0]
+    for number in ("R1", "R3", "W1"):
+        k.check(number)
+    assert k.sync().sent == 3
+    with central.engine.connect() as conn:
+        gates = queries.gate_health(conn, DashboardSettings.from_env(),
+                                    queries.Scope(compound=k.compound))
+    mine = [g for g in gates if g.device_id == k.settings.device.id]
+    assert [(g.pending, g.quarantined) for g in mine] == [(0, 0)]
+
+
 def test_the_server_reports_missing_sequence_numbers_until_they_arrive(
         central: CentralServer, kiosks: list[Kiosk]):
     k = kiosks[0]
