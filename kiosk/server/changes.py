@@ -9,7 +9,7 @@ that crashes half way just asks again from the cursor it last stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
@@ -50,11 +50,6 @@ class Cursor:
 
     def __str__(self) -> str:
         return f"{self.admin}.{self.movements}"
-
-
-def _utc(local: datetime) -> datetime:
-    """A naive server-local time (``received_at``) as naive UTC, like ``wall_utc``."""
-    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _since(conn: Connection, table: Table, after: int, limit: int, *where: Any) -> list[Any]:
@@ -128,7 +123,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             "direction": m.direction, "local_date": m.local_date.isoformat(),
             # never later than its arrival here: a kiosk clock that ran fast must not
             # keep a person "out" at the other gates (kiosk.ui.vm.queries.who_is_out)
-            "wall_utc": min(m.wall_utc, _utc(m.received_at)).isoformat(),
+            "wall_utc": min(m.wall_utc, m.received_at).isoformat(),
             "counts_against_quota": m.counts_against_quota,
         } for m in moves if m.corrects_event_id is None]
         # movements of the other gates undone there (the ids of the movements)

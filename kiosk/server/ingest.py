@@ -18,7 +18,7 @@ import json
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
@@ -294,9 +294,10 @@ def _update_gaps(gaps: list[list[int]], last_seq: int, seqs: Sequence[int]) -> i
     return last_seq
 
 
-def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[str, Any]:
+def _event_row(c: Checked, device: Any, received_utc: datetime, change_id: int
+               ) -> dict[str, Any]:
     """The stored row; ``checkpoint`` and ``compound`` are the enrolled device's (the kiosk's
-    own checkpoint setting stays in ``record``)."""
+    own checkpoint setting stays in ``record``); ``received_utc``: now, naive UTC."""
     v = c.values
     return {
         "local_date": c.local_date, "id": v["id"], "device_id": v["device_id"], "seq": v["seq"],
@@ -306,7 +307,7 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
         "counts_against_quota": v["counts_against_quota"], "escalated": v["escalated"],
         "prev_hash": v["prev_hash"], "hash": v["hash"],
         "record": wire.dumps(v).decode(),
-        "received_at": now, "change_id": change_id,
+        "received_at": received_utc, "change_id": change_id,
         "corrects_event_id": v["corrects_event_id"],
     }
 
@@ -439,7 +440,10 @@ class Ingest:
         rows: list[dict[str, Any]] = []
         if new:
             first = next_change_ids(conn, compound_scope(device.compound), len(new))
-            rows = [_event_row(c, device, now, first + k) for k, c in enumerate(new)]
+            # naive UTC like wall_utc, which it bounds ("who is out", /changes), whatever the
+            # server's own zone
+            received = datetime.now(UTC).replace(tzinfo=None)
+            rows = [_event_row(c, device, received, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
         gaps: list[list[int]] = json.loads(device.gaps)

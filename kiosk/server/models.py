@@ -107,6 +107,8 @@ class EventRow(ServerBase):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[str] = mapped_column(Text)
+    #: when the central store stored it, naive UTC like ``wall_utc`` (server migration 0007
+    #: moved older rows from the server's local time)
     received_at: Mapped[datetime] = mapped_column(DateTime)
     #: position in the compound's change stream (the download cursor)
     change_id: Mapped[int] = mapped_column(BigInteger)
@@ -274,6 +276,7 @@ class CentralSummaryRow(ServerBase):
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
     checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
     counts: Mapped[str] = mapped_column(Text)
+    #: naive UTC: compared with the events' ``received_at`` (late arrivals)
     frozen_at: Mapped[datetime] = mapped_column(DateTime)
 
 

@@ -80,21 +80,24 @@ def test_a_kiosk_whose_own_clock_runs_45_days_fast_does_not_keep_a_person_out_in
     import time as time_mod
     from datetime import UTC
 
-    from kiosk_testing import FakeClock
-
+    from kiosk.core.clock import ClockSample
     from kiosk.gate import Gate
     from kiosk.store.roster import last_direction
     from kiosk.sync.client import SyncClient
     from kiosk.sync.runner import Syncer
 
     gate1, gate2 = kiosks
-    fast = FakeClock(wall_s=time_mod.time() + 45 * 86400)
+    ahead = 45 * 86400.0  # seconds; the clock runs on, 45 days ahead
+
+    def fast() -> ClockSample:
+        return ClockSample(time_mod.time() + ahead, time_mod.monotonic(), "boot-1")
+
     gate1.gate.close()
-    gate1.gate = Gate(gate1.store, gate1.settings, clock=fast.sample)
+    gate1.gate = Gate(gate1.store, gate1.settings, clock=fast)
 
     def sync_gate1() -> None:
         client = SyncClient(gate1.server_url, gate1.secret,
-                            clock=lambda: datetime.datetime.fromtimestamp(fast.wall_s, UTC))
+                            clock=lambda: datetime.datetime.fromtimestamp(fast().wall_s, UTC))
         with client:
             Syncer(gate1.store.engine, gate1.data_dir, gate1.settings.device.id,
                    client).run()

@@ -253,8 +253,7 @@ def _out_now(scope: Scope, today: date) -> Any:
     """Each pass's newest allowed movement in the last OUT_DAYS days, where it was "out"
     (a subquery; the gate filter applies to where they went out, not to the movements)."""
     # when it happened, as far as can be trusted: never after it reached this store (a kiosk
-    # clock 45 days fast must not keep a person "out since" next month); received_at is the
-    # server's local time: exact on a server kept in UTC, off by at most its UTC offset else
+    # clock 45 days fast must not keep a person "out since" next month); both naive UTC
     when = case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at), else_=EV.c.wall_utc)
     latest = (
         select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.compound,
