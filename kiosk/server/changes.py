@@ -107,7 +107,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
                    EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
                    EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id,
-                   EV.c.outcome, EV.c.corrects_event_id)
+                   EV.c.corrects_event_id)
             .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
                    EV.c.local_date >= today - timedelta(days=MOVEMENT_DAYS),
                    EV.c.device_id != device_id,

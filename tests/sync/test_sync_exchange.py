@@ -224,7 +224,7 @@ def test_an_undo_at_the_gate_reaches_the_central_store_as_a_correction(
 
 
 def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_anywhere(
-        central: CentralServer, kiosks: list[Kiosk]):
+        central: CentralServer, kiosks: list[Kiosk], tmp_path):
     """R1 is recorded OUT at gate 1 by mistake; gate 2 already has it when the volunteer
     undoes it. After the next syncs gate 2 neither lists R1 as out nor counts the outing
     (R2 of the same household may go out), the central store finds no quota conflict, and
@@ -257,3 +257,19 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
         stored = dict(conn.execute(select(EV.c.id, EV.c.corrects_event_id)
                                    .where(EV.c.compound == gate1.compound)).all())
     assert stored[out.event.id] is None and stored[undo.event.id] == out.event.id
+    # the district export: both records listed, the original marked; no exit counted
+    import csv
+    from datetime import date
+
+    from kiosk.server.export import export_central
+
+    day = date.today()
+    export_central(central.engine, day, tmp_path, lang="en", mask=False, actor="test",
+                   compound=gate1.compound)
+    with open(tmp_path / f"movements_district_{day}.csv", encoding="utf-8-sig") as fh:
+        moved = {r["event_id"]: r for r in csv.DictReader(fh)}
+    assert moved[out.event.id]["undone_by"] == undo.event.id
+    assert moved[undo.event.id]["decision"] == "undo"
+    with open(tmp_path / f"summary_district_{day}.csv", encoding="utf-8-sig") as fh:
+        exits = {r["checkpoint"]: int(r["exits"]) for r in csv.DictReader(fh)}
+    assert exits == {"gate-1": 0, "gate-2": 1, "total": 1}
