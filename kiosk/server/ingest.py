@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
-from sqlalchemy import Connection, Engine, bindparam, exists, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from kiosk.core.event import (
     MAX_ROW_ID,
@@ -54,11 +54,14 @@ orjson = wire.orjson  # None on a machine without the wheel: the reference path 
 DEV = table_of(DeviceRow)
 EV = table_of(EventRow)
 FI = table_of(FindingRow)
-#: the correction events, looked up by the movement they undo (ix_events_corrects)
+#: the correction events (undos at a gate), by the movement they undo (ix_events_corrects)
 _CORRECTIONS = EV.alias("corrections")
 #: this event was undone at the gate: a correction event names it (the movement did not
-#: happen: no tally, quota or "who is out" takes it; the record stays, append-only)
-UNDONE = exists().where(_CORRECTIONS.c.corrects_event_id == EV.c.id)
+#: happen: no tally, quota or "who is out" takes it; the record stays, append-only). Not
+#: correlated: the few corrections are read once per query (a hashed set), not probed per
+#: row in every day's partition
+UNDONE = EV.c.id.in_(select(_CORRECTIONS.c.corrects_event_id)
+                     .where(_CORRECTIONS.c.corrects_event_id.is_not(None)))
 PO = table_of(PolicyEntryRow)
 DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
