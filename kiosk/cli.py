@@ -180,7 +180,9 @@ def config_show(ctx: Context) -> None:
     click.echo(settings_mod.to_toml(ctx.settings), nl=False)
 
 
-@config.command("set")
+# a value may start with "-" (camera.index -1, screening.forehead_offset_c -0.5): taken as
+# the value, not as an unknown option
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @pass_ctx

@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from kiosk.core.event import FEVER_THRESHOLD_RANGE_C, FOREHEAD_OFFSET_RANGE_C
 from kiosk.core.policy import DEFAULT_FEVER_THRESHOLD_C, Policy
 
 SETTINGS_FILE = "settings.toml"
@@ -140,10 +141,15 @@ class Settings:
             raise SettingsError(f"ui.language must be one of {LANGUAGES}")
         if not 0 <= self.ui.panel_width_mm <= 2000:
             raise SettingsError("ui.panel_width_mm must be between 0 (known panel) and 2000")
-        if not 35.0 <= self.screening.fever_threshold_c <= 40.0:
-            raise SettingsError("screening.fever_threshold_c must be between 35.0 and 40.0 °C")
-        if not -3.0 <= self.screening.forehead_offset_c <= 3.0:
-            raise SettingsError("screening.forehead_offset_c must be between -3.0 and 3.0 °C")
+        # the ranges the gate event records and the central store accepts (one definition)
+        low, high = FEVER_THRESHOLD_RANGE_C
+        if not low <= self.screening.fever_threshold_c <= high:
+            raise SettingsError(
+                f"screening.fever_threshold_c must be between {low} and {high} °C")
+        low, high = FOREHEAD_OFFSET_RANGE_C
+        if not low <= self.screening.forehead_offset_c <= high:
+            raise SettingsError(
+                f"screening.forehead_offset_c must be between {low} and {high} °C")
         if self.quota.outings < 0 or self.quota.days < 1:
             raise SettingsError("quota.outings must be >= 0 and quota.days >= 1")
         try:

@@ -143,3 +143,34 @@ def test_a_fresh_kiosk_decides_with_the_core_default_fever_threshold(tmp_path: P
     fresh = s.load(tmp_path).policy()
     assert fresh.fever_threshold_c == Policy().fever_threshold_c == DEFAULT_FEVER_THRESHOLD_C
     assert f"fever_threshold_c = {DEFAULT_FEVER_THRESHOLD_C}" in s.to_toml(s.load(tmp_path))
+
+
+def test_the_screening_ranges_are_the_ones_the_event_records_and_the_server_accepts():
+    """One definition per rule: the settings check the ranges kiosk.core.event defines (the
+    central store refuses an event outside them), the same objects, and exactly to their
+    bounds."""
+    from kiosk.core import event
+
+    assert s.FEVER_THRESHOLD_RANGE_C is event.FEVER_THRESHOLD_RANGE_C
+    assert s.FOREHEAD_OFFSET_RANGE_C is event.FOREHEAD_OFFSET_RANGE_C
+    for key, (low, high) in (("screening.fever_threshold_c", event.FEVER_THRESHOLD_RANGE_C),
+                             ("screening.forehead_offset_c", event.FOREHEAD_OFFSET_RANGE_C)):
+        for ok in (low, high):
+            s.set_value(s.Settings(), key, str(ok))
+        for bad in (low - 0.01, high + 0.01):
+            with pytest.raises(SettingsError, match=f"between {low} and {high}"):
+                s.set_value(s.Settings(), key, str(bad))
+
+
+def test_config_set_takes_a_negative_number_as_the_value(tmp_path: Path):
+    """``kiosk config set camera.index -1`` needed ``--`` before the value (click read -1
+    as an unknown option)."""
+    from click.testing import CliRunner
+
+    from kiosk.cli import main
+
+    for key, value in (("camera.index", "-1"), ("screening.forehead_offset_c", "-0.5")):
+        r = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "config", "set", key, value])
+        assert r.exit_code == 0, r.output
+    loaded = s.load(tmp_path)
+    assert (loaded.camera.index, loaded.screening.forehead_offset_c) == (-1, -0.5)

@@ -109,6 +109,8 @@ MOVEMENTS: tuple[Column, ...] = (
     Column("device_id", "设备编号", "device_id", "e.device_id"),
     Column("seq", "序号", "seq", "e.seq", Cell.INTEGER),
     Column("corrects_event_id", "更正的事件", "corrects_event_id", "e.corrects_event_id"),
+    # the original stays in the file (records are append-only), marked with its correction
+    Column("undone_by", "已被撤销", "undone_by", "u.id"),
 )
 
 #: the reason texts: few distinct values, with commas; csvfile.FastRows writes them into its
@@ -162,5 +164,6 @@ LEFT JOIN volunteers AS v ON v.id = e.volunteer_id
 LEFT JOIN readings AS r1 ON r1.event_id = e.id AND r1.ordinal = 1
 LEFT JOIN readings AS r2 ON r2.event_id = e.id AND r2.ordinal = 2
 LEFT JOIN msg ON msg.code = e.reason
+LEFT JOIN gate_events AS u ON u.corrects_event_id = e.id
 WHERE {where}
 ORDER BY e.local_date, e.checkpoint, e.device_id, e.seq"""

@@ -46,6 +46,12 @@ SUMMARY_COUNTS: tuple[Label, ...] = tuple(Label(*c) for c in (
 ))
 SUMMARY_KEYS = tuple(c.key for c in SUMMARY_COUNTS)
 
+#: SQL: this ``gate_events`` row has not been undone at the gate (no correction event names
+#: it). An undone movement did not happen: it is no entry, no exit, and leaves nobody out.
+#: Not correlated: SQLite reads the few corrections once into an index.
+NOT_UNDONE = ("id NOT IN (SELECT corrects_event_id FROM gate_events "
+              "WHERE corrects_event_id IS NOT NULL)")
+
 
 def empty_counts() -> dict[str, int]:
     """All counts zero (a quiet day still reports them)."""
@@ -64,9 +70,11 @@ def live_summary(cur: sqlite3.Cursor, day: date,
                  checkpoints: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
     """The day's counts computed from the events: {checkpoint: counts}, plus TOTAL.
 
-    * entries / exits: allowed movements in / out;
+    * entries / exits: allowed movements in / out, except those undone at the gate (a
+      correction event names them: the movement did not happen);
     * unique_residents: distinct residents with an allowed movement that day;
-    * visitors: events with a visitor name; remeasures: 're-measure' outcomes;
+    * visitors: events with a visitor name (neither an undone movement nor its correction);
+      remeasures: 're-measure' outcomes;
     * confirmed_fevers: escalated events (a fever, whatever the papers' reason); denials
       and deny_<reason>: 'deny' outcomes;
     * still_out: residents whose last allowed movement up to the end of the day (over all
@@ -79,14 +87,15 @@ def live_summary(cur: sqlite3.Cursor, day: date,
     """
     where, cp = day_filter(checkpoints)
     params: list[Any] = [day.isoformat(), *(checkpoints or ())]
+    allow = f"outcome = 'allow' AND {NOT_UNDONE}"
     out: dict[str, dict[str, int]] = {}
     deny_known = [f"deny_{r.value}" for r in DENY_REASONS]
     deny_sql = "".join(f",\n  count(*) FILTER (WHERE outcome = 'deny' AND reason = "
                        f"{sql_str(r.value)})" for r in DENY_REASONS)
     sql = f"""SELECT checkpoint,
-  count(*) FILTER (WHERE outcome = 'allow' AND direction = 'in'),
-  count(*) FILTER (WHERE outcome = 'allow' AND direction = 'out'),
-  count(*) FILTER (WHERE visitor_name != ''),
+  count(*) FILTER (WHERE {allow} AND direction = 'in'),
+  count(*) FILTER (WHERE {allow} AND direction = 'out'),
+  count(*) FILTER (WHERE visitor_name != '' AND corrects_event_id IS NULL AND {NOT_UNDONE}),
   count(*) FILTER (WHERE escalated),
   count(*) FILTER (WHERE outcome = 'remeasure'),
   count(*) FILTER (WHERE outcome = 'deny'){deny_sql}
@@ -102,7 +111,7 @@ FROM gate_events WHERE {where}{cp} GROUP BY checkpoint"""
     # last one (seq is the true order on a device) and whether any was on the day itself
     sql = ("SELECT resident_id, device_id, checkpoint, max(seq), direction, wall_utc, "
            "count(*) FILTER (WHERE local_date = ?) "
-           "FROM gate_events WHERE local_date <= ? AND outcome = 'allow' "
+           f"FROM gate_events WHERE local_date <= ? AND {allow} "
            "AND resident_id IS NOT NULL GROUP BY resident_id, device_id, checkpoint "
            "ORDER BY resident_id, device_id, checkpoint")
     wanted = set(checkpoints) if checkpoints else None

@@ -55,6 +55,10 @@ MAX_SMALL_BODY_BYTES = 64 * 1024
 BODY_TIMEOUT_S = 180.0
 DB_ENV = "KIOSK_SERVER_DB"
 BODY_TIMEOUT_ENV = "KIOSK_SERVER_BODY_TIMEOUT"
+#: seconds a client has to send a request's line and headers (kiosk.server.headtimeout;
+#: nginx's client_header_timeout is 60 by default)
+HEADER_TIMEOUT_S = 20.0
+HEADER_TIMEOUT_ENV = "KIOSK_SERVER_HEADER_TIMEOUT"
 EVENTS_PATH = "/api/v1/events"
 
 

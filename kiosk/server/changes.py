@@ -9,14 +9,14 @@ that crashes half way just asks again from the cursor it last stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
 from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
 from kiosk.server.cases import for_gate
-from kiosk.server.ingest import EV
+from kiosk.server.ingest import EV, UNDONE
 
 #: movements older than this are no use to a gate (quota windows are a few days)
 MOVEMENT_DAYS = 14
@@ -50,11 +50,6 @@ class Cursor:
 
     def __str__(self) -> str:
         return f"{self.admin}.{self.movements}"
-
-
-def _utc(local: datetime) -> datetime:
-    """A naive server-local time (``received_at``) as naive UTC, like ``wall_utc``."""
-    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _since(conn: Connection, table: Table, after: int, limit: int, *where: Any) -> list[Any]:
@@ -104,13 +99,20 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             else:
                 out["policy"][r.key] = r.value
         admin_top = admin_rows[-1][0] if admin_rows else cursor.admin
+        # the allowed movements and the corrections (undos) of the other gates, in one
+        # stream: a correction comes after the movement it undoes, so a kiosk that has the
+        # movement drops it when the correction arrives; a movement already undone here is
+        # not sent at all
         moves = list(conn.execute(
             select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
                    EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
-                   EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id)
+                   EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id,
+                   EV.c.corrects_event_id)
             .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
                    EV.c.local_date >= today - timedelta(days=MOVEMENT_DAYS),
-                   EV.c.device_id != device_id, EV.c.outcome == "allow",
+                   EV.c.device_id != device_id,
+                   ((EV.c.outcome == "allow") & ~UNDONE)
+                   | EV.c.corrects_event_id.is_not(None),
                    EV.c.pass_number.is_not(None))
             .order_by(EV.c.change_id).limit(limit)))
         more |= len(moves) == limit
@@ -121,9 +123,12 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             "direction": m.direction, "local_date": m.local_date.isoformat(),
             # never later than its arrival here: a kiosk clock that ran fast must not
             # keep a person "out" at the other gates (kiosk.ui.vm.queries.who_is_out)
-            "wall_utc": min(m.wall_utc, _utc(m.received_at)).isoformat(),
+            "wall_utc": min(m.wall_utc, m.received_at).isoformat(),
             "counts_against_quota": m.counts_against_quota,
-        } for m in moves]
+        } for m in moves if m.corrects_event_id is None]
+        # movements of the other gates undone there (the ids of the movements)
+        out["undone"] = [m.corrects_event_id for m in moves
+                         if m.corrects_event_id is not None]
         # the compound's fever cases someone took over (a few rows, sent whole each time;
         # kiosks that do not know the key ignore it)
         out["cases"] = for_gate(conn, compound)

@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 
 from kiosk.clibase import Context, fail
 from kiosk.server import admin
-from kiosk.server.app import BODY_TIMEOUT_ENV, BODY_TIMEOUT_S, DB_ENV
+from kiosk.server.app import (
+    BODY_TIMEOUT_ENV,
+    BODY_TIMEOUT_S,
+    DB_ENV,
+    HEADER_TIMEOUT_ENV,
+    HEADER_TIMEOUT_S,
+)
 from kiosk.server.db import default_url, open_server_store
 from kiosk.server.roles import Role
 from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
@@ -61,10 +67,13 @@ def is_loopback(host: str) -> bool:
                    "every caller is who the connection says.")
 @click.option("--body-timeout", default=BODY_TIMEOUT_S, show_default=True, type=float,
               help="Seconds a client may take to send a request's body (then 408).")
+@click.option("--header-timeout", default=HEADER_TIMEOUT_S, show_default=True, type=float,
+              help="Seconds a client may take to send a request's line and headers (then "
+                   "the connection is closed).")
 @click.pass_context
 def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int,
           zone: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_tls_proxy: bool,
-          trusted_proxies: tuple[str, ...], body_timeout: float) -> None:
+          trusted_proxies: tuple[str, ...], body_timeout: float, header_timeout: float) -> None:
     """Run the command's central store (HTTP API for kiosks + dashboard)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
@@ -96,12 +105,15 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
     os.environ[DB_ENV] = url
     os.environ[TZ_ENV] = zone
     os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+    os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"central store {url} on {scheme}://{host}:{port}/", err=True)
     uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", timeout_graceful_shutdown=5,
                 ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
+                # uvicorn's h11 protocol with a deadline on request heads (slow senders)
+                http="kiosk.server.headtimeout:HeadDeadlineProtocol")
 
 
 def _engine(ctx: click.Context) -> Engine:

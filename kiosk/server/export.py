@@ -35,6 +35,7 @@ from kiosk.export.csvfile import neutralise
 from kiosk.export.nightly import ExportOptions, ExportResult, export_day
 from kiosk.server import audit
 from kiosk.server.briefing import write_briefing
+from kiosk.server.ingest import UNDONE
 from kiosk.server.models import (
     CentralSummaryRow,
     DeviceVolunteerRow,
@@ -122,9 +123,10 @@ def _records(engine: Engine, day: date, compound: str | None = None
 def _last_movements_before(engine: Engine, day: date, compound: str | None = None
                            ) -> list[EventJson]:
     """Each pass's last allowed movement at each gate before ``day``: what "still out at
-    day's end" needs from earlier days (a resident who went out yesterday and is not back)."""
+    day's end" needs from earlier days (a resident who went out yesterday and is not back).
+    A movement undone at the gate did not happen: the one before it is the last."""
     last = (select(EV.c.device_id, func.max(EV.c.seq).label("seq"))
-            .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
+            .where(EV.c.outcome == "allow", ~UNDONE, EV.c.pass_number.is_not(None),
                    EV.c.local_date < day, *_in(compound))
             .group_by(EV.c.pass_number, EV.c.device_id).subquery())
     with engine.connect() as conn:

@@ -18,7 +18,7 @@ import json
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -61,6 +61,14 @@ orjson = wire.orjson  # None on a machine without the wheel: the reference path 
 DEV = table_of(DeviceRow)
 EV = table_of(EventRow)
 FI = table_of(FindingRow)
+#: the correction events (undos at a gate), by the movement they undo (ix_events_corrects)
+_CORRECTIONS = EV.alias("corrections")
+#: this event was undone at the gate: a correction event names it (the movement did not
+#: happen: no tally, quota or "who is out" takes it; the record stays, append-only). Not
+#: correlated: the few corrections are read once per query (a hashed set), not probed per
+#: row in every day's partition
+UNDONE = EV.c.id.in_(select(_CORRECTIONS.c.corrects_event_id)
+                     .where(_CORRECTIONS.c.corrects_event_id.is_not(None)))
 PO = table_of(PolicyEntryRow)
 DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
@@ -299,9 +307,10 @@ def _update_gaps(gaps: list[list[int]], last_seq: int, seqs: Sequence[int]) -> i
     return last_seq
 
 
-def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[str, Any]:
+def _event_row(c: Checked, device: Any, received_utc: datetime, change_id: int
+               ) -> dict[str, Any]:
     """The stored row; ``checkpoint`` and ``compound`` are the enrolled device's (the kiosk's
-    own checkpoint setting stays in ``record``)."""
+    own checkpoint setting stays in ``record``); ``received_utc``: now, naive UTC."""
     v = c.values
     return {
         "local_date": c.local_date, "id": v["id"], "device_id": v["device_id"], "seq": v["seq"],
@@ -311,7 +320,8 @@ def _event_row(c: Checked, device: Any, now: datetime, change_id: int) -> dict[s
         "counts_against_quota": v["counts_against_quota"], "escalated": v["escalated"],
         "prev_hash": v["prev_hash"], "hash": v["hash"],
         "record": wire.dumps(v).decode(),
-        "received_at": now, "change_id": change_id,
+        "received_at": received_utc, "change_id": change_id,
+        "corrects_event_id": v["corrects_event_id"],
     }
 
 
@@ -443,7 +453,10 @@ class Ingest:
         rows: list[dict[str, Any]] = []
         if new:
             first = next_change_ids(conn, compound_scope(device.compound), len(new))
-            rows = [_event_row(c, device, now, first + k) for k, c in enumerate(new)]
+            # naive UTC like wall_utc, which it bounds ("who is out", /changes), whatever the
+            # server's own zone
+            received = datetime.now(UTC).replace(tzinfo=None)
+            rows = [_event_row(c, device, received, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
         gaps: list[list[int]] = json.loads(device.gaps)
@@ -460,7 +473,7 @@ class Ingest:
                          now: datetime) -> list[dict[str, Any]]:
         """Exits that, together with exits recorded at other gates, spend more outings than
         the policy allows: only visible once both gates have synced; flagged, never
-        dropped."""
+        dropped. An exit undone at its gate spent no outing."""
         exits = [r for r in rows if r["counts_against_quota"] and r["outcome"] == "allow"
                  and r["household"]]
         if not exits:
@@ -478,13 +491,16 @@ class Ingest:
             .where(EV.c.compound == device.compound,
                    EV.c.household.in_(bindparam("hh", expanding=True)),
                    EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow"),
+                   EV.c.outcome == "allow", ~UNDONE),
             {"hh": households},
         ):
             known.setdefault(row.household, []).append(
                 (row.local_date, row.id, row.checkpoint, row.device_id))
+        counted = {e[1] for days_ in known.values() for e in days_}
         out: list[dict[str, Any]] = []
         for r in exits:
+            if r["id"] not in counted:  # undone at the gate (in this batch): spent nothing
+                continue
             d = r["local_date"]
             for k in range(days):
                 end = d + timedelta(days=k)

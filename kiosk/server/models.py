@@ -86,6 +86,8 @@ class EventRow(ServerBase):
         Index("ix_events_household_day", "household", "local_date"),
         # confirmed fevers of the last days, made into cases (kiosk.server.cases)
         Index("ix_events_escalated_day", "escalated", "local_date"),
+        # the correction naming a movement undone at the gate (kiosk.server.ingest.UNDONE)
+        Index("ix_events_corrects", "corrects_event_id"),
         # a day's events: the primary key (local_date, id) and, on PostgreSQL, the partition
     )
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -105,9 +107,14 @@ class EventRow(ServerBase):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[str] = mapped_column(Text)
+    #: when the central store stored it, naive UTC like ``wall_utc`` (server migration 0007
+    #: moved older rows from the server's local time)
     received_at: Mapped[datetime] = mapped_column(DateTime)
     #: position in the compound's change stream (the download cursor)
     change_id: Mapped[int] = mapped_column(BigInteger)
+    #: for a correction (an undo at the gate), the movement it undoes: that movement did
+    #: not happen, so no count, quota or "who is out" takes it
+    corrects_event_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class FindingRow(ServerBase):
@@ -269,6 +276,7 @@ class CentralSummaryRow(ServerBase):
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
     checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
     counts: Mapped[str] = mapped_column(Text)
+    #: naive UTC: compared with the events' ``received_at`` (late arrivals)
     frozen_at: Mapped[datetime] = mapped_column(DateTime)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, text
@@ -76,12 +76,12 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
           actor: str | None = None, dry_run: bool = False,
           now: datetime | None = None) -> PurgeReport:
     """Wipe the personal fields of events with a local date before ``today - days``,
-    freezing each day's counts first; audited."""
+    freezing each day's counts first; audited. ``now``: naive UTC, as ``received_at``."""
     if days < 1:
         raise ValueError("retention must keep at least one day")
     today = today or date.today()
     cutoff = today - timedelta(days=days)
-    at = now or datetime.now()
+    at = now or datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as received_at
     with engine.connect() as conn:
         pending = _pending(conn, cutoff)
     report = PurgeReport(cutoff, sum(n for n, _ in pending.values()), sorted(pending), dry_run)

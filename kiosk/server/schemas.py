@@ -102,6 +102,8 @@ class ChangesPage(BaseModel):
     policy: dict[str, str]
     volunteers: list[Volunteer]
     movements: list[Movement]
+    undone: list[str] = Field(default_factory=list,
+                              description="movements of other gates undone there (event ids)")
     cases: list[GateCase] = Field(default_factory=list,
                                   description="the compound's fever cases taken over")
     cursor: str = Field(description="ask again from here: ADMIN.MOVEMENTS")

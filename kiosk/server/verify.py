@@ -24,7 +24,8 @@ from kiosk.server.ingest import DEV, EV, FI
 #: typed columns that must equal the record's value (the dashboard and the district export
 #: read these, so an edit here would change what the command sees)
 _COPIED = ("id", "device_id", "seq", "direction", "pass_number", "household", "outcome",
-           "reason", "counts_against_quota", "escalated", "prev_hash", "hash")
+           "reason", "counts_against_quota", "escalated", "prev_hash", "hash",
+           "corrects_event_id")
 #: finding kinds written by a verification (ingest writes its own kinds)
 STORED_ALTERED, STORED_MISSING = "stored_altered", "stored_missing"
 

@@ -386,9 +386,26 @@ class Store:
     engine: Engine
     #: why today's backup failed (shown on the gate screen), None when it is fine
     backup_problem: str | None = None
+    #: where the daily backups go (None: <directory of the database>/backups)
+    backup_dir: Path | None = None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def daily_backup(self) -> Path | None:
+        """Make the day's backup when one is due (make_backup keeps it to one a day), and
+        say why in ``backup_problem`` when it fails: called at start and then by the
+        running app's chores (kiosk.ui.services.Chores), so a kiosk that runs for days
+        backs up every day, not only when it starts. The new backup, or None."""
+        try:
+            made = make_backup(self.path, self.backup_dir or self.path.parent / "backups")
+        except BackupFailed as exc:
+            log.error("%s", exc)
+            self.backup_problem = str(exc)
+            return None
+        if made is not None:
+            self.backup_problem = None
+        return made
 
 
 def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = True) -> Store:
@@ -408,12 +425,8 @@ def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = Tr
     engine = make_engine(path)
     if migrate:
         upgrade(engine, only_if_needed=True)
-    store = Store(path=path, engine=engine)
-    try:
-        make_backup(path, backups)
-    except BackupFailed as exc:
-        log.error("%s", exc)
-        store.backup_problem = str(exc)
+    store = Store(path=path, engine=engine, backup_dir=backups)
+    store.daily_backup()
     return store
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from kiosk.core.decision import counted_exit_days
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
+from kiosk.sync.state import own_clock_error
 
 P = table_of(PassRow)
 R = table_of(ResidentRow)
@@ -150,8 +151,9 @@ def last_direction(conn: Connection, pass_number: str) -> Direction | None:
     """Direction of the pass holder's newest allowed movement: at this kiosk by sequence
     (which never goes backwards even when the wall clock did), at another gate of the
     compound (downloaded by sync) when its time is later. The time here is bounded by the
-    later events here, the other gate's by when the central store received it
-    (kiosk.ui.vm.queries.who_is_out says why)."""
+    later events here and corrected by this clock's error measured at the last sync, the
+    other gate's bounded by when the central store received it (kiosk.ui.vm.queries.who_is_out
+    says why)."""
     row = conn.execute(_LAST_DIRECTION, {"number": pass_number}).first()
     remote = conn.execute(_LAST_REMOTE, {"number": pass_number}).first()
     if remote is None:
@@ -159,7 +161,8 @@ def last_direction(conn: Connection, pass_number: str) -> Direction | None:
     if row is None:
         return Direction(remote.direction)
     later = conn.execute(_LATER_BOUND, {"seq": row.seq}).scalar()
-    when = min(row.wall_utc, later) if later is not None else row.wall_utc
+    when = (min(row.wall_utc, later) if later is not None else row.wall_utc
+            ) - own_clock_error(conn)
     return Direction(remote.direction if remote.wall_utc > when else row.direction)
 
 

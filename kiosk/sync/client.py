@@ -134,9 +134,15 @@ class SyncClient:
             "Content-Type": "application/json", "X-Kiosk-Pending": str(pending),
             "X-Kiosk-Quarantined": str(quarantined)}))
 
-    def device(self) -> dict[str, Any]:
-        """The server's view of this kiosk: last sequence number stored, ranges missing."""
-        return dict(self._send("GET", "/device"))
+    def device(self, *, pending: int | None = None, quarantined: int | None = None
+               ) -> dict[str, Any]:
+        """The server's view of this kiosk: last sequence number stored, ranges missing.
+        ``pending``/``quarantined``: the outbox as it is now, for the dashboard (a batch's
+        own counts, sent before it was stored, still include it)."""
+        headers = {} if pending is None else {"X-Kiosk-Pending": str(pending)}
+        if quarantined is not None:
+            headers["X-Kiosk-Quarantined"] = str(quarantined)
+        return dict(self._send("GET", "/device", headers=headers))
 
     def changes(self, cursor: str, limit: int = 2000) -> dict[str, Any]:
         return dict(self._send("GET", "/changes", params={"cursor": cursor, "limit": limit}))

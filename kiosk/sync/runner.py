@@ -226,7 +226,10 @@ class Syncer:
             self._push_pipelined(report)
         except BatchRefused:
             self._push_halving(report)
-        missing = self.client.device().get("missing", [])
+        with self.engine.connect() as conn:  # what still waits, now the batches are in
+            pending, quarantined = state.outbox_counts(conn)
+        missing = self.client.device(pending=pending, quarantined=quarantined
+                                     ).get("missing", [])
         state.record(self.engine, **{state.MISSING: json.dumps(missing)})
         report.missing = missing
 
@@ -362,10 +365,14 @@ class Syncer:
                 upsert_roster(conn, roster, ImportReport())
             if moves:
                 conn.execute(insert(RM).prefix_with("OR IGNORE"), moves)
+            undone = [str(i) for i in page.get("undone", [])]
+            if undone:  # undone at their gate: they did not happen (issue 11)
+                conn.execute(delete(RM).where(RM.c.event_id.in_(undone)))
             for v in page.get("volunteers", []):
                 _upsert_volunteer(conn, v)
             state.put(conn, **{state.CURSOR: str(page["cursor"])})
-        for kind in ("revocations", "pass_keys", "roster", "movements", "volunteers"):
+        for kind in ("revocations", "pass_keys", "roster", "movements", "undone",
+                     "volunteers"):
             report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
 
     def _apply_policy(self, policy: dict[str, str]) -> None:

@@ -7,13 +7,15 @@ the rows it stands for: a crash can never leave the cursor ahead of what was app
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
+from kiosk.core.clock import clock_is_off
 from kiosk.store.models import Meta, OutboxRow, table_of
 
 M = table_of(Meta)
@@ -38,6 +40,22 @@ SECRET_FILE = "sync.key"
 def get(conn: Connection, key: str, default: str = "") -> str:
     value = conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one_or_none()
     return default if value is None else str(value)
+
+
+def own_clock_error(conn: Connection) -> timedelta:
+    """How far this kiosk's wall clock was ahead of the central store's at the last sync
+    (negative: behind), when that is more than ordinary drift (kiosk.core.clock.clock_is_off);
+    zero otherwise or when never measured. Taken off this kiosk's own event times before
+    they are compared with another gate's, so a clock 45 days fast does not decide who is
+    out (kiosk.ui.vm.queries.who_is_out, kiosk.store.roster.last_direction)."""
+    text = get(conn, CLOCK_OFFSET)
+    try:
+        offset = float(text) if text else None
+    except ValueError:
+        return timedelta(0)
+    if offset is None or not math.isfinite(offset) or not clock_is_off(offset):
+        return timedelta(0)
+    return timedelta(seconds=offset)
 
 
 def put(conn: Connection, **values: str) -> None:

@@ -30,7 +30,7 @@ from kiosk.store.db import open_store
 from kiosk.ui import i18n, panel
 from kiosk.ui.fonts import install_cjk_font
 from kiosk.ui.screens import BY_NAME, SCREENS
-from kiosk.ui.services import Devices, ThreadRunner, start_sync, sync_status
+from kiosk.ui.services import Chores, Devices, ThreadRunner, start_sync, sync_status
 from kiosk.ui.settings_watch import SettingsWatch
 from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
@@ -72,6 +72,9 @@ class GuardedScreenManager(ScreenManager):
 
 
 class KioskApp(App):
+    #: seconds between two looks at the daily chores (backup, nightly export)
+    CHORES_EVERY_S = 60.0
+
     lang = StringProperty("zh")
     #: layout scale: 1.0 at 800x480, everything (type, keys) grows with the screen
     u = NumericProperty(1.0)
@@ -104,6 +107,10 @@ class KioskApp(App):
         self.font_path: Path | None = None
         self.camera_state = CAMERA_OFF
         self.sync_loop: Any = None
+        self.chores: Chores | None = None
+        self.exports: Any = None  # kiosk.export.scheduler.ExportScheduler, made when first due
+        #: the last scheduled export's failure, shown on the gate screen until one succeeds
+        self.export_problem: Any = None
         self._thermo_state = ReaderState.STOPPED
         self._clear_notice = Clock.create_trigger(lambda _dt: setattr(self, "notice", ""),
                                                   NOTICE_S)
@@ -158,6 +165,12 @@ class KioskApp(App):
         self._poll_status()
         self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
                                     lambda: self.post(self._poll_status))
+        # a kiosk runs for days: the day's backup and the nightly export (with missed nights)
+        # are looked at every minute on the app's clock, done in a thread of their own
+        self.chores = Chores([self.store.daily_backup, self._export_due])
+        Clock.schedule_interval(lambda _dt: self.chores.due() if self.chores else None,
+                                self.CHORES_EVERY_S)
+        self.chores.due()  # at once: nights missed while the kiosk was off
         # systemd (kiosk install-service): READY=1 on the first frame, then WATCHDOG=1 from
         # the UI loop, so a frozen UI is restarted, not only a dead process
         Clock.schedule_once(lambda _dt: sysd.ready_and_watched(Clock.schedule_interval), 0)
@@ -165,10 +178,28 @@ class KioskApp(App):
     def on_stop(self) -> None:
         if self.sync_loop is not None:
             self.sync_loop.stop(2.0)
+        if self.chores is not None:
+            self.chores.stop()  # an export under way is finished first
+            self.chores = None
         self.runner.stop()  # first: a device restart from the admin screen may be running
         self.devices.stop()
         self.gate.close()
         self.store.close()
+
+    def _export_due(self) -> None:
+        """The chores' export job (in their thread): every day due, oldest first, with the
+        settings as they are now (kiosk.export.scheduler)."""
+        if self.exports is None:
+            from kiosk.export.scheduler import ExportScheduler
+
+            self.exports = ExportScheduler(self.store.engine, self.settings, self.data_dir)
+            self.exports.on_status(lambda st: self.post(lambda: self._export_status(st)))
+        self.exports.settings = self.settings
+        self.exports.run_once()
+
+    def _export_status(self, status: Any) -> None:
+        """On the gate screen from the next status tick (within 5 s) until one succeeds."""
+        self.export_problem = None if status.ok else status
 
     def _start_devices(self, settings: Settings) -> None:
         """Start the thermometer and camera of ``settings``; callable from the worker (any
@@ -377,6 +408,9 @@ class KioskApp(App):
             warnings.append(self.tr(self.flow.stopped))
         if self.store.backup_problem:
             warnings.append(self.tr("backup_failed"))
+        if self.export_problem is not None:  # its own words, in both languages
+            warnings.append(self.export_problem.message_zh if self.lang == "zh"
+                            else self.export_problem.message_en)
         if self.font_path is None:
             warnings.append(self.tr("no_font"))
         # an offline kiosk's own clock is the normal case: said calmly (where the time

@@ -1,7 +1,8 @@
 """The app's background workers, with no Kivy import: one thread for store work, the
-thermometer reader, the camera reader. Each posts its results through ``post`` (the app
-passes a function that re-posts onto the UI thread with ``Clock.schedule_once``), so the UI
-thread never waits on serial, camera, disk or network."""
+thermometer reader, the camera reader, one thread for the daily chores (backup, nightly
+export). Each posts its results through ``post`` (the app passes a function that re-posts
+onto the UI thread with ``Clock.schedule_once``), so the UI thread never waits on serial,
+camera, disk or network."""
 
 from __future__ import annotations
 
@@ -143,6 +144,46 @@ class Devices:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+
+
+class Chores:
+    """The work a kiosk that runs for days owes on schedule, in a thread of its own (a backup
+    or an export of a big store takes seconds: neither the UI thread nor the gate's worker
+    may wait for it): each job in turn, e.g. the daily backup (once a day) and the nightly
+    export (catching up missed nights). The app's clock calls ``due()`` every minute; a call
+    while the jobs run is folded into the next run. A failing job is logged and the others
+    still run (each job reports its own failures, e.g. to the gate screen)."""
+
+    def __init__(self, jobs: Sequence[Callable[[], object]]) -> None:
+        self._jobs = tuple(jobs)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chores", daemon=True)
+        self._thread.start()
+
+    def due(self) -> None:
+        """Run the jobs now (callable from any thread; returns at once)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            for job in self._jobs:
+                try:
+                    job()
+                except Exception:  # the store went away, a bad setting... (logged)
+                    log.exception("chore %s failed", getattr(job, "__name__", job))
+                if self._stop.is_set():
+                    return
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop after the job under way (an export is finished, never cut in half)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
 
 
 def start_sync(engine: Any, data_dir: Path, settings: Settings,

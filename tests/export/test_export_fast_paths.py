@@ -97,7 +97,7 @@ _SCHEMA = """CREATE TABLE gate_events (
   wall_utc TEXT NOT NULL, local_date TEXT NOT NULL, checkpoint TEXT NOT NULL,
   direction TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
   escalated BOOLEAN NOT NULL DEFAULT 0, resident_id INTEGER, visitor_name TEXT,
-  UNIQUE (device_id, seq));
+  corrects_event_id INTEGER, UNIQUE (device_id, seq));
 CREATE INDEX ix_gate_events_day_order ON gate_events (local_date, checkpoint, device_id, seq);
 CREATE TABLE daily_summaries (local_date TEXT, checkpoint TEXT, counts TEXT)"""
 D0 = date(2026, 2, 9)
@@ -115,7 +115,14 @@ _event = st.fixed_dictionaries({
     "escalated": st.booleans(),
     "resident_id": st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
     "visitor_name": st.sampled_from([None, "", "访客"]),
+    # an allowed movement undone at the gate right after: a correction event names it
+    "undone": st.booleans(),
 })
+#: a movement that happened (the reference's own way of saying it: a correlated NOT EXISTS)
+_MOVED = ("outcome = 'allow' AND NOT EXISTS (SELECT 1 FROM gate_events AS c "
+          "WHERE c.corrects_event_id = gate_events.id)")
+_NOT_CORRECTION = ("corrects_event_id IS NULL AND NOT EXISTS (SELECT 1 FROM gate_events AS c "
+                   "WHERE c.corrects_event_id = gate_events.id)")
 
 
 def _reference_summary(cur: sqlite3.Cursor, day: date,
@@ -125,15 +132,16 @@ def _reference_summary(cur: sqlite3.Cursor, day: date,
     cp = f" AND checkpoint IN ({','.join('?' * len(checkpoints))})" if checkpoints else ""
     params: list[Any] = [day.isoformat(), *(checkpoints or ())]
     out: dict[str, dict[str, int]] = {}
-    base = """SELECT {group},
-        coalesce(sum(outcome = 'allow' AND direction = 'in'), 0),
-        coalesce(sum(outcome = 'allow' AND direction = 'out'), 0),
-        count(DISTINCT CASE WHEN outcome = 'allow' THEN resident_id END),
-        coalesce(sum(visitor_name IS NOT NULL AND visitor_name != ''), 0),
+    base = f"""SELECT {{group}},
+        coalesce(sum({_MOVED} AND direction = 'in'), 0),
+        coalesce(sum({_MOVED} AND direction = 'out'), 0),
+        count(DISTINCT CASE WHEN {_MOVED} THEN resident_id END),
+        coalesce(sum(visitor_name IS NOT NULL AND visitor_name != '' AND {_NOT_CORRECTION}),
+                 0),
         coalesce(sum(escalated), 0),
         coalesce(sum(outcome = 'remeasure'), 0),
         coalesce(sum(outcome = 'deny'), 0)
-      FROM gate_events WHERE {where}{cp} {group_by}"""
+      FROM gate_events WHERE {{where}}{{cp}} {{group_by}}"""
     for group, group_by in (("checkpoint", "GROUP BY checkpoint"), (f"'{TOTAL}'", "")):
         for row in cur.execute(base.format(group=group, where=where, cp=cp,
                                            group_by=group_by), params):
@@ -154,7 +162,7 @@ def _reference_summary(cur: sqlite3.Cursor, day: date,
     last: dict[int, tuple[str, str, str]] = {}
     for resident_id, _seq, _device, direction, checkpoint, wall in cur.execute(
             "SELECT resident_id, max(seq), device_id, direction, checkpoint, wall_utc "
-            "FROM gate_events WHERE local_date <= ? AND outcome = 'allow' "
+            f"FROM gate_events WHERE local_date <= ? AND {_MOVED} "
             "AND resident_id IS NOT NULL GROUP BY resident_id, device_id", [day.isoformat()]):
         if resident_id not in last or wall > last[resident_id][0]:
             last[resident_id] = (wall, direction, checkpoint)
@@ -177,14 +185,20 @@ def test_summary_and_device_ranges_equal_the_straightforward_sql(events, rnd):
     rows = []
     for e in events:  # seq in recording order per device; inserted in random order
         seqs[e["device_id"]] = seqs.get(e["device_id"], 0) + 1
-        rows.append((e["device_id"], seqs[e["device_id"]], e["wall_utc"],
-                     (D0 + timedelta(days=e["day"])).isoformat(), e["checkpoint"],
-                     e["direction"], e["outcome"], e["reason"], e["escalated"],
-                     e["resident_id"], e["visitor_name"]))
+        row = (len(rows) + 1, e["device_id"], seqs[e["device_id"]], e["wall_utc"],
+               (D0 + timedelta(days=e["day"])).isoformat(), e["checkpoint"],
+               e["direction"], e["outcome"], e["reason"], e["escalated"],
+               e["resident_id"], e["visitor_name"], None)
+        rows.append(row)
+        if e["undone"] and e["outcome"] == "allow":  # the correction, as Gate.undo makes it
+            seqs[e["device_id"]] += 1
+            rows.append((len(rows) + 1, *row[1:2], seqs[e["device_id"]], *row[3:7], "undo",
+                         "undone", False, *row[10:12], row[0]))
     rnd.shuffle(rows)
-    con.executemany("INSERT INTO gate_events (device_id, seq, wall_utc, local_date, "
+    con.executemany("INSERT INTO gate_events (id, device_id, seq, wall_utc, local_date, "
                     "checkpoint, direction, outcome, reason, escalated, resident_id, "
-                    "visitor_name) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                    "visitor_name, corrects_event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows)
     cur = con.cursor()
     for offset in range(4):
         day = D0 + timedelta(days=offset)

@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from export_testing import HOSTILE_NAMES, Traffic, make_traffic, parse_rfc4180
 
+from kiosk.core.model import Direction
 from kiosk.core.privacy import mask_phone
+from kiosk.core.screening import make_reading
 from kiosk.export.columns import MOVEMENTS
 from kiosk.export.csvfile import FORMULA_STARTS, neutralise, write_csv
 from kiosk.export.nightly import ExportOptions, export_day
 from kiosk.export.summary import SUMMARY_KEYS
+from kiosk.gate import Gate
 from kiosk.store import audit
 
 COL = {c.key: i for i, c in enumerate(MOVEMENTS)}
@@ -281,3 +284,29 @@ def test_formulas_planted_in_the_kiosks_own_columns_are_neutralised(traffic: Tra
         row = planted[event_id]
         for key in own:
             assert row[COL[key]].startswith("'" + p[:1]), (key, row[COL[key]])
+
+
+def test_a_movement_undone_at_the_gate_is_listed_marked_and_counted_nowhere(
+        traffic: Traffic, tmp_path):
+    """王五 (out, stays out) is recorded back IN by mistake and the volunteer undoes it: both
+    records stay in the movement file, the original marked with its correction, and the
+    summary counts no entry and still has 王五 out (issue 11)."""
+    t = traffic
+    gate = Gate(t.store, t.settings, clock=t.clock.sample, os_synced=lambda: t.clock.synced)
+    mistaken = gate.check("R0003", [make_reading(36.5)], direction=Direction.IN)
+    assert mistaken.decision.allowed
+    t.clock.advance(20)
+    undo = gate.undo(mistaken.event.id)
+    gate.close()
+    movements, summary, _ = export(t, tmp_path, lang="en")
+    rows = {r[COL["event_id"]]: r for r in read_csv_module(movements)[1:]}
+    assert rows[mistaken.event.id][COL["decision"]] == "allow"
+    assert rows[mistaken.event.id][COL["undone_by"]] == undo.event.id
+    assert rows[undo.event.id][COL["decision"]] == "undo"
+    assert rows[undo.event.id][COL["corrects_event_id"]] == mistaken.event.id
+    assert rows[undo.event.id][COL["undone_by"]] == ""
+    head, row = read_csv_module(summary)
+    counts = dict(zip(head, row, strict=True))
+    assert int(counts["entries"]) == 1 + 2  # as before: 张三明 back, two visitors
+    assert int(counts["still_out"]) == 1 + len(HOSTILE_NAMES)  # 王五 is still out
+    assert int(counts["denials"]) == 3  # an undo is no denial

@@ -43,6 +43,24 @@ def test_every_event_arrives_once_and_a_replayed_batch_changes_nothing(
     assert st.pending == 0 and st.quarantined == 0 and st.last_success and not st.last_error
 
 
+def test_the_dashboards_waiting_count_does_not_include_the_batch_just_uploaded(
+        central: CentralServer, kiosks: list[Kiosk]):
+    """Three events go up in one batch: the gate's row on the dashboard says nothing is
+    waiting (it said 3: the count the kiosk sent with the batch, before it was stored)."""
+    from kiosk.server.web import queries
+    from kiosk.server.web.settings import DashboardSettings
+
+    k = kiosks[0]
+    for number in ("R1", "R3", "W1"):
+        k.check(number)
+    assert k.sync().sent == 3
+    with central.engine.connect() as conn:
+        gates = queries.gate_health(conn, DashboardSettings.from_env(),
+                                    queries.Scope(compound=k.compound))
+    mine = [g for g in gates if g.device_id == k.settings.device.id]
+    assert [(g.pending, g.quarantined) for g in mine] == [(0, 0)]
+
+
 def test_the_server_reports_missing_sequence_numbers_until_they_arrive(
         central: CentralServer, kiosks: list[Kiosk]):
     k = kiosks[0]
@@ -203,3 +221,55 @@ def test_an_undo_at_the_gate_reaches_the_central_store_as_a_correction(
                               .where(EV.c.id == undo.event.id)).one()
     assert (stored.outcome, stored.reason) == ("undo", "undone")
     assert json.loads(stored.record)["corrects_event_id"] == out.event.id
+
+
+def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_anywhere(
+        central: CentralServer, kiosks: list[Kiosk], tmp_path):
+    """R1 is recorded OUT at gate 1 by mistake; gate 2 already has it when the volunteer
+    undoes it. After the next syncs gate 2 neither lists R1 as out nor counts the outing
+    (R2 of the same household may go out), the central store finds no quota conflict, and
+    the dashboard counts no exit at gate 1 and only R2 out; both records stay (issue 11)."""
+    from kiosk.server.web import queries
+    from kiosk.server.web.settings import DashboardSettings
+    from kiosk.ui.vm.queries import who_is_out
+
+    gate1, gate2 = kiosks
+    out = gate1.check("R1", "out")
+    gate1.sync()
+    gate2.sync()
+    assert [p.pass_number for p in who_is_out(gate2.store.engine)] == ["R1"]
+    undo = gate1.gate.undo(out.event.id)
+    gate1.sync()
+    assert gate2.sync().pulled["undone"] == 1
+    assert who_is_out(gate2.store.engine) == []
+    assert gate2.check("R2", "out").decision.outcome is Outcome.ALLOW  # the outing is back
+    gate2.sync()
+    assert central.findings(gate1.compound, "quota_conflict") == []
+    with gate2.client() as client:  # from scratch: the undone movement is never sent
+        page = client.changes("")
+    assert out.event.id not in {m["event_id"] for m in page["movements"]}
+    assert page["undone"] == [out.event.id]
+    dash = DashboardSettings.from_env()
+    v = queries.view(central.engine, dash, queries.Scope(compound=gate1.compound))
+    assert {t.checkpoint: t.moves_out for t in v.tallies} == {"gate-1": 0, "gate-2": 1}
+    assert [o.pass_number for o in v.out_first] == ["R2"]
+    with central.engine.connect() as conn:  # both records kept, the correction marked
+        stored = dict(conn.execute(select(EV.c.id, EV.c.corrects_event_id)
+                                   .where(EV.c.compound == gate1.compound)).all())
+    assert stored[out.event.id] is None and stored[undo.event.id] == out.event.id
+    # the district export: both records listed, the original marked; no exit counted
+    import csv
+    from datetime import date
+
+    from kiosk.server.export import export_central
+
+    day = date.today()
+    export_central(central.engine, day, tmp_path, lang="en", mask=False, actor="test",
+                   compound=gate1.compound)
+    with open(tmp_path / f"movements_district_{day}.csv", encoding="utf-8-sig") as fh:
+        moved = {r["event_id"]: r for r in csv.DictReader(fh)}
+    assert moved[out.event.id]["undone_by"] == undo.event.id
+    assert moved[undo.event.id]["decision"] == "undo"
+    with open(tmp_path / f"summary_district_{day}.csv", encoding="utf-8-sig") as fh:
+        exits = {r["checkpoint"]: int(r["exits"]) for r in csv.DictReader(fh)}
+    assert exits == {"gate-1": 0, "gate-2": 1, "total": 1}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,48 @@ def test_a_slow_sender_is_cut_off(plain: CentralServer):
     start = time.monotonic()
     assert _raw(plain, head, [b'{"code": '], timeout_s=8).startswith("HTTP/1.1 408")
     assert time.monotonic() - start < 5
+
+
+def _open_for(s: socket.socket, trickle: bytes, limit_s: float) -> float:
+    """Send ``trickle`` a byte every 0.2 s (nothing when empty) until the server closes the
+    connection; how long it stayed open (``limit_s`` when it never closed)."""
+    start = time.monotonic()
+    i = 0
+    s.settimeout(0.2)
+    while time.monotonic() - start < limit_s:
+        try:
+            if i < len(trickle):
+                s.sendall(trickle[i:i + 1])
+                i += 1
+            if s.recv(1024) == b"":
+                return time.monotonic() - start
+        except (TimeoutError, ssl.SSLWantReadError):
+            continue
+        except OSError:  # reset, or a TLS close without close_notify
+            return time.monotonic() - start
+    return limit_s
+
+
+def test_headers_sent_byte_by_byte_over_direct_tls_are_cut_off(tmp_path: Path):
+    """Point 9's residue: served directly over TLS (no nginx in front), a client that sends
+    its headers a byte at a time, or nothing at all after the handshake, held a connection
+    for as long as it liked. With --header-timeout 1 each is closed within about a second;
+    a normal request is still answered."""
+    cert, key = _self_signed(tmp_path)
+    server = CentralServer(database_url("sqlite", tmp_path), tmp_path, options=(
+        "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+        "--header-timeout", "1")).start()
+    trust = ssl.create_default_context(cafile=str(cert))
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + b"s" * 100
+    try:
+        for trickle in (head, b""):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw, \
+                    trust.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                assert _open_for(s, trickle, limit_s=8) < 4, trickle[:20]
+        r = httpx.get(f"https://127.0.0.1:{server.port}/healthz", verify=trust)
+        assert r.json() == {"ok": True}
+    finally:
+        server.stop()
 
 
 # --- 18. dashboard headers ----------------------------------------------------------------

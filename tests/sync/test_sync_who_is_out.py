@@ -7,6 +7,7 @@ import datetime
 
 from sync_testkit import Kiosk
 
+from kiosk.core.model import Direction
 from kiosk.ui.vm.queries import who_is_out
 
 pytest_plugins = ["sync_testkit"]  # fixtures: central, kiosks (SQLite and PostgreSQL)
@@ -69,3 +70,45 @@ def test_a_kiosk_clock_45_days_fast_does_not_keep_a_person_out_after_a_real_in(
         out_now = queries.out_now_page(conn, DashboardSettings.from_env(), queries.Scope(),
                                        datetime.date.today(), 0, 100)
     assert {o.pass_number for o in out_now} == {"W1"}
+
+
+def test_a_kiosk_whose_own_clock_runs_45_days_fast_does_not_keep_a_person_out_in_its_view(
+        kiosks: list[Kiosk]):
+    """Gate 1's whole clock runs 45 days ahead (its syncs measure it against the central
+    store). R2 goes out there and comes back in at gate 2. Gate 1's own list and its
+    suggestion must follow the real "in", not its own fast wall time (issue 12, point 12)."""
+    import time as time_mod
+    from datetime import UTC
+
+    from kiosk.core.clock import ClockSample
+    from kiosk.gate import Gate
+    from kiosk.store.roster import last_direction
+    from kiosk.sync.client import SyncClient
+    from kiosk.sync.runner import Syncer
+
+    gate1, gate2 = kiosks
+    ahead = 45 * 86400.0  # seconds; the clock runs on, 45 days ahead
+
+    def fast() -> ClockSample:
+        return ClockSample(time_mod.time() + ahead, time_mod.monotonic(), "boot-1")
+
+    gate1.gate.close()
+    gate1.gate = Gate(gate1.store, gate1.settings, clock=fast)
+
+    def sync_gate1() -> None:
+        client = SyncClient(gate1.server_url, gate1.secret,
+                            clock=lambda: datetime.datetime.fromtimestamp(fast().wall_s, UTC))
+        with client:
+            Syncer(gate1.store.engine, gate1.data_dir, gate1.settings.device.id,
+                   client).run()
+
+    gate1.check("W1", "out")
+    gate1.check("R2", "out")
+    sync_gate1()  # measures gate 1's clock: 45 days fast
+    gate2.sync()
+    assert gate2.check("R2").direction.value == "in"  # back in, for real
+    gate2.sync()
+    sync_gate1()
+    assert set(_out(gate1)) == {"W1"}
+    with gate1.store.engine.connect() as conn:
+        assert last_direction(conn, "R2") is Direction.IN  # so gate 1 suggests OUT next

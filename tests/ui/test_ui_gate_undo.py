@@ -5,7 +5,7 @@ Checked down to the database and the nightly export."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from kiosk_testing import Tick
@@ -16,7 +16,7 @@ from kiosk.export.nightly import ExportOptions, export_day
 from kiosk.gate import GateError
 from kiosk.store.events import verify_chain
 from kiosk.ui.vm.flow import GateFlow, Phase
-from kiosk.ui.vm.queries import who_is_out
+from kiosk.ui.vm.queries import handover, who_is_out
 
 
 def through(flow: GateFlow, tick: Tick, number: str, direction: Direction):  # noqa: ANN201
@@ -72,6 +72,10 @@ def test_a_mistaken_exit_is_undone_and_the_next_member_may_go_out(flow, tick, cl
     corrected = [r for r in table[1:] if r[header.index("更正的事件")]]
     assert len(corrected) == 1 and corrected[0][header.index("更正的事件")] == mistaken.event_id
     assert "已撤销" in ",".join(corrected[0])
+    # the shift's handover: one exit (R0002), no denial; the undone exit and its correction
+    # are no decisions
+    shift = handover(loaded_store.engine, datetime(2000, 1, 1))
+    assert (shift.went_out, shift.went_in, shift.denied) == (1, 0, 0)
 
 
 def test_no_undo_after_60_seconds(flow, tick, clock, loaded_store):

@@ -340,6 +340,10 @@ def app_class() -> Any:
     from kiosk.ui.vm.flow import Phase
 
     class AppUnderTest(KioskApp):  # type: ignore[misc, valid-type]
+        #: a test of the daily chores looks at them every fraction of a second
+        CHORES_EVERY_S = float(os.environ.get("KIOSK_TEST_CHORES_S")
+                               or KioskApp.CHORES_EVERY_S)
+
         def __init__(self, data_dir: Path, port_file: Path, **kwargs: Any) -> None:
             super().__init__(data_dir, **kwargs)
             self.port_file = port_file

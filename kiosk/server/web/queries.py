@@ -21,7 +21,7 @@ from sqlalchemy.sql import ColumnElement
 
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
-from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.ingest import DEV, EV, FI, UNDONE
 from kiosk.server.web.settings import DashboardSettings
 
 #: "who is out" looks this far back (older exits are not "out", they are missing records)
@@ -232,8 +232,12 @@ def _temps(record: str) -> str:
     return " / ".join(f"{r['used_c']:.1f}" for r in readings if r.get("used_c") is not None)
 
 
+#: a movement that happened: allowed and not undone at the gate by a correction event
+MOVED = and_(EV.c.outcome == "allow", ~UNDONE)
+
+
 def _tallies(conn: Connection, scope: Scope, today: date) -> list[Tally]:
-    allowed = EV.c.outcome == "allow"
+    allowed = MOVED
     rows = conn.execute(
         select(EV.c.compound, EV.c.checkpoint,
                _count(and_(allowed, EV.c.direction == "in")),
@@ -249,8 +253,7 @@ def _out_now(scope: Scope, today: date) -> Any:
     """Each pass's newest allowed movement in the last OUT_DAYS days, where it was "out"
     (a subquery; the gate filter applies to where they went out, not to the movements)."""
     # when it happened, as far as can be trusted: never after it reached this store (a kiosk
-    # clock 45 days fast must not keep a person "out since" next month); received_at is the
-    # server's local time: exact on a server kept in UTC, off by at most its UTC offset else
+    # clock 45 days fast must not keep a person "out since" next month); both naive UTC
     when = case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at), else_=EV.c.wall_utc)
     latest = (
         select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.compound,
@@ -258,7 +261,7 @@ def _out_now(scope: Scope, today: date) -> Any:
                func.row_number().over(partition_by=EV.c.pass_number,
                                       order_by=(when.desc(), EV.c.change_id.desc())
                                       ).label("rn"))
-        .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
+        .where(MOVED, EV.c.pass_number.is_not(None),
                EV.c.local_date >= today - timedelta(days=OUT_DAYS),
                *scope.where(EV, gate=False))
         .subquery())
@@ -310,7 +313,7 @@ def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: 
     hour = func.extract("hour", EV.c.wall_utc)
     rows = conn.execute(
         select(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour, func.count())
-        .where(EV.c.local_date == today, EV.c.outcome == "allow", *scope.where(EV))
+        .where(EV.c.local_date == today, MOVED, *scope.where(EV))
         .group_by(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour)).all()
     per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
         lambda: {"in": [0] * 24, "out": [0] * 24})

@@ -16,6 +16,8 @@ from kiosk.store.models import (
     RemoteMovementRow,
     ResidentRow,
 )
+from kiosk.store.roster import UNDONE
+from kiosk.sync.state import own_clock_error
 from kiosk.ui.vm.flow import place_of
 
 E = GateEventRow
@@ -45,9 +47,11 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
     A wall clock that ran fast must not decide who is out (one event stamped 45 days ahead
     would keep a person "out" after a real later "in"). Here, the newest movement is the
     highest sequence number, and its time is bounded by every later event of this kiosk (a
-    later event cannot have happened earlier). Another gate's time comes from the central
-    store, which never dates an event after it received it (kiosk.server.changes). The
-    later of the two wins."""
+    later event cannot have happened earlier) and corrected by how far this kiosk's clock
+    was off at the last sync (the central store's Date against ours: a clock still 45 days
+    fast would otherwise date every movement here after every real one elsewhere). Another
+    gate's time comes from the central store, which never dates an event after it received
+    it (kiosk.server.changes). The later of the two wins."""
     here = (
         select(E.c.seq, E.c.id, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind,
                E.c.outcome, E.c.visitor_name, E.c.corrects_event_id)
@@ -57,10 +61,12 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
                  .where(RM.c.pass_number.is_not(None)).order_by(RM.c.wall_utc, RM.c.seq))
     last: dict[str, tuple[str, datetime, str | None]] = {}  # pass -> direction, when, kind
     with engine.connect() as conn:
+        error = own_clock_error(conn)  # this clock measured fast (or slow) at the last sync
         bound: datetime | None = None  # the earliest wall time of any later event here
         undone: set[str] = set()  # movements undone at the gate (a later correction)
         for row in conn.execute(here):
-            bound = row.wall_utc if bound is None or row.wall_utc < bound else bound
+            wall = row.wall_utc - error
+            bound = wall if bound is None or wall < bound else bound
             if row.corrects_event_id is not None:
                 undone.add(row.corrects_event_id)
             if (row.outcome == "allow" and row.visitor_name is None and row.id not in undone
@@ -99,8 +105,9 @@ class Handover:
 
 
 def handover(engine: Engine, since_utc: datetime, volunteer_id: int | None = None) -> Handover:
-    """Counts of the shift's final decisions (re-measure steps are not movements)."""
-    where = [E.c.wall_utc >= since_utc, E.c.outcome != "remeasure"]
+    """Counts of the shift's final decisions (re-measure steps are not movements; a
+    movement undone at the gate did not happen, and its correction is no decision)."""
+    where = [E.c.wall_utc >= since_utc, E.c.outcome.not_in(("remeasure", "undo")), ~UNDONE]
     if volunteer_id is not None:
         where.append(E.c.volunteer_id == volunteer_id)
     stmt = select(E.c.outcome, E.c.direction, E.c.escalated, E.c.visitor_name).where(*where)
