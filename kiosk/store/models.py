@@ -273,3 +273,16 @@ class RemoteMovementRow(Base):
     local_date: Mapped[date] = mapped_column(Date)
     wall_utc: Mapped[datetime] = mapped_column(DateTime)
     counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+
+
+class FeverCaseRow(Base):
+    """What the district command did about a confirmed fever recorded here, as the central
+    store last said (``cases`` in /changes, kiosk.sync): the case's state (taken over, sent
+    to the fever clinic, cleared, ...) and when it changed, by the fever's event id. Replaced
+    whole at every pull; the gate shows it to the team leader."""
+
+    __tablename__ = "fever_cases"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    #: when the case last changed (the central store's time, as it sent it)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
