@@ -134,6 +134,7 @@ class KioskApp(App):
         self.runner = ThreadRunner(self.post)
         self.flow = GateFlow(self.gate, self.runner)
         self.flow.result_listeners.append(self._on_result)
+        self.flow.acknowledged_listeners.append(self._poll_fevers)
         self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
         self.visitor_form = VisitorForm()
         self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved,
@@ -265,6 +266,8 @@ class KioskApp(App):
 
     def _on_result(self, result: ResultView) -> None:
         self.sounds.play("pass" if result.allowed else "stop")
+        if result.escalate:
+            self._poll_fevers()
         if self.sync_loop is not None:
             self.sync_loop.wake()
 
@@ -366,6 +369,10 @@ class KioskApp(App):
             return waiting, online, offset_s, sysclock.os_clock_synced()
 
         self.runner.submit(work, self._show_status, self.show_error)
+        self._poll_fevers()
+
+    def _poll_fevers(self) -> None:
+        engine = self.store.engine
         self.runner.submit(lambda: fever_follow_up(engine, utc_now() - FEVER_SHOWN_FOR),
                            self._show_fevers, self.show_error)
 

@@ -208,6 +208,8 @@ class GateFlow(Observable):
         self.search_hits: list[SearchHit] = []
         self.countdown_left = 0
         self.result_listeners: list[Callable[[ResultView], None]] = []
+        #: called once a fever's acknowledgement is recorded (the status bar's fever line)
+        self.acknowledged_listeners: list[Callable[[], None]] = []
         self._measure_from = 0.0
         self._countdown_end = 0.0
         self._close_at: float | None = None
@@ -589,6 +591,8 @@ class GateFlow(Observable):
             at = result.event.wall_utc.replace(tzinfo=UTC).astimezone()
             self._say("acknowledged", time=at.strftime("%H:%M"))
             self.notify()
+            for listener in list(self.acknowledged_listeners):
+                listener()
 
         def failed(exc: BaseException) -> None:
             self.acknowledging = False
