@@ -109,6 +109,8 @@ MOVEMENTS: tuple[Column, ...] = (
     Column("device_id", "设备编号", "device_id", "e.device_id"),
     Column("seq", "序号", "seq", "e.seq", Cell.INTEGER),
     Column("corrects_event_id", "更正的事件", "corrects_event_id", "e.corrects_event_id"),
+    # an acknowledgement of a fever: who was called (the team leader, the phone)
+    Column("note", "备注", "note", "e.note"),
 )
 
 #: the reason texts: few distinct values, with commas; csvfile.FastRows writes them into its
