@@ -126,7 +126,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "acknowledged": ("已记录：{time} 已通知组长", "Recorded: team leader called at {time}"),
     "fever_ack_first": ("请先处理发热人员：通知组长后点黄色按钮",
                         "Fever first: call the team leader, then tap the yellow button"),
-    "fever_big": ("发热", "FEVER"),
+    "fever_big": ("发热 · 禁止通行", "FEVER · STOP"),
     "fever_readings": ("两次体温 {first}，复测 {second}", "Readings {first}, again {second}"),
     "fever_next_point": ("下一步：带至临时观察点（{point}），等组长",
                          "Next: take them to the observation point ({point})"),

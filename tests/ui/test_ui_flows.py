@@ -48,7 +48,7 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     assert result["reason"] == "fever" and result["escalate"]
     # its own screen: call the leader once (with the phone), both readings, the next step
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
-    assert shown["result_word"] == "发热"
+    assert shown["result_word"] == "发热 · 禁止通行"
     assert shown["result_reason"] == "请立即联系组长：王组长 13800138000"
     assert " ".join(shown.values()).count("联系组长") == 1
     assert shown["result_readings"] == "两次体温 38.0 °C，复测 38.3 °C"

@@ -90,7 +90,7 @@ class ResultScreen(Screen):
         self.reason = app.tr("call_leader_who", who=leader) if leader else app.tr("call_leader")
         # the other language, and what else is wrong (expired, quota...): no second 联系组长
         papers = [reason_text(f, lang) for f in r.findings if f is not Reason.FEVER]
-        self.reason_other = "   ".join([tr("call_leader", other(lang)), *papers])
+        self.reason_other = "   ".join([*papers, tr("call_leader", other(lang))])
         values = [f"{c:.1f} °C" for c in r.readings_c]
         self.readings = app.tr("fever_readings", first=values[0], second=values[-1]) \
             if len(values) > 1 else app.tr("temperature", value=values[0]) if values else ""
