@@ -134,3 +134,15 @@ def test_the_gates_acknowledgement_is_the_cases_first_step_and_the_case_comes_ba
     assert mine.state == "taken_over" and mine.taken_over
     assert fever_follow_up(gate2.store.engine, since) == []  # not a fever of gate 2
     assert isinstance(mine.at_utc, datetime)
+
+
+def test_a_malformed_case_from_the_server_is_left_out_and_the_rest_kept():
+    from kiosk.sync.runner import cases_from
+
+    good = {"event_id": "e1", "state": "taken_over", "updated_at": "2026-11-30T10:00:00"}
+    page = {"cases": [good, {"event_id": "e2"}, {"event_id": "e3", "state": "x" * 21,
+                                                 "updated_at": "2026-11-30T10:00:00"},
+                      {"event_id": "e4", "state": "clinic", "updated_at": "yesterday"}, 7]}
+    assert cases_from(page) == [{"event_id": "e1", "state": "taken_over",
+                                 "updated_at": datetime(2026, 11, 30, 10, 0)}]
+    assert cases_from({}) is None  # an older server: the kiosk keeps what it has
