@@ -69,6 +69,10 @@ class GateError(Exception):
         return cls(f"{exc.message.en} ({exc.message.zh})", exc.message)
 
 
+class AlreadyAcknowledged(GateError):
+    """The fever's acknowledgement is recorded already (the first answer was lost)."""
+
+
 class DirectionMode(StrEnum):
     """How a checkpoint records directions (``checkpoint.direction_mode`` in the settings)."""
 
@@ -388,7 +392,8 @@ class Gate:
                 raise GateError("no such fever at this kiosk")
             refusal = acknowledge_refusal(bool(row.escalated), bool(row.acknowledged))
             if refusal is not None:
-                raise GateError(f"cannot acknowledge: {refusal}")
+                kind = AlreadyAcknowledged if row.acknowledged else GateError
+                raise kind(f"cannot acknowledge: {refusal}")
             movement = Movement(
                 checkpoint=row.checkpoint,
                 direction=Direction(row.direction),

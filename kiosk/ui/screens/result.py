@@ -46,6 +46,9 @@ class ResultScreen(Screen):
     next_step = StringProperty("")
     ack_text = StringProperty("")
     fg = ListProperty(WHITE)
+    #: why a tap or a scan did nothing while the fever waits, or why the acknowledgement
+    #: could not be recorded (the flow's message)
+    message = StringProperty("")
 
     def bind_model(self, flow: GateFlow) -> None:
         self.flow = flow
@@ -62,7 +65,7 @@ class ResultScreen(Screen):
         if r.escalate:
             self._fever(r, app)
             return
-        self.readings = self.next_step = self.ack_text = ""
+        self.readings = self.next_step = self.ack_text = self.message = ""
         self.fg = WHITE
         self.bg = GREEN if r.allowed else RED
         self.word = app.tr("pass_big" if r.allowed else "stop_big")
@@ -103,6 +106,8 @@ class ResultScreen(Screen):
         self.extra = ""
         self.ack_text = app.tr("acknowledge_who", who=leader) if leader \
             else app.tr("acknowledge")
+        m = self.flow.message
+        self.message = app.tr(m[0], **m[1]) if m else ""
 
     def acknowledge(self) -> None:
         """The button: the volunteer called the leader (the setting's name and phone)."""

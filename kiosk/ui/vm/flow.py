@@ -34,7 +34,14 @@ from kiosk.core.screening import (
     is_fresh,
     make_reading,
 )
-from kiosk.gate import SEARCH_LIMIT, Gate, GateError, GateResult, Presented
+from kiosk.gate import (
+    SEARCH_LIMIT,
+    AlreadyAcknowledged,
+    Gate,
+    GateError,
+    GateResult,
+    Presented,
+)
 from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
@@ -596,7 +603,7 @@ class GateFlow(Observable):
 
         def failed(exc: BaseException) -> None:
             self.acknowledging = False
-            if isinstance(exc, GateError) and "already" in str(exc):
+            if isinstance(exc, AlreadyAcknowledged):
                 if self.result is r and self.phase is Phase.RESULT:
                     self._reset()  # recorded before (a reply lost): nothing more to keep
                 return
