@@ -119,8 +119,8 @@ def test_the_gates_acknowledgement_is_the_cases_first_step_and_the_case_comes_ba
                  _rows(export_central(central.engine, date.today(), tmp_path / "district",
                                       lang="en", mask=False, actor="test").files[0].path)):
         (row,) = [r for r in rows if r["event_id"] == ack.event.id]
-        assert (row["decision"], row["corrects_event_id"], row["volunteer"]) == (
-            "notified", fever.event.id, "李静")
+        assert (row["decision"], row["corrects_event_id"], row["volunteer"], row["note"]) == (
+            "notified", fever.event.id, "李静", "王组长 13800138000")
         assert sum(r["escalated"] == "1" for r in rows) == 1  # still one fever
 
     # the gate: acknowledged, not yet taken over; then the command takes it over
