@@ -17,8 +17,10 @@ from sqlalchemy import Connection
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
 from kiosk.core.decision import (
+    LEADER_NOTIFIED,
     UNDONE,
     Decision,
+    acknowledge_refusal,
     check_papers,
     decide,
     decide_visitor,
@@ -65,6 +67,10 @@ class GateError(Exception):
     @classmethod
     def of(cls, exc: EventInvalid) -> GateError:
         return cls(f"{exc.message.en} ({exc.message.zh})", exc.message)
+
+
+class AlreadyAcknowledged(GateError):
+    """The fever's acknowledgement is recorded already (the first answer was lost)."""
 
 
 class DirectionMode(StrEnum):
@@ -369,6 +375,39 @@ class Gate:
             event = self._writer.append(conn, settings.device.id, movement, clock,
                                         self._os_synced())
         return GateResult(decision=UNDONE, event=event, found=None,
+                          direction=Direction(row.direction))
+
+    def acknowledge(self, event_id: str, called: str, *,
+                    volunteer_id: int | None = None) -> GateResult:
+        """The volunteer confirms the team leader was called about a confirmed fever: an
+        acknowledgement event naming the fever (``corrects_event_id``; the fever's record
+        is not touched), with who was called in ``note`` and the moment in ``wall_utc``,
+        synced and exported like any event; the central store makes it the first step of
+        the fever's case. Raises GateError when the event is not a fever of this kiosk or
+        was already acknowledged."""
+        settings, policy = self._rules
+        with self._writer.transaction() as conn:
+            row: Any = find_event(conn, event_id)
+            if row is None or row.device_id != settings.device.id:
+                raise GateError("no such fever at this kiosk")
+            refusal = acknowledge_refusal(bool(row.escalated), bool(row.acknowledged))
+            if refusal is not None:
+                kind = AlreadyAcknowledged if row.acknowledged else GateError
+                raise kind(f"cannot acknowledge: {refusal}")
+            movement = Movement(
+                checkpoint=row.checkpoint,
+                direction=Direction(row.direction),
+                decision=LEADER_NOTIFIED,
+                readings=[],
+                policy=policy,
+                identified_by=IdentifiedBy.ACKNOWLEDGEMENT.value,
+                volunteer_id=volunteer_id,
+                corrects_event_id=row.id,
+                note=called.strip(),
+            )
+            event = self._writer.append(conn, settings.device.id, movement, self._clock(),
+                                        self._os_synced())
+        return GateResult(decision=LEADER_NOTIFIED, event=event, found=None,
                           direction=Direction(row.direction))
 
     def register_visitor(

@@ -104,6 +104,21 @@ class UiSettings:
     panel_width_mm: float = 0.0
 
 
+#: longest text of a fever setting (one line on the escalation screen at 800x480)
+FEVER_TEXT_MAX = 40
+
+
+@dataclass
+class FeverSettings:
+    """What the escalation screen tells the volunteer to do about a confirmed fever."""
+
+    #: the team leader to call (name), and the phone number to call
+    leader_name: str = ""
+    leader_phone: str = ""
+    #: where the person waits, e.g. the temporary observation point (临时观察点, 3号楼东侧)
+    observation_point: str = ""
+
+
 @dataclass
 class DeviceSettings:
     #: this kiosk's identity in every event it records; made once, never changed
@@ -123,6 +138,7 @@ class Settings:
     export: ExportSettings = field(default_factory=ExportSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    fever: FeverSettings = field(default_factory=FeverSettings)
     device: DeviceSettings = field(default_factory=DeviceSettings)
 
     def policy(self) -> Policy:
@@ -160,6 +176,9 @@ class Settings:
             raise SettingsError(f"export.header_language must be one of {LANGUAGES}")
         if not 1 <= self.privacy.retention_days <= 3650:
             raise SettingsError("privacy.retention_days must be between 1 and 3650")
+        for key in ("leader_name", "leader_phone", "observation_point"):
+            if len(getattr(self.fever, key)) > FEVER_TEXT_MAX:
+                raise SettingsError(f"fever.{key} is at most {FEVER_TEXT_MAX} characters")
 
 
 def default_data_dir() -> Path:

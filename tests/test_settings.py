@@ -23,13 +23,16 @@ def test_set_value_parses_types_and_validates(tmp_path: Path):
     cfg = s.load(tmp_path)
     s.set_value(cfg, "screening.fever_threshold_c", "37.5")
     s.set_value(cfg, "device.require_clock_sync", "false")
+    s.set_value(cfg, "fever.leader_phone", "13800138000")
     s.save(tmp_path, cfg)
     again = s.load(tmp_path)
     assert again.screening.fever_threshold_c == 37.5
     assert again.device.require_clock_sync is False
+    assert again.fever.leader_phone == "13800138000"  # the escalation screen shows it
     for key, value in [("screening.fever_threshold_c", "hot"), ("ui.language", "fr"),
                        ("checkpoint.direction_mode", "sideways"), ("nope.key", "1"),
-                       ("export.time", "25:99"), ("screening.fever_threshold_c", "45")]:
+                       ("export.time", "25:99"), ("screening.fever_threshold_c", "45"),
+                       ("fever.observation_point", "3号楼" * 20)]:
         with pytest.raises(SettingsError):
             s.set_value(cfg, key, value)
 

@@ -28,6 +28,9 @@ class Outcome(StrEnum):
     REMEASURE = "remeasure"
     #: a correction event: the movement it names did not happen (``corrects_event_id``)
     UNDO = "undo"
+    #: the gate's acknowledgement of a confirmed fever (the fever event in
+    #: ``corrects_event_id``, who was called in ``note``): no movement, counted nowhere
+    NOTIFIED = "notified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,19 @@ UNDO_WINDOW_S = 60.0
 
 #: the decision a correction event records
 UNDONE = Decision(Outcome.UNDO, Reason.UNDONE)
+#: the decision an acknowledgement event records (the team leader was called)
+LEADER_NOTIFIED = Decision(Outcome.NOTIFIED, Reason.LEADER_NOTIFIED)
+
+
+def acknowledge_refusal(escalated: bool, acknowledged: bool) -> str | None:
+    """Why a recorded event cannot be acknowledged at the gate, or None when it can: only a
+    confirmed fever, and only once (the record is append-only: a second one would say the
+    leader was called twice)."""
+    if not escalated:
+        return "not a confirmed fever"
+    if acknowledged:
+        return "already acknowledged"
+    return None
 
 
 def counted_exit_days(exits: Iterable[tuple[date, bool]]) -> list[date]:

@@ -58,6 +58,8 @@ class IdentifiedBy(StrEnum):
     VISITOR = "visitor"  # a visitor or delivery, no pass
     CLI = "cli"  # kiosk check
     CORRECTION = "correction"  # a new event correcting an earlier one (corrects_event_id)
+    #: the gate's acknowledgement of a confirmed fever (the fever in corrects_event_id)
+    ACKNOWLEDGEMENT = "acknowledgement"
 
 
 #: the JSON form of an event (:meth:`GateEvent.to_json`, ``readings`` included) or of one
@@ -232,7 +234,10 @@ class GateEvent:
                                  Le(FEVER_THRESHOLD_RANGE_C[1])]
     forehead_offset_c: Annotated[float, Ge(FOREHEAD_OFFSET_RANGE_C[0]),
                                  Le(FOREHEAD_OFFSET_RANGE_C[1])]
+    #: the earlier event this one is about: the movement an undo corrects, the fever an
+    #: acknowledgement answers
     corrects_event_id: Uuid | None
+    #: free text; an acknowledgement: who was called (the team leader, the phone)
     note: Note
     personal_digest: Sha256
     prev_hash: Annotated[str, MaxLen(SHA256_LENGTH), Pattern(r"^(?:[0-9a-f]{64})?$")]

@@ -25,6 +25,8 @@ class Reason(StrEnum):
     QUOTA_USED = "quota_used"
     #: a correction: the movement it names was recorded by mistake and did not happen
     UNDONE = "undone"
+    #: the gate's acknowledgement of a confirmed fever: the team leader was called
+    LEADER_NOTIFIED = "leader_notified"
 
 
 class Message(NamedTuple):
@@ -47,6 +49,7 @@ MESSAGES: dict[Reason, Message] = {
     Reason.READING_INVALID: Message("未测到有效体温，请重测", "No valid reading: measure again"),
     Reason.QUOTA_USED: Message("本户外出次数已用完", "Household outing quota used up"),
     Reason.UNDONE: Message("已撤销（录错的通行）", "Undone (recorded by mistake)"),
+    Reason.LEADER_NOTIFIED: Message("发热已通知组长", "Fever: team leader called"),
 }
 
 

@@ -111,6 +111,8 @@ MOVEMENTS: tuple[Column, ...] = (
     Column("corrects_event_id", "更正的事件", "corrects_event_id", "e.corrects_event_id"),
     # the original stays in the file (records are append-only), marked with its correction
     Column("undone_by", "已被撤销", "undone_by", "u.id"),
+    # an acknowledgement of a fever: who was called (the team leader, the phone)
+    Column("note", "备注", "note", "e.note"),
 )
 
 #: the reason texts: few distinct values, with commas; csvfile.FastRows writes them into its

@@ -28,8 +28,10 @@ _REASON_ZH = {
     Reason.WRONG_HOUR: "时段不符", Reason.FEVER_REMEASURE: "体温复测", Reason.FEVER: "发热",
     Reason.READING_INVALID: "体温无效", Reason.QUOTA_USED: "次数用完",
 }
-#: an undo (Reason.UNDONE) is a correction, never a denial
-DENY_REASONS = tuple(r for r in Reason if r not in (Reason.OK, Reason.UNDONE))
+#: an undo (Reason.UNDONE) is a correction, an acknowledgement (LEADER_NOTIFIED) a note on a
+#: fever already counted: never a denial
+DENY_REASONS = tuple(r for r in Reason if r not in (Reason.OK, Reason.UNDONE,
+                                                    Reason.LEADER_NOTIFIED))
 
 #: (key, Chinese header, English header) of the daily counts, in file order
 SUMMARY_COUNTS: tuple[Label, ...] = tuple(Label(*c) for c in (

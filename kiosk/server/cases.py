@@ -5,8 +5,10 @@ cleared, ...) by whom, when, with a note, until a step closes it.
 Cases are made from the events themselves (``open_new_cases``, run before any list of
 cases is read: the overview, a compound, the nightly briefing), so no fever is missed
 whichever path stored it; the unique event id makes a second run, or two at once, add
-nothing. A gate learns its compound's cases that someone has taken over (``for_gate``, sent
-with /changes): the gate-side display is the kiosk's.
+nothing. The gate's acknowledgement of a fever (an event naming it: who was called, when,
+by which volunteer) is the case's first step, recorded as the event is stored
+(``record_acknowledgements``, from ingest). A gate learns its compound's cases that someone
+has taken over (``for_gate``, sent with /changes): the gate-side display is the kiosk's.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from sqlalchemy import Connection, Engine, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
+from kiosk.core.decision import Outcome
 from kiosk.server import audit
-from kiosk.server.ingest import EV
-from kiosk.server.models import FeverCaseRow, FeverCaseStepRow
+from kiosk.server.models import DeviceVolunteerRow, EventRow, FeverCaseRow, FeverCaseStepRow
 from kiosk.server.web.settings import DashboardSettings
 from kiosk.store.models import table_of
 
 CASES = table_of(FeverCaseRow)
 STEPS = table_of(FeverCaseStepRow)
+EV = table_of(EventRow)
+DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 #: audit action of a step entered on the dashboard
 CASE_STEP = "case_step"
 #: fevers looked for when cases are brought up to date (older ones are made by earlier runs)
@@ -58,6 +62,12 @@ STATE_TEXT = {
 }
 #: steps a user may enter (every state but the first); a note alone is "note"
 NOTE = "note"
+#: the step a gate's acknowledgement records (never entered on the dashboard)
+GATE_ACK = "gate_ack"
+GATE_ACK_TEXT = "卡口已通知组长 / gate: team leader called"
+#: days between a fever and its acknowledgement that are looked at (a fever just before
+#: midnight is acknowledged the next day)
+ACK_DAYS = 1
 STEP_CHOICES = [(s.value, STATE_TEXT[s]) for s in CaseState if s is not CaseState.OPEN] + [
     (NOTE, "备注 / note only")]
 CLOSING = {CaseState.CLEARED}
@@ -76,8 +86,11 @@ class Step:
 
     @property
     def text(self) -> str:
-        return STATE_TEXT.get(CaseState(self.step), self.step) if self.step != NOTE \
-            else "备注 / note"
+        if self.step == NOTE:
+            return "备注 / note"
+        if self.step == GATE_ACK:
+            return GATE_ACK_TEXT
+        return STATE_TEXT[CaseState(self.step)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +116,57 @@ class Case:
         return self.closed is None
 
 
-def _insert_missing(conn: Connection) -> Any:
-    """INSERT that skips an event already made a case (by a concurrent run, too)."""
+def _insert_missing(conn: Connection, table: Any = CASES) -> Any:
+    """INSERT that skips an event already made a case, or a step (by a concurrent run,
+    too)."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(CASES).on_conflict_do_nothing(index_elements=["event_id"])
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     if conn.dialect.name == "sqlite":
-        return sqlite.insert(CASES).on_conflict_do_nothing(index_elements=["event_id"])
-    return insert(CASES)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    return insert(table)
+
+
+def record_acknowledgements(conn: Connection, device: Any, events: list[dict[str, Any]]
+                            ) -> int:
+    """The gate's acknowledgements among newly stored ``events`` (JSON form) of ``device``
+    become the first step of their fever's case (made now if it is not yet): who was called
+    (the event's note), by which volunteer, when (the event's time). Only a fever of the
+    device's own compound; a second copy of the same event adds nothing. Returns the steps
+    added. Runs in ingest's transaction."""
+    acks = [e for e in events if e["outcome"] == Outcome.NOTIFIED.value
+            and e.get("corrects_event_id")]
+    added = 0
+    for e in acks:
+        acked = date.fromisoformat(e["local_date"]) if isinstance(e["local_date"], str) \
+            else e["local_date"]
+        fever = conn.execute(
+            select(EV.c.id, EV.c.local_date, EV.c.compound, EV.c.checkpoint,
+                   EV.c.pass_number, EV.c.household, EV.c.wall_utc)
+            .where(EV.c.id == e["corrects_event_id"], EV.c.escalated.is_(True),
+                   EV.c.compound == device.compound,
+                   EV.c.local_date.between(acked - timedelta(days=ACK_DAYS), acked))).first()
+        if fever is None:
+            continue  # not a fever of this compound: the event is kept, no step
+        conn.execute(_insert_missing(conn), [{
+            "event_id": fever.id, "local_date": fever.local_date, "compound": fever.compound,
+            "checkpoint": fever.checkpoint, "pass_number": fever.pass_number,
+            "household": fever.household, "opened_utc": fever.wall_utc,
+            "state": CaseState.OPEN.value, "updated_at": datetime.now(), "closed_at": None}])
+        case_id = conn.execute(select(CASES.c.id).where(CASES.c.event_id == fever.id)).scalar()
+        vid = e.get("volunteer_id")
+        name = conn.execute(select(DEVICE_VOLUNTEERS.c.name).where(
+            DEVICE_VOLUNTEERS.c.device_id == device.id,
+            DEVICE_VOLUNTEERS.c.volunteer_id == vid)).scalar() if vid is not None else None
+        who = name or (f"#{vid}" if vid is not None else "?")
+        wall = e["wall_utc"] if isinstance(e["wall_utc"], datetime) \
+            else datetime.fromisoformat(e["wall_utc"])
+        result = conn.execute(_insert_missing(conn, STEPS), [{
+            "case_id": case_id, "step": GATE_ACK,
+            "at": wall.replace(tzinfo=UTC).astimezone().replace(tzinfo=None),
+            "by": f"{device.checkpoint} · {who}"[:100],
+            "note": f"已通知 / called: {e.get('note') or '-'}", "event_id": e["id"]}])
+        added += max(result.rowcount, 0)
+    return added
 
 
 def open_new_cases(engine: Engine, today: date) -> int:

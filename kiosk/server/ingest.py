@@ -45,6 +45,7 @@ from kiosk.core.event import (
     personal_body,
     personal_digest,
 )
+from kiosk.server.cases import record_acknowledgements
 from kiosk.server.db import Partitions, is_postgres
 from kiosk.server.models import (
     DeviceRow,
@@ -392,9 +393,9 @@ class Ingest:
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
-            self._store(conn, device_id, checked, result, now)
-            if volunteers:
+            if volunteers:  # first: an acknowledgement's case step names its volunteer
                 _remember_volunteers(conn, device_id, volunteers)
+            self._store(conn, device_id, checked, result, now)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
@@ -459,6 +460,7 @@ class Ingest:
             rows = [_event_row(c, device, received, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
+            record_acknowledgements(conn, device, [c.values for c in new])
         gaps: list[list[int]] = json.loads(device.gaps)
         last_seq = _update_gaps(gaps, device.last_seq, [c.values["seq"] for c in new])
         conn.execute(DEV.update().where(DEV.c.id == device_id).values(

@@ -303,12 +303,16 @@ class FeverCaseRow(ServerBase):
 
 class FeverCaseStepRow(ServerBase):
     """One follow-up step of a case, who entered it and when (server time), with a note.
-    Only ever added."""
+    Only ever added. A step from a gate (its acknowledgement) names the gate event it came
+    from, once."""
 
     __tablename__ = "fever_case_steps"
+    __table_args__ = (Index("ux_fever_case_steps_event_id", "event_id", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(Integer, index=True)
     step: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(DateTime)
     by: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+    #: the gate event the step records (an acknowledgement); None: entered on the dashboard
+    event_id: Mapped[str | None] = mapped_column(String(36))

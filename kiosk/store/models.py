@@ -279,3 +279,14 @@ RemoteMovementRow: Final = Table(
     Index("ix_remote_movements_household_day", "household", "local_date"),
     Index("ix_remote_movements_pass_wall", "pass_number", "wall_utc"),
 )
+
+#: what the district command did about a confirmed fever recorded here, as the central store
+#: last said (``cases`` in /changes, kiosk.sync): the case's state (taken over, sent to the
+#: fever clinic, cleared, ...) and when it changed (the central store's time, as it sent it),
+#: by the fever's event id. Replaced whole at every pull; the gate shows it to the team leader.
+FeverCaseRow: Final = Table(
+    "fever_cases", metadata,
+    Column("event_id", String(36), primary_key=True),
+    _text("state", 20),
+    Column("updated_at", DateTime, nullable=False),
+)

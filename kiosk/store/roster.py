@@ -19,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 
-from kiosk.core.decision import counted_exit_days
+from kiosk.core.decision import Outcome, counted_exit_days
 from kiosk.core.model import Direction, Pass, PassKind, Resident
 from kiosk.store.models import GateEventRow, PassRow, RemoteMovementRow, ResidentRow, table_of
 from kiosk.sync.state import own_clock_error
@@ -30,8 +30,12 @@ E = table_of(GateEventRow)
 RM = table_of(RemoteMovementRow)
 #: the correction events, looked up by the event they correct (ix_gate_events_corrects)
 C = E.alias("corrections")
-#: the movement has been undone by a later correction event
-UNDONE = exists().where(C.c.corrects_event_id == E.c.id)
+#: the movement has been undone by a later correction event (an acknowledgement names its
+#: fever the same way, and undoes nothing)
+UNDONE = exists().where(C.c.corrects_event_id == E.c.id, C.c.outcome == Outcome.UNDO.value)
+#: the confirmed fever has been acknowledged at the gate (the team leader was called)
+ACKNOWLEDGED = exists().where(C.c.corrects_event_id == E.c.id,
+                              C.c.outcome == Outcome.NOTIFIED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +248,11 @@ def search_residents(conn: Connection, query: str, limit: int = 20) -> list[tupl
     return [tuple(r) for r in conn.execute(stmt)]
 
 
-_EVENT = select(E, UNDONE.label("undone")).where(E.c.id == bindparam("event_id"))
+_EVENT = select(E, UNDONE.label("undone"), ACKNOWLEDGED.label("acknowledged")).where(
+    E.c.id == bindparam("event_id"))
 
 
 def find_event(conn: Connection, event_id: str) -> object | None:
-    """One recorded event, with ``undone``: a correction event names it."""
+    """One recorded event, with ``undone`` (a correction event names it) and
+    ``acknowledged`` (an acknowledgement event names it)."""
     return conn.execute(_EVENT, {"event_id": event_id}).first()

@@ -34,6 +34,7 @@ from kiosk.core.event import (
 from kiosk.core.model import PassKind
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import (
+    FeverCaseRow,
     GateEventRow,
     OutboxRow,
     ReadingRow,
@@ -50,6 +51,7 @@ RD = table_of(ReadingRow)
 OB = table_of(OutboxRow)
 RM = table_of(RemoteMovementRow)
 VOL = table_of(VolunteerRow)
+FC = table_of(FeverCaseRow)
 
 BATCH = 2000
 #: batches in flight at once (the server stores one while the kiosk reads the next)
@@ -178,6 +180,24 @@ def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[Ev
         raw_events = db.execute(_QUEUED_EVENTS_SQL, (first, last)).fetchall()
     events = list(map(_event_dict, raw_events))
     return _with_readings(events, db.execute(_QUEUED_READINGS_SQL, (first, last)))
+
+
+def cases_from(page: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The page's fever cases as rows (None: a server that sends none, keep ours); a row
+    that is not a case (a wrong type, too long) is left out, the rest are kept."""
+    raw = page.get("cases")
+    if not isinstance(raw, list):
+        return None
+    rows = []
+    for c in raw:
+        try:
+            event_id, case_state = str(c["event_id"]), str(c["state"])
+            updated = datetime.fromisoformat(c["updated_at"]).replace(tzinfo=None)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if len(event_id) <= 36 and 0 < len(case_state) <= 20:
+            rows.append({"event_id": event_id, "state": case_state, "updated_at": updated})
+    return list({r["event_id"]: r for r in rows}.values())
 
 
 def _upsert_volunteer(conn: Connection, v: dict[str, Any]) -> None:
@@ -370,9 +390,14 @@ class Syncer:
                 conn.execute(delete(RM).where(RM.c.event_id.in_(undone)))
             for v in page.get("volunteers", []):
                 _upsert_volunteer(conn, v)
+            cases = cases_from(page)
+            if cases is not None:  # sent whole: what the command did about our fevers
+                conn.execute(delete(FC))
+                if cases:
+                    conn.execute(insert(FC), cases)
             state.put(conn, **{state.CURSOR: str(page["cursor"])})
         for kind in ("revocations", "pass_keys", "roster", "movements", "undone",
-                     "volunteers"):
+                     "volunteers", "cases"):
             report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
 
     def _apply_policy(self, policy: dict[str, str]) -> None:

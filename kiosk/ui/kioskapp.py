@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from kiosk.ui.settings_watch import SettingsWatch
 from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
+from kiosk.ui.vm.queries import CASE_STATES, FeverFollowUp, fever_follow_up, utc_now
 from kiosk.ui.vm.signin import SignInModel
 from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
 from kiosk.ui.vm.visitor import VisitorForm
@@ -50,6 +52,8 @@ ENTER_KEYS = (13, 271)  # Return, keypad Enter
 SIMULATOR_KEYS = {286: "36.5", 287: "38.2", 288: "plug"}
 
 
+#: how far back the status bar counts this gate's confirmed fevers
+FEVER_SHOWN_FOR = timedelta(hours=24)
 #: how long a notice (why a tap did nothing) stays on screen, seconds
 NOTICE_S = 4.0
 
@@ -89,6 +93,9 @@ class KioskApp(App):
     camera_text = StringProperty("")
     camera_ok = BooleanProperty(False)
     sync_text = StringProperty("")
+    #: this gate's confirmed fevers of the last day and the newest one's follow-up
+    fever_text = StringProperty("")
+    fever_taken = BooleanProperty(False)
     warning_text = StringProperty("")
     duty_text = StringProperty("")
     #: where the time comes from, when it is not a synchronised clock (not a warning)
@@ -134,6 +141,7 @@ class KioskApp(App):
         self.runner = ThreadRunner(self.post)
         self.flow = GateFlow(self.gate, self.runner)
         self.flow.result_listeners.append(self._on_result)
+        self.flow.acknowledged_listeners.append(self._poll_fevers)
         self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
         self.visitor_form = VisitorForm()
         self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved,
@@ -289,6 +297,8 @@ class KioskApp(App):
 
     def _on_result(self, result: ResultView) -> None:
         self.sounds.play("pass" if result.allowed else "stop")
+        if result.escalate:
+            self._poll_fevers()
         if self.sync_loop is not None:
             self.sync_loop.wake()
 
@@ -390,6 +400,24 @@ class KioskApp(App):
             return waiting, online, offset_s, sysclock.os_clock_synced()
 
         self.runner.submit(work, self._show_status, self.show_error)
+        self._poll_fevers()
+
+    def _poll_fevers(self) -> None:
+        engine = self.store.engine
+        self.runner.submit(lambda: fever_follow_up(engine, utc_now() - FEVER_SHOWN_FOR),
+                           self._show_fevers, self.show_error)
+
+    def _show_fevers(self, fevers: list[FeverFollowUp]) -> None:
+        """The team leader sees at the gate what became of the newest fever: not called yet,
+        awaiting the command, or taken over (the case's latest step, brought by sync)."""
+        if not fevers:
+            self.fever_text, self.fever_taken = "", False
+            return
+        newest = fevers[0]
+        key = ("case_" + newest.state if newest.state in CASE_STATES else "case_open") \
+            if newest.acknowledged or newest.taken_over else "case_not_called"
+        self.fever_text = self.tr("fever_status", n=len(fevers), state=self.tr(key))
+        self.fever_taken = newest.taken_over
 
     def _show_status(self, status: tuple[int, bool | None, float | None, bool | None]
                      ) -> None:

@@ -82,6 +82,9 @@ class StatusLabel(Label):
     natural_width = NumericProperty(0)
     #: pixels a value's width has beyond its text, so it is never cut by rounding
     slack = NumericProperty(4)
+    #: pixels of room before the value, inside it (the bar has no spacing: an empty value
+    #: takes no room)
+    gap = NumericProperty(0)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -124,13 +127,29 @@ class StatusBar(Panel):
         labels = [c for c in self.children if isinstance(c, StatusLabel)]
         values = [c for c in labels if not c.flex and c.text]
         room = self.width - self.padding[0] - self.padding[2] \
-            - self.spacing * max(0, len(self.children) - 1) - sum(c.slack for c in values)
+            - self.spacing * max(0, len(self.children) - 1) \
+            - sum(c.slack + c.gap for c in values)
         text = sum(c.natural_width for c in values) + sum(
             min(c.natural_width, self.NAME_MIN_EM * c.base_font_size)
             for c in labels if c.flex)
-        self.fit = max(0.5, min(1.0, room / text)) if text > 0 and room > 0 else 1.0
+        fit = max(0.5, min(1.0, room / text)) if text > 0 and room > 0 else 1.0
+        # type does not shrink exactly with its size (hinting, the CJK font's steps: the
+        # name took 12 px more than its share at 1280x800): measured at the size chosen,
+        # a little smaller until it fits
+        while fit > 0.5 and room > 0 and self._needs(labels, fit) > room + 0.5:
+            fit = max(0.5, fit - 0.02)
+        self.fit = fit
         for c in labels:
             c.fit = self.fit
+
+    def _needs(self, labels: list[Any], fit: float) -> float:
+        """The texts' widths at ``fit`` (the name: up to its NAME_MIN_EM)."""
+        def width(c: Any) -> float:
+            return text_width(c.text, c.base_font_size * fit, c.bold, c.font_name)
+
+        return float(sum(width(c) for c in labels if not c.flex and c.text) + sum(
+            min(width(c), self.NAME_MIN_EM * c.base_font_size * fit)
+            for c in labels if c.flex))
 
 
 class Keypad(GridLayout):

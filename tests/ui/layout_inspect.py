@@ -4,7 +4,10 @@ widget and numbers.
 
 - a label's text is cut (shortened with "...", or wider/taller than its box) or split
   mid-word;
-- two visible texts overlap;
+- two visible texts overlap, or a control (a button) lies over a text that is not its own
+  (IN/OUT pushed over the status bar);
+- a widget is laid out outside the box or layout that holds it (a column whose contents
+  are taller than the column spills them over its neighbours);
 - a touch target is under 15 mm, or closer than 1.5 mm to its neighbour, on this panel;
 - a text/background colour pair is under 4.5:1 (WCAG 2 relative luminance).
 """
@@ -23,6 +26,9 @@ SLACK_PX = 1.5
 def _name(w: Any) -> str:
     tid = getattr(w, "tid", "") or ""
     text = str(getattr(w, "text", "") or "").replace("\n", " ")[:24]
+    if not tid and not text:  # a bare layout: named by the first named thing it holds
+        inner = next((c.tid for c in w.walk(restrict=True) if getattr(c, "tid", "")), "")
+        return f"{type(w).__name__}[around {inner!r}]"
     return f"{type(w).__name__}[{tid or text!r}]"
 
 
@@ -216,11 +222,19 @@ def inspect(root: Any, screen: str, px_per_mm: float) -> list[str]:
         for b, rb in texts[i + 1:]:
             if _related(a, b):
                 continue
-            ox = min(ra[0] + ra[2], rb[0] + rb[2]) - max(ra[0], rb[0])
-            oy = min(ra[1] + ra[3], rb[1] + rb[3]) - max(ra[1], rb[1])
+            ox, oy = _overlap(ra, rb)
             if ox > SLACK_PX and oy > SLACK_PX:
                 problems.append(f"{screen}: texts overlap by {ox:.0f}x{oy:.0f} px: "
                                 f"{_name(a)} and {_name(b)}")
+    for t, rt in texts:
+        for b, rb in targets:
+            if _related(t, b):
+                continue
+            ox, oy = _overlap(rt, rb)
+            if ox > SLACK_PX and oy > SLACK_PX:
+                problems.append(f"{screen}: {_name(b)} lies over the text of {_name(t)} "
+                                f"by {ox:.0f}x{oy:.0f} px")
+    problems += _outside_parents(widgets, screen)
     need = 15 * px_per_mm
     gap_need = 1.5 * px_per_mm
     for w, r in targets:
@@ -238,6 +252,37 @@ def inspect(root: Any, screen: str, px_per_mm: float) -> list[str]:
             if gap is not None and gap < gap_need - 0.5:
                 problems.append(f"{screen}: gap {gap:.1f} px = {gap / px_per_mm:.1f} mm < "
                                 f"1.5 mm between {_name(a)} and {_name(b)}")
+    return problems
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+             ) -> tuple[float, float]:
+    """How far two rectangles overlap, across and up (negative: apart)."""
+    return (min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]),
+            min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+
+
+def _outside_parents(widgets: list[Any], screen: str) -> list[str]:
+    """Widgets a box or grid layout placed outside itself: its contents need more room than
+    it has, so they spill over whatever lies next to it. The contents of a ScrollView are
+    meant to be larger than it, and are clipped to it."""
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.gridlayout import GridLayout
+    from kivy.uix.scrollview import ScrollView
+
+    problems = []
+    for w in widgets:
+        parent = w.parent
+        if not isinstance(parent, (BoxLayout, GridLayout)) or isinstance(parent, ScrollView) \
+                or _clip(w, _rect(w)) != _rect(w):
+            continue
+        x, y, width, height = _rect(w)
+        px, py, pw, ph = _rect(parent)
+        out = max(px - x, py - y, x + width - px - pw, y + height - py - ph)
+        if out > SLACK_PX:
+            problems.append(f"{screen}: {_name(w)} lies {out:.0f} px outside its "
+                            f"{_name(parent)} ({x:.0f},{y:.0f} {width:.0f}x{height:.0f} in "
+                            f"{px:.0f},{py:.0f} {pw:.0f}x{ph:.0f})")
     return problems
 
 

@@ -46,15 +46,31 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     app.wait_screen("result")
     result = app.flow()["result"]
     assert result["reason"] == "fever" and result["escalate"]
+    # its own screen: call the leader once (with the phone), both readings, the next step
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["result_word"] == "发热 · 禁止通行"
+    assert shown["result_reason"] == "请立即联系组长：王组长 13800138000"
+    assert " ".join(shown.values()).count("联系组长") == 1
+    assert shown["result_readings"] == "两次体温 38.0 °C，复测 38.3 °C"
+    assert "3号楼东侧帐篷" in shown["result_next"]
     app.screenshot("result_fever_escalated_800x480")
     app.tap("result_word")  # an escalation does not close on a stray tap...
+    app.scan("R0003")  # ...nor on the next card (it says why)
+    wait_until(lambda: app.flow()["message"] == "fever_ack_first", what="fever first")
     assert app.state()["screen"] == "result"
-    app.tap("acknowledge")  # ...only when the team leader was called
+    app.tap("acknowledge")  # ...only when the team leader was called, which is recorded
     app.wait_screen("gate")
-    events = app.db("select outcome, reason, escalated, identified_by from gate_events "
-                    "order by seq")
-    assert events == [("remeasure", "fever_remeasure", 0, "scanner"),
-                      ("deny", "fever", 1, "scanner")]
+    events = app.db("select outcome, reason, escalated, identified_by, volunteer_id, note "
+                    "from gate_events order by seq")
+    assert events == [("remeasure", "fever_remeasure", 0, "scanner", 1, ""),
+                      ("deny", "fever", 1, "scanner", 1, ""),
+                      ("notified", "leader_notified", 0, "acknowledgement", 1,
+                       "王组长 13800138000")]
+    (linked,) = app.db("select a.corrects_event_id = f.id, a.wall_utc >= f.wall_utc "
+                       "from gate_events a join gate_events f on f.seq = 2 where a.seq = 3")
+    assert linked == (1, 1)  # it names the fever, and comes after it
+    # the status bar: the fever is called in, the command has not taken it over yet
+    wait_until(lambda: app.state()["fever"] == "发热 1：待跟进", what="fever in the status bar")
     readings = app.db("select r.ordinal, r.used_c >= 37.3 from readings r join gate_events e "
                       "on e.id = r.event_id where e.outcome = 'deny' order by r.ordinal")
     assert readings == [(1, 1), (2, 1)]  # the escalation keeps both readings
@@ -67,14 +83,15 @@ def test_fever_is_remeasured_and_escalated_even_behind_an_expired_pass(kiosk, si
     result = app.flow()["result"]
     assert result["findings"] == ["expired", "fever"] and result["escalate"]
     shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
-    assert shown["result_reason"] == "体温异常，请联系组长"  # what the volunteer must act on
+    assert shown["result_reason"] == "请立即联系组长：王组长 13800138000"  # to act on first
     assert "通行证已过期" in shown["result_reason_other"]
     assert shown["result_detail"].startswith("有效期：")  # the pass's dates, on the screen
     app.screenshot("result_fever_expired_800x480")
     app.tap("acknowledge")
     app.wait_screen("gate")
-    assert app.db("select outcome, reason, escalated from gate_events order by seq")[2:] == [
-        ("remeasure", "fever_remeasure", 0), ("deny", "expired", 1)]
+    assert app.db("select outcome, reason, escalated from gate_events order by seq")[3:] == [
+        ("remeasure", "fever_remeasure", 0), ("deny", "expired", 1),
+        ("notified", "leader_notified", 0)]
 
 
 def test_expired_pass_and_forged_qr_are_measured_then_refused(kiosk, passes):  # noqa: F811

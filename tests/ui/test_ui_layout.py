@@ -114,7 +114,15 @@ class Walk:
         assert app.state()["screen"] == "gate" and shown["notice"] == tr("side_trip_busy", lang)
         self.check("fever countdown")
         self.sim.set_temperature(38.4)
-        self.result("result fever escalated")
+        app.wait_screen("result")
+        self.check("result fever escalated")
+        app.scan("R0003")  # the next card waits: the screen says why
+        wait_until(lambda: self.texts().get("result_message") == tr("fever_ack_first", lang),
+                   what="fever first")
+        self.result("result fever escalated, a card scanned")
+        # the status bar now says what became of the fever (one more item in it)
+        wait_until(lambda: app.state()["fever"], what="fever in the status bar")
+        self.check("gate after a fever")
         self.sim.set_temperature(36.5)
         app.tap("visitor")
         app.wait_screen("visitor")

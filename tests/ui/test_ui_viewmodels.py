@@ -471,3 +471,44 @@ def test_view_models_and_services_import_no_kivy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def fever(flow: GateFlow, tick: Tick, number: str = "R0004") -> None:
+    """A confirmed fever at the gate: 38.5 °C, the countdown, 38.6 °C."""
+    flow.present(number, "scanner")
+    tick.advance(0.1)
+    flow.on_reading(device(38.5, tick))
+    tick.advance(5.1)
+    flow.tick()
+    tick.advance(0.1)
+    flow.on_reading(device(38.6, tick))
+
+
+def test_a_fever_stays_until_acknowledged_and_the_acknowledgement_is_recorded(
+        flow, tick, loaded_store):
+    fever(flow, tick)
+    r = flow.result
+    assert r.escalate and r.readings_c == (38.5, 38.6)  # both readings, for the screen
+    flow.dismiss()  # a tap on the screen...
+    flow.present("R0003", "scanner")  # ...or the next card does not sweep it away
+    assert flow.phase is Phase.RESULT and flow.message[0] == "fever_ack_first"
+    flow.volunteer_id = None
+    flow.acknowledge("王组长 13800138000")
+    assert flow.phase is Phase.IDLE and flow.message[0] == "acknowledged"
+    with loaded_store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "select id, outcome, reason, escalated, identified_by, corrects_event_id, note, "
+            "pass_number, wall_utc from gate_events order by seq").all()
+    fever_row, ack = rows[-2], rows[-1]
+    assert fever_row[1:4] == ("deny", "expired", 1)
+    # a new event names the fever (append-only: the fever's row is as it was); who was
+    # called in its note, when in its time; it is no movement and names no person
+    assert ack[1:7] == ("notified", "leader_notified", 0, "acknowledgement", fever_row[0],
+                        "王组长 13800138000")
+    assert ack[7] is None and ack[8] >= fever_row[8]
+    flow.acknowledge("again")  # nothing on screen: nothing more recorded
+    with pytest.raises(Exception, match="already acknowledged"):
+        flow.gate.acknowledge(fever_row[0], "again")
+    with pytest.raises(Exception, match="not a confirmed fever"):
+        flow.gate.acknowledge(rows[0][0], "x")
+    assert len(events(loaded_store)) == len(rows)

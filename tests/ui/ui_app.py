@@ -131,6 +131,7 @@ class TestHook:
             "lang": app.lang,
             "thermometer": app.thermo_text,
             "camera": app.camera_text,
+            "fever": app.fever_text,
             "devices_restarted_on": app.devices_restarted_on,
             "visitor": visitor_state(app.visitor_form),
             "warning": app.warning_text,

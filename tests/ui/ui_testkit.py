@@ -115,6 +115,8 @@ def prepare_data_dir(data_dir: Path, roster_file: Path | None, *, thermometer_po
     s.camera.index = -1  # no camera here; tests feed image files through the same reader
     s.thermometer.port, s.thermometer.protocol = thermometer_port, "gy-mcu90614"
     s.device.require_clock_sync = False
+    s.fever.leader_name, s.fever.leader_phone = "王组长", "13800138000"
+    s.fever.observation_point = "3号楼东侧帐篷"
     settings_mod.save(data_dir, s)
     store = open_store(data_dir / "kiosk.sqlite3")
     try:

@@ -69,8 +69,10 @@ class GateScreen(Screen):
         self.can_undo = f.can_undo and f.phase is Phase.IDLE
         self.direction = f.direction.value if f.direction is not None else ""
         self.one_way = f.fixed_direction is not None
+        # the countdown panel shows the seconds left: the column does not say it again (two
+        # more lines there pushed IN/OUT over the status bar at 800x480)
         self.message = app.tr(f.message[0], **translated(f.message[1], app.lang)) \
-            if f.message else ""
+            if f.message and f.message[0] != "remeasure_in" else ""
         measuring = f.phase in (Phase.MEASURING, Phase.COUNTDOWN)
         self.direction_word = app.tr(f"dir_{f.direction.value}") if (
             measuring and f.direction is not None) else ""
@@ -96,9 +98,10 @@ class GateScreen(Screen):
         elif f.phase is Phase.MEASURING:
             shown = f"{r.used_c:.1f} °C" if r is not None and r.used_c is not None else "--"
             invalid = r is not None and r.state is not ReadingState.VALID
-            if invalid and r is not None:
-                shown += "  " + app.tr("state_" + r.state.value)
-            self.temp_line = app.tr("measuring_device") + "   " + shown
+            if invalid and r is not None:  # the message below says what to do: no prefix
+                self.temp_line = shown + "  " + app.tr("state_" + r.state.value)
+            else:
+                self.temp_line = app.tr("measuring_device") + "   " + shown
         else:
             self.temp_line = ""
         self.temp_invalid = f.phase is Phase.MEASURING and not f.manual_mode and (

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +34,14 @@ from kiosk.core.screening import (
     is_fresh,
     make_reading,
 )
-from kiosk.gate import SEARCH_LIMIT, Gate, GateError, GateResult, Presented
+from kiosk.gate import (
+    SEARCH_LIMIT,
+    AlreadyAcknowledged,
+    Gate,
+    GateError,
+    GateResult,
+    Presented,
+)
 from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
@@ -88,6 +96,8 @@ class ResultView:
     auto_close_s: float | None
     #: the facts behind a refusal, zh and en (the number, the dates, the next outing)
     detail: Message | None = None
+    #: every valid reading taken, in order (°C): a fever shows the first and the re-measure
+    readings_c: tuple[float, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -205,10 +215,14 @@ class GateFlow(Observable):
         self.search_hits: list[SearchHit] = []
         self.countdown_left = 0
         self.result_listeners: list[Callable[[ResultView], None]] = []
+        #: called once a fever's acknowledgement is recorded (the status bar's fever line)
+        self.acknowledged_listeners: list[Callable[[], None]] = []
         self._measure_from = 0.0
         self._countdown_end = 0.0
         self._close_at: float | None = None
         self._undo: UndoOffer | None = None
+        #: the acknowledgement of the fever on screen is being recorded (worker)
+        self.acknowledging = False
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -230,6 +244,12 @@ class GateFlow(Observable):
         """The last allowed movement may still be undone (within ``UNDO_WINDOW_S``)."""
         offer = self._undo
         return offer is not None and self.clock() - offer.at <= UNDO_WINDOW_S
+
+    @property
+    def awaiting_ack(self) -> bool:
+        """A confirmed fever is on screen: nothing else until the volunteer confirms the
+        team leader was called (a scan must not sweep it away)."""
+        return self.phase is Phase.RESULT and self.result is not None and self.result.escalate
 
     @property
     def busy(self) -> bool:
@@ -278,6 +298,10 @@ class GateFlow(Observable):
         payload = clean_payload(text)
         if payload is None:
             self._say("scan_garbage")
+            self.notify()
+            return
+        if self.awaiting_ack:
+            self._say("fever_ack_first")
             self.notify()
             return
         if self.phase is Phase.RESULT:
@@ -347,6 +371,10 @@ class GateFlow(Observable):
 
     def start_visitor(self, visitor: Visitor, direction: Direction) -> bool:
         """From the visitor form: the same temperature step as a pass holder."""
+        if self.awaiting_ack:
+            self._say("fever_ack_first")
+            self.notify()
+            return False
         if self.phase is Phase.RESULT:
             self.dismiss()
         if self.phase is not Phase.IDLE:
@@ -537,7 +565,7 @@ class GateFlow(Observable):
                                  direction=result.direction,
                                  temperature_c=valid[-1] if valid else None,
                                  event_id=result.event.id, auto_close_s=auto,
-                                 detail=result.detail)
+                                 detail=result.detail, readings_c=tuple(valid))
         self.phase = Phase.RESULT
         self._close_at = self.clock() + auto if auto is not None else None
         self._undo = UndoOffer(result.event.id, self.clock(), self.person,
@@ -547,6 +575,43 @@ class GateFlow(Observable):
         self.notify()
         for listener in list(self.result_listeners):
             listener(self.result)
+
+    # -- fever acknowledgement ---------------------------------------------------------
+
+    def acknowledge(self, called: str) -> None:
+        """已通知组长: the volunteer confirms ``called`` (the team leader, the phone) was
+        called about the fever on screen. Recorded as an acknowledgement event naming the
+        fever (who: the volunteer on duty, when: now); the screen closes once it is
+        recorded, and stays (with the reason) when it cannot be."""
+        r = self.result
+        if not self.awaiting_ack or r is None or self.acknowledging:
+            return
+        self.acknowledging = True
+        self._say("recording")
+        self.notify()
+        volunteer = self.volunteer_id
+
+        def done(result: GateResult) -> None:
+            self.acknowledging = False
+            if self.result is r and self.phase is Phase.RESULT:
+                self._reset()
+            at = result.event.wall_utc.replace(tzinfo=UTC).astimezone()
+            self._say("acknowledged", time=at.strftime("%H:%M"))
+            self.notify()
+            for listener in list(self.acknowledged_listeners):
+                listener()
+
+        def failed(exc: BaseException) -> None:
+            self.acknowledging = False
+            if isinstance(exc, AlreadyAcknowledged):
+                if self.result is r and self.phase is Phase.RESULT:
+                    self._reset()  # recorded before (a reply lost): nothing more to keep
+                return
+            self._record_failed_quietly(exc)
+
+        self.runner.submit(lambda: self.gate.acknowledge(r.event_id, called,
+                                                         volunteer_id=volunteer),
+                           done, failed)
 
     # -- undo ----------------------------------------------------------------------------
 
@@ -560,6 +625,10 @@ class GateFlow(Observable):
         if offer is None or not self.can_undo:
             self._undo = None
             self._say("undo_too_late")
+            self.notify()
+            return
+        if self.awaiting_ack:
+            self._say("fever_ack_first")
             self.notify()
             return
         if self.phase is Phase.RESULT:
@@ -609,7 +678,8 @@ class GateFlow(Observable):
             self.notify()
 
     def dismiss(self) -> None:
-        if self.phase is not Phase.RESULT:
+        """Back to the gate from a result; a confirmed fever closes only by ``acknowledge``."""
+        if self.phase is not Phase.RESULT or self.awaiting_ack:
             return
         self._reset()
 

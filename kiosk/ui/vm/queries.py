@@ -10,13 +10,14 @@ from sqlalchemy import Engine, bindparam, func, select
 
 from kiosk.core.privacy import mask_name
 from kiosk.store.models import (
+    FeverCaseRow,
     GateEventRow,
     OutboxRow,
     PassRow,
     RemoteMovementRow,
     ResidentRow,
 )
-from kiosk.store.roster import UNDONE
+from kiosk.store.roster import ACKNOWLEDGED, UNDONE
 from kiosk.sync.state import own_clock_error
 from kiosk.ui.vm.flow import place_of
 
@@ -25,6 +26,10 @@ R = ResidentRow
 P = PassRow
 RM = RemoteMovementRow
 O = OutboxRow  # noqa: E741
+FC = FeverCaseRow
+#: the case states the central store sends (kiosk.server.cases.CaseState), each with its
+#: words in the catalogue (``case_<state>``); "open": not followed up yet
+CASE_STATES = ("open", "taken_over", "clinic", "isolation", "hospital", "cleared")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +121,39 @@ def handover(engine: Engine, since_utc: datetime, volunteer_id: int | None = Non
         for outcome, direction, escalated, visitor in conn.execute(stmt):
             if outcome == "allow":
                 h["went_in" if direction == "in" else "went_out"] += 1
-            else:
+            elif outcome == "deny":  # an undo or a fever's acknowledgement stops nobody
                 h["denied"] += 1
             h["fevers"] += bool(escalated)
             h["visitors"] += visitor is not None
     return Handover(since_utc=since_utc, still_out=who_is_out(engine), **h)
+
+
+@dataclass(frozen=True, slots=True)
+class FeverFollowUp:
+    """One confirmed fever recorded here, and what happened since."""
+
+    event_id: str
+    at_utc: datetime
+    #: the volunteer recorded that the team leader was called
+    acknowledged: bool
+    #: the command's case state as the last sync brought it (None: not heard of yet)
+    state: str | None
+
+    @property
+    def taken_over(self) -> bool:
+        return self.state is not None and self.state != "open"
+
+
+def fever_follow_up(engine: Engine, since_utc: datetime) -> list[FeverFollowUp]:
+    """This gate's confirmed fevers since ``since_utc``, newest first: acknowledged at the
+    gate or not, and the case's state the district command last sent (kiosk.sync)."""
+    stmt = (select(E.c.id, E.c.wall_utc, ACKNOWLEDGED.label("acknowledged"), FC.c.state)
+            .select_from(E.outerjoin(FC, FC.c.event_id == E.c.id))
+            .where(E.c.escalated.is_(True), E.c.wall_utc >= since_utc)
+            .order_by(E.c.seq.desc()))
+    with engine.connect() as conn:
+        return [FeverFollowUp(r.id, r.wall_utc, bool(r.acknowledged), r.state)
+                for r in conn.execute(stmt)]
 
 
 def buildings(engine: Engine) -> list[str]:
