@@ -348,10 +348,14 @@ class Ingest:
         self.partitions = Partitions(engine)
 
     def ingest(self, device_id: str, events: Sequence[GateEvent | EventJson],
-               volunteers: dict[int, str] | None = None) -> IngestResult:
+               volunteers: dict[int, str] | None = None,
+               relay: Sequence[Any] | None = None) -> IngestResult:
         """Store a batch (typed events, as ``parse_push`` gives them, or their JSON form)
         and the names of the kiosk's volunteer ids it carries, in one transaction; raises
-        Refused, storing nothing, when a sequence number jumps too far."""
+        Refused, storing nothing, when a sequence number jumps too far. On a compound hub,
+        ``relay`` holds the events' JSON objects as the kiosk sent them (same order): the
+        newly stored ones are queued for the district in the same transaction
+        (kiosk.server.hub)."""
         result = IngestResult()
         checked: dict[str, tuple[int, Checked]] = {}
         for i, e in enumerate(events):
@@ -372,13 +376,21 @@ class Ingest:
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
-            self._store(conn, device_id, checked, result, now)
+            new = self._store(conn, device_id, checked, result, now)
+            if relay is not None:
+                from kiosk.server.hub import queue_relay
+
+                index = {c.values["id"]: i for i, c in checked.values()}
+                queue_relay(conn, device_id, [
+                    (c.values["seq"], c.values["id"], relay[index[c.values["id"]]])
+                    for c in new], now)
             if volunteers:
                 _remember_volunteers(conn, device_id, volunteers)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime) -> None:
+               result: IngestResult, now: datetime) -> list[Checked]:
+        """Store the checked events that are new; returns them."""
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
             lock = lock.with_for_update()
@@ -445,6 +457,7 @@ class Ingest:
         result.stored = len(new)
         result.missing = gaps
         result.last_seq = last_seq
+        return new
 
     def _quota_conflicts(self, conn: Connection, device: Any, rows: list[dict[str, Any]],
                          now: datetime) -> list[dict[str, Any]]:

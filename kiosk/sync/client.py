@@ -138,5 +138,9 @@ class SyncClient:
         """The server's view of this kiosk: last sequence number stored, ranges missing."""
         return dict(self._send("GET", "/device"))
 
+    def uplink(self) -> dict[str, Any]:
+        """Whether the server is a compound hub, and its link to the district."""
+        return dict(self._send("GET", "/uplink"))
+
     def changes(self, cursor: str, limit: int = 2000) -> dict[str, Any]:
         return dict(self._send("GET", "/changes", params={"cursor": cursor, "limit": limit}))

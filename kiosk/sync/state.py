@@ -28,6 +28,11 @@ MISSING = "sync.server_missing"
 COMPOUND = "sync.compound"
 CHECKPOINT = "sync.server_checkpoint"
 POLICY = "sync.policy"
+#: the store the last successful sync went to (the hub's URL or the district's)
+VIA = "sync.via"
+#: the hub's answer about its link to the district and the other gates (JSON; "" when the
+#: last sync went to the district directly)
+UPLINK = "sync.uplink"
 #: this kiosk's clock minus the central store's at the last sync (seconds)
 CLOCK_OFFSET = "sync.clock_offset_s"
 #: the device secret lives in this file of the data directory (mode 0600), not in the
@@ -86,6 +91,10 @@ class SyncStatus:
     cursor: str = ""
     #: this kiosk's clock minus the central store's at the last sync (None: not known)
     clock_offset_s: float | None = None
+    #: the store the last successful sync went to (a hub's URL or the district's)
+    via: str = ""
+    #: when synced through a hub: what the hub says of the district and the other gates
+    uplink: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,14 +114,15 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
     with engine.connect() as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
-                                          MISSING, CURSOR, CLOCK_OFFSET)}
+                                          MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK)}
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
         last_attempt=meta[LAST_ATTEMPT], last_error=meta[LAST_ERROR],
         last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
         cursor=meta[CURSOR],
-        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None)
+        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None,
+        via=meta[VIA], uplink=json.loads(meta[UPLINK]) if meta[UPLINK] else None)
 
 
 def clock_offset(offset_s: float | None) -> dict[str, str]:

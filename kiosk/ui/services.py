@@ -149,7 +149,7 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
                on_result: Callable[[], None]) -> Any:
     """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
     ``on_result`` is called from the loop's thread after every attempt."""
-    if not settings.sync.url:  # not enrolled: the sync client (httpx, ~4 MB) stays unloaded
+    if not (settings.sync.url or settings.sync.hub):  # not enrolled: httpx (~4 MB) unloaded
         return None
     try:
         from kiosk.sync.loop import start_background_sync
