@@ -1,0 +1,244 @@
+"""A compound hub between the gates and the district, all real processes on 127.0.0.1: the
+district store and the hub are ``kiosk serve`` children (SQLite files), the gates sync
+through kiosk.sync.route. What a user relies on: gates agree without the internet, every
+event reaches the district exactly once as its kiosk's own, nothing lost when the hub dies
+or a gate sometimes reaches the district directly."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sync_testkit import EV, CentralServer, Kiosk, database_url, make_kiosk, unique
+
+from kiosk.core.decision import Outcome
+from kiosk.server import admin, hub
+from kiosk.server.db import open_server_store
+from kiosk.server.hub import RO
+from kiosk.server.ingest import FI
+from kiosk.server.verify import verify_device
+from kiosk.sync import state
+from kiosk.sync.client import SyncClient
+from kiosk.sync.route import Route
+from kiosk.sync.runner import load_events
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralServer]:
+    d = tmp_path_factory.mktemp("district")
+    server = CentralServer(database_url("sqlite", d), d).start()
+    yield server
+    server.stop()
+
+
+def _wait(what: str, ok: object, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ok():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+class Compound:
+    """A compound: its hub (enrolled at the district) and two gates syncing with it."""
+
+    def __init__(self, district: CentralServer, root: Path) -> None:
+        self.name = unique("c")
+        self.district = district
+        hub_dir = root / "hub"
+        hub_dir.mkdir()
+        self.gates = [make_kiosk(root, f"gate-{i}", district, self.name) for i in (1, 2)]
+        url = f"sqlite:///{hub_dir / 'hub.sqlite3'}"
+        engine = open_server_store(url)  # as `kiosk serve hub enrol` does before serving
+        code = admin.make_enrolment_code(district.engine, "hub", self.name, role="hub")
+        self.link = hub.enrol_hub(engine, hub_dir, code, district.url, str(uuid.uuid4()))
+        engine.dispose()
+        self.hub = CentralServer(url, hub_dir, options=("--hub",)).start()
+        # the hub learns its gates' credentials from the district in its first relay round
+        _wait("the hub knows the gates", lambda: self.hub_knows(*self.gates))
+        self.routes = [self.route(k) for k in self.gates]
+
+    def route(self, k: Kiosk) -> Route:
+        return Route(k.store.engine, k.data_dir, k.settings.device.id, k.secret,
+                     self.district.url, self.hub.url)
+
+    def hub_knows(self, *gates: Kiosk) -> bool:
+        with self.hub.engine.connect() as conn:
+            known = set(conn.execute(select(hub.DEV.c.id)).scalars())
+        return {k.settings.device.id for k in gates} <= known
+
+    def relay_backlog(self) -> int:
+        with self.hub.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(RO)).scalar_one())
+
+    def district_events(self, k: Kiosk) -> list[tuple[int, str]]:
+        with self.district.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+                select(EV.c.seq, EV.c.id).where(EV.c.device_id == k.settings.device.id)
+                .order_by(EV.c.seq))]
+
+    def close(self) -> None:
+        for r in self.routes:
+            r.close()
+        for k in self.gates:
+            k.close()
+        self.hub.stop()
+
+
+@pytest.fixture
+def compound(district: CentralServer, tmp_path: Path) -> Iterator[Compound]:
+    c = Compound(district, tmp_path)
+    yield c
+    c.close()
+
+
+def _kiosk_events(k: Kiosk) -> list[dict]:
+    with k.store.engine.connect() as conn:
+        ids = [r.id for r in conn.exec_driver_sql("SELECT id FROM gate_events ORDER BY seq")]
+        return load_events(conn, ids)
+
+
+def _assert_exactly_once_and_verified(c: Compound) -> None:
+    for k in c.gates:
+        mine = [(e["seq"], e["id"]) for e in _kiosk_events(k)]
+        assert c.district_events(k) == mine
+        check = verify_device(c.district.engine, k.settings.device.id)
+        assert check.problems == [] and check.events == len(mine)
+    with c.district.engine.connect() as conn:
+        kinds = set(conn.execute(select(FI.c.kind).where(FI.c.compound == c.name)).scalars())
+    assert not kinds & {"rejected", "altered", "seq_conflict", "chain_break"}
+
+
+def test_with_the_district_down_a_household_let_out_at_one_gate_is_refused_at_the_other(
+        compound: Compound):
+    c = compound
+    a, b = c.gates
+    c.district.kill()  # the WAN is down: only the LAN and the hub are left
+    try:
+        assert a.check("R1", "out").decision.outcome is Outcome.ALLOW
+        c.routes[0].run()  # gate A pushes to the hub ...
+        c.routes[1].run()  # ... gate B pulls from it
+        refused = b.check("R2", "out")  # the same household, quota 1 in 2 days
+        assert refused.decision.outcome is Outcome.DENY
+        st = state.status(b.store.engine, b.data_dir, "")
+        assert st.via == c.hub.url and st.uplink is not None and st.uplink["hub"] is True
+
+        def district_out_of_reach() -> bool:
+            c.routes[1].run()
+            up = state.status(b.store.engine, b.data_dir, "").uplink
+            return up is not None and up["district_ok"] is False
+        _wait("the gate says the district is out of reach", district_out_of_reach)
+        assert c.relay_backlog() == 2  # kept for the district: A's exit, B's refusal
+        # the hub dies before it could relay, and comes back
+        c.hub.kill()
+        c.hub.start()
+    finally:
+        c.district.start()
+    _wait("relayed", lambda: c.relay_backlog() == 0)
+    _assert_exactly_once_and_verified(c)
+    c.routes[1].run()
+    st = state.status(b.store.engine, b.data_dir, "")
+    assert st.uplink is not None and st.uplink["district_ok"] is True
+
+
+def test_a_gate_that_sometimes_reaches_the_district_directly_leaves_no_duplicate_or_gap(
+        compound: Compound):
+    c = compound
+    a = c.gates[0]
+    for rounds in range(3):
+        for _ in range(3):
+            a.check("W1")
+        if rounds == 1:  # the hub is out of reach this time: straight to the district
+            a.sync()
+        else:
+            c.routes[0].run()
+    # the same events once more to the hub and to the district: duplicates, nothing stored
+    events = _kiosk_events(a)
+    with SyncClient(c.hub.url, a.secret) as client:
+        assert client.push(a.settings.device.id, events)["stored"] == 3
+    _wait("relayed", lambda: c.relay_backlog() == 0)
+    with a.client() as client:
+        ack = client.push(a.settings.device.id, events)
+        assert (ack["stored"], ack["duplicates"], ack["missing"]) == (0, 9, [])
+    _assert_exactly_once_and_verified(c)
+    # through the hub the gate hears of no loss either (seq 4-6 are at the district only)
+    c.routes[0].run()
+    _wait("the hub sees the district's view", lambda: (c.routes[0].run().missing == []))
+
+
+def test_the_relay_forwards_each_event_as_the_kiosk_sent_it(compound: Compound):
+    c = compound
+    a = c.gates[0]
+    c.district.kill()
+    try:
+        a.check("R3", "out")
+        a.check("W1")
+        c.routes[0].run()
+        with c.hub.engine.connect() as conn:
+            queued = [json.loads(r) for r in conn.execute(
+                select(RO.c.record).where(RO.c.device_id == a.settings.device.id)
+                .order_by(RO.c.seq)).scalars()]
+    finally:
+        c.district.start()
+    assert queued == _kiosk_events(a)  # every key and value, readings included
+    _wait("relayed", lambda: c.relay_backlog() == 0)
+    with c.district.engine.connect() as conn:
+        stored = [json.loads(r) for r in conn.execute(
+            select(EV.c.record).where(EV.c.device_id == a.settings.device.id)
+            .order_by(EV.c.seq)).scalars()]
+    assert stored == queued
+
+
+def test_double_outings_while_the_lan_was_cut_are_conflicts_on_the_hub_and_the_district(
+        compound: Compound):
+    c = compound
+    a, b = c.gates
+    # the LAN is cut: each gate alone lets the same household out
+    assert a.check("R1", "out").decision.outcome is Outcome.ALLOW
+    assert b.check("R2", "out").decision.outcome is Outcome.ALLOW
+    c.routes[0].run()
+    c.routes[1].run()
+    with c.hub.engine.connect() as conn:
+        on_hub = list(conn.execute(select(FI.c.kind).where(FI.c.kind == "quota_conflict"))
+                      .scalars())
+    assert on_hub == ["quota_conflict"]
+    _wait("relayed", lambda: c.relay_backlog() == 0)
+    assert [k for k, _, _ in c.district.findings(c.name)] == ["quota_conflict"]
+
+
+def test_a_gate_enrols_through_the_hub_with_an_identity_the_district_knows(
+        compound: Compound, tmp_path: Path):
+    c = compound
+    code = c.district.enrolment_code("gate-3", c.name)
+    device_id = str(uuid.uuid4())
+    with SyncClient(c.hub.url) as client:
+        answer = client.enrol(code, device_id)
+    assert answer["compound"] == c.name
+    for server in (c.hub, c.district):  # the one secret works at both at once
+        r = httpx.get(server.url + "/api/v1/device",
+                      headers={"Authorization": f"Bearer {answer['secret']}"})
+        assert r.status_code == 200 and r.json()["device_id"] == device_id
+    # the code is spent at the district: no second device with it
+    with SyncClient(c.hub.url) as client, pytest.raises(Exception, match="refused"):
+        client.enrol(code, str(uuid.uuid4()))
+
+
+def test_a_hub_posts_only_for_the_gates_of_its_own_compound(
+        compound: Compound, district: CentralServer, tmp_path: Path):
+    c = compound
+    other = make_kiosk(tmp_path / "elsewhere", "gate-x", district, unique("c"))
+    try:
+        other.check("W1")
+        with SyncClient(district.url, c.link.secret) as client, \
+                pytest.raises(Exception, match="403"):
+            client.push(other.settings.device.id, _kiosk_events(other))
+        assert district.event_count(other.compound) == 0
+    finally:
+        other.close()
