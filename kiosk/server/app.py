@@ -150,8 +150,9 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
         from kiosk.sync.loop import SyncLoop
 
         runner = RelayRunner(engine, hub_dir)
-        loop = SyncLoop(runner, interval_s=RELAY_INTERVAL_S, base_s=1.0, max_s=30.0)
+        loop = SyncLoop(runner, interval_s=RELAY_INTERVAL_S, base_s=1.0, max_s=10.0)
         loop.start()
+        _app.state.relay = loop
         try:
             yield
         finally:
@@ -265,6 +266,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                                              body.volunteers, relay)
         except Refused as exc:
             raise _problem(422, str(exc)) from None
+        if relay is not None and result.stored and hasattr(request.app.state, "relay"):
+            request.app.state.relay.wake()  # up to the district now, not at the next round
         return result.as_json()
 
     def _gate_of_compound(device_id: str, compound: str) -> bool:
