@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,40 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
         cursor=meta[CURSOR],
         clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None,
         via=meta[VIA], uplink=json.loads(meta[UPLINK]) if meta[UPLINK] else None)
+
+
+class Link(StrEnum):
+    """How a gate reaches the district, as its status bar says it."""
+
+    #: not set up for sync, or never synced yet
+    NONE = "none"
+    #: straight to the district
+    DISTRICT = "district"
+    #: through the compound's hub, which reaches the district
+    HUB = "hub"
+    #: through the hub, which does not reach the district now (the gates of the compound
+    #: still agree through it)
+    HUB_ALONE = "hub_alone"
+
+
+@dataclass(frozen=True, slots=True)
+class GateLink:
+    link: Link
+    #: since when this gate's view of the other gates is stale (its last successful
+    #: sync), None while it is fresh
+    stale_since: datetime | None
+
+
+def gate_link(st: SyncStatus, now: datetime, stale_after_s: float) -> GateLink:
+    """Which way this gate syncs and whether its view of the other gates is stale: no
+    successful sync for more than ``stale_after_s`` seconds (seconds, local time)."""
+    if not st.last_success:
+        return GateLink(Link.NONE, None)
+    last = datetime.fromisoformat(st.last_success)
+    stale = last if (now - last).total_seconds() > stale_after_s else None
+    if st.uplink is None:
+        return GateLink(Link.DISTRICT, stale)
+    return GateLink(Link.HUB if st.uplink.get("district_ok") else Link.HUB_ALONE, stale)
 
 
 def clock_offset(offset_s: float | None) -> dict[str, str]:
