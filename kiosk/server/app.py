@@ -263,7 +263,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
             relay = wire.loads(raw)["events"]
         try:
             result = await run_in_threadpool(ingest.ingest, body.device_id, body.events,
-                                             body.volunteers, relay)
+                                             body.volunteers, relay,
+                                             me.id if me.role == "hub" else None)
         except Refused as exc:
             raise _problem(422, str(exc)) from None
         if relay is not None and result.stored and hasattr(request.app.state, "relay"):

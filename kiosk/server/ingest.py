@@ -349,13 +349,15 @@ class Ingest:
 
     def ingest(self, device_id: str, events: Sequence[GateEvent | EventJson],
                volunteers: dict[int, str] | None = None,
-               relay: Sequence[Any] | None = None) -> IngestResult:
+               relay: Sequence[Any] | None = None, via_hub: str | None = None
+               ) -> IngestResult:
         """Store a batch (typed events, as ``parse_push`` gives them, or their JSON form)
         and the names of the kiosk's volunteer ids it carries, in one transaction; raises
         Refused, storing nothing, when a sequence number jumps too far. On a compound hub,
         ``relay`` holds the events' JSON objects as the kiosk sent them (same order): the
         newly stored ones are queued for the district in the same transaction
-        (kiosk.server.hub)."""
+        (kiosk.server.hub). ``via_hub``: the hub that relays the batch (None: the gate
+        sent it itself), shown on the dashboard."""
         result = IngestResult()
         checked: dict[str, tuple[int, Checked]] = {}
         for i, e in enumerate(events):
@@ -376,7 +378,7 @@ class Ingest:
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
-            new = self._store(conn, device_id, checked, result, now)
+            new = self._store(conn, device_id, checked, result, now, via_hub)
             if relay is not None:
                 from kiosk.server.hub import queue_relay
 
@@ -389,7 +391,8 @@ class Ingest:
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime) -> list[Checked]:
+               result: IngestResult, now: datetime, via_hub: str | None = None
+               ) -> list[Checked]:
         """Store the checked events that are new; returns them."""
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
@@ -451,7 +454,7 @@ class Ingest:
         gaps: list[list[int]] = json.loads(device.gaps)
         last_seq = _update_gaps(gaps, device.last_seq, [c.values["seq"] for c in new])
         conn.execute(DEV.update().where(DEV.c.id == device_id).values(
-            last_contact=now, last_seq=last_seq, gaps=json.dumps(gaps)))
+            last_contact=now, last_seq=last_seq, gaps=json.dumps(gaps), via_hub=via_hub))
         if findings:
             conn.execute(insert(FI), findings)
         result.stored = len(new)

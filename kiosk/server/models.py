@@ -59,6 +59,9 @@ class DeviceRow(ServerBase):
     #: ``kiosk`` (a gate) or ``hub`` (a compound hub relaying its gates' events:
     #: kiosk.server.hub)
     role: Mapped[str] = mapped_column(String(8), default="kiosk", server_default="kiosk")
+    #: the hub that relayed this gate's last batch (its device id); None when the gate's
+    #: last batch came to this store directly
+    via_hub: Mapped[str | None] = mapped_column(String(36))
 
 
 class EnrolmentCodeRow(ServerBase):

@@ -22,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table('devices') as batch:
         batch.add_column(sa.Column('role', sa.String(length=8), server_default='kiosk',
                                    nullable=False))
+        batch.add_column(sa.Column('via_hub', sa.String(length=36), nullable=True))
     with op.batch_alter_table('enrolment_codes') as batch:
         batch.add_column(sa.Column('role', sa.String(length=8), server_default='kiosk',
                                    nullable=False))
@@ -75,4 +76,5 @@ def downgrade() -> None:
     with op.batch_alter_table('enrolment_codes') as batch:
         batch.drop_column('role')
     with op.batch_alter_table('devices') as batch:
+        batch.drop_column('via_hub')
         batch.drop_column('role')

@@ -250,6 +250,21 @@ def test_double_outings_while_the_lan_was_cut_are_conflicts_on_the_hub_and_the_d
     assert conflicts(c.district.engine) == ["quota_conflict"]
 
 
+def test_the_district_dashboard_shows_the_hub_the_gates_behind_it_and_their_conflict(
+        links: Compound):
+    c = links
+    admin.add_user(c.district.engine, "枢纽查看", "correct horse battery")
+    with httpx.Client(base_url=c.district.url) as web:
+        web.post("/login", data={"user": "枢纽查看", "password": "correct horse battery"})
+        page = web.get("/compound", params={"name": c.name}).text
+    devices = page[page.index('id="devices"'):page.index('id="findings"')]
+    rows = {r.split("</a>")[0].rsplit(">", 1)[-1]: r for r in devices.split("<tr")[2:]}
+    assert "枢纽 / compound hub" in rows["hub"]
+    for gate in ("gate-1", "gate-2"):  # both synced through the hub last
+        assert "经枢纽 hub / via hub" in rows[gate]
+    assert "quota_conflict" in page[page.index('id="findings"'):]
+
+
 def test_a_gate_enrols_through_the_hub_with_an_identity_the_district_knows(
         compound: Compound):
     c = compound
