@@ -160,6 +160,8 @@ def main() -> None:
     total = 5 * args.seconds
     for g in gates:
         g.start(total)
+    while not all(g.recorded for g in gates):  # each gate process is up and recording
+        time.sleep(0.1)
     t0 = time.time()
     phases: list[tuple[str, float, float]] = []
 

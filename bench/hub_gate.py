@@ -9,6 +9,7 @@ usage: python bench/hub_gate.py DATA_DIR GATE_NO SECONDS PERIOD [FIRST]
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -36,6 +37,7 @@ def main() -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_mod.load(data_dir)
     store = open_store(data_dir / "kiosk.sqlite3")
     gate = Gate(store, settings)

@@ -73,8 +73,9 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
           zone: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_tls_proxy: bool,
           trusted_proxies: tuple[str, ...], body_timeout: float, hub: bool,
           advertise: bool) -> None:
-    """Run the command's central store (HTTP API for kiosks + dashboard), or a compound's
-    hub (--hub)."""
+    """Run the command's central store (HTTP API for kiosks + dashboard).
+
+    With --hub: its compound's hub on the LAN, relaying to the district (docs/SYNC.md)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
     ctx.meta["serve_db"] = url

@@ -114,7 +114,8 @@ def start_background_sync(
 
         route = Route(engine, data_dir, settings.device.id, secret, settings.sync.url,
                       settings.sync.hub, lan_http=settings.sync.lan_http)
-        loop = SyncLoop(route.run, interval_s=min(interval_s, HUB_INTERVAL_S), max_s=30.0,
+        # back from a cut within 10 s (the hub is on the LAN: knocking costs nothing)
+        loop = SyncLoop(route.run, interval_s=min(interval_s, HUB_INTERVAL_S), max_s=10.0,
                         on_result=on_result)
     else:
         syncer = Syncer(engine, data_dir, settings.device.id,

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 HUB_INTERVAL_S = 2.0
 #: seconds between direct syncs with the district while the hub does not answer
 DISTRICT_INTERVAL_S = 30.0
-#: seconds between two mDNS searches while no hub is found
+#: seconds between two mDNS searches while no hub is found, and how long one listens
 SEARCH_INTERVAL_S = 30.0
+SEARCH_S = 1.0
 AUTO = "auto"
 
 
@@ -94,7 +95,7 @@ class Route:
 
                 self._find = find_hub
             try:
-                self._found = self._find(2.0, self.lan_http)
+                self._found = self._find(SEARCH_S, self.lan_http)
             except OSError as exc:  # no multicast on this network
                 log.info("no hub search possible: %s", exc)
         return self._found

@@ -26,7 +26,8 @@ from kiosk.server.ingest import FI
 from kiosk.server.verify import verify_device
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient
-from kiosk.sync.route import Route
+from kiosk.sync.discover import advertise_hub
+from kiosk.sync.route import AUTO, Route
 from kiosk.sync.runner import load_events
 
 
@@ -263,6 +264,24 @@ def test_the_district_dashboard_shows_the_hub_the_gates_behind_it_and_their_conf
     for gate in ("gate-1", "gate-2"):  # both synced through the hub last
         assert "经枢纽 hub / via hub" in rows[gate]
     assert "quota_conflict" in page[page.index('id="findings"'):]
+
+
+def test_a_gate_finds_the_hub_announced_on_the_lan(compound: Compound):
+    c = compound
+    k = c.gates[0]
+    announced = advertise_hub("127.0.0.1", c.lan.port, "http", name=unique("hub"))
+    try:
+        # anyone on the LAN can announce: plain HTTP is believed only when allowed
+        wary = Route(k.store.engine, k.data_dir, k.settings.device.id, k.secret, "", AUTO)
+        assert wary.hub_url() is None
+        route = Route(k.store.engine, k.data_dir, k.settings.device.id, k.secret, "", AUTO,
+                      lan_http=True)
+        assert route.hub_url() == c.lan.url
+        route.run()
+        assert state.status(k.store.engine, k.data_dir, "").via == c.lan.url
+        route.close()
+    finally:
+        announced.close()
 
 
 def test_a_gate_enrols_through_the_hub_with_an_identity_the_district_knows(
