@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: others within about this (the 5 s promise of docs/SYNC.md)
 HUB_INTERVAL_S = 2.0
 #: seconds between direct syncs with the district while the hub does not answer
-DISTRICT_INTERVAL_S = 30.0
+DISTRICT_INTERVAL_S = 10.0
 #: seconds between two mDNS searches while no hub is found, and how long one listens
 SEARCH_INTERVAL_S = 30.0
 SEARCH_S = 1.0
