@@ -266,6 +266,25 @@ def test_the_district_dashboard_shows_the_hub_the_gates_behind_it_and_their_conf
     assert "quota_conflict" in page[page.index('id="findings"'):]
 
 
+def test_the_hub_and_the_gate_say_how_they_reach_the_district(compound: Compound):
+    from click.testing import CliRunner
+
+    from kiosk.cli import main
+
+    c = compound
+    c.routes[0].run()
+    r = CliRunner().invoke(main, ["--data-dir", str(c.hub.data_dir), "serve", "--db",
+                                  c.hub.db_url, "hub", "status"])
+    assert r.exit_code == 0, r.output
+    assert f"district:      {c.wan.url} (reachable)" in r.output
+    assert "gate gate-1: last contact 20" in r.output and "to relay:      0 events" in r.output
+    k = c.gates[0]
+    r = CliRunner().invoke(main, ["--data-dir", str(k.data_dir), "sync", "status"])
+    assert r.exit_code == 0, r.output
+    assert f"synced with:  {c.lan.url} (compound hub)" in r.output
+    assert "district:     reachable through the hub" in r.output
+
+
 def test_a_gate_finds_the_hub_announced_on_the_lan(compound: Compound):
     c = compound
     k = c.gates[0]
