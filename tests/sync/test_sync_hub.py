@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,9 @@ from sync_testkit import EV, CentralServer, Kiosk, database_url, make_kiosk, uni
 
 from kiosk.core.decision import Outcome
 from kiosk.server import admin, hub
+from kiosk.server.briefing import briefing_name
 from kiosk.server.db import open_server_store
+from kiosk.server.export import export_central
 from kiosk.server.hub import RO
 from kiosk.server.ingest import FI
 from kiosk.server.verify import verify_device
@@ -232,7 +235,7 @@ def test_the_relay_forwards_each_event_as_the_kiosk_sent_it(links: Compound):
 
 
 def test_double_outings_while_the_lan_was_cut_are_conflicts_on_the_hub_and_the_district(
-        links: Compound):
+        links: Compound, tmp_path: Path):
     c = links
     a, b = c.gates
     c.lan.cut()  # each gate alone lets the same household out
@@ -249,6 +252,13 @@ def test_double_outings_while_the_lan_was_cut_are_conflicts_on_the_hub_and_the_d
     assert conflicts(c.hub.engine) == ["quota_conflict"]
     _wait("relayed", lambda: c.relay_backlog() == 0)
     assert conflicts(c.district.engine) == ["quota_conflict"]
+    # and in the district's nightly export: both exits in the movements, the conflict in
+    # the briefing handed over with the files
+    out = tmp_path / "export"
+    export_central(c.district.engine, date.today(), out, compound=c.name, label="hubtest")
+    briefing = (out / briefing_name("hubtest", date.today())).read_text("utf-8")
+    found = briefing[briefing.index('id="findings"'):]
+    assert "<td>quota_conflict</td>" in found.split("</section>")[0]
 
 
 def test_the_district_dashboard_shows_the_hub_the_gates_behind_it_and_their_conflict(
