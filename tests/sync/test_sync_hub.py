@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
