@@ -426,5 +426,20 @@ def serve_hub_status(ctx: click.Context) -> None:
     if view["district_last_error"]:
         click.echo(f"last error:    {view['district_last_error']}")
     click.echo(f"to relay:      {view['relay_pending']} events")
+    if view["relay_refused"]:
+        click.echo(f"refused:       {view['relay_refused']} events (kiosk serve hub quarantine)")
     for g in view["gates"]:
         click.echo(f"gate {g['checkpoint']}: last contact {g['last_contact'] or 'never'}")
+
+
+@serve_hub.command("quarantine")
+@click.option("--requeue", is_flag=True, help="Send them again (the cause fixed at the district).")
+@click.pass_context
+def serve_hub_quarantine(ctx: click.Context, requeue: bool) -> None:
+    """Gates' events the district refused through this hub: kept here, never dropped."""
+    from kiosk.server import hub
+
+    for r in hub.relay_quarantine(_engine(ctx), requeue):
+        click.echo(f"{r.device_id} seq {r.seq}  {r.event_id}  {r.last_error}")
+    if requeue:
+        click.echo("put back in the relay queue")

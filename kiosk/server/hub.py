@@ -32,7 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from kiosk.server.admin import (
     ADMIN_SCOPE,
@@ -48,7 +48,7 @@ from kiosk.server.ingest import EV, compound_scope, next_change_ids
 from kiosk.server.models import HubMovementRow, HubStateRow, RelayOutboxRow
 from kiosk.store.models import table_of
 from kiosk.sync import wire
-from kiosk.sync.client import BatchRefused, SyncClient, SyncError
+from kiosk.sync.client import BatchRefused, Refused, SyncClient, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,12 @@ class Relay:
                     size = max(1, len(rows) // 2)
                     continue
                 ack = {"rejected": [{"id": rows[0][1].event_id, "reason": str(exc)}]}
+            except Refused as exc:
+                if not str(exc).startswith("HTTP 403"):
+                    raise  # 401: the hub's own credential is withdrawn; nothing goes up
+                # this gate is not (or no longer) one of the compound's at the district:
+                # its events wait aside, the other gates' go on
+                ack = {"rejected": [{"id": r.event_id, "reason": str(exc)} for _, r in rows]}
             rejected = {r.get("id"): str(r.get("reason", ""))[:500]
                         for r in ack.get("rejected", [])}
             with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
@@ -343,7 +349,10 @@ def _apply_movements(conn: Connection, compound: str, moves: list[dict[str, Any]
     if not moves:
         return
     ids = [m["event_id"] for m in moves]
-    known = set(conn.execute(select(EV.c.id).where(EV.c.id.in_(ids))).scalars())
+    # through the (device, seq) index: the events table has no index on the id alone
+    known = set(conn.execute(select(EV.c.id).where(
+        EV.c.device_id.in_({m["device_id"] for m in moves}),
+        EV.c.seq.in_({m["seq"] for m in moves}), EV.c.id.in_(ids))).scalars())
     known |= set(conn.execute(select(HM.c.event_id).where(HM.c.event_id.in_(ids))).scalars())
     fresh = [m for m in moves if m["event_id"] not in known]
     if not fresh:
@@ -393,8 +402,10 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     backlog, and since when the hub has heard from each other gate of the compound."""
     with engine.connect() as conn:
         s = get_state(conn, URL, LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT)
-        pending = conn.execute(select(func.count()).select_from(RO)
-                               .where(RO.c.quarantined.is_(False))).scalar_one()
+        pending, refused = conn.execute(select(
+            func.count(), func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0))
+            .select_from(RO)).one()
+        pending -= refused
         gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.isoformat(
                       timespec="seconds") if r.last_contact else None}
                  for r in conn.execute(
@@ -405,6 +416,7 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     return {"hub": True, "district_url": s[URL], "district_ok": bool(s[LAST_SUCCESS])
             and not s[LAST_ERROR], "district_last_success": s[LAST_SUCCESS] or None,
             "district_last_error": s[LAST_ERROR] or None, "relay_pending": int(pending),
+            "relay_refused": int(refused),
             "gates": gates}
 
 
@@ -463,3 +475,16 @@ class RelayRunner:
         if self._client is not None:
             self._client[1].close()
             self._client = None
+
+
+def relay_quarantine(engine: Engine, requeue: bool = False) -> list[Any]:
+    """The events the district refused through this hub (seq, device, reason); with
+    ``requeue`` they are put back in the queue (after the cause is fixed at the district)."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        rows = list(conn.execute(select(RO.c.device_id, RO.c.seq, RO.c.event_id,
+                                        RO.c.last_error).where(RO.c.quarantined.is_(True))
+                                 .order_by(RO.c.device_id, RO.c.seq)))
+        if requeue:
+            conn.execute(update(RO).where(RO.c.quarantined.is_(True))
+                         .values(quarantined=False))
+    return rows

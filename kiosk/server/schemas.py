@@ -137,6 +137,7 @@ class UplinkView(BaseModel):
     district_last_success: datetime | None = None
     district_last_error: str | None = None
     relay_pending: int | None = None
+    relay_refused: int | None = None
     gates: list[GateContact] = Field(default_factory=list)
 
 

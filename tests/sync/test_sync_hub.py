@@ -213,6 +213,41 @@ def test_through_the_hub_a_gate_hears_only_of_what_is_really_lost(links: Compoun
     _wait("no loss reported", lambda: c.routes[1].run().missing == [])
 
 
+def test_a_gate_the_district_refuses_does_not_hold_up_the_others_and_loses_nothing(
+        links: Compound):
+    from click.testing import CliRunner
+
+    from kiosk.cli import main
+
+    c = links
+    a, b = c.gates
+    c.wan.cut()
+    a.check("W1")
+    b.check("W1")
+    c.routes[0].run()
+    c.routes[1].run()
+    a_id = a.settings.device.id
+    with c.district.engine.begin() as conn:  # the command withdrew gate A meanwhile
+        conn.execute(hub.DEV.update().where(hub.DEV.c.id == a_id).values(active=False))
+    try:
+        c.wan.mend()
+        _wait("B relayed", lambda: c.district_events(b)[-1:] == [
+            (e["seq"], e["id"]) for e in _kiosk_events(b)][-1:])
+        with c.hub.engine.connect() as conn:
+            refused = list(conn.execute(select(RO.c.device_id, RO.c.last_error)
+                                        .where(RO.c.quarantined.is_(True))))
+        assert [r.device_id for r in refused] == [a_id] and "403" in refused[0].last_error
+    finally:
+        with c.district.engine.begin() as conn:
+            conn.execute(hub.DEV.update().where(hub.DEV.c.id == a_id).values(active=True))
+    # put back once the command re-admitted the gate: relayed, nothing lost
+    r = CliRunner().invoke(main, ["--data-dir", str(c.hub.data_dir), "serve", "--db",
+                                  c.hub.db_url, "hub", "quarantine", "--requeue"])
+    assert r.exit_code == 0 and a_id in r.output
+    _wait("A relayed", lambda: c.relay_backlog() == 0)
+    _assert_exactly_once_and_verified(c)
+
+
 def test_the_relay_forwards_each_event_as_the_kiosk_sent_it(links: Compound):
     c = links
     a = c.gates[0]
