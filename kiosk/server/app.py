@@ -253,9 +253,11 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
             raise _problem(413, f"more than {MAX_BATCH_EVENTS} events in one batch")
         if {e.device_id for e in body.events} - {body.device_id}:
             raise _problem(403, "a device may only post its own events")
-        if body.device_id != me.id and not (
-                me.role == "hub" and await run_in_threadpool(
-                    _gate_of_compound, body.device_id, me.compound)):
+        if me.role == "hub":  # a hub records nothing: it relays its compound's gates
+            allowed = await run_in_threadpool(_gate_of_compound, body.device_id, me.compound)
+        else:
+            allowed = body.device_id == me.id
+        if not allowed:
             raise _problem(403, "a device may only post its own events (a hub: those of "
                                 "its compound's gates)")
         relay = None
