@@ -19,6 +19,7 @@ from link_proxy import LinkProxy
 from sqlalchemy import func, select
 from sync_testkit import EV, CentralServer, Kiosk, database_url, make_kiosk, unique
 
+from kiosk import settings as settings_mod
 from kiosk.core.decision import Outcome
 from kiosk.server import admin, hub
 from kiosk.server.briefing import briefing_name
@@ -377,3 +378,19 @@ def test_a_hub_posts_only_for_the_gates_of_its_own_compound(
         assert district.event_count(other.compound) == 0
     finally:
         other.close()
+
+
+def test_a_gate_is_pointed_at_its_hub_from_the_command_line(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from kiosk.cli import main
+
+    def hub_of(*args: str) -> tuple[int, str, str]:
+        r = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "sync", "hub", *args])
+        return r.exit_code, r.output, settings_mod.load(tmp_path).sync.hub
+
+    code, out, hub_set = hub_of("http://10.0.0.5:8470/")  # the credential in clear: no
+    assert code != 0 and "refusing plain HTTP" in out and hub_set == ""
+    assert hub_of("https://10.0.0.5:8470/")[2] == "https://10.0.0.5:8470/"
+    assert hub_of("auto")[2] == "auto"
+    assert hub_of("off")[2] == ""
