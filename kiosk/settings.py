@@ -70,6 +70,12 @@ class CameraSettings:
 @dataclass
 class SyncSettings:
     url: str = ""
+    #: the compound's hub on the LAN: "" none, a URL, or "auto" (found by mDNS); synced
+    #: with every few seconds while it answers, the district (``url``) otherwise
+    hub: str = ""
+    #: believe a hub found by mDNS that speaks plain HTTP (a closed LAN you trust only: the
+    #: device's credential travels with every request)
+    lan_http: bool = False
 
 
 #: where removable media (USB sticks) are mounted, as glob patterns of mount points

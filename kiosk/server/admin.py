@@ -44,6 +44,8 @@ VOLUNTEERS = table_of(VolunteerEntryRow)
 DEVICE_VOLUNTEERS = table_of(DeviceVolunteerRow)
 
 ADMIN_SCOPE = "admin"
+#: what an enrolled device is: a gate, or a compound hub relaying its gates' events
+ROLES = ("kiosk", "hub")
 #: an enrolment code is good for this long, and once
 CODE_LIFETIME = timedelta(hours=24)
 #: the kiosk settings the command may set centrally, as ``kiosk config set`` names them
@@ -71,23 +73,30 @@ class Enrolled:
     secret: str
     checkpoint: str
     compound: str
+    role: str = "kiosk"
 
 
 def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
                         compound: str | None = None, now: datetime | None = None,
-                        actor: str | None = None, replaces: str | None = None) -> str:
+                        actor: str | None = None, replaces: str | None = None,
+                        role: str = "kiosk") -> str:
     """A one-time code for one kiosk at ``checkpoint``; only its SHA-256 is stored. With
     ``replaces`` (an enrolled device id) the code re-binds that one device id (a reinstalled
     kiosk; its old secret dies) and no other; checkpoint and compound default to the
-    device's. Without it, the code enrols only a device id not enrolled yet."""
+    device's. Without it, the code enrols only a device id not enrolled yet. ``role``: a
+    ``kiosk`` (a gate) or a compound ``hub`` (kiosk.server.hub), which relays the events of
+    its compound's gates and records none itself."""
+    if role not in ROLES:
+        raise AdminError(f"a device's role is one of {', '.join(ROLES)}")
     now = now or datetime.now()
     code = auth.new_enrolment_code()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         if replaces is not None:
-            device = conn.execute(select(DEV.c.checkpoint, DEV.c.compound)
+            device = conn.execute(select(DEV.c.checkpoint, DEV.c.compound, DEV.c.role)
                                   .where(DEV.c.id == replaces)).first()
             if device is None:
                 raise AdminError(f"no enrolled device {replaces!r} to replace")
+            role = device.role  # a reinstalled hub stays a hub
             checkpoint = device.checkpoint if checkpoint is None else checkpoint
             compound = device.compound if compound is None else compound
         checkpoint, compound = (checkpoint or "").strip(), (compound or "default").strip()
@@ -96,10 +105,10 @@ def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
         conn.execute(insert(CODES).values(
             code_hash=auth.sha256_hex(auth.normalise_code(code)), checkpoint=checkpoint,
             compound=compound, created_at=now, expires_at=now + CODE_LIFETIME,
-            replaces=replaces))
+            replaces=replaces, role=role))
         audit.record_in(conn, actor or audit.cli_actor(), audit.ENROL_CODE,
                         {"checkpoint": checkpoint, "compound": compound,
-                         "replaces": replaces})
+                         "replaces": replaces, "role": role})
     return code
 
 
@@ -128,7 +137,7 @@ def enrol_device(engine: Engine, code: str, device_id: str,
         conn.execute(update(CODES).where(CODES.c.code_hash == code_hash)
                      .values(used_at=now, device_id=device_id))
         values = dict(checkpoint=row.checkpoint, compound=row.compound,
-                      secret_hash=auth.sha256_hex(secret), active=True)
+                      secret_hash=auth.sha256_hex(secret), active=True, role=row.role)
         if known is None:
             conn.execute(insert(DEV).values(id=device_id, enrolled_at=now, pending=0,
                                             quarantined=0, last_seq=0, gaps="[]", **values))
@@ -137,7 +146,7 @@ def enrol_device(engine: Engine, code: str, device_id: str,
         audit.record_in(conn, device_id, audit.ENROL,
                         {"checkpoint": row.checkpoint, "compound": row.compound,
                          "again": known is not None}, client, now)
-    return Enrolled(device_id, secret, row.checkpoint, row.compound)
+    return Enrolled(device_id, secret, row.checkpoint, row.compound, row.role)
 
 
 def publish_roster(engine: Engine, rows: Iterable[RosterRow], compound: str = "default",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -43,8 +46,10 @@ from kiosk.server.schemas import (
     Enrolled,
     EnrolRequest,
     Health,
+    UplinkView,
     problems,
 )
+from kiosk.sync import wire
 
 #: a batch larger than this (bytes) is refused before it is read (HTTP 413)
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -60,6 +65,8 @@ BODY_TIMEOUT_ENV = "KIOSK_SERVER_BODY_TIMEOUT"
 HEADER_TIMEOUT_S = 20.0
 HEADER_TIMEOUT_ENV = "KIOSK_SERVER_HEADER_TIMEOUT"
 EVENTS_PATH = "/api/v1/events"
+#: the hub's data directory: set, the central store is a compound hub (kiosk.server.hub)
+HUB_DIR_ENV = "KIOSK_HUB_DIR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class Device:
     id: str
     checkpoint: str
     compound: str
+    role: str = "kiosk"
 
 
 #: the largest count a kiosk reports in a header (the device row's 32-bit columns)
@@ -130,9 +138,33 @@ async def current_device(
 AuthDevice = Annotated[Device, Depends(current_device)]
 
 
-def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
-    """The app on ``engine``; ``body_timeout_s``: seconds a request's body may take."""
-    app = FastAPI(title="Checkpoint Kiosk central store", docs_url=None, redoc_url=None)
+def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
+               hub_dir: Path | None = None) -> FastAPI:
+    """The app on ``engine``; ``body_timeout_s``: seconds a request's body may take. With
+    ``hub_dir`` (the hub's data directory) it is a compound hub: it relays what its gates
+    send to the district and the district's changes to its gates (kiosk.server.hub), in a
+    background thread while the app runs."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if hub_dir is None:
+            yield
+            return
+        from kiosk.server.hub import RELAY_INTERVAL_S, RelayRunner
+        from kiosk.sync.loop import SyncLoop
+
+        runner = RelayRunner(engine, hub_dir)
+        loop = SyncLoop(runner, interval_s=RELAY_INTERVAL_S, base_s=1.0, max_s=10.0)
+        loop.start()
+        _app.state.relay = loop
+        try:
+            yield
+        finally:
+            loop.stop()
+            runner.close()
+
+    app = FastAPI(title="Checkpoint Kiosk central store", docs_url=None, redoc_url=None,
+                  lifespan=lifespan)
     app.add_middleware(Guard, limits={EVENTS_PATH: MAX_BODY_BYTES},
                        default_limit=MAX_SMALL_BODY_BYTES, body_timeout_s=body_timeout_s)
     ingest = Ingest(engine)
@@ -141,7 +173,7 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
     def lookup(token: str, pending: int | None, quarantined: int | None,
                clock_offset_s: float | None = None) -> Device | None:
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-            row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound)
+            row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound, DEV.c.role)
                                .where(DEV.c.secret_hash == sha256_hex(token),
                                       DEV.c.active.is_(True))).first()
             if row is None:
@@ -154,7 +186,7 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
             if clock_offset_s is not None:
                 values["clock_offset_s"] = clock_offset_s
             conn.execute(update(DEV).where(DEV.c.id == row.id).values(**values))
-            return Device(row.id, row.checkpoint, row.compound)
+            return Device(row.id, row.checkpoint, row.compound, row.role)
 
     app.state.lookup = lookup
 
@@ -173,6 +205,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
             raise HTTPException(429, "too many failed enrolments from this address: try "
                                 f"again in {minutes_to_wait(attempt)} min",
                                 headers=retry_after(attempt))
+        if hub_dir is not None:  # a gate of the compound: identities are the district's
+            return await _enrol_through_hub(body, client, attempt)
         try:
             done = await run_in_threadpool(admin.enrol_device, engine, body.code,
                                            body.device_id, client=client)
@@ -182,7 +216,31 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
             raise _problem(403, str(exc)) from None
         await run_in_threadpool(ratelimit.succeeded, engine, attempt)
         return Enrolled(secret=done.secret, checkpoint=done.checkpoint,
-                        compound=done.compound, device_id=done.device_id)
+                        compound=done.compound, device_id=done.device_id, role=done.role)
+
+    async def _enrol_through_hub(body: EnrolRequest, client: str, attempt: int) -> Enrolled:
+        from kiosk.server import hub
+        from kiosk.sync.client import Refused as DistrictRefused
+        from kiosk.sync.client import SyncError
+
+        assert hub_dir is not None
+        link = await run_in_threadpool(hub.read_link, engine, hub_dir)
+        try:
+            answer = await run_in_threadpool(hub.relay_enrol, engine, link, body.code,
+                                             body.device_id)
+        except DistrictRefused as exc:
+            await run_in_threadpool(audit.record, engine, body.device_id, audit.ENROL_FAILED,
+                                    {"reason": str(exc)}, client)
+            raise _problem(403, f"the district refused: {exc}") from None
+        except SyncError as exc:
+            raise _problem(503, f"the district cannot be reached from this hub ({exc}): "
+                                "enrol again when it can") from None
+        await run_in_threadpool(ratelimit.succeeded, engine, attempt)
+        await run_in_threadpool(audit.record, engine, body.device_id, audit.ENROL,
+                                {"checkpoint": answer["checkpoint"],
+                                 "compound": answer["compound"], "through_hub": True}, client)
+        return Enrolled(secret=answer["secret"], checkpoint=answer["checkpoint"],
+                        compound=answer["compound"], device_id=answer["device_id"])
 
     @app.post(EVENTS_PATH, response_model=PushResponse, openapi_extra=push_request_schema(),
               responses=problems(401, 403, 408, 413, 422))
@@ -197,14 +255,33 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
             raise _problem(422, str(exc)) from None
         if len(body.events) > MAX_BATCH_EVENTS:
             raise _problem(413, f"more than {MAX_BATCH_EVENTS} events in one batch")
-        if {body.device_id} | {e.device_id for e in body.events} != {me.id}:
+        if {e.device_id for e in body.events} - {body.device_id}:
             raise _problem(403, "a device may only post its own events")
+        if me.role == "hub":  # a hub records nothing: it relays its compound's gates
+            allowed = await run_in_threadpool(_gate_of_compound, body.device_id, me.compound)
+        else:
+            allowed = body.device_id == me.id
+        if not allowed:
+            raise _problem(403, "a device may only post its own events (a hub: those of "
+                                "its compound's gates)")
+        relay = None
+        if hub_dir is not None:  # the events as the kiosk sent them, for the district
+            relay = wire.loads(raw)["events"]
         try:
-            result = await run_in_threadpool(ingest.ingest, me.id, body.events,
-                                             body.volunteers)
+            result = await run_in_threadpool(ingest.ingest, body.device_id, body.events,
+                                             body.volunteers, relay,
+                                             me.id if me.role == "hub" else None)
         except Refused as exc:
             raise _problem(422, str(exc)) from None
+        if relay is not None and result.stored and hasattr(request.app.state, "relay"):
+            request.app.state.relay.wake()  # up to the district now, not at the next round
         return result.as_json()
+
+    def _gate_of_compound(device_id: str, compound: str) -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(DEV.c.id).where(
+                DEV.c.id == device_id, DEV.c.compound == compound, DEV.c.role == "kiosk",
+                DEV.c.active.is_(True))).first() is not None
 
     @app.get("/api/v1/changes", response_model=ChangesPage, responses=problems(401, 422))
     async def download(me: AuthDevice,
@@ -217,7 +294,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
         except BadCursor as exc:
             raise _problem(422, str(exc)) from None
         limit = max(1, min(limit, 5000))
-        return await run_in_threadpool(changes, engine, me.id, me.compound, parsed, limit)
+        return await run_in_threadpool(changes, engine, me.id, me.compound, parsed, limit,
+                                       None, me.role == "hub")
 
     @app.get("/api/v1/device", response_model=DeviceView, responses=problems(401))
     async def whoami(me: AuthDevice) -> dict[str, Any]:
@@ -225,10 +303,25 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
         def read() -> dict[str, Any]:
             with engine.connect() as conn:
                 row = conn.execute(select(DEV).where(DEV.c.id == me.id)).one()
+                missing = json.loads(row.gaps)
+                if hub_dir is not None:  # lost only if the district lacks it too
+                    from kiosk.server.hub import district_view, missing_at_both
+
+                    missing = missing_at_both((row.last_seq, missing),
+                                              district_view(conn, me.id))
             return {"device_id": row.id, "checkpoint": row.checkpoint,
-                    "compound": row.compound, "last_seq": row.last_seq,
-                    "missing": json.loads(row.gaps)}
+                    "compound": row.compound, "last_seq": row.last_seq, "missing": missing}
         return await run_in_threadpool(read)
+
+    @app.get("/api/v1/uplink", response_model=UplinkView, responses=problems(401))
+    async def uplink(me: AuthDevice) -> dict[str, Any]:
+        """Whether this is a compound hub, and if so whether the district answers it, its
+        relay backlog and when it last heard from each other gate of the compound."""
+        if hub_dir is None:
+            return {"hub": False}
+        from kiosk.server.hub import uplink as hub_uplink
+
+        return await run_in_threadpool(hub_uplink, engine, me.id, me.compound)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the body guard's 408/413
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -252,6 +345,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
 
 def app_from_env() -> FastAPI:
     """The uvicorn factory (``--factory``): the database URL comes from $KIOSK_SERVER_DB, so
-    every worker process opens the same store."""
+    every worker process opens the same store; $KIOSK_HUB_DIR makes it a compound hub."""
     timeout = float(os.environ.get(BODY_TIMEOUT_ENV) or BODY_TIMEOUT_S)
-    return create_app(open_server_store(os.environ[DB_ENV]), body_timeout_s=timeout)
+    hub_dir = os.environ.get(HUB_DIR_ENV)
+    return create_app(open_server_store(os.environ[DB_ENV]), body_timeout_s=timeout,
+                      hub_dir=Path(hub_dir) if hub_dir else None)

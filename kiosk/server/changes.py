@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, literal, select
 
 from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
 from kiosk.server.cases import for_gate
+from kiosk.server.hub import HM, district_devices
 from kiosk.server.ingest import EV, UNDONE
 
 #: movements older than this are no use to a gate (quota windows are a few days)
@@ -58,8 +59,10 @@ def _since(conn: Connection, table: Table, after: int, limit: int, *where: Any) 
 
 
 def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
-            limit: int = PAGE, today: date | None = None) -> dict[str, Any]:
-    """One page of changes for a device; ``more`` says whether to ask again."""
+            limit: int = PAGE, today: date | None = None, hub: bool = False
+            ) -> dict[str, Any]:
+    """One page of changes for a device; ``more`` says whether to ask again. A compound hub
+    (``hub``) also gets its compound's gates (kiosk.server.hub.district_devices)."""
     today = today or date.today()
     with engine.connect() as conn:
         admin_rows: list[tuple[int, str, Any]] = []
@@ -99,6 +102,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             else:
                 out["policy"][r.key] = r.value
         admin_top = admin_rows[-1][0] if admin_rows else cursor.admin
+        since = today - timedelta(days=MOVEMENT_DAYS)
         # the allowed movements and the corrections (undos) of the other gates, in one
         # stream: a correction comes after the movement it undoes, so a kiosk that has the
         # movement drops it when the correction arrives; a movement already undone here is
@@ -107,14 +111,26 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
                    EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
                    EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id,
-                   EV.c.corrects_event_id)
+                   EV.c.corrects_event_id, literal(False).label("relayed"))
             .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
-                   EV.c.local_date >= today - timedelta(days=MOVEMENT_DAYS),
+                   EV.c.local_date >= since,
                    EV.c.device_id != device_id,
                    ((EV.c.outcome == "allow") & ~UNDONE)
                    | EV.c.corrects_event_id.is_not(None),
                    EV.c.pass_number.is_not(None))
             .order_by(EV.c.change_id).limit(limit)))
+        # on a compound hub: the district's movements of gates that did not come through
+        # it, in the same change stream (empty at the district)
+        moves += conn.execute(
+            select(HM.c.event_id.label("id"), HM.c.device_id, HM.c.checkpoint, HM.c.seq,
+                   HM.c.pass_number, HM.c.household, HM.c.direction, HM.c.local_date,
+                   HM.c.wall_utc, HM.c.wall_utc.label("received_at"),
+                   HM.c.counts_against_quota, HM.c.change_id,
+                   literal(None).label("corrects_event_id"), literal(True).label("relayed"))
+            .where(HM.c.compound == compound, HM.c.change_id > cursor.movements,
+                   HM.c.local_date >= since, HM.c.device_id != device_id)
+            .order_by(HM.c.change_id).limit(limit)).all()
+        moves = sorted(moves, key=lambda m: int(m.change_id))[:limit]
         more |= len(moves) == limit
         move_top = moves[-1].change_id if moves else cursor.movements
         out["movements"] = [{
@@ -123,7 +139,8 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             "direction": m.direction, "local_date": m.local_date.isoformat(),
             # never later than its arrival here: a kiosk clock that ran fast must not
             # keep a person "out" at the other gates (kiosk.ui.vm.queries.who_is_out)
-            "wall_utc": min(m.wall_utc, m.received_at).isoformat(),
+            "wall_utc": (m.wall_utc if m.relayed  # the district's, already bounded
+                         else min(m.wall_utc, m.received_at)).isoformat(),
             "counts_against_quota": m.counts_against_quota,
         } for m in moves if m.corrects_event_id is None]
         # movements of the other gates undone there (the ids of the movements)
@@ -132,6 +149,8 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
         # the compound's fever cases someone took over (a few rows, sent whole each time;
         # kiosks that do not know the key ignore it)
         out["cases"] = for_gate(conn, compound)
+        if hub:
+            out["devices"] = district_devices(conn, compound)
     out["cursor"] = str(Cursor(admin_top, move_top))
     out["more"] = more
     return out

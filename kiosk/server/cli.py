@@ -19,6 +19,7 @@ from kiosk.server.app import (
     DB_ENV,
     HEADER_TIMEOUT_ENV,
     HEADER_TIMEOUT_S,
+    HUB_DIR_ENV,
 )
 from kiosk.server.db import default_url, open_server_store
 from kiosk.server.roles import Role
@@ -70,11 +71,21 @@ def is_loopback(host: str) -> bool:
 @click.option("--header-timeout", default=HEADER_TIMEOUT_S, show_default=True, type=float,
               help="Seconds a client may take to send a request's line and headers (then "
                    "the connection is closed).")
+@click.option("--hub", is_flag=True,
+              help="Run as the compound hub: the gates on the LAN sync here every few "
+                   "seconds, and it relays to the district (kiosk serve hub enrol; "
+                   "docs/SYNC.md). One worker, SQLite by default.")
+@click.option("--advertise", is_flag=True,
+              help="With --hub: announce the hub on the LAN by mDNS (_checkpoint-hub._tcp), "
+                   "so gates set to sync.hub = auto find it (needs zeroconf).")
 @click.pass_context
 def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers: int,
           zone: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_tls_proxy: bool,
-          trusted_proxies: tuple[str, ...], body_timeout: float, header_timeout: float) -> None:
-    """Run the command's central store (HTTP API for kiosks + dashboard)."""
+          trusted_proxies: tuple[str, ...], body_timeout: float, header_timeout: float,
+          hub: bool, advertise: bool) -> None:
+    """Run the command's central store (HTTP API for kiosks + dashboard).
+
+    With --hub: its compound's hub on the LAN, relaying to the district (docs/SYNC.md)."""
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
     ctx.meta["serve_db"] = url
@@ -107,13 +118,27 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
     os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
     os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
     scheme = "https" if ssl_certfile else "http"
-    click.echo(f"central store {url} on {scheme}://{host}:{port}/", err=True)
+    announcer = None
+    if hub:
+        if workers != 1:
+            fail("a hub runs one worker (its relay is one thread)")
+        os.environ[HUB_DIR_ENV] = str(obj.data_dir)
+        if advertise:
+            from kiosk.sync.discover import advertise_hub
+
+            announcer = advertise_hub(host, port, scheme)
+    elif advertise:
+        fail("--advertise goes with --hub")
+    click.echo(f"{'compound hub' if hub else 'central store'} {url} on "
+               f"{scheme}://{host}:{port}/", err=True)
     uvicorn.run("kiosk.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", timeout_graceful_shutdown=5,
                 ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                 proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
                 # uvicorn's h11 protocol with a deadline on request heads (slow senders)
                 http="kiosk.server.headtimeout:HeadDeadlineProtocol")
+    if announcer is not None:
+        announcer.close()
 
 
 def _engine(ctx: click.Context) -> Engine:
@@ -135,15 +160,19 @@ def _engine(ctx: click.Context) -> Engine:
 @click.option("--replace", "replaces", metavar="DEVICE_ID",
               help="A code that re-binds this enrolled device id (a reinstalled kiosk; its "
                    "old secret stops working); no other code can.")
+@click.option("--hub", is_flag=True,
+              help="A code for the compound's hub (kiosk serve hub enrol), not a gate.")
 @click.pass_context
 def serve_enrol(ctx: click.Context, checkpoint: str | None, compound: str | None,
-                replaces: str | None) -> None:
+                replaces: str | None, hub: bool) -> None:
     """Print a one-time enrolment code for one kiosk (valid 24 hours)."""
+    if hub and checkpoint is None:
+        checkpoint = "hub"
     if checkpoint is None and replaces is None:
         fail("--checkpoint is required (or --replace DEVICE_ID)")
     try:
         code = admin.make_enrolment_code(_engine(ctx), checkpoint, compound,
-                                         replaces=replaces)
+                                         replaces=replaces, role="hub" if hub else "kiosk")
     except admin.AdminError as exc:
         fail(str(exc))
     click.echo(code)
@@ -358,3 +387,72 @@ def serve_retention_purge(ctx: click.Context, days: int, dry_run: bool) -> None:
     verb = "would wipe" if dry_run else "wiped"
     click.echo(f"{verb} personal data of {report.events} events ({span}; before "
                f"{report.cutoff}, keeping {days} days)")
+
+
+@serve.group("hub")
+def serve_hub() -> None:
+    """This machine as its compound's hub: its link to the district."""
+
+
+@serve_hub.command("enrol")
+@click.argument("code")
+@click.option("--url", required=True, help="The district's central store, https://...")
+@click.option("--insecure-http", is_flag=True,
+              help="Allow plain http:// to another machine (only on a network you trust).")
+@click.pass_context
+def serve_hub_enrol(ctx: click.Context, code: str, url: str, insecure_http: bool) -> None:
+    """Enrol this hub with the district with a code from ``kiosk serve enrol --hub``."""
+    import uuid
+
+    from kiosk.server import hub
+    from kiosk.sync.client import SyncError, plain_http_to_remote
+
+    if plain_http_to_remote(url) and not insecure_http:
+        fail(f"refusing plain HTTP to {url}: the hub's secret would be sent in clear. Use "
+             "https://, or add --insecure-http on a network you trust")
+    obj: Context = ctx.obj
+    engine = _engine(ctx)
+    old = hub.read_link(engine, obj.data_dir)
+    try:
+        link = hub.enrol_hub(engine, obj.data_dir, code, url,
+                             old.device_id if old else str(uuid.uuid4()))
+    except (SyncError, hub.HubError) as exc:
+        fail(f"enrolment failed: {exc}")
+    click.echo(f"hub of {link.compound} enrolled at {link.url}")
+
+
+@serve_hub.command("status")
+@click.pass_context
+def serve_hub_status(ctx: click.Context) -> None:
+    """The hub's link: the district, the last relay, the backlog."""
+    from kiosk.server import hub
+
+    obj: Context = ctx.obj
+    engine = _engine(ctx)
+    link = hub.read_link(engine, obj.data_dir)
+    if link is None:
+        fail("this hub is not enrolled: kiosk serve hub enrol CODE --url DISTRICT")
+    view = hub.uplink(engine, "", link.compound)
+    click.echo(f"district:      {view['district_url']} "
+               f"({'reachable' if view['district_ok'] else 'NOT reachable'})")
+    click.echo(f"last relay:    {view['district_last_success'] or 'never'}")
+    if view["district_last_error"]:
+        click.echo(f"last error:    {view['district_last_error']}")
+    click.echo(f"to relay:      {view['relay_pending']} events")
+    if view["relay_refused"]:
+        click.echo(f"refused:       {view['relay_refused']} events (kiosk serve hub quarantine)")
+    for g in view["gates"]:
+        click.echo(f"gate {g['checkpoint']}: last contact {g['last_contact'] or 'never'}")
+
+
+@serve_hub.command("quarantine")
+@click.option("--requeue", is_flag=True, help="Send them again (the cause fixed at the district).")
+@click.pass_context
+def serve_hub_quarantine(ctx: click.Context, requeue: bool) -> None:
+    """Gates' events the district refused through this hub: kept here, never dropped."""
+    from kiosk.server import hub
+
+    for r in hub.relay_quarantine(_engine(ctx), requeue):
+        click.echo(f"{r.device_id} seq {r.seq}  {r.event_id}  {r.last_error}")
+    if requeue:
+        click.echo("put back in the relay queue")

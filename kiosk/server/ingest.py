@@ -369,10 +369,16 @@ class Ingest:
         self.partitions = Partitions(engine)
 
     def ingest(self, device_id: str, events: Sequence[GateEvent | EventJson],
-               volunteers: dict[int, str] | None = None) -> IngestResult:
+               volunteers: dict[int, str] | None = None,
+               relay: Sequence[Any] | None = None, via_hub: str | None = None
+               ) -> IngestResult:
         """Store a batch (typed events, as ``parse_push`` gives them, or their JSON form)
         and the names of the kiosk's volunteer ids it carries, in one transaction; raises
-        Refused, storing nothing, when a sequence number jumps too far."""
+        Refused, storing nothing, when a sequence number jumps too far. On a compound hub,
+        ``relay`` holds the events' JSON objects as the kiosk sent them (same order): the
+        newly stored ones are queued for the district in the same transaction
+        (kiosk.server.hub). ``via_hub``: the hub that relays the batch (None: the gate
+        sent it itself), shown on the dashboard."""
         result = IngestResult()
         checked: dict[str, tuple[int, Checked]] = {}
         for i, e in enumerate(events):
@@ -395,11 +401,20 @@ class Ingest:
                 conn.begin():
             if volunteers:  # first: an acknowledgement's case step names its volunteer
                 _remember_volunteers(conn, device_id, volunteers)
-            self._store(conn, device_id, checked, result, now)
+            new = self._store(conn, device_id, checked, result, now, via_hub)
+            if relay is not None:
+                from kiosk.server.hub import queue_relay
+
+                index = {c.values["id"]: i for i, c in checked.values()}
+                queue_relay(conn, device_id, [
+                    (c.values["seq"], c.values["id"], relay[index[c.values["id"]]])
+                    for c in new], now)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime) -> None:
+               result: IngestResult, now: datetime, via_hub: str | None = None
+               ) -> list[Checked]:
+        """Store the checked events that are new; returns them."""
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
             lock = lock.with_for_update()
@@ -464,12 +479,13 @@ class Ingest:
         gaps: list[list[int]] = json.loads(device.gaps)
         last_seq = _update_gaps(gaps, device.last_seq, [c.values["seq"] for c in new])
         conn.execute(DEV.update().where(DEV.c.id == device_id).values(
-            last_contact=now, last_seq=last_seq, gaps=json.dumps(gaps)))
+            last_contact=now, last_seq=last_seq, gaps=json.dumps(gaps), via_hub=via_hub))
         if findings:
             conn.execute(insert(FI), findings)
         result.stored = len(new)
         result.missing = gaps
         result.last_seq = last_seq
+        return new
 
     def _quota_conflicts(self, conn: Connection, device: Any, rows: list[dict[str, Any]],
                          now: datetime) -> list[dict[str, Any]]:

@@ -56,6 +56,12 @@ class DeviceRow(ServerBase):
     #: the kiosk's wall clock minus the server's at its last contact (seconds; positive: the
     #: kiosk is fast). Events are never re-stamped; the dashboard shows a clock that is off.
     clock_offset_s: Mapped[float | None] = mapped_column(Float)
+    #: ``kiosk`` (a gate) or ``hub`` (a compound hub relaying its gates' events:
+    #: kiosk.server.hub)
+    role: Mapped[str] = mapped_column(String(8), default="kiosk", server_default="kiosk")
+    #: the hub that relayed this gate's last batch (its device id); None when the gate's
+    #: last batch came to this store directly
+    via_hub: Mapped[str | None] = mapped_column(String(36))
 
 
 class EnrolmentCodeRow(ServerBase):
@@ -72,6 +78,8 @@ class EnrolmentCodeRow(ServerBase):
     #: a replacement code (``kiosk serve enrol --replace ID``): the one enrolled device id it
     #: may re-bind (a reinstalled kiosk); any other code refuses an id already enrolled
     replaces: Mapped[str | None] = mapped_column(String(36))
+    #: the role the code enrols (``kiosk`` or ``hub``)
+    role: Mapped[str] = mapped_column(String(8), default="kiosk", server_default="kiosk")
 
 
 class EventRow(ServerBase):
@@ -316,3 +324,52 @@ class FeverCaseStepRow(ServerBase):
     note: Mapped[str] = mapped_column(Text, default="")
     #: the gate event the step records (an acknowledgement); None: entered on the dashboard
     event_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class RelayOutboxRow(ServerBase):
+    """On a compound hub: a gate's event stored here and not yet acknowledged by the
+    district. ``record`` is the event's JSON object exactly as the kiosk sent it (every key,
+    those this version does not know included), so the district verifies it as the kiosk's
+    own. A row leaves only in the transaction that takes the district's acknowledgement."""
+
+    __tablename__ = "relay_outbox"
+    __table_args__ = (Index("ix_relay_outbox_quarantined_id", "quarantined", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    record: Mapped[str] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(DateTime)
+    #: the district refused it (its reason in ``last_error``): kept, never sent again
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class HubMovementRow(ServerBase):
+    """On a compound hub: an allowed movement of its compound the district knows and the hub
+    did not receive itself (a gate that synced with the district directly). Served to the
+    hub's gates in the compound's change stream, beside the hub's own events."""
+
+    __tablename__ = "hub_movements"
+    __table_args__ = (Index("ix_hub_movements_compound_change", "compound", "change_id"),)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    compound: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    pass_number: Mapped[str] = mapped_column(String(40))
+    household: Mapped[str | None] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    local_date: Mapped[date] = mapped_column(Date)
+    wall_utc: Mapped[datetime] = mapped_column(DateTime)
+    counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class HubStateRow(ServerBase):
+    """On a compound hub: its link to the district (URL, download cursor, last success and
+    error, the district's view of each gate), key/value."""
+
+    __tablename__ = "hub_state"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

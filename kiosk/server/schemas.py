@@ -40,6 +40,7 @@ class Enrolled(BaseModel):
     checkpoint: str
     compound: str
     device_id: str
+    role: str = Field(default="kiosk", description="kiosk (a gate) or hub (a compound hub)")
 
 
 class RosterEntry(BaseModel):
@@ -106,8 +107,40 @@ class ChangesPage(BaseModel):
                               description="movements of other gates undone there (event ids)")
     cases: list[GateCase] = Field(default_factory=list,
                                   description="the compound's fever cases taken over")
+    devices: list[HubDevice] = Field(default_factory=list,
+                                     description="for a compound hub: its compound's gates")
     cursor: str = Field(description="ask again from here: ADMIN.MOVEMENTS")
     more: bool
+
+
+class HubDevice(BaseModel):
+    """A gate of the hub's compound, for a compound hub: its credential's SHA-256 (the hub
+    authenticates the gate with the district's credential) and what the district holds."""
+
+    device_id: str
+    checkpoint: str
+    secret_hash: str
+    active: bool
+    last_seq: int
+    missing: list[list[int]]
+
+
+class GateContact(BaseModel):
+    checkpoint: str
+    last_contact: datetime | None
+
+
+class UplinkView(BaseModel):
+    """``GET /api/v1/uplink``: what a gate shows of the store it syncs with."""
+
+    hub: bool
+    district_url: str | None = None
+    district_ok: bool | None = None
+    district_last_success: datetime | None = None
+    district_last_error: str | None = None
+    relay_pending: int | None = None
+    relay_refused: int | None = None
+    gates: list[GateContact] = Field(default_factory=list)
 
 
 class DeviceView(BaseModel):

@@ -15,16 +15,23 @@ from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError, plain_http_to_remote
 from kiosk.sync.loop import start_background_sync
+from kiosk.sync.route import Route
 from kiosk.sync.runner import OB, Syncer, SyncReport
 
 
-def make_syncer(ctx: Context) -> Syncer:
-    """The Syncer of this kiosk, or a clear error when it is not set up for sync."""
+def make_syncer(ctx: Context) -> Syncer | Route:
+    """The Syncer of this kiosk (through its hub when one is set: kiosk.sync.route), or a
+    clear error when it is not set up for sync."""
     url = ctx.settings.sync.url
     secret = state.read_secret(ctx.data_dir)
-    if not url or secret is None:
+    if not (url or ctx.settings.sync.hub) or secret is None:
         fail("this kiosk is not enrolled: ask the command for a code, then "
              "kiosk sync enrol CODE --url URL")
+    if ctx.settings.sync.hub:
+        route = Route(ctx.store.engine, ctx.data_dir, ctx.settings.device.id, secret, url,
+                      ctx.settings.sync.hub, lan_http=ctx.settings.sync.lan_http)
+        ctx.closers.append(route.close)
+        return route
     client = SyncClient(url, secret)
     ctx.closers.append(client.close)
     return Syncer(ctx.store.engine, ctx.data_dir, ctx.settings.device.id, client)
@@ -101,6 +108,26 @@ def sync_enrol(ctx: Context, code: str, url: str, insecure_http: bool) -> None:
     click.echo(f"enrolled as {answer['checkpoint']} ({answer['compound']}) at {url}")
 
 
+@sync.command("hub")
+@click.argument("where")
+@click.option("--lan-http", is_flag=True,
+              help="With auto: believe a hub announcing plain HTTP (a closed LAN you trust).")
+@pass_ctx
+def sync_hub(ctx: Context, where: str, lan_http: bool) -> None:
+    """Sync with the compound's hub: WHERE is its URL, ``auto`` (found on the LAN by
+    mDNS) or ``off``. The district (sync.url) stays the way out when the hub is down."""
+    hub = "" if where == "off" else where
+    if hub not in ("", "auto") and plain_http_to_remote(hub) and not lan_http:
+        fail(f"refusing plain HTTP to {hub}: add --lan-http on a LAN you trust, or use https")
+
+    def change(s: settings_mod.Settings) -> None:
+        s.sync.hub = hub
+        s.sync.lan_http = lan_http
+
+    settings_mod.update(ctx.data_dir, change)
+    click.echo(f"hub: {hub or 'none'}")
+
+
 @sync.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (for scripts and the app).")
 @pass_ctx
@@ -123,6 +150,15 @@ def sync_status(ctx: Context, as_json: bool) -> None:
                    + (" (set the time: the gates compare movements by it)" if off else ""))
     if st.server_missing:
         click.echo(f"server lacks: {st.server_missing}")
+    if st.via:
+        click.echo(f"synced with:  {st.via}" + (" (compound hub)" if st.uplink else ""))
+    if st.uplink:
+        ok = "reachable" if st.uplink.get("district_ok") else "NOT reachable"
+        click.echo(f"district:     {ok} through the hub (last relay "
+                   f"{st.uplink.get('district_last_success') or 'never'}, "
+                   f"{st.uplink.get('relay_pending', 0)} to relay)")
+        for g in st.uplink.get("gates", []):
+            click.echo(f"gate {g['checkpoint']}: heard by the hub {g['last_contact'] or 'never'}")
 
 
 @sync.command("quarantine")

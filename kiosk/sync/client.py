@@ -144,5 +144,9 @@ class SyncClient:
             headers["X-Kiosk-Quarantined"] = str(quarantined)
         return dict(self._send("GET", "/device", headers=headers))
 
+    def uplink(self) -> dict[str, Any]:
+        """Whether the server is a compound hub, and its link to the district."""
+        return dict(self._send("GET", "/uplink"))
+
     def changes(self, cursor: str, limit: int = 2000) -> dict[str, Any]:
         return dict(self._send("GET", "/changes", params={"cursor": cursor, "limit": limit}))

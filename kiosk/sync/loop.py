@@ -13,6 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -22,6 +23,7 @@ from kiosk.sync.client import SyncClient, SyncError
 from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def backoff_s(failures: int, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -30,15 +32,17 @@ def backoff_s(failures: int, base_s: float, max_s: float, rng: random.Random) ->
     return nominal * rng.uniform(0.5, 1.5)
 
 
-class SyncLoop:
+class SyncLoop(Generic[R]):
+    """Runs ``sync`` (a kiosk's Syncer.run, a hub's relay round) in its own thread."""
+
     def __init__(
         self,
-        sync: Callable[[], SyncReport],
+        sync: Callable[[], R],
         *,
         interval_s: float = 30.0,
         base_s: float = 2.0,
         max_s: float = 300.0,
-        on_result: Callable[[SyncReport | None, Exception | None], None] | None = None,
+        on_result: Callable[[R | None, Exception | None], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._sync = sync
@@ -86,7 +90,7 @@ class SyncLoop:
             self._wake.wait(delay)
             self._wake.clear()
 
-    def _notify(self, report: SyncReport | None, error: Exception | None) -> None:
+    def _notify(self, report: R | None, error: Exception | None) -> None:
         if self._on_result is not None:
             self._on_result(report, error)
 
@@ -98,13 +102,24 @@ def start_background_sync(
     *,
     interval_s: float = 30.0,
     on_result: Callable[[SyncReport | None, Exception | None], None] | None = None,
-) -> SyncLoop | None:
-    """Start syncing this kiosk in the background; None when it is not enrolled. The app
-    calls ``wake()`` after each recorded event and ``stop()`` at exit."""
+) -> SyncLoop[SyncReport] | None:
+    """Start syncing this kiosk in the background; None when it is not enrolled. With a
+    hub set (``sync.hub``), with the hub every few seconds while it answers, the district
+    otherwise. The app calls ``wake()`` after each recorded event and ``stop()`` at exit."""
     secret = state.read_secret(data_dir)
-    if not settings.sync.url or secret is None:
+    if not (settings.sync.url or settings.sync.hub) or secret is None:
         return None
-    syncer = Syncer(engine, data_dir, settings.device.id, SyncClient(settings.sync.url, secret))
-    loop = SyncLoop(syncer.run, interval_s=interval_s, on_result=on_result)
+    if settings.sync.hub:  # the compound's hub, every few seconds (kiosk.sync.route)
+        from kiosk.sync.route import HUB_INTERVAL_S, Route
+
+        route = Route(engine, data_dir, settings.device.id, secret, settings.sync.url,
+                      settings.sync.hub, lan_http=settings.sync.lan_http)
+        # back from a cut within 10 s (the hub is on the LAN: knocking costs nothing)
+        loop = SyncLoop(route.run, interval_s=min(interval_s, HUB_INTERVAL_S), max_s=10.0,
+                        on_result=on_result)
+    else:
+        syncer = Syncer(engine, data_dir, settings.device.id,
+                        SyncClient(settings.sync.url, secret))
+        loop = SyncLoop(syncer.run, interval_s=interval_s, on_result=on_result)
     loop.start()
     return loop

@@ -213,7 +213,11 @@ class Syncer:
     """Pushes and pulls for one kiosk (its store, data directory and device id)."""
 
     def __init__(self, engine: Engine, data_dir: Path, device_id: str, client: SyncClient,
-                 batch: int = BATCH, depth: int = DEPTH) -> None:
+                 batch: int = BATCH, depth: int = DEPTH, cursor_key: str = state.CURSOR
+                 ) -> None:
+        """``cursor_key``: the meta key of this server's download cursor (a hub's change
+        ids are not the district's)."""
+        self.cursor_key = cursor_key
         self.engine = engine
         self.data_dir = data_dir
         self.device_id = device_id
@@ -341,7 +345,7 @@ class Syncer:
     # --- pull -------------------------------------------------------------------------
     def pull(self, report: SyncReport) -> None:
         with self.engine.connect() as conn:
-            cursor = state.get(conn, state.CURSOR)
+            cursor = state.get(conn, self.cursor_key)
         while True:
             page = self.client.changes(cursor)
             self._apply(page, report)
@@ -395,7 +399,7 @@ class Syncer:
                 conn.execute(delete(FC))
                 if cases:
                     conn.execute(insert(FC), cases)
-            state.put(conn, **{state.CURSOR: str(page["cursor"])})
+            state.put(conn, **{self.cursor_key: str(page["cursor"])})
         for kind in ("revocations", "pass_keys", "roster", "movements", "undone",
                      "volunteers", "cases"):
             report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))

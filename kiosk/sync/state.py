@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ MISSING = "sync.server_missing"
 COMPOUND = "sync.compound"
 CHECKPOINT = "sync.server_checkpoint"
 POLICY = "sync.policy"
+#: the store the last successful sync went to (the hub's URL or the district's)
+VIA = "sync.via"
+#: the hub's answer about its link to the district and the other gates (JSON; "" when the
+#: last sync went to the district directly)
+UPLINK = "sync.uplink"
 #: this kiosk's clock minus the central store's at the last sync (seconds)
 CLOCK_OFFSET = "sync.clock_offset_s"
 #: the device secret lives in this file of the data directory (mode 0600), not in the
@@ -104,6 +110,10 @@ class SyncStatus:
     cursor: str = ""
     #: this kiosk's clock minus the central store's at the last sync (None: not known)
     clock_offset_s: float | None = None
+    #: the store the last successful sync went to (a hub's URL or the district's)
+    via: str = ""
+    #: when synced through a hub: what the hub says of the district and the other gates
+    uplink: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,14 +133,49 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
     with engine.connect() as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
-                                          MISSING, CURSOR, CLOCK_OFFSET)}
+                                          MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK)}
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
         last_attempt=meta[LAST_ATTEMPT], last_error=meta[LAST_ERROR],
         last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
         cursor=meta[CURSOR],
-        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None)
+        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None,
+        via=meta[VIA], uplink=json.loads(meta[UPLINK]) if meta[UPLINK] else None)
+
+
+class Link(StrEnum):
+    """How a gate reaches the district, as its status bar says it."""
+
+    #: not set up for sync, or never synced yet
+    NONE = "none"
+    #: straight to the district
+    DISTRICT = "district"
+    #: through the compound's hub, which reaches the district
+    HUB = "hub"
+    #: through the hub, which does not reach the district now (the gates of the compound
+    #: still agree through it)
+    HUB_ALONE = "hub_alone"
+
+
+@dataclass(frozen=True, slots=True)
+class GateLink:
+    link: Link
+    #: since when this gate's view of the other gates is stale (its last successful
+    #: sync), None while it is fresh
+    stale_since: datetime | None
+
+
+def gate_link(st: SyncStatus, now: datetime, stale_after_s: float) -> GateLink:
+    """Which way this gate syncs and whether its view of the other gates is stale: no
+    successful sync for more than ``stale_after_s`` seconds (seconds, local time)."""
+    if not st.last_success:
+        return GateLink(Link.NONE, None)
+    last = datetime.fromisoformat(st.last_success)
+    stale = last if (now - last).total_seconds() > stale_after_s else None
+    if st.uplink is None:
+        return GateLink(Link.DISTRICT, stale)
+    return GateLink(Link.HUB if st.uplink.get("district_ok") else Link.HUB_ALONE, stale)
 
 
 def clock_offset(offset_s: float | None) -> dict[str, str]:

@@ -102,6 +102,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "sync_off": ("记录存本机", "Saved on this kiosk"),
     "sync_waiting": ("{count} 条待上传，已存本机", "{count} to send, saved here"),
     "sync_done": ("已全部上传", "All sent"),
+    # through the compound's hub (docs/SYNC.md): the district reachable through it or not,
+    # and since when this gate has not heard of the other gates
+    "sync_hub": ("经枢纽已上传", "Sent via hub"),
+    "sync_hub_alone": ("枢纽未连区里", "Hub: no district"),
+    "sync_stale": ("他门数据截至 {time}", "Other gates as of {time}"),
     "clock_untrusted": ("时间：本机时钟", "Local clock"),
     "clock_fast": ("时钟快 {minutes} 分钟！", "Clock {minutes} min fast!"),
     "clock_slow": ("时钟慢 {minutes} 分钟！", "Clock {minutes} min slow!"),

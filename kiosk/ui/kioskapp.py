@@ -394,10 +394,11 @@ class KioskApp(App):
         self.runner.submit(self.settings_watch.check, self._settings_read,
                            lambda _exc: None)  # logged by the runner; the old settings stay
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
+        hub = self.settings.sync.hub
 
-        def work() -> tuple[int, bool | None, float | None, bool | None]:
-            waiting, online, offset_s = sync_status(engine, data_dir, url)
-            return waiting, online, offset_s, sysclock.os_clock_synced()
+        def work() -> tuple[int, bool | None, float | None, bool | None, Any]:
+            waiting, online, offset_s, link = sync_status(engine, data_dir, url, hub)
+            return waiting, online, offset_s, sysclock.os_clock_synced(), link
 
         self.runner.submit(work, self._show_status, self.show_error)
         self._poll_fevers()
@@ -419,13 +420,19 @@ class KioskApp(App):
         self.fever_text = self.tr("fever_status", n=len(fevers), state=self.tr(key))
         self.fever_taken = newest.taken_over
 
-    def _show_status(self, status: tuple[int, bool | None, float | None, bool | None]
+    def _show_status(self, status: tuple[int, bool | None, float | None, bool | None, Any]
                      ) -> None:
-        waiting, online, offset_s, synced = status
+        waiting, online, offset_s, synced, link = status
+        link_kind = getattr(getattr(link, "link", None), "value", "")
+        stale = getattr(link, "stale_since", None)
         if online is None:
             self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
+        elif stale is not None:  # the other gates may have let someone out since then
+            self.sync_text = self.tr("sync_stale", time=stale.strftime("%H:%M"))
+        elif link_kind == "hub_alone":
+            self.sync_text = self.tr("sync_hub_alone")
         elif online and not waiting:
-            self.sync_text = self.tr("sync_done")
+            self.sync_text = self.tr("sync_hub" if link_kind == "hub" else "sync_done")
         else:
             self.sync_text = self.tr("sync_waiting", count=waiting)
         self._update_warning(synced, offset_s)

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,7 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
                on_result: Callable[[], None]) -> Any:
     """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
     ``on_result`` is called from the loop's thread after every attempt."""
-    if not settings.sync.url:  # not enrolled: the sync client (httpx, ~4 MB) stays unloaded
+    if not (settings.sync.url or settings.sync.hub):  # not enrolled: httpx (~4 MB) unloaded
         return None
     try:
         from kiosk.sync.loop import start_background_sync
@@ -200,18 +201,27 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
                                  on_result=lambda _report, _error: on_result())
 
 
-def sync_status(engine: Any, data_dir: Path, url: str
-                ) -> tuple[int, bool | None, float | None]:
-    """(events waiting, online?, this kiosk's clock minus the central store's in seconds) -
-    online and the offset are None when sync is not set up or has not measured it."""
+#: seconds without a successful sync after which a gate says its view of the other gates
+#: is stale: a few missed rounds with a hub (every 2 s), a few with the district (30 s)
+STALE_WITH_HUB_S = 15.0
+STALE_DIRECT_S = 120.0
+
+
+def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
+                ) -> tuple[int, bool | None, float | None, Any]:
+    """(events waiting, online?, this kiosk's clock minus the central store's in seconds,
+    the way to the district and since when the view of the other gates is stale: a
+    kiosk.sync.state.GateLink) - all but the count are None when sync is not set up or has
+    not measured it."""
     try:
         from kiosk.sync import state
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None, None
+        return outbox_waiting(engine), None, None, None
     st = state.status(engine, data_dir, url)
-    if not url or not st.enrolled:
-        return st.pending, None, None
+    if not (url or hub) or not st.enrolled:
+        return st.pending, None, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
-    return st.pending, online, st.clock_offset_s
+    link = state.gate_link(st, datetime.now(), STALE_WITH_HUB_S if hub else STALE_DIRECT_S)
+    return st.pending, online, st.clock_offset_s, link

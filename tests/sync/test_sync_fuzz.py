@@ -45,7 +45,8 @@ def _stored(server: CentralServer) -> tuple[int, ...]:
 
 
 ENDPOINTS = ["POST /api/v1/enrol", "POST /api/v1/events", "GET /api/v1/changes",
-             "GET /api/v1/device", "GET /healthz", "GET /", "GET /login", "POST /login",
+             "GET /api/v1/device", "GET /api/v1/uplink", "GET /healthz", "GET /",
+             "GET /login", "POST /login",
              "GET /logout", "GET /compound", "GET /gate", "GET /out", "GET /trace",
              "POST /trace", "POST /trace.csv", "GET /case", "POST /case"]
 

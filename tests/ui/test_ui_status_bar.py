@@ -17,7 +17,7 @@ MIN_FIT = 0.8
 STATES = {
     "thermo_text": [k for k in CATALOGUE if k.startswith("thermo_") and k != "thermo_down_manual"],
     "camera_text": [k for k in CATALOGUE if k.startswith("cam_")],
-    "sync_text": ["sync_off", "sync_waiting", "sync_done"],
+    "sync_text": [k for k in CATALOGUE if k.startswith("sync_")],
     "clock_text": ["clock_untrusted"],
 }
 TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
@@ -25,7 +25,7 @@ TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
 
 
 def text(key: str, lang: str) -> str:
-    return tr(key, lang, count=1234, minutes=125)
+    return tr(key, lang, count=1234, minutes=125, time="23:59")
 
 
 def problems(bar: dict, may_shorten: tuple[str, ...] = ()) -> list[str]:
@@ -114,3 +114,40 @@ def test_a_clock_the_central_store_finds_wrong_is_shown_at_the_gate(kiosk, data_
     app.sign_in()
     wait_until(lambda: "时钟快 12 分钟" in app.state()["warning"], what="clock warning")
     app.screenshot("clock_fast_800x480")
+
+
+def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_stale(
+        kiosk, data_dir):  # noqa: F811
+    """Through the compound's hub: the gate says when the hub does not reach the district
+    (the gates still agree through it), and since when it has not heard of the other gates
+    (its last sync) once that is more than a few seconds ago."""
+    from datetime import datetime, timedelta
+
+    from kiosk import settings as settings_mod
+    from kiosk.store.db import open_store
+    from kiosk.sync import state
+
+    start = kiosk  # prepares the data directory
+
+    def through_hub(s: settings_mod.Settings) -> None:
+        s.sync.url = "http://127.0.0.1:9/"
+        s.sync.hub = "http://127.0.0.1:9/"
+
+    settings_mod.update(data_dir, through_hub)
+    state.write_secret(data_dir, "not-a-real-secret")
+    store = open_store(data_dir / "kiosk.sqlite3")
+
+    def synced(ago_s: float) -> None:
+        state.record(store.engine, **{
+            state.LAST_SUCCESS: (datetime.now() - timedelta(seconds=ago_s)).isoformat(
+                timespec="seconds"),
+            state.UPLINK: '{"hub": true, "district_ok": false, "gates": []}'})
+
+    synced(0)
+    app = start()
+    app.sign_in()
+    wait_until(lambda: app.state()["sync"] == "枢纽未连区里", what="hub without district")
+    synced(600)
+    since = (datetime.now() - timedelta(seconds=600)).strftime("%H:%M")
+    wait_until(lambda: app.state()["sync"] == f"他门数据截至 {since}", what="stale view")
+    store.close()

@@ -109,6 +109,11 @@ class GateHealth:
     last_seq: int
     gaps: str
     active: bool
+    #: ``kiosk`` or ``hub`` (a compound hub: its "last contact" says whether the district
+    #: reaches it, its "waiting" is its relay backlog)
+    role: str = "kiosk"
+    #: the hub (its checkpoint name) that relayed the gate's last batch; None: direct
+    via_hub: str | None = None
 
     @property
     def attention(self) -> bool:
@@ -295,8 +300,10 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
                 ) -> list[GateHealth]:
     now = datetime.now()
     gates = []
-    for d in conn.execute(select(DEV).where(*scope.where(DEV))
-                          .order_by(DEV.c.compound, DEV.c.checkpoint)):
+    rows = conn.execute(select(DEV).where(*scope.where(DEV))
+                        .order_by(DEV.c.compound, DEV.c.checkpoint)).all()
+    hubs = {d.id: d.checkpoint for d in rows if d.role == "hub"}
+    for d in rows:
         age = now - d.last_contact if d.last_contact is not None else None
         gates.append(GateHealth(
             d.id, d.compound, d.checkpoint,
@@ -304,7 +311,8 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
             age, age is None or age > settings.silent_after,
             age is None or age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
-            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active)))
+            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active), d.role,
+            hubs.get(d.via_hub, "hub") if d.via_hub else None))
     return gates
 
 

@@ -1,0 +1,139 @@
+"""Which store a gate syncs with: its compound's hub while it answers, the district otherwise.
+
+Both take the same credential (the district's: the hub learns the hashes of its gates'
+credentials from the district), the same protocol and the same outbox, so every event goes
+exactly once either way: an outbox row leaves the gate when one of them acknowledges it,
+the hub relays what it acknowledged, and the district is idempotent by (device, seq, id,
+hash). Each store has its own download cursor (a hub numbers its changes itself).
+
+The hub is a URL from the settings, or found on the LAN by mDNS (``sync.hub = "auto"``,
+kiosk.sync.discover, imported only then). While the hub answers, the gate syncs every
+``HUB_INTERVAL_S`` seconds; when it does not, the gate syncs with the district directly,
+at most every ``DISTRICT_INTERVAL_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+from kiosk.sync import state, wire
+from kiosk.sync.client import SyncClient, SyncError, Unavailable
+from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
+
+log = logging.getLogger(__name__)
+
+#: seconds between syncs with the hub: a household let out at one gate is refused at the
+#: others within about this (the 5 s promise of docs/SYNC.md)
+HUB_INTERVAL_S = 2.0
+#: seconds between direct syncs with the district while the hub does not answer
+DISTRICT_INTERVAL_S = 10.0
+#: seconds between two mDNS searches while no hub is found, and how long one listens
+SEARCH_INTERVAL_S = 30.0
+SEARCH_S = 1.0
+AUTO = "auto"
+
+
+def hub_cursor_key(url: str) -> str:
+    """The meta key of a hub's download cursor (one per hub URL)."""
+    return "sync.cursor.hub." + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class Route:
+    """One sync: with the hub if it answers, else with the district (``run``)."""
+
+    def __init__(self, engine: Engine, data_dir: Path, device_id: str, secret: str,
+                 district_url: str, hub: str, *, lan_http: bool = False,
+                 transport: httpx.BaseTransport | None = None,
+                 find: Callable[[float, bool], str | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.data_dir = data_dir
+        self.device_id = device_id
+        self.secret = secret
+        self.district_url = district_url
+        self.hub = hub
+        self.lan_http = lan_http
+        self.transport = transport
+        self._find = find
+        self._clock = clock
+        self._found: str | None = None
+        self._searched_at: float | None = None
+        self._district_at: float | None = None
+        self._clients: dict[str, SyncClient] = {}
+
+    def _client(self, url: str) -> SyncClient:
+        if url not in self._clients:
+            self._clients[url] = SyncClient(url, self.secret, transport=self.transport,
+                                            timeout=httpx.Timeout(10.0, connect=2.0))
+        return self._clients[url]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def hub_url(self) -> str | None:
+        """The hub to try: the configured URL, or one found on the LAN (searched again at
+        most every SEARCH_INTERVAL_S seconds while none is found)."""
+        if not self.hub:
+            return None
+        if self.hub != AUTO:
+            return self.hub
+        now = self._clock()
+        if self._found is None and (self._searched_at is None
+                                    or now - self._searched_at >= SEARCH_INTERVAL_S):
+            self._searched_at = now
+            if self._find is None:
+                from kiosk.sync.discover import find_hub
+
+                self._find = find_hub
+            try:
+                self._found = self._find(SEARCH_S, self.lan_http)
+            except OSError as exc:  # no multicast on this network
+                log.info("no hub search possible: %s", exc)
+        return self._found
+
+    def run(self) -> SyncReport:
+        hub_url = self.hub_url()
+        if hub_url is not None:
+            try:
+                report = Syncer(self.engine, self.data_dir, self.device_id,
+                                self._client(hub_url), cursor_key=hub_cursor_key(hub_url)).run()
+            except SyncBusy:
+                raise
+            except SyncError as exc:
+                log.info("hub %s: %s", hub_url, exc)
+                if self.hub == AUTO:
+                    self._found = None  # look again: it may have moved
+                if not self.district_url or self._district_recently():
+                    raise
+            else:
+                self._note_uplink(hub_url)
+                return report
+        if not self.district_url:
+            raise Unavailable("no hub found and no district store set")
+        report = Syncer(self.engine, self.data_dir, self.device_id,
+                        self._client(self.district_url)).run()
+        self._district_at = self._clock()
+        state.record(self.engine, **{state.VIA: self.district_url, state.UPLINK: ""})
+        return report
+
+    def _district_recently(self) -> bool:
+        return (self._district_at is not None
+                and self._clock() - self._district_at < DISTRICT_INTERVAL_S)
+
+    def _note_uplink(self, hub_url: str) -> None:
+        """What the hub says of its link to the district and of the other gates."""
+        try:
+            view = self._client(hub_url).uplink()
+        except SyncError:
+            view = {}
+        state.record(self.engine, **{state.VIA: hub_url,
+                                     state.UPLINK: wire.dumps(view).decode()})
