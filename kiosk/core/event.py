@@ -65,6 +65,8 @@ ReadingJson = dict[str, Any]
 UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: a SHA-256 in hex
 SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+#: an Ed25519 signature in hex (64 bytes): the kiosk's signature of an event's hash
+SIGNATURE_PATTERN: Final = r"^[0-9a-f]{128}$"
 #: highest sequence number (fits a 32-bit column: 5,000 movements a day for 1,000 years)
 MAX_SEQ: Final = 2**31 - 1
 #: highest row id of the kiosk's own tables (volunteer, pass, resident ids)
@@ -111,6 +113,7 @@ def _naive_utc_in_range(t: datetime) -> datetime:
 
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+Signature = Annotated[str, StringConstraints(pattern=SIGNATURE_PATTERN)]
 Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 Day = Annotated[date, AfterValidator(_day_in_range)]
@@ -202,6 +205,9 @@ class GateEvent:
     personal_digest: Sha256
     prev_hash: Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64})?$")]
     hash: Sha256
+    #: the kiosk's Ed25519 signature of ``hash`` (kiosk.core.signing); None on events
+    #: recorded before the kiosk had its key. Not hashed: it signs the hash.
+    signature: Signature | None = None
     readings: Annotated[tuple[EventReading, ...], Field(max_length=MAX_READINGS)] = ()
 
     def to_json(self) -> EventJson:
@@ -209,6 +215,7 @@ class GateEvent:
         out = dict(zip(EVENT_FIELDS, _event_values(self), strict=True))
         for n in _ISO_FIELDS:
             out[n] = out[n].isoformat()
+        _drop_unset(out)
         out["readings"] = [dict(zip(READING_FIELDS, _reading_values(r), strict=True))
                            for r in self.readings]
         return out
@@ -229,6 +236,19 @@ class GateEvent:
 #: the event's columns, in table order (``readings`` is a table of its own)
 EVENT_FIELDS: Final = tuple(f.name for f in fields(GateEvent) if f.name != "readings")
 READING_FIELDS: Final = tuple(f.name for f in fields(EventReading))
+#: fields added after the first chains were recorded: the JSON form leaves each out while it
+#: is None, so an older event's JSON (what an older kiosk sends, what the central store
+#: kept) stays what it always was (docs/ARCHITECTURE.md, recipe e)
+LATER_FIELDS: Final = ("signature",)
+
+
+def _drop_unset(values: EventJson) -> EventJson:
+    for n in LATER_FIELDS:
+        if values.get(n, 0) is None:
+            del values[n]
+    return values
+
+
 #: the field values of an event or a reading as one tuple (one C call)
 _event_values = operator.attrgetter(*EVENT_FIELDS)
 _reading_values = operator.attrgetter(*READING_FIELDS)
@@ -280,7 +300,7 @@ def _from_row(model: type, names: Sequence[str]
         values = dict(zip(names, raw, strict=True))
         for n, f in convs:
             values[n] = f(values[n])
-        return values
+        return _drop_unset(values)
 
     return to_json
 
@@ -336,7 +356,8 @@ def as_stored(values: dict[str, Any]) -> dict[str, Any]:
 PERSONAL_FIELDS: Final = ("pass_number", "pass_id", "resident_id", "household", "visitor_name",
                           "visitor_phone", "visitor_reason", "host_building", "note")
 #: fields left out of the event hash body (a set: looked up for every field of every event)
-NOT_HASHED: Final = frozenset(PERSONAL_FIELDS) | {"hash"}
+#: (and the signature, which is made over the hash)
+NOT_HASHED: Final = frozenset(PERSONAL_FIELDS) | {"hash", "signature"}
 
 
 def _iso(v: Any) -> str:

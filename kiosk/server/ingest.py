@@ -4,8 +4,10 @@ The body is validated in one pass against the gate event's type (kiosk.core.even
 with any event a kiosk cannot produce (a formula in an enumerated field, an id that is not a
 UUID, a huge number, NaN) is refused whole (HTTP 422) and nothing of it is stored. Then each
 event's hashes are re-computed: an event whose hash does not match its content is rejected
-(the kiosk quarantines it; the command sees a finding) and never blocks the others. The rest
-is written in one transaction that holds the posting device's row lock (so a replayed batch
+(the kiosk quarantines it; the command sees a finding) and never blocks the others, and so is
+an event of a device with a registered key that does not carry the device's signature
+(kiosk.server.devicekeys: forged or altered on the way, by a relay or anyone). The rest is
+written in one transaction that holds the posting device's row lock (so a replayed batch
 racing its original cannot store an event twice, even though the partitioned table cannot
 have a unique index on the event id alone) and the compound's change counter (so download
 cursors never skip a late commit).
@@ -38,6 +40,7 @@ from kiosk.core.event import (
     personal_digest,
 )
 from kiosk.server.db import Partitions, is_postgres
+from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
     DeviceRow,
     DeviceVolunteerRow,
@@ -148,6 +151,8 @@ class Rejection:
     event_id: str | None
     seq: int | None
     reason: str
+    #: the finding it becomes
+    kind: str = "rejected"
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "id": self.event_id, "seq": self.seq,
@@ -255,6 +260,21 @@ def _digests_match(raw: EventJson, readings: list[ReadingJson], anonymised: bool
     except orjson.JSONEncodeError:
         return False
     return bool(hashlib.sha256(content).hexdigest() == raw["hash"])
+
+
+def _check_signatures(checked: dict[str, tuple[int, Checked]], keys: DeviceKeys,
+                      result: IngestResult) -> None:
+    """Take out of ``checked`` every event that must be signed by its device's key and is
+    not (rejected alone, finding ``bad_signature``). Events from before the device's key
+    are left to the hash chain, as before keys existed."""
+    if not keys.from_seqs:
+        return
+    for event_id, (i, c) in list(checked.items()):
+        v = c.values
+        why = keys.problem(v["seq"], v["hash"], v.get("signature"))
+        if why is not None:
+            del checked[event_id]
+            result.rejected.append(Rejection(i, event_id, v["seq"], why, BAD_SIGNATURE))
 
 
 def _remember_volunteers(conn: Connection, device_id: str, names: dict[int, str]) -> None:
@@ -368,21 +388,27 @@ class Ingest:
                 result.duplicates += 1
                 continue
             checked[c.values["id"]] = (i, c)
+        with self.engine.connect() as conn:
+            keys = load_keys(conn, device_id)
+        _check_signatures(checked, keys, result)
         self.partitions.ensure({c.local_date for _, c in checked.values()})
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
-            self._store(conn, device_id, checked, result, now)
+            self._store(conn, device_id, checked, result, now, keys)
             if volunteers:
                 _remember_volunteers(conn, device_id, volunteers)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime) -> None:
+               result: IngestResult, now: datetime, keys: DeviceKeys) -> None:
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
             lock = lock.with_for_update()
         device = conn.execute(lock).one()
+        now_keys = load_keys(conn, device_id)
+        if now_keys != keys:  # a key registered since the signatures were checked
+            _check_signatures(checked, now_keys, result)
         reach = max((c.values["seq"] for _, c in checked.values()), default=0)
         if reach > device.last_seq + MAX_SEQ_JUMP:
             raise Refused(f"seq {reach} jumps more than {MAX_SEQ_JUMP} past the last stored "
@@ -395,7 +421,7 @@ class Ingest:
                                  seq=seq, event_id=event_id, detail=detail))
 
         for rej in result.rejected:
-            finding("rejected", rej.seq, rej.event_id, rej.reason)
+            finding(rej.kind, rej.seq, rej.event_id, rej.reason)
         by_seq = {c.values["seq"]: c for _, c in checked.values()}
         stored: dict[int, tuple[str, str, str]] = {}
         if by_seq:

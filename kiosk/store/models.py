@@ -234,6 +234,9 @@ class GateEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     #: SHA-256 over prev_hash, the non-personal content, personal_digest and the readings
     hash: Mapped[str] = mapped_column(String(64))
+    #: the kiosk's Ed25519 signature of ``hash`` (hex; kiosk.core.signing); NULL on events
+    #: recorded before the kiosk had its key (kiosk.store.devicekey)
+    signature: Mapped[str | None] = mapped_column(String(128))
 
 
 class ReadingRow(Base):
