@@ -321,8 +321,8 @@ def serve_verify(ctx: click.Context) -> None:
     checks = verify_all(_engine(ctx))
     for c in checks:
         state = "intact" if not c.problems else f"{len(c.problems)} problems"
-        unsigned = f" ({c.unsigned} unsigned (before keys))" if c.unsigned else ""
-        click.echo(f"{c.checkpoint}\t{c.device_id}\t{c.events} events{unsigned}\t{state}")
+        unsigned = f"; {c.unsigned} unsigned (before keys)" if c.unsigned else ""
+        click.echo(f"{c.checkpoint}\t{c.device_id}\t{c.events} events\t{state}{unsigned}")
         for kind, seq, _eid, what in c.problems:
             click.echo(f"  {kind} seq {seq}: {what}")
     if any(c.problems for c in checks):
