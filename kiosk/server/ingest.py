@@ -388,6 +388,9 @@ class Ingest:
                 result.duplicates += 1
                 continue
             checked[c.values["id"]] = (i, c)
+        # how far the batch reaches counts every event that passed its hash check, forged
+        # or not: a batch reaching too far is refused whole either way
+        reach = max((c.values["seq"] for _, c in checked.values()), default=0)
         with self.engine.connect() as conn:
             keys = load_keys(conn, device_id)
         _check_signatures(checked, keys, result)
@@ -395,13 +398,13 @@ class Ingest:
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
-            self._store(conn, device_id, checked, result, now, keys)
+            self._store(conn, device_id, checked, result, now, keys, reach)
             if volunteers:
                 _remember_volunteers(conn, device_id, volunteers)
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime, keys: DeviceKeys) -> None:
+               result: IngestResult, now: datetime, keys: DeviceKeys, reach: int) -> None:
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
             lock = lock.with_for_update()
@@ -409,7 +412,6 @@ class Ingest:
         now_keys = load_keys(conn, device_id)
         if now_keys != keys:  # a key registered since the signatures were checked
             _check_signatures(checked, now_keys, result)
-        reach = max((c.values["seq"] for _, c in checked.values()), default=0)
         if reach > device.last_seq + MAX_SEQ_JUMP:
             raise Refused(f"seq {reach} jumps more than {MAX_SEQ_JUMP} past the last stored "
                           f"seq {device.last_seq}")

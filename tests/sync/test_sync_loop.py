@@ -86,6 +86,8 @@ def _ok(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"cursor": "0.0", "more": False})
     if request.url.path.endswith("/device"):
         return httpx.Response(200, json={"missing": []})
+    if request.url.path.endswith("/device/key"):  # the kiosk's key, taken on first use
+        return httpx.Response(200, json={**json.loads(request.content), "new": True})
     return httpx.Response(200, json={"stored": 0, "duplicates": 0, "rejected": [],
                                      "missing": []})
 
