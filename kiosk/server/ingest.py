@@ -266,15 +266,34 @@ def _check_signatures(checked: dict[str, tuple[int, Checked]], keys: DeviceKeys,
                       result: IngestResult) -> None:
     """Take out of ``checked`` every event that must be signed by its device's key and is
     not (rejected alone, finding ``bad_signature``). Events from before the device's key
-    are left to the hash chain, as before keys existed."""
+    are left to the hash chain, as before keys existed.
+
+    One verification per run of consecutive events, not one per event: walking down from
+    the highest seq, an event whose successor in this batch is proven the device's (its
+    signature verified, or itself proven this way) and names this event's hash as its
+    ``prev_hash`` is proven by that: the successor's signed hash covers ``prev_hash``, so
+    nobody could have changed this event without breaking a SHA-256 the device signed. Its
+    own signature must still be there; its bytes are checked by ``kiosk serve verify``.
+    An event without such a successor (the highest of a batch, one after a gap, one whose
+    successor is already stored) is verified itself. Verification is the largest cost of
+    ingest per event (docs/BENCHMARKS.md, "Signed events")."""
     if not keys.from_seqs:
         return
-    for event_id, (i, c) in list(checked.items()):
+    proven: dict[int, set[str]] = {}  # seq -> hashes a proven successor vouches for
+    for event_id, (i, c) in sorted(checked.items(), key=lambda item: -item[1][1].values["seq"]):
         v = c.values
-        why = keys.problem(v["seq"], v["hash"], v.get("signature"))
+        seq = v["seq"]
+        key = keys.key_for(seq)
+        if key is None:
+            continue
+        vouched = v["hash"] in proven.get(seq, ()) and keys.key_for(seq + 1) == key
+        why = (keys.problem(seq, v["hash"], v.get("signature")) if not vouched
+               else None if v.get("signature") else keys.problem(seq, v["hash"], None))
         if why is not None:
             del checked[event_id]
-            result.rejected.append(Rejection(i, event_id, v["seq"], why, BAD_SIGNATURE))
+            result.rejected.append(Rejection(i, event_id, seq, why, BAD_SIGNATURE))
+            continue
+        proven.setdefault(seq - 1, set()).add(v["prev_hash"])
 
 
 def _remember_volunteers(conn: Connection, device_id: str, names: dict[int, str]) -> None:

@@ -301,3 +301,22 @@ def test_an_old_kiosk_registers_its_key_once_and_its_old_events_stay_verifiable(
                                     ensure_key(k.data_dir).public_hex]
     finally:
         k.close()
+
+
+def test_one_verification_per_run_and_a_damaged_signature_still_shows(
+        server: CentralServer, kiosk: Kiosk) -> None:
+    """Ingest verifies the highest event of a run and lets its signed hash prove the events
+    below it through ``prev_hash`` (one Ed25519 check per run instead of per event). So a
+    relay that damages only the signature bytes of an event inside a run cannot get any
+    content changed, the event is stored as the kiosk recorded it, and ``kiosk serve
+    verify`` (which checks every signature) reports the damaged signature; at the top of a
+    run the damage is refused at once."""
+    genuine = _record(kiosk, 4)
+    sent = json.loads(json.dumps(genuine))
+    sent[1]["signature"] = "00" * 64  # inside the run 1..3
+    sent[3]["signature"] = "00" * 64  # the top of the batch: nothing vouches for it
+    answer = _post(kiosk, sent).json()
+    assert answer["stored"] == 3 and [x["seq"] for x in answer["rejected"]] == [4]
+    assert _stored(server, kiosk) == {e["seq"]: e["hash"] for e in genuine[:3]}
+    problems = verify_device(server.engine, kiosk.settings.device.id).problems
+    assert [(seq, "signature" in what) for _k, seq, _id, what in problems] == [(2, True)]
