@@ -38,14 +38,15 @@ def key_path(data_dir: Path) -> Path:
 
 
 def load_key(path: Path) -> DeviceKey | None:
-    """The key in ``path``; None when there is none yet."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
+    """The key in ``path``; None when there is none yet (cryptography, ~6 MB, is loaded
+    only once there is a key: a kiosk that is not enrolled never loads it)."""
     try:
         pem = path.read_bytes()
     except FileNotFoundError:
         return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     key = load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 key")
