@@ -4,6 +4,9 @@ Prints, in one run, our p50/p99 latency for ``Gate.check`` and our durable event
 next to the same work done with raw sqlite3 (an indexed pass look-up plus one WAL insert with
 synchronous=FULL, committed), and next to raw sqlite3 writing exactly our record, as ratios.
 Targets (issue 10), against raw writing our record: p99 at most 2x; write rate at least 0.7x.
+"ours, signed" is the same store copied into a data directory that holds a device key
+(kiosk.store.devicekey), so every event is also signed (Ed25519): what signing adds to the
+gate's write path, measured in the same interleaved rounds.
 Usage: python bench/bench_gate.py [--residents N] [--moves N] [--keep DIR]
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -27,6 +31,7 @@ from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
 from kiosk.gate import Gate
 from kiosk.store.db import open_store
+from kiosk.store.devicekey import ensure_key
 from kiosk.store.events import (
     _EVENT_COLS,
     _INSERT_EVENT,
@@ -214,8 +219,14 @@ def main() -> None:
     print(f"store: {args.residents:,} residents and passes ({time.perf_counter() - t0:.1f} s "
           f"to load), {args.moves} movements each")
     db = data_dir / "kiosk.sqlite3"
-    sides = {"ours": Ours(data_dir, args.residents), "raw": Raw(db, args.residents),
-             "floor": RawSameRecord(db, args.residents)}
+    signed_dir = data_dir / "signed"
+    signed_dir.mkdir(exist_ok=True)
+    shutil.copyfile(db, signed_dir / "kiosk.sqlite3")
+    ensure_key(signed_dir)
+    sides: dict[str, Ours | Raw] = {"ours": Ours(data_dir, args.residents),
+             "raw": Raw(db, args.residents),
+             "floor": RawSameRecord(db, args.residents),
+             "signed": Ours(signed_dir, args.residents)}
     # interleaved rounds, so a busy moment of the machine hurts every side alike
     lat: dict[str, list[float]] = {k: [] for k in sides}
     writes = {k: [0, 0.0] for k in sides}
@@ -237,6 +248,12 @@ def main() -> None:
     a, b, c = rates["ours"], rates["raw"], rates["floor"]
     print(f"{'durable writes / s':22} {a:9.0f} {b:12.0f} {a / b:6.2f}x   {c:15.0f} {a / c:6.2f}x")
     print("targets (vs raw sqlite3 writing our record): p99 ratio <= 2x; write-rate ratio >= 0.7x")
+    print("\nsigned (Ed25519 on every event) against unsigned, same rounds:")
+    for label, q in (("movement p50 (ms)", 50), ("movement p99 (ms)", 99)):
+        a, b = (pct(lat[k], q) * ms for k in ("ours", "signed"))
+        print(f"{label:22} {a:9.3f} -> {b:9.3f}  ({b - a:+.3f} ms)")
+    a, b = rates["ours"], rates["signed"]
+    print(f"{'durable writes / s':22} {a:9.0f} -> {b:9.0f}  ({b / a:.2f}x)")
     if tmp is not None:
         tmp.cleanup()
 

@@ -3,7 +3,10 @@ PostgreSQL, beside a raw psycopg COPY of the same rows; then the server's ingest
 kiosks pushing at once.
 
 Starts its own PostgreSQL (default durability settings: fsync on) and ``kiosk serve`` on
-127.0.0.1, like the tests. Target: the 100k push in under 10 s.
+127.0.0.1, like the tests. Target: the 100k push in under 10 s. The week is pushed twice in
+the same run: recorded by a kiosk without a device key (unsigned, as before keys) and by one
+with a key (every event signed, every signature verified at ingest); and the ingest checks
+alone (hashes, then hashes and signatures) are timed in this process.
 Usage: python bench/bench_sync.py [--events N] [--kiosks K] [--per-kiosk N] [--workers W]
 """
 
@@ -34,18 +37,29 @@ from kiosk.core.model import Direction  # noqa: E402
 from kiosk.core.screening import make_reading  # noqa: E402
 from kiosk.server import admin  # noqa: E402
 from kiosk.server.db import Partitions, open_server_store  # noqa: E402
-from kiosk.server.ingest import _EVENT_COLS, _event_row, check_event  # noqa: E402
+from kiosk.server.devicekeys import DeviceKeys  # noqa: E402
+from kiosk.server.ingest import (  # noqa: E402
+    _EVENT_COLS,
+    IngestResult,
+    _check_signatures,
+    _event_row,
+    check_event,
+)
 from kiosk.store.db import open_store  # noqa: E402
-from kiosk.store.events import EventWriter, Movement  # noqa: E402
+from kiosk.store.devicekey import ensure_key, key_path, load_key  # noqa: E402
+from kiosk.store.events import EventWriter, Movement, first_signed_seq  # noqa: E402
 from kiosk.sync import state  # noqa: E402
 from kiosk.sync.client import SyncClient  # noqa: E402
 from kiosk.sync.runner import Syncer, SyncReport, load_events  # noqa: E402
 
 
-def offline_week(data_dir: Path, events: int) -> str:
+def offline_week(data_dir: Path, events: int, signed: bool = False) -> str:
     """A kiosk whose outbox holds ``events`` movements spread over the last 7 days (recorded
-    in one transaction: the recording is not what is measured). Returns its device id."""
+    in one transaction: the recording is not what is measured); ``signed``: the kiosk has
+    its device key, so every event is signed. Returns its device id."""
     settings = settings_mod.load(data_dir)
+    if signed:
+        ensure_key(data_dir)
     store = open_store(data_dir / "kiosk.sqlite3")
     writer = EventWriter(store.engine, background_checkpoints=False)
     policy = settings.policy()
@@ -70,9 +84,49 @@ def offline_week(data_dir: Path, events: int) -> str:
 
 
 def enrol(server: CentralServer, data_dir: Path, name: str) -> None:
+    """Enrolled as ``kiosk sync enrol`` does it: with the kiosk's key when it has one."""
     device = settings_mod.load(data_dir).device.id
-    done = admin.enrol_device(server.engine, server.enrolment_code(name, "bench"), device)
+    key = load_key(key_path(data_dir))
+    from_seq = 1
+    if key is not None:
+        store = open_store(data_dir / "kiosk.sqlite3")
+        from_seq = first_signed_seq(store.engine, device)
+        store.close()
+    done = admin.enrol_device(server.engine, server.enrolment_code(name, "bench"), device,
+                              public_key=key.public_hex if key else None,
+                              key_from_seq=from_seq)
     state.write_secret(data_dir, done.secret)
+
+
+def check_costs(data_dir: Path, batch: int) -> tuple[float, float, float, int]:
+    """Seconds for ingest's per-event checks over every event of a signed kiosk, on one CPU
+    in this process (what the server spends besides the database): the hash checks; every
+    signature verified one by one; and the signature check ingest does (one verification
+    per run of chained events in a batch of ``batch``)."""
+    store = open_store(data_dir / "kiosk.sqlite3")
+    with store.engine.connect() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM gate_events ORDER BY seq")]
+        events = load_events(conn, ids)
+    store.close()
+    key = load_key(key_path(data_dir))
+    assert key is not None
+    keys = DeviceKeys((1,), (key.public_hex,))
+    t0 = time.perf_counter()
+    checked = [check_event(e, e["device_id"]) for e in events]
+    hashes = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for c in checked:
+        assert keys.problem(c.values["seq"], c.values["hash"], c.values.get("signature")) \
+            is None
+    each = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for start in range(0, len(checked), batch):
+        part = {c.values["id"]: (i, c) for i, c in enumerate(checked[start:start + batch])}
+        result = IngestResult()
+        _check_signatures(part, keys, result)
+        assert not result.rejected
+    runs = time.perf_counter() - t0
+    return hashes, each, runs, len(events)
 
 
 def push(data_dir: Path, url: str, batch: int,
@@ -205,6 +259,24 @@ def main() -> None:
                       f"{'met' if elapsed < 10 else 'MISSED'}")
                 if note:
                     print(f"   {note}")
+                signed = tmp / "week-signed"
+                offline_week(signed, args.events, signed=True)
+                enrol(server, signed, "week-signed")
+                at_start.clear()
+                elapsed_s, report_s = push(signed, server.url, args.batch, started)
+                note = machine_note(at_start["ticks"], _cpu_ticks(), at_start["load"],
+                                    elapsed_s)
+                print(f"1b. the same week signed (Ed25519, verified at ingest): "
+                      f"{report_s.sent} events in {elapsed_s:.2f} s "
+                      f"({report_s.sent / elapsed_s:,.0f} events/s; unsigned above: "
+                      f"{elapsed:.2f} s, ratio {elapsed_s / elapsed:.2f}x); "
+                      f"{report_s.quarantined} refused")
+                if note:
+                    print(f"   {note}")
+                hashes, each, runs, n = check_costs(signed, args.batch)
+                print(f"    ingest's checks per event, one CPU: hashes {hashes / n * 1e6:.1f} us; "
+                      f"signatures verified one by one {each / n * 1e6:.1f} us; as ingest "
+                      f"checks them (one verification per run) {runs / n * 1e6:.2f} us")
                 dirs = []
                 t0 = time.perf_counter()
                 for i in range(args.kiosks):

@@ -177,3 +177,28 @@ def test_a_field_added_later_leaves_the_hashes_of_older_events_alone(gate: Gate)
     assert event_hash({**event, "added_later": "x"}, readings) != event["hash"]
     assert event_hash(event, [{**r, "added_later": 0} for r in readings]) != event["hash"]
     assert event_hash({**event, "boot_id": None}, readings) != event["hash"]  # a first field
+
+
+def test_the_signature_is_outside_the_hash_and_absent_from_an_unsigned_events_json(
+        gate: Gate) -> None:
+    """Recipe (e) for a field added later: a kiosk without a key records what it always did
+    (no ``signature`` key in the JSON form, the same hash), and a kiosk with one signs the
+    hash without changing it (kiosk.core.signing)."""
+    from kiosk.core.signing import public_key, signature_ok
+    from kiosk.store.devicekey import ensure_key
+
+    gate.check("R0001", [make_reading(36.6)])
+    unsigned = _events(gate)[0]
+    assert "signature" not in unsigned
+    assert typed_event(unsigned).to_json() == unsigned
+    assert check_event(unsigned, unsigned["device_id"]).values == unsigned
+    # a signature added to the same event changes neither its hash nor its check
+    with_sig = {**unsigned, "signature": "ab" * 64}
+    assert check_event(with_sig, unsigned["device_id"]).values["hash"] == unsigned["hash"]
+
+    key = ensure_key(gate.store.path.parent)  # the next event is signed
+    gate.check("R0001", [make_reading(36.6)])
+    signed = _events(gate)[1]
+    assert signature_ok(public_key(key.public_hex), signed["hash"], signed["signature"])
+    assert typed_event(signed).to_json() == signed
+    assert verify_chain(gate.store.engine, signed["device_id"]) == []

@@ -77,6 +77,9 @@ SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
 #: their lengths (the store's column widths)
 UUID_LENGTH: Final = 36
 SHA256_LENGTH: Final = 64
+#: an Ed25519 signature in hex (64 bytes): the kiosk's signature of an event's hash
+SIGNATURE_PATTERN: Final = r"^[0-9a-f]{128}$"
+SIGNATURE_LENGTH: Final = 128
 #: highest sequence number (fits a 32-bit column: 5,000 movements a day for 1,000 years)
 MAX_SEQ: Final = 2**31 - 1
 #: highest row id of the kiosk's own tables (volunteer, pass, resident ids)
@@ -148,6 +151,7 @@ class After:
 
 Uuid = Annotated[str, MaxLen(UUID_LENGTH), Pattern(UUID_PATTERN)]
 Sha256 = Annotated[str, MaxLen(SHA256_LENGTH), Pattern(SHA256_PATTERN)]
+Signature = Annotated[str, MaxLen(SIGNATURE_LENGTH), Pattern(SIGNATURE_PATTERN)]
 Seq = Annotated[int, Ge(1), Le(MAX_SEQ)]
 RowId = Annotated[int, Ge(1), Le(MAX_ROW_ID)]
 Day = Annotated[date, After(_day_in_range)]
@@ -242,6 +246,9 @@ class GateEvent:
     personal_digest: Sha256
     prev_hash: Annotated[str, MaxLen(SHA256_LENGTH), Pattern(r"^(?:[0-9a-f]{64})?$")]
     hash: Sha256
+    #: the kiosk's Ed25519 signature of ``hash`` (kiosk.core.signing); None on events
+    #: recorded before the kiosk had its key. Not hashed: it signs the hash.
+    signature: Signature | None = None
     readings: Annotated[tuple[EventReading, ...], MaxLen(MAX_READINGS)] = ()
 
     def to_json(self) -> EventJson:
@@ -654,7 +661,8 @@ def as_stored(values: dict[str, Any]) -> dict[str, Any]:
 PERSONAL_FIELDS: Final = ("pass_number", "pass_id", "resident_id", "household", "visitor_name",
                           "visitor_phone", "visitor_reason", "host_building", "note")
 #: fields left out of the event hash body (a set: looked up for every field of every event)
-NOT_HASHED: Final = frozenset(PERSONAL_FIELDS) | {"hash"}
+#: (and the signature, which is made over the hash)
+NOT_HASHED: Final = frozenset(PERSONAL_FIELDS) | {"hash", "signature"}
 
 
 def _iso(v: Any) -> str:

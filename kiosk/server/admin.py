@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.server import audit, auth, roles
+from kiosk.server import audit, auth, devicekeys, roles
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import (
     DeviceRow,
@@ -113,13 +113,23 @@ def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
 
 
 def enrol_device(engine: Engine, code: str, device_id: str,
-                 now: datetime | None = None, client: str = "") -> Enrolled:
+                 now: datetime | None = None, client: str = "",
+                 public_key: str | None = None, key_from_seq: int = 1) -> Enrolled:
     """Spend an enrolment code: the device gets its secret (returned once, stored hashed)
     and the code's checkpoint and compound (the server's, whatever the kiosk calls itself).
     A device id already enrolled is re-bound (a reinstalled kiosk: its old secret dies) only
     by a replacement code made for exactly that id; any other code is refused and not
-    spent, so nobody can take over a device id seen in /changes or an export."""
+    spent, so nobody can take over a device id seen in /changes or an export.
+
+    ``public_key`` (hex) is the kiosk's Ed25519 key: its events from ``key_from_seq`` on
+    must carry its signature (kiosk.server.devicekeys); with a replacement code it is the
+    reinstalled kiosk's new key, from the seq it signs from."""
     now = now or datetime.now()
+    if public_key is not None:
+        try:
+            public_key = devicekeys.valid_public_hex(public_key)
+        except ValueError as exc:
+            raise AdminError(f"not an Ed25519 public key: {exc}") from None
     code_hash = auth.sha256_hex(auth.normalise_code(code))
     secret = auth.new_device_secret()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
@@ -146,6 +156,10 @@ def enrol_device(engine: Engine, code: str, device_id: str,
         audit.record_in(conn, device_id, audit.ENROL,
                         {"checkpoint": row.checkpoint, "compound": row.compound,
                          "again": known is not None}, client, now)
+        if public_key is not None:
+            devicekeys.add_key(conn, device_id, public_key, key_from_seq,
+                               devicekeys.ENROLMENT if known is None
+                               else devicekeys.REPLACEMENT, client, now)
     return Enrolled(device_id, secret, row.checkpoint, row.compound, row.role)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kiosk.server import admin, audit, ratelimit
+from kiosk.server import admin, audit, devicekeys, ratelimit
 from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
@@ -46,6 +46,8 @@ from kiosk.server.schemas import (
     Enrolled,
     EnrolRequest,
     Health,
+    KeyRegistered,
+    KeyRequest,
     UplinkView,
     problems,
 )
@@ -209,7 +211,9 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
             return await _enrol_through_hub(body, client, attempt)
         try:
             done = await run_in_threadpool(admin.enrol_device, engine, body.code,
-                                           body.device_id, client=client)
+                                           body.device_id, client=client,
+                                           public_key=body.public_key,
+                                           key_from_seq=body.key_from_seq)
         except admin.AdminError as exc:
             await run_in_threadpool(audit.record, engine, body.device_id, audit.ENROL_FAILED,
                                     {"reason": str(exc)}, client)
@@ -322,6 +326,23 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
         from kiosk.server.hub import uplink as hub_uplink
 
         return await run_in_threadpool(hub_uplink, engine, me.id, me.compound)
+
+    @app.post("/api/v1/device/key", responses=problems(401, 409, 422))
+    async def register_key(request: Request, me: AuthDevice, body: KeyRequest
+                           ) -> KeyRegistered:
+        """Register this device's Ed25519 key, once (a kiosk enrolled before keys): trust
+        on first use, audited. The same key again is acknowledged; another key is refused
+        (409): a key is only replaced by a replacement enrolment. Only the device's own
+        credential registers its key."""
+        try:
+            done = await run_in_threadpool(devicekeys.register_first_use, engine, me.id,
+                                           body.public_key, body.from_seq,
+                                           client_of(request))
+        except devicekeys.KeyConflict as exc:
+            raise _problem(409, str(exc)) from None
+        except ValueError as exc:
+            raise _problem(422, f"public_key: {exc}") from None
+        return KeyRegistered(public_key=done.public_key, from_seq=done.from_seq, new=done.new)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the body guard's 408/413
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -353,14 +353,17 @@ def serve_audit(ctx: click.Context, limit: int, action: str | None) -> None:
 @serve.command("verify")
 @click.pass_context
 def serve_verify(ctx: click.Context) -> None:
-    """Re-verify every stored event against the kiosks' hash chains; exits 1 when an event
-    was altered or deleted in the central store (also shown on the dashboard)."""
+    """Re-verify every stored event against the kiosks' hash chains and signatures; exits 1
+    when an event was altered or deleted in the central store (also shown on the
+    dashboard). Events from before a kiosk had its key are counted as unsigned: the chain
+    alone vouches for them."""
     from kiosk.server.verify import verify_all
 
     checks = verify_all(_engine(ctx))
     for c in checks:
         state = "intact" if not c.problems else f"{len(c.problems)} problems"
-        click.echo(f"{c.checkpoint}\t{c.device_id}\t{c.events} events\t{state}")
+        unsigned = f"; {c.unsigned} unsigned (before keys)" if c.unsigned else ""
+        click.echo(f"{c.checkpoint}\t{c.device_id}\t{c.events} events\t{state}{unsigned}")
         for kind, seq, _eid, what in c.problems:
             click.echo(f"  {kind} seq {seq}: {what}")
     if any(c.problems for c in checks):

@@ -4,8 +4,10 @@ The body is validated in one pass against the gate event's type (kiosk.core.even
 with any event a kiosk cannot produce (a formula in an enumerated field, an id that is not a
 UUID, a huge number, NaN) is refused whole (HTTP 422) and nothing of it is stored. Then each
 event's hashes are re-computed: an event whose hash does not match its content is rejected
-(the kiosk quarantines it; the command sees a finding) and never blocks the others. The rest
-is written in one transaction that holds the posting device's row lock (so a replayed batch
+(the kiosk quarantines it; the command sees a finding) and never blocks the others, and so is
+an event of a device with a registered key that does not carry the device's signature
+(kiosk.server.devicekeys: forged or altered on the way, by a relay or anyone). The rest is
+written in one transaction that holds the posting device's row lock (so a replayed batch
 racing its original cannot store an event twice, even though the partitioned table cannot
 have a unique index on the event id alone) and the compound's change counter (so download
 cursors never skip a late commit).
@@ -47,6 +49,7 @@ from kiosk.core.event import (
 )
 from kiosk.server.cases import record_acknowledgements
 from kiosk.server.db import Partitions, is_postgres
+from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
     DeviceRow,
     DeviceVolunteerRow,
@@ -168,6 +171,8 @@ class Rejection:
     event_id: str | None
     seq: int | None
     reason: str
+    #: the finding it becomes
+    kind: str = "rejected"
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "id": self.event_id, "seq": self.seq,
@@ -274,6 +279,40 @@ def _digests_match(raw: EventJson, readings: list[ReadingJson], anonymised: bool
     except orjson.JSONEncodeError:
         return False
     return bool(hashlib.sha256(content).hexdigest() == raw["hash"])
+
+
+def _check_signatures(checked: dict[str, tuple[int, Checked]], keys: DeviceKeys,
+                      result: IngestResult) -> None:
+    """Take out of ``checked`` every event that must be signed by its device's key and is
+    not (rejected alone, finding ``bad_signature``). Events from before the device's key
+    are left to the hash chain, as before keys existed.
+
+    One verification per run of consecutive events, not one per event: walking down from
+    the highest seq, an event whose successor in this batch is proven the device's (its
+    signature verified, or itself proven this way) and names this event's hash as its
+    ``prev_hash`` is proven by that: the successor's signed hash covers ``prev_hash``, so
+    nobody could have changed this event without breaking a SHA-256 the device signed. Its
+    own signature must still be there; its bytes are checked by ``kiosk serve verify``.
+    An event without such a successor (the highest of a batch, one after a gap, one whose
+    successor is already stored) is verified itself. Verification is the largest cost of
+    ingest per event (docs/BENCHMARKS.md, "Signed events")."""
+    if not keys.from_seqs:
+        return
+    proven: dict[int, set[str]] = {}  # seq -> hashes a proven successor vouches for
+    for event_id, (i, c) in sorted(checked.items(), key=lambda item: -item[1][1].values["seq"]):
+        v = c.values
+        seq = v["seq"]
+        key = keys.key_for(seq)
+        if key is None:
+            continue
+        vouched = v["hash"] in proven.get(seq, ()) and keys.key_for(seq + 1) == key
+        why = (keys.problem(seq, v["hash"], v.get("signature")) if not vouched
+               else None if v.get("signature") else keys.problem(seq, v["hash"], None))
+        if why is not None:
+            del checked[event_id]
+            result.rejected.append(Rejection(i, event_id, seq, why, BAD_SIGNATURE))
+            continue
+        proven.setdefault(seq - 1, set()).add(v["prev_hash"])
 
 
 def _remember_volunteers(conn: Connection, device_id: str, names: dict[int, str]) -> None:
@@ -395,13 +434,19 @@ class Ingest:
                 result.duplicates += 1
                 continue
             checked[c.values["id"]] = (i, c)
+        # how far the batch reaches counts every event that passed its hash check, forged
+        # or not: a batch reaching too far is refused whole either way
+        reach = max((c.values["seq"] for _, c in checked.values()), default=0)
+        with self.engine.connect() as conn:
+            keys = load_keys(conn, device_id)
+        _check_signatures(checked, keys, result)
         self.partitions.ensure({c.local_date for _, c in checked.values()})
         now = datetime.now()
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             if volunteers:  # first: an acknowledgement's case step names its volunteer
                 _remember_volunteers(conn, device_id, volunteers)
-            new = self._store(conn, device_id, checked, result, now, via_hub)
+            new = self._store(conn, device_id, checked, result, now, keys, reach, via_hub)
             if relay is not None:
                 from kiosk.server.hub import queue_relay
 
@@ -412,14 +457,16 @@ class Ingest:
         return result
 
     def _store(self, conn: Connection, device_id: str, checked: dict[str, tuple[int, Checked]],
-               result: IngestResult, now: datetime, via_hub: str | None = None
-               ) -> list[Checked]:
+               result: IngestResult, now: datetime, keys: DeviceKeys, reach: int,
+               via_hub: str | None = None) -> list[Checked]:
         """Store the checked events that are new; returns them."""
         lock = select(DEV).where(DEV.c.id == device_id)
         if is_postgres(self.engine):
             lock = lock.with_for_update()
         device = conn.execute(lock).one()
-        reach = max((c.values["seq"] for _, c in checked.values()), default=0)
+        now_keys = load_keys(conn, device_id)
+        if now_keys != keys:  # a key registered since the signatures were checked
+            _check_signatures(checked, now_keys, result)
         if reach > device.last_seq + MAX_SEQ_JUMP:
             raise Refused(f"seq {reach} jumps more than {MAX_SEQ_JUMP} past the last stored "
                           f"seq {device.last_seq}")
@@ -431,7 +478,7 @@ class Ingest:
                                  seq=seq, event_id=event_id, detail=detail))
 
         for rej in result.rejected:
-            finding("rejected", rej.seq, rej.event_id, rej.reason)
+            finding(rej.kind, rej.seq, rej.event_id, rej.reason)
         by_seq = {c.values["seq"]: c for _, c in checked.values()}
         stored: dict[int, tuple[str, str, str]] = {}
         if by_seq:

@@ -64,6 +64,22 @@ class DeviceRow(ServerBase):
     via_hub: Mapped[str | None] = mapped_column(String(36))
 
 
+class DeviceKeyRow(ServerBase):
+    """A device's Ed25519 public key (kiosk.core.signing): every event of the device from
+    sequence number ``from_seq`` on must carry a valid signature by it. Rows are only ever
+    added: a device's first key comes with its enrolment or, for a kiosk enrolled before
+    keys, once over its own authenticated connection (trust on first use, audited); a new
+    key only with a replacement enrolment (``kiosk serve enrol --replace``)."""
+
+    __tablename__ = "device_keys"
+    device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    from_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_key_hex: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(DateTime)
+    #: how the key came: "enrolment", "first use" or "replacement"
+    how: Mapped[str] = mapped_column(String(20))
+
+
 class EnrolmentCodeRow(ServerBase):
     """A one-time code printed by ``kiosk serve enrol``; stored hashed, used once."""
 

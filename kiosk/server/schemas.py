@@ -9,7 +9,10 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kiosk.core.event import UUID_PATTERN
+from kiosk.core.event import MAX_SEQ, UUID_PATTERN
+
+#: an Ed25519 public key in hex (kiosk.core.signing)
+PUBLIC_KEY_PATTERN = r"^[0-9a-fA-F]{64}$"
 
 
 class _Body(BaseModel):
@@ -32,6 +35,26 @@ class EnrolRequest(_Body):
     #: the same form as the device id of every event (kiosk.core.event): an id the events
     #: could not carry would enrol a device that can never push
     device_id: str = Field(pattern=UUID_PATTERN, description="the kiosk's own UUID")
+    public_key: str | None = Field(
+        default=None, pattern=PUBLIC_KEY_PATTERN,
+        description="the kiosk's Ed25519 public key (hex): its events are signed by it")
+    key_from_seq: int = Field(default=1, ge=1, le=MAX_SEQ,
+                              description="the first sequence number signed by the key")
+
+
+class KeyRequest(_Body):
+    """A kiosk enrolled before keys registers its key once (trust on first use)."""
+
+    public_key: str = Field(pattern=PUBLIC_KEY_PATTERN,
+                            description="the kiosk's Ed25519 public key (hex)")
+    from_seq: int = Field(ge=1, le=MAX_SEQ,
+                          description="the first sequence number signed by the key")
+
+
+class KeyRegistered(BaseModel):
+    public_key: str
+    from_seq: int
+    new: bool = Field(description="false: the device already had this key")
 
 
 class Enrolled(BaseModel):

@@ -4,7 +4,9 @@ predecessor, and the copies of its fields the dashboard and exports read.
 Ingest checks each event as it arrives; this checks the store afterwards, so an event edited
 or deleted *in the central database* (by hand, by a faulty tool, by someone covering a
 mistake) is found: the kiosk's hash chain is kept in every stored record and still proves
-what the gate recorded.
+what the gate recorded. Each event from its device's key on must also carry the device's
+signature of its hash (kiosk.server.devicekeys); events from before are counted as
+"unsigned (before keys)", checked by the chain alone, and never reported as altered.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, insert, select
 
 from kiosk.core.event import event_hash, is_anonymised, personal_digest
 from kiosk.server import audit
+from kiosk.server.devicekeys import DeviceKeys, load_keys
 from kiosk.server.ingest import DEV, EV, FI
 
 #: typed columns that must equal the record's value (the dashboard and the district export
@@ -35,11 +38,13 @@ class DeviceCheck:
     device_id: str
     checkpoint: str
     events: int = 0
+    #: events from before the device had a key: verified by the hash chain alone
+    unsigned: int = 0
     #: (kind, seq, event id or None, what is wrong)
     problems: list[tuple[str, int, str | None, str]] = field(default_factory=list)
 
 
-def _problems_of(row: Any) -> Iterator[str]:
+def _problems_of(row: Any, keys: DeviceKeys) -> Iterator[str]:
     """What is wrong with one stored row (nothing: it is what the kiosk recorded)."""
     try:
         record = json.loads(row.record)
@@ -61,19 +66,24 @@ def _problems_of(row: Any) -> Iterator[str]:
         yield "personal fields altered"
     elif event_hash(record, readings) != record.get("hash"):
         yield "record altered (its hash no longer matches)"
+    problem = keys.problem(row.seq, str(record.get("hash")), record.get("signature"))
+    if problem is not None:
+        yield problem.replace("forged: ", "not the device's: ")
 
 
 def verify_device(engine: Engine, device_id: str) -> DeviceCheck:
     with engine.connect() as conn:
         dev = conn.execute(select(DEV).where(DEV.c.id == device_id)).one()
         check = DeviceCheck(device_id, dev.checkpoint)
+        keys = load_keys(conn, device_id)
         known_gaps = [tuple(g) for g in json.loads(dev.gaps)]
         prev_seq, prev_hash = 0, ""
         rows = conn.execution_options(yield_per=2000).execute(
             select(EV).where(EV.c.device_id == device_id).order_by(EV.c.seq))
         for row in rows:
             check.events += 1
-            for what in _problems_of(row):
+            check.unsigned += keys.key_for(row.seq) is None
+            for what in _problems_of(row, keys):
                 check.problems.append((STORED_ALTERED, row.seq, row.id, what))
             if row.seq == prev_seq + 1 and row.prev_hash != prev_hash:
                 check.problems.append((STORED_ALTERED, row.seq, row.id,
@@ -132,6 +142,7 @@ def verify_all(engine: Engine, actor: str | None = None) -> list[DeviceCheck]:
             conn.execute(insert(FI), _first_per_seq(new))
         audit.record_in(conn, actor or audit.cli_actor(), audit.VERIFY, {
             "devices": len(checks), "events": sum(c.events for c in checks),
+            "unsigned": sum(c.unsigned for c in checks),
             "problems": sum(len(c.problems) for c in checks)})
     return checks
 

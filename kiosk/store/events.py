@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, select
@@ -44,6 +45,7 @@ from kiosk.core.event import (
 )
 from kiosk.core.model import PassKind
 from kiosk.store.db import file_watch
+from kiosk.store.devicekey import KEY_FILE, DeviceKey, load_key
 from kiosk.store.models import GateEventRow, ReadingRow, table_of
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,7 @@ _COMPUTED = frozenset({
     "pass_number", "pass_id", "pass_kind", "resident_id", "household", "visitor_name",
     "visitor_phone", "visitor_reason", "host_building", "outcome", "reason",
     "counts_against_quota", "escalated", "fever_threshold_c", "forehead_offset_c",
-    "corrects_event_id", "note", "prev_hash", "personal_digest", "hash"})
+    "corrects_event_id", "note", "prev_hash", "personal_digest", "hash", "signature"})
 _FROM_MOVEMENT = tuple(n for n in EVENT_FIELDS if n not in _COMPUTED)
 assert set(_FROM_MOVEMENT) <= set(Movement.__dataclass_fields__), \
     f"give Movement a field for each of {_FROM_MOVEMENT}"
@@ -180,6 +182,27 @@ class EventWriter:
                 "PRAGMA wal_autocheckpoint=0"
             )
             self._checkpointer = Checkpointer(engine)
+        # the kiosk's signing key lives beside its database (kiosk.store.devicekey); looked
+        # for at every event until it exists, so a key made by `kiosk sync enrol` in another
+        # process signs this process's next event
+        database = engine.url.database
+        self._key_path = (Path(database).parent / KEY_FILE
+                          if database and database != ":memory:" else None)
+        self._key: DeviceKey | None = None
+        self._key_problem_logged = False
+
+    def _signing_key(self) -> DeviceKey | None:
+        """The device key, once it exists; a damaged key file is logged and the event is
+        recorded unsigned (the gate never stops for it; the district then refuses it
+        and the command sees why)."""
+        if self._key is None and self._key_path is not None:
+            try:
+                self._key = load_key(self._key_path)
+            except (OSError, ValueError, TypeError) as exc:
+                if not self._key_problem_logged:
+                    log.error("cannot use the device key %s: %s", self._key_path, exc)
+                    self._key_problem_logged = True
+        return self._key
 
     def close(self) -> None:
         with self._lock:
@@ -281,6 +304,10 @@ class EventWriter:
             as_stored(r)
         values["personal_digest"] = personal_digest(values)
         values["hash"] = event_hash(values, readings)
+        # signed inside the transaction that hands out the seq: every event recorded after
+        # the key file exists is signed (kiosk.sync.runner registers the key on that basis)
+        key = self._signing_key()
+        values["signature"] = key.sign(values["hash"]) if key is not None else None
         # the type checks every limit the central store checks: what the gate records, the
         # district accepts (raises EventInvalid before anything is written)
         event = make_event(values, readings)
@@ -340,3 +367,16 @@ def verify_chain(engine: Engine, device_id: str) -> list[str]:
                 problems.append(f"seq {seq}: record altered")
             prev_hash, prev_seq = values["hash"], seq
     return problems
+
+
+def first_signed_seq(engine: Engine, device_id: str) -> int:
+    """The sequence number from which every event of this device is signed: its first
+    signed event, or the next one to be recorded. Call it once the key file exists: read
+    under the write lock, so an event being recorded by a process that had not seen the key
+    yet is counted before, and every later one is signed (EventWriter looks for the key
+    inside the transaction that hands out its seq)."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        first, last = conn.exec_driver_sql(
+            "SELECT min(CASE WHEN signature IS NOT NULL THEN seq END), max(seq) "
+            "FROM gate_events WHERE device_id = ?", (device_id,)).one()
+    return int(first) if first is not None else int(last or 0) + 1

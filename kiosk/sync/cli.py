@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 from kiosk import settings as settings_mod
 from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.core.clock import clock_is_off, offset_text
+from kiosk.store.devicekey import ensure_key
+from kiosk.store.events import first_signed_seq
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError, plain_http_to_remote
 from kiosk.sync.loop import start_background_sync
@@ -96,15 +98,20 @@ def sync_enrol(ctx: Context, code: str, url: str, insecure_http: bool) -> None:
         fail(f"refusing plain HTTP to {url}: the device secret would be sent in clear. "
              "Use https://, or add --insecure-http on a network you trust (docs/SYNC.md)")
     settings = ctx.settings
+    # the kiosk's signing key is made here (kept in the data directory, never sent) and
+    # its public half registered with the enrolment: events from then on are signed
+    key = ensure_key(ctx.data_dir)
+    from_seq = first_signed_seq(ctx.store.engine, settings.device.id)
     try:
         with SyncClient(url) as client:
-            answer = client.enrol(code, settings.device.id)
+            answer = client.enrol(code, settings.device.id, key.public_hex, from_seq)
     except SyncError as exc:
         fail(f"enrolment failed: {exc}")
     state.write_secret(ctx.data_dir, answer["secret"])
     settings_mod.update(ctx.data_dir, lambda s: setattr(s.sync, "url", url))
     state.record(ctx.store.engine, **{state.COMPOUND: answer["compound"],
-                                      state.CHECKPOINT: answer["checkpoint"]})
+                                      state.CHECKPOINT: answer["checkpoint"],
+                                      state.DEVICE_KEY: key.public_hex})
     click.echo(f"enrolled as {answer['checkpoint']} ({answer['compound']}) at {url}")
 
 

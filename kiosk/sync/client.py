@@ -43,8 +43,8 @@ class Unavailable(SyncError):
 
 
 class Refused(SyncError):
-    """The server refused the credential (401/403): retrying will not help until an admin
-    enrols the kiosk again."""
+    """The server refused the credential (401/403), or holds another key for this device
+    (409): retrying will not help until an admin enrols the kiosk again."""
 
 
 class BatchRefused(SyncError):
@@ -107,7 +107,7 @@ class SyncClient:
                               else type(exc).__name__) from exc
         self.clock_offset_s = _offset(response, self._clock()) or self.clock_offset_s
         status, reason = response.status_code, _reason(response)
-        if status in (401, 403):
+        if status in (401, 403, 409):
             raise Refused(f"HTTP {status}: {reason or response.reason_phrase}")
         if status in (413, 422) and reason is not None:
             raise BatchRefused(status, reason)
@@ -118,9 +118,19 @@ class SyncClient:
         except ValueError as exc:
             raise Unavailable("the server's answer is not JSON") from exc
 
-    def enrol(self, code: str, device_id: str) -> dict[str, str]:
-        """Spend a one-time enrolment code; the answer holds the device secret."""
-        return dict(self._send("POST", "/enrol", json={"code": code, "device_id": device_id}))
+    def enrol(self, code: str, device_id: str, public_key: str | None = None,
+              key_from_seq: int = 1) -> dict[str, str]:
+        """Spend a one-time enrolment code; the answer holds the device secret.
+        ``public_key`` (hex): the kiosk's signing key, registered with the enrolment."""
+        body: dict[str, Any] = {"code": code, "device_id": device_id}
+        if public_key is not None:
+            body.update(public_key=public_key, key_from_seq=key_from_seq)
+        return dict(self._send("POST", "/enrol", json=body))
+
+    def register_key(self, public_key: str, from_seq: int) -> dict[str, Any]:
+        """Register this device's signing key once (a kiosk enrolled before keys)."""
+        return dict(self._send("POST", "/device/key",
+                               json={"public_key": public_key, "from_seq": from_seq}))
 
     def push(self, device_id: str, events: list[dict[str, Any]], *, pending: int = 0,
              quarantined: int = 0, volunteers: dict[int, str] | None = None

@@ -32,6 +32,8 @@ from kiosk.core.event import (
     reading_json_from_row,
 )
 from kiosk.core.model import PassKind
+from kiosk.store.devicekey import ensure_key
+from kiosk.store.events import first_signed_seq
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
 from kiosk.store.models import (
     FeverCaseRow,
@@ -232,6 +234,7 @@ class Syncer:
             report = SyncReport()
             state.record(self.engine, **{state.LAST_ATTEMPT: state.now_text()})
             try:
+                self.register_key()
                 self.push(report)
                 self.pull(report)
             except SyncError as exc:
@@ -242,6 +245,19 @@ class Syncer:
                                          state.LAST_ERROR: ""}, **state.clock_offset(
                                              self.client.clock_offset_s))
             return report
+
+    # --- the signing key --------------------------------------------------------------
+    def register_key(self) -> None:
+        """A kiosk enrolled before keys makes its key now and registers it once over its
+        own connection (trust on first use at the central store); its events from then on
+        are signed. Nothing to do once the central store has this kiosk's key."""
+        key = ensure_key(self.data_dir)
+        with self.engine.connect() as conn:
+            if state.get(conn, state.DEVICE_KEY) == key.public_hex:
+                return
+        answer = self.client.register_key(key.public_hex,
+                                          first_signed_seq(self.engine, self.device_id))
+        state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
 
     # --- push -------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:

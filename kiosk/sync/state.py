@@ -38,6 +38,8 @@ VIA = "sync.via"
 UPLINK = "sync.uplink"
 #: this kiosk's clock minus the central store's at the last sync (seconds)
 CLOCK_OFFSET = "sync.clock_offset_s"
+#: the public key (hex) the central store has registered for this kiosk's signatures
+DEVICE_KEY = "sync.device_key"
 #: the device secret lives in this file of the data directory (mode 0600), not in the
 #: database (which is backed up and copied around) nor in settings.toml (which is printed)
 SECRET_FILE = "sync.key"

@@ -239,11 +239,16 @@ def test_every_event_the_kiosk_records_is_accepted_and_verifies(
         ) -> None:
     """Events made through the kiosk's own path (Gate, the store's EventWriter), with odd
     text, NaN and infinity from a device, too many readings: whatever the gate records, the
-    central store accepts and its verification finds intact; whatever it would refuse, the
-    gate refuses first (GateError), recording nothing."""
+    central store accepts and its verification finds intact, signature included (the
+    kiosk's key is registered before the first event, so every event is signed and
+    verified at ingest); whatever it would refuse, the gate refuses first (GateError),
+    recording nothing."""
     if backend != "sqlite":
         pytest.skip("the kiosk's path is the same for both backends: run once")
     k = kiosks[0]
+    syncer = k.syncer()
+    syncer.register_key()  # once per kiosk (the same key again is a no-op)
+    syncer.client.close()
     recorded = len(_events(k))
     for kind, who, values, direction in actions:
         readings = [make_reading(o, ambient_c=a, source=s) for o, a, s in values]
@@ -261,4 +266,5 @@ def test_every_event_the_kiosk_records_is_accepted_and_verifies(
         refused = conn.exec_driver_sql("SELECT seq, last_error FROM outbox").all()
     assert refused == [] and report.missing == []
     assert central.event_count(k.compound) == recorded
-    assert verify_device(central.engine, k.settings.device.id).problems == []
+    check = verify_device(central.engine, k.settings.device.id)
+    assert check.problems == [] and check.unsigned == 0

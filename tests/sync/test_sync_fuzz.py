@@ -17,6 +17,7 @@ from sync_testkit import CentralServer, database_url
 
 from kiosk.server import admin
 from kiosk.server.admin import CODES, DEVICE_VOLUNTEERS
+from kiosk.server.devicekeys import KEYS
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.web.session import SESSIONS
 
@@ -36,15 +37,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralServer]:
 
 def _stored(server: CentralServer) -> tuple[int, ...]:
     """What a request could have stored: devices, events, findings, sessions, spent
-    codes, volunteer names."""
+    codes, volunteer names, device keys."""
     with server.engine.connect() as conn:
         return tuple(conn.execute(select(func.count()).select_from(t).where(*w)).scalar_one()
                      for t, w in ((DEV, ()), (EV, ()), (FI, ()), (SESSIONS, ()),
                                   (CODES, (CODES.c.used_at.is_not(None),)),
-                                  (DEVICE_VOLUNTEERS, ())))
+                                  (DEVICE_VOLUNTEERS, ()), (KEYS, ())))
 
 
 ENDPOINTS = ["POST /api/v1/enrol", "POST /api/v1/events", "GET /api/v1/changes",
+             "POST /api/v1/device/key",
              "GET /api/v1/device", "GET /api/v1/uplink", "GET /healthz", "GET /",
              "GET /login", "POST /login",
              "GET /logout", "GET /compound", "GET /gate", "GET /out", "GET /trace",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import stat
 import threading
 import time
 from pathlib import Path
@@ -12,12 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 from kiosk_testing import run_kiosk
+from sqlalchemy import select
 from sync_testkit import CentralServer, Kiosk
 
 from kiosk import settings as settings_mod
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.gate import Gate
+from kiosk.server.devicekeys import KEYS
+from kiosk.server.verify import verify_device
 from kiosk.store.db import open_store
+from kiosk.store.devicekey import key_path
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, Unavailable
 from kiosk.sync.loop import SyncLoop, backoff_s
@@ -86,6 +91,8 @@ def _ok(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"cursor": "0.0", "more": False})
     if request.url.path.endswith("/device"):
         return httpx.Response(200, json={"missing": []})
+    if request.url.path.endswith("/device/key"):  # the kiosk's key, taken on first use
+        return httpx.Response(200, json={**json.loads(request.content), "new": True})
     return httpx.Response(200, json={"stored": 0, "duplicates": 0, "rejected": [],
                                      "missing": []})
 
@@ -184,3 +191,12 @@ def test_the_command_line_enrols_syncs_and_shows_the_status(
     assert r.returncode == 0 and "sent 1 events" in r.stdout, r.stderr
     st = json.loads(run_kiosk(imported_dir, "sync", "status", "--json").stdout)
     assert st["pending"] == 0 and st["last_success"] and not st["last_error"]
+    # the enrolment made the kiosk's signing key (0600, kept here) and registered its public
+    # half: the event went in signed and verifies as the device's
+    assert stat.S_IMODE(key_path(imported_dir).stat().st_mode) == 0o600
+    device = settings_mod.load(imported_dir).device.id
+    with central.engine.connect() as conn:
+        assert conn.execute(select(KEYS.c.from_seq, KEYS.c.how)
+                            .where(KEYS.c.device_id == device)).all() == [(1, "enrolment")]
+    check = verify_device(central.engine, device)
+    assert (check.events, check.unsigned, check.problems) == (1, 0, [])
