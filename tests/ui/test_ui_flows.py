@@ -311,6 +311,8 @@ def test_english_at_tablet_size_and_wrong_pin(kiosk):  # noqa: F811
 
 
 def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
+    """On the touchscreen alone: the number pad, the probe of the thermometer the reader is
+    using (paused, then back), a refused value in words, and an exit that asks first."""
     from ui_testkit import ADMIN_PIN
 
     from kiosk import settings as settings_mod
@@ -322,18 +324,39 @@ def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
         app.tap(f"pin_{digit}")
     app.tap("pin_OK")
     app.wait_screen("admin")
-    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="37.5")["ok"]
-    app.screenshot("admin_800x480")
+    wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="reader running")
+    app.tap("a_screening.fever_threshold_c")
+    for key in ("CLR", "3", "7", ".", "5"):
+        app.tap(f"ak_{key}")
+    app.screenshot("admin_number_pad_800x480")
+    app.tap("ak_OK")
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_saved", what="saved")
     assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
     # the devices were restarted off the UI thread, and came back
     assert app.state()["devices_restarted_on"] == "kiosk-worker"
     wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="thermometer back")
-    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="hot")["ok"]
+    # the probe asks the port the running reader holds: the reader pauses, then resumes
+    app.tap("a_probe")
+    wait_until(lambda: app.state()["admin_message"] != "a_probing", what="probe done")
+    assert app.state()["admin_message"] == "a_probe_found"
+    wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="reader resumed")
+    app.tap("a_quota.days")
+    app.tap("ak_CLR")
+    app.tap("ak_0")
+    app.tap("ak_OK")
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_invalid", what="refused")
-    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["a_message"] == "「统计天数」不对：应为 1 或更大的整数"
+    assert settings_mod.load(data_dir).quota.days == 2  # refused whole
+    app.tap("a_exit")  # asks, does not quit
+    app.tap("a_exit_no")
+    app.tap("a_exit")
+    app.screenshot("admin_exit_800x480")
+    assert app.proc.poll() is None
+    app.tap("a_exit_yes")
+    assert app.proc.wait(15) == 0
 
 
 def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811

@@ -349,15 +349,78 @@ def test_admin_save_writes_and_restarts_devices_in_the_worker(data_dir, settings
     assert [s.screening.fever_threshold_c for s in applied + saved] == [37.5, 37.5]
     assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
     m.set("screening.fever_threshold_c", "hot")
-    assert not m.save() and m.message[0] == "a_invalid" and not runner.pending
+    assert not m.save() and not runner.pending
+    # said in the catalogue's words: the field's label and its rule, never SettingsError's
+    assert m.message == ("a_invalid", {"field": "a_threshold", "rule": "a_rule_threshold",
+                                       "value": "hot"}) and m.error
 
     def broken(_s: object) -> None:
         raise OSError("camera busy")
 
     m = AdminModel(data_dir, settings_mod.load(data_dir), InlineRunner(), saved.append, broken)
     m.set("quota.days", "3")
-    assert m.save() and m.message == ("a_saved_device_failed", {"error": "camera busy"})
+    assert m.save() and m.message == ("a_saved_device_failed", {}) and m.error
     assert settings_mod.load(data_dir).quota.days == 3 and saved[-1].quota.days == 3
+
+
+def test_admin_pads_edit_the_field_tapped_and_exit_is_asked_first(data_dir, settings, tick):
+    """A touchscreen alone: a number pad for numbers, a keyboard for text, chips for a
+    choice; a doubled touch types once; 退出程序 only asks."""
+    from drivers.registry import PROTOCOLS
+    from kiosk.ui.vm import admin as av
+
+    assert av.PROTOCOLS == PROTOCOLS  # the chips are the drivers' protocols
+    m = av.AdminModel(data_dir, settings, InlineRunner(), lambda _s: None)
+    m.debounce = av.Debouncer(clock=tick)
+    m.edit("quota.days")
+    assert m.pad == "number"
+    for key in ("CLR", "1", "4", "4"):  # the second "4": the same touch delivered twice
+        m.key(key)
+    tick.advance(0.1)
+    m.key("4")  # a fast human double tap counts
+    assert m.values["quota.days"] == "144"
+    m.key("OK")
+    assert m.editing is None and m.pad == "form"
+    m.edit("thermometer.port")
+    assert m.pad == "letters"
+    for key in ("CLR", "/", "d", "e", "v", "/", "t", "t", "y", "⇧", "u", "s", "b", "⇧",
+                "123", "0", "OK"):
+        tick.advance(0.2)  # keys a finger apart
+        m.key(key)
+    assert m.values["thermometer.port"] == "/dev/ttyUSB0"
+    m.edit("checkpoint.name")
+    m.type_text("北门")  # a USB keyboard's input method: Chinese names too
+    assert m.values["checkpoint.name"].endswith("北门")
+    m.edit("ui.language")
+    assert m.pad == "choice"
+    m.choose("fr")  # not a chip: ignored
+    m.choose("en")
+    assert m.values["ui.language"] == "en" and m.editing is None
+    m.ask_exit()
+    assert m.exit_asked
+    m.keep_running()
+    assert not m.exit_asked
+
+
+def test_admin_probe_says_what_it_found_or_why_not(data_dir, settings):
+    from types import SimpleNamespace
+
+    from kiosk.ui.vm.admin import AdminModel
+
+    def port_locked(_port: str) -> None:
+        raise OSError("Could not exclusively lock port /dev/ttyUSB0")
+
+    m = AdminModel(data_dir, settings, InlineRunner(), lambda _s: None, probe=port_locked)
+    m.set("thermometer.port", "")
+    m.probe()
+    assert m.message == ("a_probe_no_port", {}) and m.error
+    m.set("thermometer.port", "/dev/ttyUSB0")
+    m.probe()
+    assert m.message == ("a_probe_failed", {"port": "/dev/ttyUSB0"})  # no raw English
+    m.probe_port = lambda _port: SimpleNamespace(protocol="aa55", baud=115200)
+    m.probe()
+    assert m.message == ("a_probe_found", {"protocol": "aa55", "baud": 115200})
+    assert (m.values["thermometer.protocol"], m.values["thermometer.baud"]) == ("aa55", "115200")
 
 
 def test_who_is_out_and_the_handover(flow, tick, loaded_store):
