@@ -134,6 +134,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_hint_phone": ("手机号 11 位；快递、送菜必填", "Mobile, 11 digits: required for deliveries"),
     "v_hint_building": ("去往哪一栋楼（号码）", "The building number they go to"),
     "v_hint_reason": ("请点选事由", "Tap the reason"),
+    "v_hint_recent": ("点最近来过的人：姓名、电话、事由一次填好",
+                      "Tap someone who came lately: name, phone and reason in one tap"),
+    "k_recent": ("最近", "Recent"),
+    "building_n": ("{building}号楼", "Building {building}"),
     "k_mr": ("先生", "Mr 先生"),
     "k_ms": ("女士", "Ms 女士"),
     "k_letters": ("拼音 ABC", "ABC"),
@@ -213,8 +217,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "choice_both": ("双向", "both"),
     "choice_in": ("只进", "in only"),
     "choice_out": ("只出", "out only"),
-    "choice_zh": ("中文", "中文"),
-    "choice_en": ("English", "English"),
+    "choice_zh": ("中文", "中文 Chinese"),
+    "choice_en": ("英文 English", "English"),
     # pass kinds
     "kind_resident": ("居民", "Resident"),
     "kind_worker": ("必要岗位", "Essential worker"),
@@ -243,6 +247,14 @@ def kind_text(kind: PassKind | str | None, lang: str = "zh") -> str:
     if not kind:
         return tr("kind_unknown", lang)
     return tr(f"kind_{PassKind(kind).value}", lang)
+
+
+def place_text(place: str, kind: PassKind | str | None, lang: str = "zh") -> str:
+    """Where a person belongs, as the screens say it: a resident's room as 3-1-402, a
+    visitor's host building as 12号楼 / Building 12 (a bare "12" says nothing)."""
+    if place and kind == PassKind.VISITOR.value:
+        return tr("building_n", lang, building=place)
+    return place
 
 
 def other(lang: str) -> str:

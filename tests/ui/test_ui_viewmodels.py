@@ -254,7 +254,11 @@ def test_visitor_name_from_the_surname_grid_with_a_title(tick):
     assert form.visitor() is None and form.message[0] == "v_need_title"
     tap(form, tick, "先生")
     assert form.name == "王先生" and form.message is None
-    tap(form, tick, "女士", "李")  # a wrong tap is corrected in place, not appended
+    assert form.field == "phone"  # the name is done: on to the phone by itself
+    form.select("name")
+    tap(form, tick, "女士")  # a wrong tap is corrected in place, not appended
+    form.select("name")
+    tap(form, tick, "李")
     assert form.name == "李女士"
     tick.advance(0.01)
     form.key("张")
@@ -262,6 +266,56 @@ def test_visitor_name_from_the_surname_grid_with_a_title(tick):
     assert form.name == "张女士"
     tap(form, tick, BACK, BACK)
     assert form.name == "张"
+
+
+def test_visitor_form_moves_on_by_itself_and_recalls_a_courier(tick, flow, loaded_store):
+    """Where a field's end is certain the next one opens; a courier who came before is one
+    tap; the screens show the title whole (王女士, not 王*士) and the building as a
+    building."""
+    from kiosk.ui.i18n import place_text
+    from kiosk.ui.vm.queries import recent_visitors
+    from kiosk.ui.vm.visitor import TO_RECENT, shown_name
+
+    form = VisitorForm(clock=tick)
+    form.set_buildings(["3", "12", "13", "1"])
+    form.reason_words = {"快递外卖": "r_delivery"}
+    tap(form, tick, "王", "女士")
+    assert form.field == "phone"
+    tap(form, tick, *"1391234567")
+    assert form.field == "phone"  # 10 digits: not a number yet
+    tap(form, tick, "8")
+    assert form.field == "building"
+    tap(form, tick, "1")
+    assert form.field == "building"  # 1, 12 or 13: wait
+    tap(form, tick, "2")
+    assert form.field == "reason"  # no building starts with 12 but 12
+    form.pick_reason("r_delivery", "快递外卖")
+    assert form.field == "reason" and form.problem() is None  # all filled: Next is next
+    assert form.visitor() == Visitor("王女士", "13912345678", "快递外卖", "12")
+    assert shown_name("王女士") == "王女士" and shown_name("欧阳娜娜") == "欧**娜"
+    assert place_text("12", "visitor", "zh") == "12号楼"
+    assert place_text("12", "visitor", "en") == "Building 12"
+    assert place_text("3-1-402", "resident", "en") == "3-1-402"
+
+    # recorded, then recalled: the newest first, once each
+    assert recent_visitors(loaded_store.engine) == []
+    for v in (form.visitor(), Visitor("LI MING", "", "探访", "3"), form.visitor()):
+        assert flow.start_visitor(v, Direction.IN)
+        assert flow.person.name_masked == shown_name(v.name)
+        tick.advance(0.1)
+        flow.on_reading(device(36.6, tick))
+        flow.dismiss()
+    recent = recent_visitors(loaded_store.engine)
+    assert recent == [Visitor("王女士", "13912345678", "快递外卖"), Visitor("LI MING", "", "探访")]
+    form.clear()
+    form.set_recent(recent)
+    tap(form, tick, TO_RECENT)
+    assert form.pad() == "recent"
+    tick.advance(0.4)
+    form.pick_recent(0)
+    assert (form.name, form.phone, form.reason, form.reason_key) == (
+        "王女士", "13912345678", "快递外卖", "r_delivery")
+    assert form.field == "building" and form.pad() == "digits"
 
 
 def test_visitor_pad_ignores_a_doubled_touch_after_it_changed(tick):
