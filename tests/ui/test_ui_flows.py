@@ -173,6 +173,53 @@ def test_visitor_is_registered_with_the_same_temperature_step(kiosk):  # noqa: F
     assert app.db("select source from readings") == [("device",)]
 
 
+def test_a_delivery_in_few_taps_and_a_returning_courier_in_five(kiosk):  # noqa: F811
+    """Taps per task (docs/BENCHMARKS_app.md): the form moves on by itself, so a first
+    delivery is the name, the 11 digits of the phone, the building, the reason and Next; the
+    courier's next delivery is recalled in one tap. The screens show 王先生 and 3号楼."""
+    app = kiosk()
+    app.sign_in()
+    taps = 0
+
+    def tap(*tids: str) -> None:
+        nonlocal taps
+        for tid in tids:
+            app.tap(tid)
+            taps += 1
+
+    tap("visitor")
+    app.wait_screen("visitor")
+    tap("sn_王", "sn_先生")  # on to the phone by itself
+    tap(*(f"np_{d}" for d in "13912345678"))  # on to the building by itself
+    tap("np_3")  # the roster's buildings are 3, 5, 7: on to the reason by itself
+    tap("r_delivery")
+    assert visitor_form(app)["field"] == "reason"  # nothing missing: Next is next
+    tap("v_next")
+    app.wait_screen("gate")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["headline"] == "王先生" and "3号楼" in shown["detail"]
+    app.wait_screen("result")
+    first = taps
+    tap("result_word")
+    app.wait_screen("gate")
+    taps = 0
+    tap("visitor")
+    app.wait_screen("visitor")
+    tap("sn_最近")
+    wait_until(lambda: app.cmd("tap", tid="rc_0")["ok"], what="the courier recalled")
+    taps += 1
+    tap("np_5")
+    app.screenshot("visitor_recalled_800x480")
+    tap("v_next")
+    app.wait_screen("result")
+    print(f"taps: first delivery {first}, returning courier {taps}")
+    assert first <= 17 and taps <= 5
+    rows = app.db("select visitor_name, visitor_phone, visitor_reason, host_building, "
+                  "direction, pass_kind from gate_events order by seq")
+    assert rows == [("王先生", "13912345678", "快递外卖", "3", "in", "visitor"),
+                    ("王先生", "13912345678", "快递外卖", "5", "in", "visitor")]
+
+
 def test_visitor_name_on_the_pinyin_keyboard_and_a_usb_keyboard(kiosk):  # noqa: F811
     app = kiosk()
     app.sign_in()

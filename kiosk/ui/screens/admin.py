@@ -140,7 +140,8 @@ class AdminScreen(Screen):
             self.choices = list(f.choices)
             self.choice_labels = {c: shown_value(f.name, c, app.lang) for c in f.choices}
             cursor = "" if f.choices else "▏"
-            self.editing = f"{app.tr(f.label)}:  {m.values[m.editing]}{cursor}"
+            self.editing = app.tr("a_editing", field=app.tr(f.label),
+                                  value=m.values[m.editing] + cursor)
         else:
             self.editing = ""
         if self._values:
