@@ -211,7 +211,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "a_rule_days": ("应为 1 或更大的整数", "a whole number, 1 or more"),
     "a_rule_whole": ("应为整数，如 9600", "a whole number, e.g. 9600"),
     "a_rule_camera": ("应为整数，-1 表示不用摄像头", "a whole number, -1 for no camera"),
-    "a_rule_time": ("应为 时:分，如 22:00", "hours:minutes, e.g. 22:00"),
+    "a_rule_time": ("应为 24 小时制时间，如 22:00", "hours:minutes, e.g. 22:00"),
     "a_rule_any": ("请检查", "please check it"),
     "k_done": ("完成", "Done"),
     "k_symbols": ("123 符号", "123 #"),

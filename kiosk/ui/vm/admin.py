@@ -73,7 +73,7 @@ BACK, CLEAR, DONE, SHIFT, SPACE, TO_DIGITS, TO_LETTERS = "‚Üê", "CLR", "OK", "‚á
 NUMBER_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "-",
                ".", "0", ":", DONE)
 #: 9 x 4: every key over 15 mm at 800x480
-LETTER_KEYS = (*"abcdefghijklmnopqrstuvwxyz", SHIFT, SPACE, ".", "/", ":", "-", "_",
+LETTER_KEYS = (*"abcdefghijklmnopqrstuvwxyz", SHIFT, SPACE, ".", "/", ":", "-", CLEAR,
                TO_DIGITS, BACK, DONE)
 SYMBOL_KEYS = (*"1234567890", ".", "/", ":", "-", "_", "@", "?", "=", "&", "%", "#", "~",
                "+", ",", SPACE, TO_LETTERS, CLEAR, BACK, DONE)
