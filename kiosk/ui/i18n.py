@@ -203,7 +203,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "a_exit_no": ("不退出", "Stay"),
     "a_invalid": ("「{field}」不对：{rule}", "{field}: {rule}"),
     "a_page": ("更多设置 {page}", "More {page}"),
-    "a_editing": ("{field}：{value}", "{field}: {value}"),
+    "a_editing": ("修改{field}：{value}", "{field}: {value}"),
     "a_edit_hint": ("点一个设置来修改", "Tap a setting to change it"),
     "a_rule_threshold": ("应在 35.0 到 40.0 之间，如 37.3", "between 35.0 and 40.0, e.g. 37.3"),
     "a_rule_offset": ("应在 -3.0 到 3.0 之间，如 0.5", "between -3.0 and 3.0, e.g. 0.5"),
