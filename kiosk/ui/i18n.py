@@ -122,7 +122,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_phone": ("电话", "Phone"),
     "v_reason": ("事由", "Reason"),
     "v_host": ("去往楼栋", "Building"),
-    "v_next": ("下一步：测体温", "Next"),
+    "v_next": ("下一步\n测体温", "Next"),
     "v_need_name": ("请填写姓名", "A name is needed"),
     "v_need_title": ("请再点「先生」或「女士」", "Now tap Mr or Ms"),
     "v_need_surname": ("请先点姓，再点先生或女士", "Tap the surname first, then Mr or Ms"),
