@@ -38,6 +38,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "show_pass": ("请出示通行证", "Show your pass"),
     "show_pass_hint": ("扫码、扫描枪，或在右侧搜索", "Camera, scanner, or search on the right"),
     "search": ("搜索", "Search"),
+    "search_typed": ("搜索：{query}", "Search: {query}"),
     "search_hint": ("通行证号 / 楼-单元-房 / 姓名", "Pass no. / bldg-unit-room / name"),
     "no_match": ("没有找到：{query}", "Nothing matches: {query}"),
     "undo": ("撤销上一人", "Undo last"),
@@ -145,7 +146,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_phone": ("电话", "Phone"),
     "v_reason": ("事由", "Reason"),
     "v_host": ("去往楼栋", "Building"),
-    "v_next": ("下一步：测体温", "Next"),
+    "v_next": ("下一步\n测体温", "Next"),
     "v_need_name": ("请填写姓名", "A name is needed"),
     "v_need_title": ("请再点「先生」或「女士」", "Now tap Mr or Ms"),
     "v_need_surname": ("请先点姓，再点先生或女士", "Tap the surname first, then Mr or Ms"),
@@ -158,6 +159,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_hint_phone": ("手机号 11 位；快递、送菜必填", "Mobile, 11 digits: required for deliveries"),
     "v_hint_building": ("去往哪一栋楼（号码）", "The building number they go to"),
     "v_hint_reason": ("请点选事由", "Tap the reason"),
+    "v_hint_recent": ("点最近来过的人：姓名、电话、事由一次填好",
+                      "Tap someone who came lately: name, phone and reason in one tap"),
+    "k_recent": ("最近", "Recent"),
+    "building_n": ("{building}号楼", "Building {building}"),
     "k_mr": ("先生", "Mr 先生"),
     "k_ms": ("女士", "Ms 女士"),
     "k_letters": ("拼音 ABC", "ABC"),
@@ -187,7 +192,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # admin
     "admin_title": ("管理设置", "Settings"),
     "a_checkpoint": ("卡口名称", "Checkpoint"),
-    "a_direction": ("方向（both/in/out）", "Direction (both/in/out)"),
+    "a_direction": ("通行方向", "Direction"),
     "a_threshold": ("发热阈值 °C", "Fever threshold °C"),
     "a_offset": ("额温修正 °C", "Forehead offset °C"),
     "a_quota_outings": ("每户外出次数", "Outings per household"),
@@ -198,19 +203,48 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "a_camera": ("摄像头编号（-1 关闭）", "Camera index (-1 off)"),
     "a_sync": ("同步地址", "Sync URL"),
     "a_export": ("导出时间", "Export time"),
-    "a_language": ("语言 zh/en", "Language zh/en"),
-    "a_probe": ("探测体温计", "Probe thermometer"),
-    "a_probing": ("正在探测…", "Probing..."),
-    "a_probe_found": ("找到：{protocol} {baud}", "Found: {protocol} at {baud}"),
-    "a_probe_none": ("没有应答", "Nothing answered"),
+    "a_language": ("语言", "Language"),
+    "a_probe": ("探测体温计", "Find sensor"),
+    "a_probing": ("正在探测（体温计暂停几秒）…", "Probing (the thermometer pauses)..."),
+    "a_probe_found": ("找到：{protocol}，{baud}", "Found: {protocol} at {baud}"),
+    "a_probe_none": ("串口 {port} 没有体温计应答：请检查接线和串口名",
+                     "No thermometer answered on {port}: check the cable and the port"),
+    "a_probe_failed": ("打不开串口 {port}：请检查串口名或拔插体温计",
+                       "Cannot open {port}: check the port name or replug the thermometer"),
+    "a_probe_no_port": ("请先填写体温计串口，如 /dev/ttyUSB0",
+                        "Fill in the thermometer port first, e.g. /dev/ttyUSB0"),
     "a_save": ("保存", "Save"),
     "a_saving": ("正在保存…", "Saving..."),
     "a_saved": ("已保存", "Saved"),
-    "a_saved_device_failed": ("已保存，但设备启动失败：{error}",
-                              "Saved, but a device failed: {error}"),
-    "a_save_failed": ("保存失败：{error}", "Could not save: {error}"),
+    "a_saved_device_failed": ("已保存，但体温计或摄像头没有启动：请检查接线和设置",
+                              "Saved, but the thermometer or camera did not start: check "
+                              "the cables and settings"),
+    "a_save_failed": ("保存失败（存储卡已满或损坏？），设置未改变",
+                      "Could not save (memory card full or damaged?): nothing changed"),
     "a_exit": ("退出程序", "Exit kiosk"),
-    "a_invalid": ("设置有误：{error}", "Invalid: {error}"),
+    "a_exit_ask": ("退出后本机不能登记，确定退出？", "The gate cannot record after this. Exit?"),
+    "a_exit_yes": ("确定退出", "Exit now"),
+    "a_exit_no": ("不退出", "Stay"),
+    "a_invalid": ("「{field}」不对：{rule}", "{field}: {rule}"),
+    "a_page": ("更多设置 {page}", "More {page}"),
+    "a_editing": ("修改{field}：{value}", "{field}: {value}"),
+    "a_edit_hint": ("点一个设置来修改", "Tap a setting to change it"),
+    "a_rule_threshold": ("应在 35.0 到 40.0 之间，如 37.3", "between 35.0 and 40.0, e.g. 37.3"),
+    "a_rule_offset": ("应在 -3.0 到 3.0 之间，如 0.5", "between -3.0 and 3.0, e.g. 0.5"),
+    "a_rule_outings": ("应为 0 或更大的整数", "a whole number, 0 or more"),
+    "a_rule_days": ("应为 1 或更大的整数", "a whole number, 1 or more"),
+    "a_rule_whole": ("应为整数，如 9600", "a whole number, e.g. 9600"),
+    "a_rule_camera": ("应为整数，-1 表示不用摄像头", "a whole number, -1 for no camera"),
+    "a_rule_time": ("应为 24 小时制时间，如 22:00", "hours:minutes, e.g. 22:00"),
+    "a_rule_any": ("请检查", "please check it"),
+    "k_done": ("完成", "Done"),
+    "k_symbols": ("123 符号", "123 #"),
+    "k_shift": ("大写", "Shift"),
+    "choice_both": ("双向", "both"),
+    "choice_in": ("只进", "in only"),
+    "choice_out": ("只出", "out only"),
+    "choice_zh": ("中文", "中文 Chinese"),
+    "choice_en": ("英文 English", "English"),
     # pass kinds
     "kind_resident": ("居民", "Resident"),
     "kind_worker": ("必要岗位", "Essential worker"),
@@ -239,6 +273,14 @@ def kind_text(kind: PassKind | str | None, lang: str = "zh") -> str:
     if not kind:
         return tr("kind_unknown", lang)
     return tr(f"kind_{PassKind(kind).value}", lang)
+
+
+def place_text(place: str, kind: PassKind | str | None, lang: str = "zh") -> str:
+    """Where a person belongs, as the screens say it: a resident's room as 3-1-402, a
+    visitor's host building as 12号楼 / Building 12 (a bare "12" says nothing)."""
+    if place and kind == PassKind.VISITOR.value:
+        return tr("building_n", lang, building=place)
+    return place
 
 
 def other(lang: str) -> str:

@@ -144,10 +144,10 @@ class KioskApp(App):
         self.flow.acknowledged_listeners.append(self._poll_fevers)
         self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
         self.visitor_form = VisitorForm()
-        self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved,
-                                self._restart_devices)
         self.devices = Devices(self.post, self.flow.on_reading, self._thermometer_state,
                                lambda payload: self._scanned(payload, "qr"), self._camera)
+        self.admin = AdminModel(self.data_dir, self.settings, self.runner, self._settings_saved,
+                                self._restart_devices, self.devices.probe)
         sm = GuardedScreenManager(transition=NoTransition())
         for entry in SCREENS:
             screen = entry.load()(name=entry.name)

@@ -77,6 +77,8 @@ class Devices:
         self._on_scan = on_scan
         self._on_camera = on_camera
         self.reader: ThermometerReader | None = None
+        #: what the running reader was started with, to start it again after a probe
+        self._thermometer_args: tuple[Settings, str | None] | None = None
         self.camera: Any = None
         self.simulator: Any = None
 
@@ -98,6 +100,7 @@ class Devices:
 
     def start_thermometer(self, settings: Settings, port: str | None = None) -> None:
         self.stop_thermometer()
+        self._thermometer_args = (settings, port)
         port = port or settings.thermometer.port
         if not port:
             self._post(lambda: self._on_thermometer(ReaderState.STOPPED))
@@ -114,6 +117,21 @@ class Devices:
             return
         self.reader = ThermometerReader(thermometer, self._thermometer_event)
         self.reader.start()
+
+    def probe(self, port: str, listen_s: float = 1.5) -> Any:
+        """Which thermometer answers on ``port`` (``drivers.probe``), with the reader
+        stopped meanwhile: it holds its port exclusively, and a probe of that port would
+        fail with "Could not exclusively lock port". The reader starts again after, with
+        the settings it ran with. Blocks for seconds: call it from the worker."""
+        from drivers.probe import probe
+
+        args = self._thermometer_args if self.reader is not None else None
+        self.stop_thermometer()
+        try:
+            return probe(port, listen_s=listen_s)
+        finally:
+            if args is not None:
+                self.start_thermometer(*args)
 
     def stop_thermometer(self) -> None:
         if self.reader is not None:

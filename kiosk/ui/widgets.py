@@ -39,6 +39,13 @@ class KButton(Button):
     bg = ListProperty([0.16, 0.36, 0.62, 1])
 
 
+class HitRow(KButton):
+    """A search result's row; ``width_per_pt`` is its widest line's width per point of type
+    (the .kv rule sizes the type so the line fits)."""
+
+    width_per_pt = NumericProperty(1.0)
+
+
 class KLabel(Label):
     tid = StringProperty("")
 

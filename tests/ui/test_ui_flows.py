@@ -190,6 +190,53 @@ def test_visitor_is_registered_with_the_same_temperature_step(kiosk):  # noqa: F
     assert app.db("select source from readings") == [("device",)]
 
 
+def test_a_delivery_in_few_taps_and_a_returning_courier_in_five(kiosk):  # noqa: F811
+    """Taps per task (docs/BENCHMARKS_app.md): the form moves on by itself, so a first
+    delivery is the name, the 11 digits of the phone, the building, the reason and Next; the
+    courier's next delivery is recalled in one tap. The screens show 王先生 and 3号楼."""
+    app = kiosk()
+    app.sign_in()
+    taps = 0
+
+    def tap(*tids: str) -> None:
+        nonlocal taps
+        for tid in tids:
+            app.tap(tid)
+            taps += 1
+
+    tap("visitor")
+    app.wait_screen("visitor")
+    tap("sn_王", "sn_先生")  # on to the phone by itself
+    tap(*(f"np_{d}" for d in "13912345678"))  # on to the building by itself
+    tap("np_3")  # the roster's buildings are 3, 5, 7: on to the reason by itself
+    tap("r_delivery")
+    assert visitor_form(app)["field"] == "reason"  # nothing missing: Next is next
+    tap("v_next")
+    app.wait_screen("gate")
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["headline"] == "王先生" and "3号楼" in shown["detail"]
+    app.wait_screen("result")
+    first = taps
+    tap("result_word")
+    app.wait_screen("gate")
+    taps = 0
+    tap("visitor")
+    app.wait_screen("visitor")
+    tap("sn_最近")
+    wait_until(lambda: app.cmd("tap", tid="rc_0")["ok"], what="the courier recalled")
+    taps += 1
+    tap("np_5")
+    app.screenshot("visitor_recalled_800x480")
+    tap("v_next")
+    app.wait_screen("result")
+    print(f"taps: first delivery {first}, returning courier {taps}")
+    assert (first, taps) == (17, 5)  # docs/BENCHMARKS_app.md, taps per task
+    rows = app.db("select visitor_name, visitor_phone, visitor_reason, host_building, "
+                  "direction, pass_kind from gate_events order by seq")
+    assert rows == [("王先生", "13912345678", "快递外卖", "3", "in", "visitor"),
+                    ("王先生", "13912345678", "快递外卖", "5", "in", "visitor")]
+
+
 def test_visitor_name_on_the_pinyin_keyboard_and_a_usb_keyboard(kiosk):  # noqa: F811
     app = kiosk()
     app.sign_in()
@@ -328,6 +375,8 @@ def test_english_at_tablet_size_and_wrong_pin(kiosk):  # noqa: F811
 
 
 def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
+    """On the touchscreen alone: the number pad, the probe of the thermometer the reader is
+    using (paused, then back), a refused value in words, and an exit that asks first."""
     from ui_testkit import ADMIN_PIN
 
     from kiosk import settings as settings_mod
@@ -339,18 +388,42 @@ def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
         app.tap(f"pin_{digit}")
     app.tap("pin_OK")
     app.wait_screen("admin")
-    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="37.5")["ok"]
-    app.screenshot("admin_800x480")
+    wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="reader running")
+    app.tap("a_screening.fever_threshold_c")
+    for key in ("CLR", "3", "7", ".", "5"):
+        app.tap(f"ak_{key}")
+    app.screenshot("admin_number_pad_800x480")
+    app.tap("ak_OK")
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_saved", what="saved")
     assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
     # the devices were restarted off the UI thread, and came back
     assert app.state()["devices_restarted_on"] == "kiosk-worker"
     wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="thermometer back")
-    assert app.cmd("set_text", tid="a_screening.fever_threshold_c", text="hot")["ok"]
+    # the probe asks the port the running reader holds: the reader pauses, then resumes
+    app.tap("a_probe")
+    wait_until(lambda: app.state()["admin_message"] != "a_probing", what="probe done")
+    assert app.state()["admin_message"] == "a_probe_found"
+    wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="reader resumed")
+    app.tap("a_quota.days")
+    app.tap("ak_CLR")
+    app.tap("ak_0")
+    app.tap("ak_OK")
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_invalid", what="refused")
-    assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
+    shown = {w["tid"]: w["text"] for w in app.cmd("widgets")["widgets"]}
+    assert shown["a_message"] == "「统计天数」不对：应为 1 或更大的整数"
+    assert settings_mod.load(data_dir).quota.days == 2  # refused whole
+    app.tap("a_exit")  # asks, does not quit
+    app.tap("a_exit_no")
+    app.tap("a_exit")
+    app.screenshot("admin_exit_800x480")
+    assert app.proc.poll() is None
+    try:  # the app may stop before the hook answers the tap that stops it
+        assert app.cmd("tap", tid="a_exit_yes")["ok"]
+    except (AssertionError, OSError):
+        pass
+    assert app.proc.wait(15) == 0
 
 
 def test_thermometer_garbage_and_doubled_pin_touches(kiosk, sim):  # noqa: F811

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from ui_testkit import (  # noqa: F401 - fixtures
@@ -26,6 +28,21 @@ from kiosk.ui.i18n import tr
 
 #: (width, height): the 7-inch Pi panel, 7-inch HDMI panels, 10-inch tablets, portrait
 SIZES = [(800, 480), (1024, 600), (1280, 800), (800, 1280)]
+
+
+@pytest.fixture
+def roster_file(roster_file: Path) -> Path:
+    """The shared roster and, in unit 12-3, long names, a long room number and a kind
+    whose English is long: the search rows must show them whole."""
+    today = date.today()
+    valid = f"{today - timedelta(days=10)},{today + timedelta(days=10)}"
+    with roster_file.open("a", encoding="utf-8") as f:
+        for name, room, number, kind in (("欧阳娜娜丽莎", "1502", "R0012", "resident"),
+                                         ("司马长风", "1502", "W0012", "worker"),
+                                         ("方芳", "1501", "R0013", "resident"),
+                                         ("方圆", "1501", "R0014", "resident")):
+            f.write(f"{name},12,3,{room},12-3-{room},13800000000,{number},{kind},{valid}\n")
+    return roster_file
 
 
 class Walk:
@@ -60,6 +77,66 @@ class Walk:
         self.app.tap(tid)
         self.app.wait_screen("gate")
 
+    def setting(self, name: str) -> None:
+        """Tap a setting, turning the form's pages until it is on the one shown."""
+        for _ in range(4):
+            if self.app.cmd("tap", tid=f"a_{name}")["ok"]:
+                return
+            self.app.tap("a_page")
+        raise AssertionError(f"setting {name} on no page")
+
+    def admin(self) -> None:
+        """The form, each pad, a refused value, the question before exiting. The port is
+        typed first: the test's pty has a long path, a real port is /dev/ttyUSB0."""
+        app = self.app
+        self.setting("thermometer.port")
+        for key in ("CLR", "/", "d", "⇧", "u"):
+            app.tap(f"ak_{key}")
+        self.check("admin keyboard")
+        app.tap("ak_123")
+        app.tap("ak_0")
+        self.check("admin keyboard digits")
+        app.tap("ak_OK")
+        self.check("admin")
+        self.setting("screening.fever_threshold_c")
+        self.check("admin number pad")
+        app.tap("ak_OK")
+        self.setting("thermometer.protocol")
+        self.check("admin choice")
+        app.tap("ac_gy-mcu90614")
+        self.setting("export.time")
+        app.tap("ak_CLR")
+        app.tap("ak_OK")
+        app.tap("a_save")
+        wait_until(lambda: app.state()["admin_message"] == "a_invalid", what="refused")
+        self.check("admin refused value")
+        app.tap("a_exit")
+        self.check("admin exit question")
+        app.tap("a_exit_no")
+
+    def visitor(self) -> None:
+        """A delivery through the form's steps (it moves on by itself), measured."""
+        app = self.app
+        app.tap("rc_百家姓")
+        app.tap("sn_王")
+        app.tap("sn_女士")
+        wait_until(lambda: app.state()["visitor"]["field"] == "phone", what="on to the phone")
+        for key in "13912345678":
+            app.tap(f"np_{key}")
+        wait_until(lambda: app.state()["visitor"]["field"] == "building", what="building")
+        app.tap("np_1")
+        app.tap("np_2")
+        wait_until(lambda: app.state()["visitor"]["field"] == "reason", what="reason")
+        app.tap("r_delivery")
+        self.check("visitor filled")
+        app.tap("v_next")
+        self.result("visitor result")
+        app.tap("visitor")
+        app.wait_screen("visitor")
+        app.tap("sn_最近")
+        wait_until(lambda: app.state()["visitor"]["pad"] == "recent", what="recent")
+        self.check("visitor recent")
+
     def run(self, size: tuple[int, int], lang: str) -> None:
         app = self.app
         self.label = f"{size[0]}x{size[1]} {lang}"
@@ -82,7 +159,7 @@ class Walk:
             app.tap(f"pin_{digit}")
         app.tap("pin_OK")
         app.wait_screen("admin")
-        self.check("admin")
+        self.admin()
         app.tap("a_back")
         app.sign_in()
         self.check("gate idle")
@@ -91,6 +168,12 @@ class Walk:
         app.tap("s_search")
         wait_until(lambda: len(app.flow()["search_hits"]) == 2, what="search hits")
         self.check("search with hits")
+        app.tap("s_C")
+        for key in "12-3":
+            app.tap(f"s_{key}")
+        app.tap("s_search")
+        wait_until(lambda: len(app.flow()["search_hits"]) == 4, what="unit 12-3")
+        self.check("search long names")
         app.tap("s_C")
         app.tap("dir_out")
         self.person("R0001", 25.0)  # below any forehead: LO, measure again
@@ -128,12 +211,20 @@ class Walk:
         app.wait_screen("visitor")
         self.check("visitor surnames")
         for tap, pad in (("sn_ABC", "letters"), ("f_phone", "digits"),
-                         ("f_reason", "reasons")):
+                         ("f_reason", "reasons"), ("f_name", "letters"), ("kb_百家姓", "surnames"),
+                         ("sn_最近", "recent")):
             app.tap(tap)
             wait_until(lambda p=pad: app.state()["visitor"]["pad"] == p, what=pad)
             self.check(f"visitor {pad}")
+        if not app.db("select 1 from gate_events where pass_kind = 'visitor'"):
+            self.visitor()  # once: then "recent" lists them
         app.tap("v_back")
         app.wait_screen("gate")
+        app.tap("gate_language")  # the switch beside the other keys, both ways
+        wait_until(lambda: app.state()["lang"] != lang, what="language switched")
+        self.check("gate other language")
+        app.tap("gate_language")
+        wait_until(lambda: app.state()["lang"] == lang, what="language back")
         app.tap("who_is_out")
         app.wait_screen("whoisout")
         wait_until(lambda: any(w["tid"].startswith("out_R")

@@ -254,7 +254,11 @@ def test_visitor_name_from_the_surname_grid_with_a_title(tick):
     assert form.visitor() is None and form.message[0] == "v_need_title"
     tap(form, tick, "先生")
     assert form.name == "王先生" and form.message is None
-    tap(form, tick, "女士", "李")  # a wrong tap is corrected in place, not appended
+    assert form.field == "phone"  # the name is done: on to the phone by itself
+    form.select("name")
+    tap(form, tick, "女士")  # a wrong tap is corrected in place, not appended
+    form.select("name")
+    tap(form, tick, "李")
     assert form.name == "李女士"
     tick.advance(0.01)
     form.key("张")
@@ -262,6 +266,56 @@ def test_visitor_name_from_the_surname_grid_with_a_title(tick):
     assert form.name == "张女士"
     tap(form, tick, BACK, BACK)
     assert form.name == "张"
+
+
+def test_visitor_form_moves_on_by_itself_and_recalls_a_courier(tick, flow, loaded_store):
+    """Where a field's end is certain the next one opens; a courier who came before is one
+    tap; the screens show the title whole (王女士, not 王*士) and the building as a
+    building."""
+    from kiosk.ui.i18n import place_text
+    from kiosk.ui.vm.queries import recent_visitors
+    from kiosk.ui.vm.visitor import TO_RECENT, shown_name
+
+    form = VisitorForm(clock=tick)
+    form.set_buildings(["3", "12", "13", "1"])
+    form.reason_words = {"快递外卖": "r_delivery"}
+    tap(form, tick, "王", "女士")
+    assert form.field == "phone"
+    tap(form, tick, *"1391234567")
+    assert form.field == "phone"  # 10 digits: not a number yet
+    tap(form, tick, "8")
+    assert form.field == "building"
+    tap(form, tick, "1")
+    assert form.field == "building"  # 1, 12 or 13: wait
+    tap(form, tick, "2")
+    assert form.field == "reason"  # no building starts with 12 but 12
+    form.pick_reason("r_delivery", "快递外卖")
+    assert form.field == "reason" and form.problem() is None  # all filled: Next is next
+    assert form.visitor() == Visitor("王女士", "13912345678", "快递外卖", "12")
+    assert shown_name("王女士") == "王女士" and shown_name("欧阳娜娜") == "欧**娜"
+    assert place_text("12", "visitor", "zh") == "12号楼"
+    assert place_text("12", "visitor", "en") == "Building 12"
+    assert place_text("3-1-402", "resident", "en") == "3-1-402"
+
+    # recorded, then recalled: the newest first, once each
+    assert recent_visitors(loaded_store.engine) == []
+    for v in (form.visitor(), Visitor("LI MING", "", "探访", "3"), form.visitor()):
+        assert flow.start_visitor(v, Direction.IN)
+        assert flow.person.name_masked == shown_name(v.name)
+        tick.advance(0.1)
+        flow.on_reading(device(36.6, tick))
+        flow.dismiss()
+    recent = recent_visitors(loaded_store.engine)
+    assert recent == [Visitor("王女士", "13912345678", "快递外卖"), Visitor("LI MING", "", "探访")]
+    form.clear()
+    form.set_recent(recent)
+    tap(form, tick, TO_RECENT)
+    assert form.pad() == "recent"
+    tick.advance(0.4)
+    form.pick_recent(0)
+    assert (form.name, form.phone, form.reason, form.reason_key) == (
+        "王女士", "13912345678", "快递外卖", "r_delivery")
+    assert form.field == "building" and form.pad() == "digits"
 
 
 def test_visitor_pad_ignores_a_doubled_touch_after_it_changed(tick):
@@ -349,15 +403,78 @@ def test_admin_save_writes_and_restarts_devices_in_the_worker(data_dir, settings
     assert [s.screening.fever_threshold_c for s in applied + saved] == [37.5, 37.5]
     assert settings_mod.load(data_dir).screening.fever_threshold_c == 37.5
     m.set("screening.fever_threshold_c", "hot")
-    assert not m.save() and m.message[0] == "a_invalid" and not runner.pending
+    assert not m.save() and not runner.pending
+    # said in the catalogue's words: the field's label and its rule, never SettingsError's
+    assert m.message == ("a_invalid", {"field": "a_threshold", "rule": "a_rule_threshold",
+                                       "value": "hot"}) and m.error
 
     def broken(_s: object) -> None:
         raise OSError("camera busy")
 
     m = AdminModel(data_dir, settings_mod.load(data_dir), InlineRunner(), saved.append, broken)
     m.set("quota.days", "3")
-    assert m.save() and m.message == ("a_saved_device_failed", {"error": "camera busy"})
+    assert m.save() and m.message == ("a_saved_device_failed", {}) and m.error
     assert settings_mod.load(data_dir).quota.days == 3 and saved[-1].quota.days == 3
+
+
+def test_admin_pads_edit_the_field_tapped_and_exit_is_asked_first(data_dir, settings, tick):
+    """A touchscreen alone: a number pad for numbers, a keyboard for text, chips for a
+    choice; a doubled touch types once; 退出程序 only asks."""
+    from drivers.registry import PROTOCOLS
+    from kiosk.ui.vm import admin as av
+
+    assert av.PROTOCOLS == PROTOCOLS  # the chips are the drivers' protocols
+    m = av.AdminModel(data_dir, settings, InlineRunner(), lambda _s: None)
+    m.debounce = av.Debouncer(clock=tick)
+    m.edit("quota.days")
+    assert m.pad == "number"
+    for key in ("CLR", "1", "4", "4"):  # the second "4": the same touch delivered twice
+        m.key(key)
+    tick.advance(0.1)
+    m.key("4")  # a fast human double tap counts
+    assert m.values["quota.days"] == "144"
+    m.key("OK")
+    assert m.editing is None and m.pad == "form"
+    m.edit("thermometer.port")
+    assert m.pad == "letters"
+    for key in ("CLR", "/", "d", "e", "v", "/", "t", "t", "y", "⇧", "u", "s", "b", "⇧",
+                "123", "0", "OK"):
+        tick.advance(0.2)  # keys a finger apart
+        m.key(key)
+    assert m.values["thermometer.port"] == "/dev/ttyUSB0"
+    m.edit("checkpoint.name")
+    m.type_text("北门")  # a USB keyboard's input method: Chinese names too
+    assert m.values["checkpoint.name"].endswith("北门")
+    m.edit("ui.language")
+    assert m.pad == "choice"
+    m.choose("fr")  # not a chip: ignored
+    m.choose("en")
+    assert m.values["ui.language"] == "en" and m.editing is None
+    m.ask_exit()
+    assert m.exit_asked
+    m.keep_running()
+    assert not m.exit_asked
+
+
+def test_admin_probe_says_what_it_found_or_why_not(data_dir, settings):
+    from types import SimpleNamespace
+
+    from kiosk.ui.vm.admin import AdminModel
+
+    def port_locked(_port: str) -> None:
+        raise OSError("Could not exclusively lock port /dev/ttyUSB0")
+
+    m = AdminModel(data_dir, settings, InlineRunner(), lambda _s: None, probe=port_locked)
+    m.set("thermometer.port", "")
+    m.probe()
+    assert m.message == ("a_probe_no_port", {}) and m.error
+    m.set("thermometer.port", "/dev/ttyUSB0")
+    m.probe()
+    assert m.message == ("a_probe_failed", {"port": "/dev/ttyUSB0"})  # no raw English
+    m.probe_port = lambda _port: SimpleNamespace(protocol="aa55", baud=115200)
+    m.probe()
+    assert m.message == ("a_probe_found", {"protocol": "aa55", "baud": 115200})
+    assert (m.values["thermometer.protocol"], m.values["thermometer.baud"]) == ("aa55", "115200")
 
 
 def test_who_is_out_and_the_handover(flow, tick, loaded_store):

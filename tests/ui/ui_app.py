@@ -198,13 +198,6 @@ class TestHook:
         Window.dispatch("on_key_down", key, 0, None, [])
         return {}
 
-    def cmd_set_text(self, tid: str, text: str) -> dict[str, Any]:
-        w = find(self.app.sm.current_screen, tid)
-        if w is None:
-            return {"ok": False, "error": f"no input {tid!r}"}
-        w.text = text
-        return {}
-
     def cmd_camera(self, paths: list[str]) -> dict[str, Any]:
         self.app.devices.start_camera([Path(p) for p in paths])
         return {}

@@ -16,10 +16,10 @@ from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingState
-from kiosk.ui.i18n import kind_text, reason_text, tr
+from kiosk.ui.i18n import kind_text, place_text, reason_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
-from kiosk.ui.widgets import KButton
+from kiosk.ui.widgets import HitRow, text_width
 
 load_kv(__file__)
 
@@ -84,12 +84,13 @@ class GateScreen(Screen):
         self.countdown = str(f.countdown_left)
         p = f.person
         if p is None:
-            self.headline = app.tr("show_pass")
+            # with results listed, their rows need the room more than the prompt does
+            self.headline = "" if f.search_hits else app.tr("show_pass")
             self.detail = "" if f.search_hits else app.tr("show_pass_hint")
         else:
             self.headline = p.name_masked or p.number or "-"
-            self.detail = "  ".join(x for x in (p.place, kind_text(p.kind, app.lang), p.number)
-                                    if x)
+            self.detail = "  ".join(x for x in (place_text(p.place, p.kind, app.lang),
+                                                kind_text(p.kind, app.lang), p.number) if x)
         r = f.last_reading
         if f.phase is Phase.MEASURING and f.manual_mode:
             typed = parse_manual(f.manual_text)
@@ -128,13 +129,13 @@ class GateScreen(Screen):
         box = self.ids.hits
         box.clear_widgets()
         for h in f.search_hits:
-            # masked names repeat (方* and 方*): the room, the kind and the pass number's
-            # tail tell the rows apart
-            text = "  ".join(x for x in (h.name_masked, h.place, kind_text(h.kind, app.lang),
-                                         "…" + h.tail) if x)
-            b = KButton(text=text, tid=f"hit_{h.number}",
-                        size_hint_y=None, height=max(app.u * 72, app.mm * 15.5),
-                        bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
+            # two lines: the name and the pass number's tail (方* and 方* in one room differ
+            # by it), then the room and the kind; a long line gets smaller type, never cut
+            lines = ("  ".join(x for x in (h.name_masked, "…" + h.tail) if x),
+                     "  ".join(x for x in (h.place, kind_text(h.kind, app.lang)) if x))
+            per_pt = max(text_width(line, 100.0) for line in lines) / 100.0
+            b = HitRow(text="\n".join(lines), tid=f"hit_{h.number}", width_per_pt=per_pt,
+                               bg=[0.16, 0.36, 0.62, 1] if h.usable else [0.4, 0.4, 0.4, 1])
             b.bind(on_release=lambda _b, n=h.number: self.flow.choose(n))
             box.add_widget(b)
 

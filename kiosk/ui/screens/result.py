@@ -17,7 +17,7 @@ from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.messages import Reason
-from kiosk.ui.i18n import kind_text, other, reason_text, tr
+from kiosk.ui.i18n import kind_text, other, place_text, reason_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, ResultView
 
@@ -78,7 +78,7 @@ class ResultScreen(Screen):
             if not r.allowed else ""
         self.detail = "" if r.detail is None else (r.detail.zh if lang == "zh" else r.detail.en)
         p = r.person
-        who = [p.name_masked, p.place, kind_text(p.kind, lang)]
+        who = [p.name_masked, place_text(p.place, p.kind, lang), kind_text(p.kind, lang)]
         self.who = "   ".join(x for x in who if x)
         extra = [app.tr("dir_in" if r.direction.value == "in" else "dir_out")]
         if r.temperature_c is not None:

@@ -12,18 +12,19 @@ from typing import Any
 from kivy.app import App
 from kivy.core.window import Window
 from kivy.factory import Factory
-from kivy.properties import ListProperty, StringProperty
+from kivy.properties import DictProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
+from kiosk.ui.i18n import tr
 from kiosk.ui.screens import load_kv
-from kiosk.ui.vm.queries import buildings
-from kiosk.ui.vm.visitor import FIELDS, REASON_KEYS, VisitorForm
+from kiosk.ui.vm.queries import buildings, recent_visitors
+from kiosk.ui.vm.visitor import FIELDS, REASON_KEYS, TO_SURNAMES, VisitorForm, recent_label
 
 load_kv(__file__)
 
 PADS = {"surnames": "SurnamePad", "letters": "LetterPad", "digits": "DigitPad",
-        "reasons": "ReasonPad"}
+        "reasons": "ReasonPad", "recent": "RecentPad"}
 BACKSPACE_KEYS = (8, 127)
 TAB_KEY = 9
 
@@ -33,11 +34,15 @@ class VisitorScreen(Screen):
     error = StringProperty("")
     direction = StringProperty("in")
     surname_keys = ListProperty([])
+    #: the recent pad's keys ("0".. and the way back to the surnames) and their words
+    recent_keys = ListProperty([])
+    recent_labels = DictProperty({})
     page_text = StringProperty("")
     reason_keys = REASON_KEYS
 
     def bind_model(self, form: VisitorForm) -> None:
         self.form = form
+        form.reason_words = {tr(k, lang): k for k in REASON_KEYS for lang in ("zh", "en")}
         form.subscribe(self.refresh)
         App.get_running_app().bind(lang=lambda *_: self.refresh())
 
@@ -51,6 +56,8 @@ class VisitorScreen(Screen):
         self.form.known_buildings = None
         engine = app.store.engine
         app.runner.submit(lambda: buildings(engine), self.form.set_buildings, app.show_error)
+        self.form.set_recent(())
+        app.runner.submit(lambda: recent_visitors(engine), self.form.set_recent, app.show_error)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.refresh()
 
@@ -80,12 +87,21 @@ class VisitorScreen(Screen):
             box = self.ids[f"f_{name}"]
             box.value, box.active = f.value(name), name == f.field
         self.surname_keys = list(f.page_surnames())
+        self.recent_keys = [str(i) for i in range(len(f.recent))] + [TO_SURNAMES]
+        self.recent_labels = {**{str(i): recent_label(v) for i, v in enumerate(f.recent)},
+                              TO_SURNAMES: app.tr("k_surnames")}
         self.page_text = f"{f.page + 1}/{f.pages}"
         pad = f.pad()
         self.ids.pad.show(pad, lambda: getattr(Factory, PADS[pad])(screen=self))
 
     def on_pad_key(self, key: str) -> None:
         self.form.key(key)
+
+    def on_recent_key(self, key: str) -> None:
+        if key.isdigit():
+            self.form.pick_recent(int(key))
+        else:
+            self.form.key(key)
 
     def pick_reason(self, key: str) -> None:
         self.form.pick_reason(key, App.get_running_app().tr(key))

@@ -1,38 +1,83 @@
 """The admin screen's form: every field is text, parsed and validated by
 ``kiosk.settings.set_value`` (the same rules as ``kiosk config set``) before anything is
 saved. Writing the file, restarting the devices (which waits for their threads) and the
-thermometer probe run in the worker, so the screen answers while they work."""
+thermometer probe run in the worker, so the screen answers while they work.
+
+The kiosk has a touchscreen and no keyboard: a tap on a field opens its pad (``Pad``): a
+number pad for numbers and times, a Latin keyboard for names, ports and addresses, chips for
+a fixed choice. A USB keyboard types into the field being edited (``type_text``). Errors are
+catalogue keys with fields, never an exception's English text."""
 
 from __future__ import annotations
 
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from kiosk import settings as settings_mod
-from kiosk.settings import Settings, SettingsError
-from kiosk.ui.vm.base import Observable, Runner
+from kiosk.settings import DIRECTION_MODES, LANGUAGES, Settings, SettingsError
+from kiosk.ui.vm.base import Debouncer, Observable, Runner
 
 log = logging.getLogger(__name__)
 
-#: (setting, label key) in screen order
-FIELDS: tuple[tuple[str, str], ...] = (
-    ("checkpoint.name", "a_checkpoint"),
-    ("checkpoint.direction_mode", "a_direction"),
-    ("screening.fever_threshold_c", "a_threshold"),
-    ("screening.forehead_offset_c", "a_offset"),
-    ("quota.outings", "a_quota_outings"),
-    ("quota.days", "a_quota_days"),
-    ("thermometer.port", "a_port"),
-    ("thermometer.protocol", "a_protocol"),
-    ("thermometer.baud", "a_baud"),
-    ("camera.index", "a_camera"),
-    ("sync.url", "a_sync"),
-    ("export.time", "a_export"),
-    ("ui.language", "a_language"),
+#: thermometer protocols the drivers know (drivers/registry.py PROTOCOLS, without importing
+#: pyserial into the view model; a test keeps the two equal)
+PROTOCOLS = ("gy-mcu90614", "modbus-rtu", "text-lines", "aa55")
+
+
+class Pad(StrEnum):
+    """What a field is typed on."""
+
+    NUMBER = "number"  # digits . - : (thresholds, counts, the export time)
+    TEXT = "text"  # a Latin keyboard with digits and / . : - _ (port, address)
+    CHOICE = "choice"  # one chip per allowed value
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One setting on the form: its dotted name, its label and its rule (catalogue keys),
+    its pad, and for a choice the values."""
+
+    name: str
+    label: str
+    pad: Pad
+    rule: str = ""
+    choices: tuple[str, ...] = ()
+
+
+#: in screen order
+FIELDS: tuple[Field, ...] = (
+    Field("checkpoint.name", "a_checkpoint", Pad.TEXT),
+    Field("checkpoint.direction_mode", "a_direction", Pad.CHOICE, choices=DIRECTION_MODES),
+    Field("screening.fever_threshold_c", "a_threshold", Pad.NUMBER, "a_rule_threshold"),
+    Field("screening.forehead_offset_c", "a_offset", Pad.NUMBER, "a_rule_offset"),
+    Field("quota.outings", "a_quota_outings", Pad.NUMBER, "a_rule_outings"),
+    Field("quota.days", "a_quota_days", Pad.NUMBER, "a_rule_days"),
+    Field("thermometer.port", "a_port", Pad.TEXT),
+    Field("thermometer.protocol", "a_protocol", Pad.CHOICE, choices=PROTOCOLS),
+    Field("thermometer.baud", "a_baud", Pad.NUMBER, "a_rule_whole"),
+    Field("camera.index", "a_camera", Pad.NUMBER, "a_rule_camera"),
+    Field("sync.url", "a_sync", Pad.TEXT),
+    Field("export.time", "a_export", Pad.NUMBER, "a_rule_time"),
+    Field("ui.language", "a_language", Pad.CHOICE, choices=LANGUAGES),
 )
+BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+# keys of the pads (the screen shows the control keys as translated words)
+BACK, CLEAR, DONE, SHIFT, SPACE, TO_DIGITS, TO_LETTERS = "←", "CLR", "OK", "⇧", "␣", "123", "abc"
+#: 4 x 4
+NUMBER_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "-",
+               ".", "0", ":", DONE)
+#: 9 x 4: every key over 15 mm at 800x480
+LETTER_KEYS = (*"abcdefghijklmnopqrstuvwxyz", SHIFT, SPACE, ".", "/", ":", "-", CLEAR,
+               TO_DIGITS, BACK, DONE)
+SYMBOL_KEYS = (*"1234567890", ".", "/", ":", "-", "_", "@", "?", "=", "&", "%", "#", "~",
+               "+", ",", SPACE, TO_LETTERS, CLEAR, BACK, DONE)
+MAX_LEN = 120
 
 
 def get_value(settings: Settings, dotted: str) -> str:
@@ -43,24 +88,38 @@ def get_value(settings: Settings, dotted: str) -> str:
 class AdminModel(Observable):
     def __init__(self, data_dir: Path, settings: Settings, runner: Runner,
                  on_saved: Callable[[Settings], None],
-                 apply: Callable[[Settings], None] = lambda _s: None) -> None:
+                 apply: Callable[[Settings], None] = lambda _s: None,
+                 probe: Callable[[str], Any] | None = None) -> None:
         """``apply`` runs in the worker after the file is written (restart the devices);
-        ``on_saved`` then runs on the UI thread (gate policy, names, language)."""
+        ``on_saved`` then runs on the UI thread (gate policy, names, language). ``probe``
+        (in the worker) asks a port which thermometer answers; the app's pauses its own
+        reader meanwhile, which holds the port exclusively."""
         super().__init__()
         self.data_dir = data_dir
         self.runner = runner
         self.on_saved = on_saved
         self.apply = apply
+        self.probe_port = probe or _probe
+        self.debounce = Debouncer()
         self.values: dict[str, str] = {}
         self.message: tuple[str, dict[str, Any]] | None = None
+        #: the message is a problem (shown in warning colours), not progress
+        self.error = False
         self.probing = False
         self.saving = False
+        #: the field whose pad is open, or None (the form)
+        self.editing: str | None = None
+        self.symbols = False
+        self.upper = False
+        #: 退出程序 was tapped once: the screen asks before the kiosk stops
+        self.exit_asked = False
         self.reset(settings)
 
     def reset(self, settings: Settings) -> None:
         self.settings = settings
-        self.values = {name: get_value(settings, name) for name, _ in FIELDS}
-        self.message = None
+        self.values = {f.name: get_value(settings, f.name) for f in FIELDS}
+        self.message, self.error = None, False
+        self.editing, self.exit_asked = None, False
         self.notify()
 
     def rebase(self, settings: Settings) -> None:
@@ -68,57 +127,145 @@ class AdminModel(Observable):
         has not edited show the new values, edited ones keep the admin's text, and a save
         starts from the new settings, so it does not put the old policy back."""
         old, self.settings = self.settings, settings
-        for name, _label in FIELDS:
-            if self.values[name] == get_value(old, name):
-                self.values[name] = get_value(settings, name)
+        for f in FIELDS:
+            if self.values[f.name] == get_value(old, f.name):
+                self.values[f.name] = get_value(settings, f.name)
         self.notify()
 
     def set(self, name: str, text: str) -> None:
         self.values[name] = text
+
+    def _say(self, key: str | None, error: bool = False, **fields: Any) -> None:
+        self.message = None if key is None else (key, fields)
+        self.error = error
+
+    # -- the pads ------------------------------------------------------------------------
+
+    @property
+    def pad(self) -> str:
+        """What the screen shows: "form", or the open field's pad ("number", "letters",
+        "symbols", "choice")."""
+        if self.editing is None:
+            return "form"
+        kind = BY_NAME[self.editing].pad
+        if kind is Pad.TEXT:
+            return "symbols" if self.symbols else "letters"
+        return kind.value
+
+    def edit(self, name: str) -> None:
+        """A tap on a field: its pad opens (numbers-only fields get the number pad)."""
+        self.editing, self.exit_asked = name, False
+        self.symbols, self.upper = False, False
+        self._say(None)
+        self.notify()
+
+    def done(self) -> None:
+        self.editing = None
+        self.notify()
+
+    def key(self, key: str) -> None:
+        """A key of the open pad."""
+        name = self.editing
+        if name is None or not self.debounce.accept(f"{self.pad}:{key}"):
+            return
+        text = self.values[name]
+        if key == DONE:
+            self.editing = None
+        elif key == BACK:
+            self.values[name] = text[:-1]
+        elif key == CLEAR:
+            self.values[name] = ""
+        elif key == SHIFT:
+            self.upper = not self.upper
+        elif key in (TO_DIGITS, TO_LETTERS):
+            self.symbols = key == TO_DIGITS
+        else:
+            typed = " " if key == SPACE else key.upper() if self.upper else key
+            self.values[name] = (text + typed)[:MAX_LEN]
+        self.notify()
+
+    def choose(self, value: str) -> None:
+        """A chip of a choice field: set, and back to the form."""
+        if self.editing is not None and value in BY_NAME[self.editing].choices:
+            self.values[self.editing] = value
+            self.editing = None
+            self.notify()
+
+    def type_text(self, text: str) -> None:
+        """A USB keyboard (or its input method: Chinese names) into the open field."""
+        if self.editing is not None and BY_NAME[self.editing].pad is not Pad.CHOICE:
+            typed = "".join(c for c in text if c.isprintable())
+            self.values[self.editing] = (self.values[self.editing] + typed)[:MAX_LEN]
+            self.notify()
+
+    def backspace(self) -> None:
+        if self.editing is not None:
+            self.values[self.editing] = self.values[self.editing][:-1]
+            self.notify()
+
+    # -- leaving -------------------------------------------------------------------------
+
+    def ask_exit(self) -> None:
+        """The first tap on 退出程序 only asks: the kiosk stops on the confirmation."""
+        self.exit_asked, self.editing = True, None
+        self.notify()
+
+    def keep_running(self) -> None:
+        self.exit_asked = False
+        self.notify()
+
+    # -- saving and probing --------------------------------------------------------------
 
     def save(self) -> bool:
         """Check every field here (fast), then save and apply in the worker; False if a
         field is wrong or a save is already running (a doubled tap on Save)."""
         if self.saving:
             return False
+        self.editing = None
         new = copy.deepcopy(self.settings)
-        edited = {name: self.values[name].strip() for name, _label in FIELDS
-                  if self.values[name] != get_value(new, name)}
-        try:
-            for name, text in edited.items():
+        edited = {f.name: self.values[f.name].strip() for f in FIELDS
+                  if self.values[f.name] != get_value(new, f.name)}
+        for name, text in edited.items():
+            try:
                 settings_mod.set_value(new, name, text)
-        except SettingsError as exc:
-            self.message = ("a_invalid", {"error": str(exc)})
-            self.notify()
-            return False
-        self.saving, self.message = True, ("a_saving", {})
+            except SettingsError:
+                f = BY_NAME[name]
+                self._say("a_invalid", error=True, field=f.label, rule=f.rule, value=text)
+                self.notify()
+                return False
+        self.saving = True
+        self._say("a_saving")
         self.notify()
 
         def apply_form(current: Settings) -> None:
             for name, text in edited.items():
                 settings_mod.set_value(current, name, text)
 
-        def work() -> tuple[Settings, str | None]:
+        def work() -> tuple[Settings, bool]:
             # only the fields the admin changed, onto the file as it is now (a policy the
             # sync wrote since the form opened stays)
             saved = settings_mod.update(self.data_dir, apply_form)
             try:
                 self.apply(saved)
-            except Exception as exc:  # noqa: BLE001 - saved anyway: said on the screen
+            except Exception:  # noqa: BLE001 - saved anyway: said on the screen
                 log.exception("restarting the devices failed")
-                return saved, str(exc)
-            return saved, None
+                return saved, False
+            return saved, True
 
-        def done(outcome: tuple[Settings, str | None]) -> None:
-            saved, device_error = outcome
+        def done(outcome: tuple[Settings, bool]) -> None:
+            saved, devices_ok = outcome
             self.saving, self.settings = False, saved
-            self.message = ("a_saved", {}) if device_error is None else \
-                ("a_saved_device_failed", {"error": device_error})
+            if devices_ok:
+                self._say("a_saved")
+            else:
+                self._say("a_saved_device_failed", error=True)
             self.notify()
             self.on_saved(saved)
 
         def failed(exc: BaseException) -> None:
-            self.saving, self.message = False, ("a_save_failed", {"error": str(exc)})
+            log.error("saving the settings failed: %s", exc)
+            self.saving = False
+            self._say("a_save_failed", error=True)
             self.notify()
 
         self.runner.submit(work, done, failed)
@@ -126,30 +273,36 @@ class AdminModel(Observable):
 
     def probe(self) -> None:
         port = self.values["thermometer.port"].strip()
-        if self.probing or not port:
+        if self.probing:
             return
-        self.probing, self.message = True, ("a_probing", {})
+        if not port:
+            self._say("a_probe_no_port", error=True)
+            self.notify()
+            return
+        self.probing, self.editing = True, None
+        self._say("a_probing")
         self.notify()
-
-        def work() -> Any:
-            from drivers.probe import probe
-
-            return probe(port, listen_s=1.5)
 
         def done(found: Any) -> None:
             self.probing = False
             if found is None:
-                self.message = ("a_probe_none", {})
+                self._say("a_probe_none", error=True, port=port)
             else:
                 self.values["thermometer.protocol"] = found.protocol
                 self.values["thermometer.baud"] = str(found.baud)
-                self.message = ("a_probe_found", {"protocol": found.protocol,
-                                                  "baud": found.baud})
+                self._say("a_probe_found", protocol=found.protocol, baud=found.baud)
             self.notify()
 
         def failed(exc: BaseException) -> None:
+            log.error("probing %s failed: %s", port, exc)
             self.probing = False
-            self.message = ("a_invalid", {"error": str(exc)})
+            self._say("a_probe_failed", error=True, port=port)
             self.notify()
 
-        self.runner.submit(work, done, failed)
+        self.runner.submit(lambda: self.probe_port(port), done, failed)
+
+
+def _probe(port: str) -> Any:
+    from drivers.probe import probe
+
+    return probe(port, listen_s=1.5)

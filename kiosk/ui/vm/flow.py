@@ -45,6 +45,7 @@ from kiosk.gate import (
 from kiosk.store.db import StoreReplaced, recording_stop
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
+from kiosk.ui.vm.visitor import shown_name
 
 #: seconds between a high first reading and the re-measure (the forehead cools down)
 REMEASURE_WAIT_S = 5.0
@@ -382,7 +383,7 @@ class GateFlow(Observable):
             self.notify()
             return False
         self.direction = self.fixed_direction or direction
-        self.person = Person(number="", name_masked=mask_name(visitor.name),
+        self.person = Person(number="", name_masked=shown_name(visitor.name),
                              place=visitor.host_building, kind=PassKind.VISITOR.value,
                              identified_by="visitor", visitor=visitor)
         self.papers = None

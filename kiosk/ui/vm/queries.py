@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, bindparam, func, select
 
 from kiosk.core.privacy import mask_name
+from kiosk.store.events import Visitor
 from kiosk.store.models import (
     FeverCaseRow,
     GateEventRow,
@@ -162,6 +163,27 @@ def buildings(engine: Engine) -> list[str]:
     stmt = select(R.c.building).where(R.c.building != "").distinct()
     with engine.connect() as conn:
         return [str(b) for (b,) in conn.execute(stmt)]
+
+
+def recent_visitors(engine: Engine, limit: int = 6, scan: int = 300) -> list[Visitor]:
+    """The latest distinct visitors of this kiosk (name and phone), newest first, as they
+    gave them: the couriers who come every day. Undone and wiped (retention) events are
+    not offered. Reads the newest ``scan`` visitor events only (an index range)."""
+    stmt = (select(E.c.visitor_name, E.c.visitor_phone, E.c.visitor_reason)
+            .where(E.c.pass_kind == "visitor", E.c.visitor_name.is_not(None),
+                   E.c.visitor_name != "", E.c.corrects_event_id.is_(None))
+            .order_by(E.c.seq.desc()).limit(scan))
+    undone = select(E.c.corrects_event_id).where(E.c.corrects_event_id.is_not(None))
+    out: dict[tuple[str, str], Visitor] = {}
+    with engine.connect() as conn:
+        stmt = stmt.where(E.c.id.not_in(undone))
+        for name, phone, reason in conn.execute(stmt):
+            key = (name, phone or "")
+            if key not in out:
+                out[key] = Visitor(name=name, phone=phone or "", reason=reason or "")
+            if len(out) >= limit:
+                break
+    return list(out.values())
 
 
 def outbox_waiting(engine: Engine) -> int:

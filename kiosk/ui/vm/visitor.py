@@ -7,6 +7,11 @@ volunteers write it on paper) or from a Latin/pinyin keyboard, the phone and the
 a digit pad, the reason from chips. A USB keyboard still types into the field being edited
 (``type_text``). On-screen keys are debounced (one touch can arrive twice on a Pi panel) and
 ignored briefly after the pad under the finger changed.
+
+The form moves on by itself where the end of a field is certain (a title after the surname,
+the 11th digit of a mobile number, a building number no other building starts with, a
+reason chip), and the couriers who came lately are one tap away ("最近"): a returning
+delivery is registered in a handful of taps.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kiosk.core.model import Direction
+from kiosk.core.privacy import mask_name, mask_phone
 from kiosk.store.events import Visitor
 from kiosk.ui.vm.base import Debouncer, Observable
 
@@ -36,15 +42,34 @@ SURNAMES_PER_PAGE = 24
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # control keys shared by the pads (the screen shows them as translated words)
 BACK, CLEAR, SPACE = "←", "CLR", "␣"  # not "C": that is a letter
-TO_LETTERS, TO_SURNAMES, MORE = "ABC", "百家姓", "▶"
+TO_LETTERS, TO_SURNAMES, MORE, TO_RECENT = "ABC", "百家姓", "▶", "最近"
 LETTER_KEYS = (*LETTERS, SPACE, BACK, CLEAR, TO_SURNAMES)
-SURNAME_CONTROLS = (*TITLES, BACK, TO_LETTERS, MORE)
+SURNAME_CONTROLS = (*TITLES, BACK, TO_LETTERS, TO_RECENT, MORE)
+#: recent visitors offered on the "recent" pad (2 columns x 3 rows of 15 mm, with the key
+#: back to the surnames)
+RECENT_MAX = 5
 DIGIT_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "0")
 MAX_LEN = {"name": 40, "phone": 11, "building": 8, "reason": 100}
 MOBILE = re.compile(r"1\d{10}")
 #: on-screen keys are ignored this long after the pad changed (field, name mode, page), so
 #: the second copy of a doubled touch cannot land on the key that replaced the one tapped
 PAD_GUARD_S = 0.35
+
+
+def shown_name(name: str) -> str:
+    """A visitor's name as the screens show it: a surname and a title (王女士) is how the
+    visitor gave it and says no more than that, shown whole; any other name is masked like
+    a resident's."""
+    for title in TITLES:
+        if name.endswith(title) and name[:-len(title)] in SURNAMES:
+            return name
+    return mask_name(name)
+
+
+def recent_label(v: Visitor) -> str:
+    """A recent visitor's key: name, phone tail and reason, enough to ask "are you...?"."""
+    return "  ".join(x for x in (shown_name(v.name), mask_phone(v.phone) if v.phone else "",
+                                 v.reason) if x)
 
 
 def norm_building(text: str) -> str:
@@ -60,6 +85,10 @@ class VisitorForm(Observable):
         self.debounce = Debouncer(clock=clock)
         #: the roster's buildings (set once per screen entry); None or empty: not checked
         self.known_buildings: frozenset[str] | None = None
+        #: visitors who came lately, newest first (set once per screen entry)
+        self.recent: tuple[Visitor, ...] = ()
+        #: the reason chips' words in both languages -> chip key (a recalled reason)
+        self.reason_words: dict[str, str] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -86,7 +115,7 @@ class VisitorForm(Observable):
         return SURNAMES[start:start + SURNAMES_PER_PAGE]
 
     def pad(self) -> str:
-        """Which pad the screen shows: surnames, letters, digits or reasons."""
+        """Which pad the screen shows: surnames, letters, recent, digits or reasons."""
         if self.field == "name":
             return self.name_mode
         return "reasons" if self.field == "reason" else "digits"
@@ -104,6 +133,23 @@ class VisitorForm(Observable):
         return self.clock() - self._pad_changed_at < PAD_GUARD_S
 
     # -- input ---------------------------------------------------------------------------
+
+    def set_recent(self, visitors: Iterable[Visitor]) -> None:
+        self.recent = tuple(visitors)[:RECENT_MAX]
+        self.notify()
+
+    def pick_recent(self, index: int) -> None:
+        """A recent visitor's key: name, phone and reason as they gave them last time; the
+        building is asked again (a courier goes where the parcel goes)."""
+        if self.guarded() or not self.debounce.accept(f"recent:{index}") or \
+                not 0 <= index < len(self.recent):
+            return
+        v = self.recent[index]
+        self.name, self.phone, self.reason = v.name, v.phone, v.reason
+        self.reason_key = self.reason_words.get(v.reason, "")
+        self.name_mode, self.message = "surnames", None
+        self._advance()
+        self.notify()
 
     def set_buildings(self, buildings: Iterable[str]) -> None:
         self.known_buildings = frozenset(norm_building(b) for b in buildings if b.strip())
@@ -123,8 +169,9 @@ class VisitorForm(Observable):
         if self.guarded() or not self.debounce.accept(f"{self.pad()}:{key}"):
             return
         self.message = None
-        if key == TO_LETTERS or key == TO_SURNAMES:
-            self.name_mode = "letters" if key == TO_LETTERS else "surnames"
+        if key in (TO_LETTERS, TO_SURNAMES, TO_RECENT):
+            self.name_mode = {TO_LETTERS: "letters", TO_SURNAMES: "surnames",
+                              TO_RECENT: "recent"}[key]
             self._pad_changed()
         elif key == MORE:
             self.page = (self.page + 1) % self.pages
@@ -134,12 +181,36 @@ class VisitorForm(Observable):
         elif key == CLEAR:
             self._set("")
         elif key in TITLES:
-            self._pick_title(key)
+            if self._pick_title(key):
+                self._advance()  # 王 + 女士: the name is done
         elif key in SURNAMES and self.field == "name":
             self._pick_surname(key)
         else:
             self._append(" " if key == SPACE else key)
+            if self._complete():
+                self._advance()
         self.notify()
+
+    def _complete(self) -> bool:
+        """The field being typed cannot go on: a whole mobile number, or a building number
+        of the roster that no other building number starts with."""
+        if self.field == "phone":
+            return MOBILE.fullmatch(self.phone) is not None
+        if self.field == "building" and self.known_buildings:
+            typed = norm_building(self.host_building)
+            return typed in self.known_buildings and not any(
+                b != typed and b.startswith(typed) for b in self.known_buildings)
+        return False
+
+    def _advance(self) -> None:
+        """On to the next field still empty (after the last, the first empty one); a
+        visit needs no phone. Stays when everything is filled: Next is the next tap."""
+        needed = [f for f in FIELDS if not self.value(f).strip()
+                  and (f != "phone" or self.reason_key in DELIVERY_REASONS or not self.reason)]
+        later = FIELDS[FIELDS.index(self.field) + 1:]
+        target = next((f for f in (*later, *FIELDS) if f in needed and f != self.field), None)
+        if target is not None:
+            self.select(target)
 
     def type_text(self, text: str) -> None:
         """Text from a USB keyboard (or its input method) into the field being edited."""
@@ -154,6 +225,7 @@ class VisitorForm(Observable):
     def pick_reason(self, key: str, text: str) -> None:
         """A reason chip: ``text`` is what is recorded, ``key`` says if it is a delivery."""
         self.reason_key, self.reason, self.message = key, text, None
+        self._advance()
         self.notify()
 
     def _pad_changed(self) -> None:
@@ -189,13 +261,14 @@ class VisitorForm(Observable):
         parts = self._split_name()
         self.name = surname + (parts[1] if parts else "")
 
-    def _pick_title(self, title: str) -> None:
+    def _pick_title(self, title: str) -> bool:
         parts = self._split_name()
         if parts is None:
             self.message = ("v_need_surname", {})
-            return
+            return False
         self.name = parts[0] + title
         self.message = None
+        return True
 
     # -- checking ------------------------------------------------------------------------
 
