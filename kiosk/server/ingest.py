@@ -37,6 +37,7 @@ from kiosk.core.event import (
     is_anonymised,
     personal_digest,
 )
+from kiosk.server import tallies
 from kiosk.server.db import Partitions, is_postgres
 from kiosk.server.models import (
     DeviceRow,
@@ -435,6 +436,7 @@ class Ingest:
             first = next_change_ids(conn, compound_scope(device.compound), len(new))
             rows = [_event_row(c, device, now, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
+            tallies.record(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
         gaps: list[list[int]] = json.loads(device.gaps)
         last_seq = _update_gaps(gaps, device.last_seq, [c.values["seq"] for c in new])

@@ -304,3 +304,61 @@ class FeverCaseStepRow(ServerBase):
     at: Mapped[datetime] = mapped_column(DateTime)
     by: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class GateDayRow(ServerBase):
+    """A gate's day by the reason recorded: allowed movements in and out, denials, confirmed
+    fevers. Kept by ingest in the batch's transaction (kiosk.server.tallies), so the
+    dashboard never counts events; an undone movement is taken off again."""
+
+    __tablename__ = "gate_days"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), primary_key=True)
+    moves_in: Mapped[int] = mapped_column(Integer, default=0)
+    moves_out: Mapped[int] = mapped_column(Integer, default=0)
+    denials: Mapped[int] = mapped_column(Integer, default=0)
+    fevers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GateHourRow(ServerBase):
+    """A gate's allowed movements in one hour (UTC, of the kiosk's ``wall_utc``) of a day;
+    kept like GateDayRow."""
+
+    __tablename__ = "gate_hours"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moves_in: Mapped[int] = mapped_column(Integer, default=0)
+    moves_out: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LastMovementRow(ServerBase):
+    """Each pass's newest allowed movement (not undone) in a compound: "who is out" is the
+    rows whose direction is out, read without scanning events. ``at`` is when it happened
+    as far as can be trusted (the kiosk's time, never after the store received it)."""
+
+    __tablename__ = "last_movements"
+    __table_args__ = (Index("ix_last_movements_direction_at", "direction", "at"),
+                      Index("ix_last_movements_compound_direction_at", "compound",
+                            "direction", "at"))
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    household: Mapped[str | None] = mapped_column(String(40))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+    local_date: Mapped[date] = mapped_column(Date)
+    event_id: Mapped[str] = mapped_column(String(36))
+
+
+class UndoneEventRow(ServerBase):
+    """An event a correction event (``corrects_event_id``) says did not happen; kept whether
+    or not the movement itself has arrived yet, so it is never counted either way."""
+
+    __tablename__ = "undone_events"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date)

@@ -17,6 +17,7 @@ from dashboard_seed import store_events
 from sqlalchemy import Engine, delete, func, select
 from sync_testkit import database_url
 
+from kiosk.server.tallies import KEPT
 from kiosk.server import audit
 from kiosk.server.audit import AUD
 from kiosk.server.cases import (
@@ -49,7 +50,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def engine(store: Engine) -> Iterator[Engine]:
     yield store
     with store.begin() as conn:
-        for table in (EV, CASES, STEPS, AUD):
+        for table in (EV, CASES, STEPS, AUD, *KEPT):
             conn.execute(delete(table))
 
 

@@ -18,6 +18,7 @@ from dashboard_seed import copy_event, event_like, store_events
 from sqlalchemy import Engine, delete, update
 from sync_testkit import database_url
 
+from kiosk.server.tallies import KEPT
 from kiosk.server import admin
 from kiosk.server.admin import CODES
 from kiosk.server.audit import AUD
@@ -44,7 +45,7 @@ def engine(store: Engine) -> Iterator[Engine]:
     """The backend's store, emptied after each test."""
     yield store
     with store.begin() as conn:
-        for table in (EV, FI, DEV, CODES, AUD):
+        for table in (EV, FI, DEV, CODES, AUD, *KEPT):
             conn.execute(delete(table))
 
 

@@ -14,14 +14,14 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, case, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.tallies import DAYS, HOURS, LAST
 from kiosk.server.web.settings import DashboardSettings
 
 #: "who is out" looks this far back (older exits are not "out", they are missing records)
@@ -223,69 +223,44 @@ def reason_text(code: str) -> str:
     return f"{m.zh} / {m.en}"
 
 
-def _count(cond: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
 def _temps(record: str) -> str:
     readings = json.loads(record).get("readings", [])
     return " / ".join(f"{r['used_c']:.1f}" for r in readings if r.get("used_c") is not None)
 
 
 def _tallies(conn: Connection, scope: Scope, today: date) -> list[Tally]:
-    allowed = EV.c.outcome == "allow"
     rows = conn.execute(
-        select(EV.c.compound, EV.c.checkpoint,
-               _count(and_(allowed, EV.c.direction == "in")),
-               _count(and_(allowed, EV.c.direction == "out")),
-               _count(EV.c.outcome == "deny"), _count(EV.c.escalated.is_(True)))
-        .where(EV.c.local_date == today, *scope.where(EV))
-        .group_by(EV.c.compound, EV.c.checkpoint)
-        .order_by(EV.c.compound, EV.c.checkpoint)).all()
+        select(DAYS.c.compound, DAYS.c.checkpoint, func.sum(DAYS.c.moves_in),
+               func.sum(DAYS.c.moves_out), func.sum(DAYS.c.denials), func.sum(DAYS.c.fevers))
+        .where(DAYS.c.local_date == today, *scope.where(DAYS))
+        .group_by(DAYS.c.compound, DAYS.c.checkpoint)
+        .order_by(DAYS.c.compound, DAYS.c.checkpoint)).all()
     return [Tally(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
 
-def _out_now(scope: Scope, today: date) -> Any:
-    """Each pass's newest allowed movement in the last OUT_DAYS days, where it was "out"
-    (a subquery; the gate filter applies to where they went out, not to the movements)."""
-    # when it happened, as far as can be trusted: never after it reached this store (a kiosk
-    # clock 45 days fast must not keep a person "out since" next month); received_at is the
-    # server's local time: exact on a server kept in UTC, off by at most its UTC offset else
-    when = case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at), else_=EV.c.wall_utc)
-    latest = (
-        select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.compound,
-               EV.c.checkpoint, when.label("wall_utc"),
-               func.row_number().over(partition_by=EV.c.pass_number,
-                                      order_by=(when.desc(), EV.c.change_id.desc())
-                                      ).label("rn"))
-        .where(EV.c.outcome == "allow", EV.c.pass_number.is_not(None),
-               EV.c.local_date >= today - timedelta(days=OUT_DAYS),
-               *scope.where(EV, gate=False))
-        .subquery())
-    where = [latest.c.rn == 1, latest.c.direction == "out"]
-    if scope.checkpoint is not None:
-        where.append(latest.c.checkpoint == scope.checkpoint)
-    return latest, where
+def _out_now(scope: Scope, today: date) -> list[ColumnElement[bool]]:
+    """Passes whose newest allowed movement in their compound, in the last OUT_DAYS days,
+    was "out" (kiosk.server.tallies keeps it; the gate filter is where they went out)."""
+    return [LAST.c.direction == "out", LAST.c.local_date >= today - timedelta(days=OUT_DAYS),
+            *scope.where(LAST)]
 
 
 def out_now_counts(conn: Connection, scope: Scope, today: date) -> dict[str, int]:
-    latest, where = _out_now(scope, today)
-    rows = conn.execute(select(latest.c.compound, func.count()).where(*where)
-                        .group_by(latest.c.compound)).all()
+    rows = conn.execute(select(LAST.c.compound, func.count())
+                        .where(*_out_now(scope, today)).group_by(LAST.c.compound)).all()
     return {r[0]: int(r[1]) for r in rows}
 
 
 def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, today: date,
                  offset: int, limit: int) -> list[Outside]:
     """Who is out, longest out first."""
-    latest, where = _out_now(scope, today)
     rows = conn.execute(
-        select(latest.c.pass_number, latest.c.household, latest.c.compound,
-               latest.c.checkpoint, latest.c.wall_utc)
-        .where(*where).order_by(latest.c.wall_utc, latest.c.pass_number)
+        select(LAST.c.pass_number, LAST.c.household, LAST.c.compound, LAST.c.checkpoint,
+               LAST.c.at)
+        .where(*_out_now(scope, today)).order_by(LAST.c.at, LAST.c.pass_number)
         .offset(offset).limit(limit)).all()
     return [Outside(r.pass_number, r.household or "", r.compound, r.checkpoint,
-                    settings.from_utc(r.wall_utc)) for r in rows]
+                    settings.from_utc(r.at)) for r in rows]
 
 
 def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
@@ -307,30 +282,45 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
 
 def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
             ) -> list[Hourly]:
-    hour = func.extract("hour", EV.c.wall_utc)
     rows = conn.execute(
-        select(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour, func.count())
-        .where(EV.c.local_date == today, EV.c.outcome == "allow", *scope.where(EV))
-        .group_by(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour)).all()
+        select(HOURS.c.compound, HOURS.c.checkpoint, HOURS.c.hour, HOURS.c.moves_in,
+               HOURS.c.moves_out)
+        .where(HOURS.c.local_date == today, *scope.where(HOURS))).all()
     per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
         lambda: {"in": [0] * 24, "out": [0] * 24})
-    for compound, checkpoint, direction, utc_hour, n in rows:
-        if direction in ("in", "out"):
-            per[(compound, checkpoint)][direction][
-                settings.utc_hour_to_local(today, int(utc_hour))] += int(n)
+    for compound, checkpoint, utc_hour, ins, outs in rows:
+        local = settings.utc_hour_to_local(today, int(utc_hour))
+        per[(compound, checkpoint)]["in"][local] += int(ins)
+        per[(compound, checkpoint)]["out"][local] += int(outs)
     return [Hourly(c, g, tuple(v["in"]), tuple(v["out"])) for (c, g), v in sorted(per.items())]
 
 
 def _days(conn: Connection, scope: Scope, today: date) -> list[DayCount]:
     first = today - timedelta(days=CHART_DAYS - 1)
     rows = conn.execute(
-        select(EV.c.local_date, _count(EV.c.outcome == "deny"),
-               _count(EV.c.escalated.is_(True)))
-        .where(EV.c.local_date >= first, EV.c.local_date <= today, *scope.where(EV))
-        .group_by(EV.c.local_date)).all()
+        select(DAYS.c.local_date, func.sum(DAYS.c.denials), func.sum(DAYS.c.fevers))
+        .where(DAYS.c.local_date >= first, DAYS.c.local_date <= today, *scope.where(DAYS))
+        .group_by(DAYS.c.local_date)).all()
     found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
     return [DayCount(d, *found.get(d, (0, 0))) for d in days]
+
+
+def _recent(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
+            ) -> list[Movement]:
+    """A gate's latest 50 records of the day, through its devices' (device, seq) index (a
+    gate name alone has no index: that would read the whole day)."""
+    devices = list(conn.execute(select(DEV.c.id).where(*scope.where(DEV))).scalars())
+    if not devices:
+        return []
+    rows = conn.execute(
+        select(EV.c.wall_utc, EV.c.direction, EV.c.pass_number, EV.c.outcome, EV.c.reason,
+               EV.c.escalated)
+        .where(EV.c.local_date == today, EV.c.device_id.in_(devices), *scope.where(EV))
+        .order_by(EV.c.device_id, EV.c.seq.desc()).limit(50 * len(devices))).all()
+    rows = sorted(rows, key=lambda r: r.wall_utc, reverse=True)[:50]
+    return [Movement(settings.from_utc(r.wall_utc), r.direction, r.pass_number, r.outcome,
+                     r.reason, bool(r.escalated)) for r in rows]
 
 
 def view(engine: Engine, settings: DashboardSettings, scope: Scope,
@@ -339,10 +329,11 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
     today = today or settings.today()
     with engine.connect() as conn:
         tallies = _tallies(conn, scope, today)
+        denied = func.sum(DAYS.c.denials)
         denials = conn.execute(
-            select(EV.c.reason, func.count())
-            .where(EV.c.local_date == today, EV.c.outcome == "deny", *scope.where(EV))
-            .group_by(EV.c.reason).order_by(func.count().desc(), EV.c.reason)).all()
+            select(DAYS.c.reason, denied)
+            .where(DAYS.c.local_date == today, DAYS.c.denials > 0, *scope.where(DAYS))
+            .group_by(DAYS.c.reason).order_by(denied.desc(), DAYS.c.reason)).all()
         fevers = conn.execute(
             select(EV.c.wall_utc, EV.c.compound, EV.c.checkpoint, EV.c.pass_number,
                    EV.c.reason, EV.c.record)
@@ -353,15 +344,8 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
         gates = gate_health(conn, settings, scope)
         findings = conn.execute(select(FI).where(*scope.where(FI))
                                 .order_by(FI.c.id.desc()).limit(50)).all()
-        recent: list[Movement] = []
-        if scope.checkpoint is not None:
-            recent = [Movement(settings.from_utc(r.wall_utc), r.direction, r.pass_number,
-                               r.outcome, r.reason, bool(r.escalated))
-                      for r in conn.execute(
-                          select(EV.c.wall_utc, EV.c.direction, EV.c.pass_number,
-                                 EV.c.outcome, EV.c.reason, EV.c.escalated)
-                          .where(EV.c.local_date == today, *scope.where(EV))
-                          .order_by(EV.c.wall_utc.desc()).limit(50))]
+        recent = (_recent(conn, settings, scope, today) if scope.checkpoint is not None
+                  else [])
         return View(
             scope=scope, today=today, now=settings.now(), tallies=tallies,
             denials=[(r[0], reason_text(r[0]), int(r[1])) for r in denials],

@@ -1,0 +1,81 @@
+"""central store: counts kept by ingest for the dashboard (gate_days, gate_hours), each
+pass's last movement (who is out), and the events undone by a correction; filled from the
+events already stored
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-30 13:00:00
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0006'
+down_revision: str | None = '0005'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'gate_days',
+        sa.Column('local_date', sa.Date(), nullable=False),
+        sa.Column('compound', sa.String(length=40), nullable=False),
+        sa.Column('checkpoint', sa.String(length=40), nullable=False),
+        sa.Column('reason', sa.String(length=20), nullable=False),
+        sa.Column('moves_in', sa.Integer(), nullable=False),
+        sa.Column('moves_out', sa.Integer(), nullable=False),
+        sa.Column('denials', sa.Integer(), nullable=False),
+        sa.Column('fevers', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('local_date', 'compound', 'checkpoint', 'reason',
+                                name=op.f('pk_gate_days')),
+    )
+    op.create_table(
+        'gate_hours',
+        sa.Column('local_date', sa.Date(), nullable=False),
+        sa.Column('compound', sa.String(length=40), nullable=False),
+        sa.Column('checkpoint', sa.String(length=40), nullable=False),
+        sa.Column('hour', sa.Integer(), nullable=False),
+        sa.Column('moves_in', sa.Integer(), nullable=False),
+        sa.Column('moves_out', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('local_date', 'compound', 'checkpoint', 'hour',
+                                name=op.f('pk_gate_hours')),
+    )
+    op.create_table(
+        'last_movements',
+        sa.Column('compound', sa.String(length=40), nullable=False),
+        sa.Column('pass_number', sa.String(length=40), nullable=False),
+        sa.Column('household', sa.String(length=40), nullable=True),
+        sa.Column('checkpoint', sa.String(length=40), nullable=False),
+        sa.Column('direction', sa.String(length=3), nullable=False),
+        sa.Column('at', sa.DateTime(), nullable=False),
+        sa.Column('change_id', sa.BigInteger(), nullable=False),
+        sa.Column('local_date', sa.Date(), nullable=False),
+        sa.Column('event_id', sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint('compound', 'pass_number', name=op.f('pk_last_movements')),
+    )
+    op.create_index('ix_last_movements_direction_at', 'last_movements',
+                    ['direction', 'at'], unique=False)
+    op.create_index('ix_last_movements_compound_direction_at', 'last_movements',
+                    ['compound', 'direction', 'at'], unique=False)
+    op.create_table(
+        'undone_events',
+        sa.Column('event_id', sa.String(length=36), nullable=False),
+        sa.Column('local_date', sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint('event_id', name=op.f('pk_undone_events')),
+    )
+    # the events stored so far, counted as ingest counts from now on (the one definition)
+    from kiosk.server import tallies
+    tallies.rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table('undone_events')
+    op.drop_index('ix_last_movements_compound_direction_at', table_name='last_movements')
+    op.drop_index('ix_last_movements_direction_at', table_name='last_movements')
+    op.drop_table('last_movements')
+    op.drop_table('gate_hours')
+    op.drop_table('gate_days')
