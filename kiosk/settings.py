@@ -69,6 +69,9 @@ class CameraSettings:
 @dataclass
 class SyncSettings:
     url: str = ""
+    #: hours after which the roster, revocations and keys the gate holds are shown as old
+    #: (a warning in the status bar; the gate keeps working)
+    data_max_age_h: int = 24
 
 
 #: where removable media (USB sticks) are mounted, as glob patterns of mount points
@@ -154,6 +157,8 @@ class Settings:
             raise SettingsError(f"export.header_language must be one of {LANGUAGES}")
         if not 1 <= self.privacy.retention_days <= 3650:
             raise SettingsError("privacy.retention_days must be between 1 and 3650")
+        if not 1 <= self.sync.data_max_age_h <= 24 * 365:
+            raise SettingsError("sync.data_max_age_h must be between 1 and 8760 hours")
 
 
 def default_data_dir() -> Path:

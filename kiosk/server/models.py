@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,6 +57,12 @@ class DeviceRow(ServerBase):
     #: the kiosk's wall clock minus the server's at its last contact (seconds; positive: the
     #: kiosk is fast). Events are never re-stamped; the dashboard shows a clock that is off.
     clock_offset_s: Mapped[float | None] = mapped_column(Float)
+    #: since when (server time) the roster, revocations and keys at the kiosk are the
+    #: command's, from its last push's X-Kiosk-Data-Age; None with ``data_reported``: never
+    data_as_of: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the kiosk has reported its data age (older kiosks do not)
+    data_reported: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
 
 
 class EnrolmentCodeRow(ServerBase):

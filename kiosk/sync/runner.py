@@ -222,6 +222,9 @@ class Syncer:
     # --- push -------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:
         """Send the outbox; then ask the server which sequence numbers it still lacks."""
+        with self.engine.connect() as conn:
+            age = state.age_s(state.get(conn, state.DATA_AS_OF))
+        self.client.data_age = "never" if age is None else str(round(age))
         try:
             self._push_pipelined(report)
         except BatchRefused:
@@ -317,6 +320,9 @@ class Syncer:
 
     # --- pull -------------------------------------------------------------------------
     def pull(self, report: SyncReport) -> None:
+        """Every page since the cursor; when the last one is in, the gate's data is the
+        command's as of when the pull began (what was published later comes next time)."""
+        began = state.now_text()
         with self.engine.connect() as conn:
             cursor = state.get(conn, state.CURSOR)
         while True:
@@ -329,6 +335,7 @@ class Syncer:
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             conn.execute(delete(RM).where(RM.c.local_date < cutoff))
+            state.put(conn, **{state.DATA_AS_OF: began})
 
     def _apply(self, page: dict[str, Any], report: SyncReport) -> None:
         """Apply one page. Revocations, keys and policy are idempotent and go first through

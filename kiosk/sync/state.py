@@ -28,6 +28,9 @@ MISSING = "sync.server_missing"
 COMPOUND = "sync.compound"
 CHECKPOINT = "sync.server_checkpoint"
 POLICY = "sync.policy"
+#: when the last pull completed: the roster, revocations and pass keys the gate holds are
+#: the command's as of then (they arrive in the same pages, so they are as old as each other)
+DATA_AS_OF = "sync.data_as_of"
 #: this kiosk's clock minus the central store's at the last sync (seconds)
 CLOCK_OFFSET = "sync.clock_offset_s"
 #: the device secret lives in this file of the data directory (mode 0600), not in the
@@ -50,6 +53,13 @@ def put(conn: Connection, **values: str) -> None:
 def record(engine: Engine, **values: str) -> None:
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         put(conn, **values)
+
+
+def age_s(as_of: str, now: datetime | None = None) -> float | None:
+    """Seconds since ``as_of`` (a ``now_text`` value; "" never: None)."""
+    if not as_of:
+        return None
+    return max(0.0, ((now or datetime.now()) - datetime.fromisoformat(as_of)).total_seconds())
 
 
 def now_text() -> str:
@@ -86,6 +96,12 @@ class SyncStatus:
     cursor: str = ""
     #: this kiosk's clock minus the central store's at the last sync (None: not known)
     clock_offset_s: float | None = None
+    #: when the last pull completed (roster, revocations and keys as of then; "" never)
+    data_as_of: str = ""
+
+    def data_age_s(self, now: datetime | None = None) -> float | None:
+        """Seconds since the gate's data came from the command; None: never."""
+        return age_s(self.data_as_of, now)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,14 +121,15 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
     with engine.connect() as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
-                                          MISSING, CURSOR, CLOCK_OFFSET)}
+                                          MISSING, CURSOR, CLOCK_OFFSET, DATA_AS_OF)}
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
         last_attempt=meta[LAST_ATTEMPT], last_error=meta[LAST_ERROR],
         last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
         cursor=meta[CURSOR],
-        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None)
+        clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None,
+        data_as_of=meta[DATA_AS_OF])
 
 
 def clock_offset(offset_s: float | None) -> dict[str, str]:

@@ -36,7 +36,7 @@ from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
+from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status, data_age_status
 from kiosk.ui.vm.visitor import VisitorForm
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,8 @@ class KioskApp(App):
         self.sounds = Sounds()
         self.font_path: Path | None = None
         self.camera_state = CAMERA_OFF
+        #: the status bar's data-age warning (catalogue key, values), None: none
+        self._data_age: tuple[str, dict[str, int]] | None = None
         self.sync_loop: Any = None
         self._thermo_state = ReaderState.STOPPED
         self._clear_notice = Clock.create_trigger(lambda _dt: setattr(self, "notice", ""),
@@ -354,21 +356,24 @@ class KioskApp(App):
                            lambda _exc: None)  # logged by the runner; the old settings stay
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
 
-        def work() -> tuple[int, bool | None, float | None, bool | None]:
-            waiting, online, offset_s = sync_status(engine, data_dir, url)
-            return waiting, online, offset_s, sysclock.os_clock_synced()
+        def work() -> tuple[int, bool | None, float | None, float | None, bool | None]:
+            waiting, online, offset_s, age_s = sync_status(engine, data_dir, url)
+            return waiting, online, offset_s, age_s, sysclock.os_clock_synced()
 
         self.runner.submit(work, self._show_status, self.show_error)
 
-    def _show_status(self, status: tuple[int, bool | None, float | None, bool | None]
-                     ) -> None:
-        waiting, online, offset_s, synced = status
+    def _show_status(self, status: tuple[int, bool | None, float | None, float | None,
+                                         bool | None]) -> None:
+        waiting, online, offset_s, age_s, synced = status
         if online is None:
             self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
         elif online and not waiting:
             self.sync_text = self.tr("sync_done")
         else:
             self.sync_text = self.tr("sync_waiting", count=waiting)
+        # the command's data is only expected once the kiosk syncs with it
+        self._data_age = data_age_status(age_s, self.settings.sync.data_max_age_h) \
+            if online is not None else None
         self._update_warning(synced, offset_s)
 
     def _update_warning(self, synced: bool | None, offset_s: float | None = None) -> None:
@@ -389,4 +394,7 @@ class KioskApp(App):
             minutes = max(1, round(abs(offset_s) / 60))
             warnings.append(self.tr("clock_fast" if offset_s > 0 else "clock_slow",
                                     minutes=minutes))
+        if self._data_age is not None:  # a warning only: the gate keeps deciding
+            key, values = self._data_age
+            warnings.append(self.tr(key, None, **values))
         self.warning_text = "  ".join(warnings)

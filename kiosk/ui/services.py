@@ -160,17 +160,19 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
 
 
 def sync_status(engine: Any, data_dir: Path, url: str
-                ) -> tuple[int, bool | None, float | None]:
-    """(events waiting, online?, this kiosk's clock minus the central store's in seconds) -
-    online and the offset are None when sync is not set up or has not measured it."""
+                ) -> tuple[int, bool | None, float | None, float | None]:
+    """(events waiting, online?, this kiosk's clock minus the central store's in seconds,
+    seconds since the roster, revocations and keys came from the command) - online, the
+    offset and the age are None when sync is not set up; the offset when not measured, the
+    age when the gate has never had the command's data."""
     try:
         from kiosk.sync import state
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None, None
+        return outbox_waiting(engine), None, None, None
     st = state.status(engine, data_dir, url)
     if not url or not st.enrolled:
-        return st.pending, None, None
+        return st.pending, None, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
-    return st.pending, online, st.clock_offset_s
+    return st.pending, online, st.clock_offset_s, st.data_age_s()

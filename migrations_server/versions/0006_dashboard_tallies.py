@@ -1,6 +1,6 @@
 """central store: counts kept by ingest for the dashboard (gate_days, gate_hours), each
-pass's last movement (who is out), and the events undone by a correction; filled from the
-events already stored
+pass's last movement (who is out), and the events undone by a correction, filled from the
+events already stored; the data age each kiosk reports
 
 Revision ID: 0006
 Revises: 0005
@@ -67,12 +67,20 @@ def upgrade() -> None:
         sa.Column('local_date', sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint('event_id', name=op.f('pk_undone_events')),
     )
+    # the data age each kiosk reports with its pushes (X-Kiosk-Data-Age)
+    with op.batch_alter_table('devices') as batch:
+        batch.add_column(sa.Column('data_as_of', sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column('data_reported', sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
     # the events stored so far, counted as ingest counts from now on (the one definition)
     from kiosk.server import tallies
     tallies.rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('devices') as batch:
+        batch.drop_column('data_reported')
+        batch.drop_column('data_as_of')
     op.drop_table('undone_events')
     op.drop_index('ix_last_movements_compound_direction_at', table_name='last_movements')
     op.drop_index('ix_last_movements_direction_at', table_name='last_movements')

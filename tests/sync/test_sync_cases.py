@@ -17,7 +17,6 @@ from dashboard_seed import store_events
 from sqlalchemy import Engine, delete, func, select
 from sync_testkit import database_url
 
-from kiosk.server.tallies import KEPT
 from kiosk.server import audit
 from kiosk.server.audit import AUD
 from kiosk.server.cases import (
@@ -33,6 +32,7 @@ from kiosk.server.cases import (
 )
 from kiosk.server.db import open_server_store
 from kiosk.server.ingest import EV
+from kiosk.server.tallies import KEPT
 from kiosk.server.web.settings import DashboardSettings
 
 SHANGHAI = DashboardSettings(ZoneInfo("Asia/Shanghai"))

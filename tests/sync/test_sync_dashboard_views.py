@@ -18,12 +18,12 @@ from dashboard_seed import copy_event, event_like, store_events
 from sqlalchemy import Engine, delete, update
 from sync_testkit import database_url
 
-from kiosk.server.tallies import KEPT
 from kiosk.server import admin
 from kiosk.server.admin import CODES
 from kiosk.server.audit import AUD
 from kiosk.server.db import alembic_config, make_server_engine, open_server_store
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.tallies import KEPT
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
 from kiosk.server.web.settings import DashboardSettings

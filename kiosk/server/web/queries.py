@@ -100,7 +100,7 @@ class GateHealth:
     last_contact: datetime | None
     contact_age: timedelta | None
     silent: bool
-    #: roster, revocations and keys at the gate are older than the limit (no pull since)
+    #: roster, revocations and keys at the gate are older than the limit
     stale: bool
     clock_offset_s: float | None
     clock_off: bool
@@ -109,6 +109,11 @@ class GateHealth:
     last_seq: int
     gaps: str
     active: bool
+    #: how old the gate's roster, revocations and keys are: as the kiosk reported it, or
+    #: (``data_reported`` False: an older kiosk) at least as old as its last contact;
+    #: None: never received (or never in contact)
+    data_age: timedelta | None = None
+    data_reported: bool = False
 
     @property
     def attention(self) -> bool:
@@ -270,13 +275,18 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
     for d in conn.execute(select(DEV).where(*scope.where(DEV))
                           .order_by(DEV.c.compound, DEV.c.checkpoint)):
         age = now - d.last_contact if d.last_contact is not None else None
+        if d.data_reported:  # what the kiosk said at its last push, aged since
+            data_age = now - d.data_as_of if d.data_as_of is not None else None
+        else:  # a kiosk fetches at every contact: its data is at least that old
+            data_age = age
         gates.append(GateHealth(
             d.id, d.compound, d.checkpoint,
             settings.from_server(d.last_contact) if d.last_contact is not None else None,
             age, age is None or age > settings.silent_after,
-            age is None or age > settings.stale_after, d.clock_offset_s,
+            data_age is None or data_age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
-            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active)))
+            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active),
+            data_age, bool(d.data_reported)))
     return gates
 
 

@@ -1,7 +1,11 @@
-"""The dashboard's kept counts (kiosk.server.tallies) equal a recount from the events,
-whatever arrived how: real kiosks syncing to a real ``kiosk serve`` (SQLite and PostgreSQL),
-an undone exit, a batch sent twice, a quota conflict between two gates, a correction stored
-before the movement it undoes, and retention wiping old days."""
+"""What the command's dashboard knows of its gates, with real kiosks syncing to a real
+``kiosk serve`` (SQLite and PostgreSQL).
+
+* The kept counts (kiosk.server.tallies) equal a recount from the events, whatever arrived
+  how: an undone exit, a batch sent twice, a quota conflict between two gates, a correction
+  stored before the movement it undoes, retention wiping old days.
+* Each gate's data age: the kiosk knows how old its roster, revocations and keys are,
+  reports it with its uploads, and the dashboard lists gates whose data is old."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy import Engine, select, update
 from sync_testkit import CentralServer, Kiosk, backend, central, kiosks  # noqa: F401
 
@@ -19,6 +24,9 @@ from kiosk.server.tallies import DAYS, HOURS, KEPT, LAST
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
 from kiosk.server.web.settings import DashboardSettings
+from kiosk.sync import state
+from kiosk.sync.runner import SyncReport
+from kiosk.ui.vm.status import data_age_status
 
 UTC_VIEW = DashboardSettings(ZoneInfo("UTC"))
 
@@ -105,3 +113,50 @@ def test_retention_takes_the_wiped_days_out_of_who_is_out_and_keeps_the_counts(
     assert kept == _mine(_recounted(central.engine), compound)
     assert not kept["last_movements"]
     assert [r[4] for r in kept["gate_days"]] == [0] and [r[5] for r in kept["gate_days"]] == [1]
+
+
+def _health(server: CentralServer, device_id: str) -> queries.GateHealth:
+    with server.engine.connect() as conn:
+        (g,) = [g for g in queries.gate_health(conn, UTC_VIEW, Scope())
+                if g.device_id == device_id]
+    return g
+
+
+def test_each_gate_reports_how_old_its_data_is_and_old_data_is_listed_not_locked(
+        central: CentralServer, kiosks: list[Kiosk]):  # noqa: F811
+    gate1 = kiosks[0]
+    device = gate1.settings.device.id
+    syncer = gate1.syncer()
+    syncer.push(SyncReport())  # before any pull: the gate has nothing from the command
+    never = _health(central, device)
+    assert never.stale and never.data_reported and never.data_age is None
+    assert data_age_status(state.status(gate1.store.engine, gate1.data_dir, "").data_age_s(),
+                           24) == ("data_never", {})
+    gate1.sync()  # pushes (still "never"), then pulls everything
+    age = state.status(gate1.store.engine, gate1.data_dir, "").data_age_s()
+    assert age is not None and age < 60
+    gate1.sync()
+    for _ in range(2):  # the other gate reports data it has just fetched
+        kiosks[1].sync()
+    fresh = _health(central, device)
+    assert not fresh.stale and fresh.data_age is not None
+    assert fresh.data_age < timedelta(minutes=1)
+
+    # the pulls fail for 30 hours while uploads go through (a proxy that blocks one path)
+    state.record(gate1.store.engine, **{state.DATA_AS_OF: (
+        datetime.now() - timedelta(hours=30)).isoformat(timespec="seconds")})
+    assert gate1.check("R1", "out").decision.allowed  # a warning, never a locked gate
+    syncer.push(SyncReport())
+    old = _health(central, device)
+    assert old.stale and old.data_reported and not old.silent
+    assert timedelta(hours=29) < old.data_age < timedelta(hours=31)  # type: ignore[operator]
+    key, values = data_age_status(
+        state.status(gate1.store.engine, gate1.data_dir, "").data_age_s(), 24) or ("", {})
+    assert (key, values) == ("data_old", {"hours": 30})
+    v = queries.view(central.engine, UTC_VIEW, Scope(gate1.compound))
+    assert [g.checkpoint for g in v.stale] == ["gate-1"]
+    # a data age that is no number is refused whole
+    r = httpx.post(central.url + "/api/v1/events", content=b'{"device_id": "%s", "events": []}'
+                   % device.encode(), headers={"Authorization": f"Bearer {gate1.secret}",
+                                               "X-Kiosk-Data-Age": "yesterday"})
+    assert r.status_code == 422 and "x-kiosk-data-age" in r.text
