@@ -138,6 +138,10 @@ _CONFIG = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
                      revalidate_instances="always")
 
 
+#: the highest rule set version an event can name (kiosk.core.rules.MAX_VERSION)
+RULES_VERSION_MAX: Final = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class EventReading:
     """One temperature reading as recorded with its event (°C, 0.01 resolution)."""
@@ -203,12 +207,18 @@ class GateEvent:
     prev_hash: Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64})?$")]
     hash: Sha256
     readings: Annotated[tuple[EventReading, ...], Field(max_length=MAX_READINGS)] = ()
+    # --- fields added later (recipe e): optional, and left out of the JSON form and the
+    # hash while None (LATER_FIELDS), so events recorded before them keep their bytes
+    #: the command's rule set (kiosk.core.rules) the decision was made with; None: the
+    #: kiosk's own settings
+    rules_version: Annotated[int, Field(ge=1, le=RULES_VERSION_MAX)] | None = None
 
     def to_json(self) -> EventJson:
         """The JSON form: the wire, the central store's kept record, the hash body."""
         out = dict(zip(EVENT_FIELDS, _event_values(self), strict=True))
         for n in _ISO_FIELDS:
             out[n] = out[n].isoformat()
+        _drop_unset_later(out)
         out["readings"] = [dict(zip(READING_FIELDS, _reading_values(r), strict=True))
                            for r in self.readings]
         return out
@@ -224,6 +234,18 @@ class GateEvent:
     def reading_rows(self) -> list[tuple[Any, ...]]:
         """The readings' rows, in :data:`READING_FIELDS` order."""
         return [_reading_values(r) for r in self.readings]
+
+
+#: fields added after kiosks were recording: while None they are not in the JSON form nor in
+#: the hash (an older event, or an older kiosk's, has no such key)
+LATER_FIELDS: Final = ("rules_version",)
+
+
+def _drop_unset_later(values: dict[str, Any]) -> dict[str, Any]:
+    for n in LATER_FIELDS:
+        if n in values and values[n] is None:
+            del values[n]
+    return values
 
 
 #: the event's columns, in table order (``readings`` is a table of its own)
@@ -280,7 +302,7 @@ def _from_row(model: type, names: Sequence[str]
         values = dict(zip(names, raw, strict=True))
         for n, f in convs:
             values[n] = f(values[n])
-        return values
+        return _drop_unset_later(values)
 
     return to_json
 
@@ -371,7 +393,8 @@ def event_hash(values: EventJson, readings: Sequence[ReadingJson]) -> str:
     """SHA-256 over ``prev_hash``, the event's non-personal content, the digest of its
     personal fields and its readings: altering or deleting an earlier record breaks every
     later hash, while wiping personal data for retention does not."""
-    body = {k: v for k, v in values.items() if k not in NOT_HASHED}
+    body = {k: v for k, v in values.items()
+            if k not in NOT_HASHED and not (v is None and k in LATER_FIELDS)}
     body["readings"] = readings
     return hashlib.sha256(canonical(body)).hexdigest()
 

@@ -135,7 +135,7 @@ async def current_device(
     found: Device | None = await run_in_threadpool(
         request.app.state.lookup, token, _int_header(request, "x-kiosk-pending"),
         _int_header(request, "x-kiosk-quarantined"), _clock_offset(request),
-        _data_age(request))
+        _data_age(request), _int_header(request, "x-kiosk-rules"))
     if found is None:
         raise _problem(401, "unknown or withdrawn device credential")
     return found
@@ -154,7 +154,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
 
     def lookup(token: str, pending: int | None, quarantined: int | None,
                clock_offset_s: float | None = None,
-               data_age: str | None = None) -> Device | None:
+               data_age: str | None = None, rules_version: int | None = None
+               ) -> Device | None:
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound)
                                .where(DEV.c.secret_hash == sha256_hex(token),
@@ -168,6 +169,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Fas
                 values["quarantined"] = quarantined
             if clock_offset_s is not None:
                 values["clock_offset_s"] = clock_offset_s
+            if rules_version is not None:  # 0: the kiosk's own settings
+                values["rules_version"] = rules_version or None
             if data_age is not None:  # "never" or seconds (checked by _data_age)
                 values["data_reported"] = True
                 values["data_as_of"] = (None if data_age == "never" else

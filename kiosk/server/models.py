@@ -63,6 +63,9 @@ class DeviceRow(ServerBase):
     #: the kiosk has reported its data age (older kiosks do not)
     data_reported: Mapped[bool] = mapped_column(Boolean, default=False,
                                                 server_default=false())
+    #: the command's rule set the kiosk decides with, as it said at its last contact
+    #: (X-Kiosk-Rules; None: its own settings, or an older kiosk)
+    rules_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class EnrolmentCodeRow(ServerBase):
@@ -362,6 +365,16 @@ class LastMovementRow(ServerBase):
     event_id: Mapped[str] = mapped_column(String(36))
 
 
+class OutCountRow(ServerBase):
+    """How many passes of a compound are out, by the day of their last movement (an out):
+    "who is out" counted is the sum over the last 14 days. Kept with last_movements."""
+
+    __tablename__ = "out_counts"
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class UndoneEventRow(ServerBase):
     """An event a correction event (``corrects_event_id``) says did not happen; kept whether
     or not the movement itself has arrived yet, so it is never counted either way."""
@@ -369,3 +382,18 @@ class UndoneEventRow(ServerBase):
     __tablename__ = "undone_events"
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     local_date: Mapped[date] = mapped_column(Date)
+
+
+class RuleSetRow(ServerBase):
+    """A numbered rule set the command published (kiosk.core.rules): its canonical body,
+    signed on the command's machine; sent to every kiosk in /changes (the admin stream)."""
+
+    __tablename__ = "rule_sets"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_utc: Mapped[datetime] = mapped_column(DateTime)
+    body: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(100))
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+    published_by: Mapped[str] = mapped_column(String(100))
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -6,7 +6,9 @@ Three tables, written by ingest in the batch's transaction (``record``):
 * ``gate_days``: per day, compound, gate and recorded reason, the allowed movements in and
   out, the denials and the confirmed fevers (escalated events, whatever the reason);
 * ``gate_hours``: per day, gate and UTC hour, the allowed movements in and out;
-* ``last_movements``: per compound and pass, its newest allowed movement ("who is out").
+* ``last_movements``: per compound and pass, its newest allowed movement ("who is out");
+* ``out_counts``: per compound and day of that movement, the passes whose last movement
+  was out (the overview counts who is out from a few hundred rows).
 
 A correction event (outcome ``undo``, ``corrects_event_id``) says a movement did not
 happen: the movement is taken off (``undone_events`` remembers it, so a movement that
@@ -15,6 +17,8 @@ events (the definition; migration 0006 and ``kiosk serve tallies rebuild`` use i
 tests prove the kept tables equal it.
 
 Rows are upserted in key order, so two batches touching the same rows never deadlock.
+``record`` runs under the compound's change counter lock (ingest takes it first), so the
+last movements of a compound's passes are read and replaced by one batch at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from kiosk.server.models import (
     GateDayRow,
     GateHourRow,
     LastMovementRow,
+    OutCountRow,
     UndoneEventRow,
 )
 from kiosk.store.models import table_of
@@ -43,8 +48,9 @@ DAYS = table_of(GateDayRow)
 HOURS = table_of(GateHourRow)
 LAST = table_of(LastMovementRow)
 UNDONE = table_of(UndoneEventRow)
+OUT = table_of(OutCountRow)
 #: every table this module keeps
-KEPT = (DAYS, HOURS, LAST, UNDONE)
+KEPT = (DAYS, HOURS, LAST, OUT, UNDONE)
 
 #: the outcome of a correction event
 UNDO = "undo"
@@ -126,24 +132,54 @@ def _last_row(r: Any) -> dict[str, Any]:
                 change_id=r["change_id"], local_date=r["local_date"], event_id=r["id"])
 
 
-def _set_last(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Each pass's row becomes the newest of its stored one and ``rows``."""
+def _set_last(conn: Connection, rows: list[dict[str, Any]],
+              drop: Iterable[tuple[str, str]] = ()) -> None:
+    """Each pass's row becomes the newest of its stored one and ``rows``; the passes of
+    ``drop`` lose theirs (an undone last movement) before. ``out_counts`` follows."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         k = (r["compound"], r["pass_number"])
         if k not in newest or (r["at"], r["change_id"]) > (newest[k]["at"],
                                                              newest[k]["change_id"]):
             newest[k] = r
-    if not newest:
+    drop = set(drop)
+    keys = sorted(set(newest) | drop)
+    if not keys:
         return
-    stmt = _upsert(conn, LAST)
-    ex = stmt.excluded
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["compound", "pass_number"],
-        set_={c: ex[c] for c in ("household", "checkpoint", "direction", "at", "change_id",
-                                 "local_date", "event_id")},
-        where=(ex.at > LAST.c.at) | and_(ex.at == LAST.c.at, ex.change_id > LAST.c.change_id)),
-        [newest[k] for k in sorted(newest)])
+    old: dict[tuple[str, str], Any] = {}
+    for compound in sorted({k[0] for k in keys}):
+        numbers = [k[1] for k in keys if k[0] == compound]
+        old.update(((r.compound, r.pass_number), r) for r in conn.execute(
+            select(LAST).where(LAST.c.compound == compound,
+                               LAST.c.pass_number.in_(numbers))))
+    outs: Counter[tuple[str, date]] = Counter()
+    for k in sorted(drop):
+        o = old.pop(k, None)
+        if o is not None:
+            conn.execute(delete(LAST).where(LAST.c.compound == k[0],
+                                            LAST.c.pass_number == k[1]))
+            outs[(k[0], o.local_date)] -= o.direction == "out"
+    write = []
+    for k in sorted(newest):
+        new, o = newest[k], old.get(k)
+        if o is not None and (new["at"], new["change_id"]) <= (o.at, o.change_id):
+            continue
+        write.append(new)
+        if o is not None:
+            outs[(k[0], o.local_date)] -= o.direction == "out"
+        outs[(k[0], new["local_date"])] += new["direction"] == "out"
+    if write:
+        stmt = _upsert(conn, LAST)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["compound", "pass_number"],
+            set_={c: stmt.excluded[c] for c in ("household", "checkpoint", "direction", "at",
+                                                "change_id", "local_date", "event_id")}),
+            write)
+    changed: list[dict[str, Any]] = [
+        dict(compound=c, local_date=d, n=n) for (c, d), n in sorted(outs.items()) if n]
+    _add(conn, OUT, ("compound", "local_date"), changed)
+    if any(r["n"] < 0 for r in changed):
+        _drop_empty(conn, OUT, changed, ("n",))
 
 
 def _latest_movement(conn: Connection, compound: str, pass_number: str,
@@ -204,19 +240,18 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         _drop_empty(conn, DAYS, day_rows, ("moves_in", "moves_out", "denials", "fevers"))
         _drop_empty(conn, HOURS, hour_rows, ("moves_in", "moves_out"))
     _set_last(conn, [_last_row(r) for r in counted if _is_movement(r)])
+    # an undone movement that was its pass's last: the one before it is the last again
+    undone_last = []
     for r in taken:
-        if not _is_movement(r):
-            continue
-        current = conn.execute(select(LAST.c.event_id).where(
-            LAST.c.compound == r["compound"],
-            LAST.c.pass_number == r["pass_number"])).scalar()
-        if current != r["id"]:
-            continue
-        conn.execute(delete(LAST).where(LAST.c.compound == r["compound"],
-                                        LAST.c.pass_number == r["pass_number"]))
-        latest = _latest_movement(conn, r["compound"], r["pass_number"], r["household"])
-        if latest is not None:
-            _set_last(conn, [_last_row(latest._mapping)])
+        if _is_movement(r) and conn.execute(select(LAST.c.event_id).where(
+                LAST.c.compound == r["compound"],
+                LAST.c.pass_number == r["pass_number"])).scalar() == r["id"]:
+            undone_last.append(r)
+    if undone_last:
+        before = [_latest_movement(conn, r["compound"], r["pass_number"], r["household"])
+                  for r in undone_last]
+        _set_last(conn, [_last_row(b._mapping) for b in before if b is not None],
+                  drop=[(r["compound"], r["pass_number"]) for r in undone_last])
 
 
 def _drop_empty(conn: Connection, table: Table, rows: list[dict[str, Any]],
@@ -245,6 +280,7 @@ def forget_before(conn: Connection, day: date) -> None:
     """Retention: the pass numbers of movements before ``day`` are wiped from the events,
     so their "last movement" rows go too (the counts stay)."""
     conn.execute(delete(LAST).where(LAST.c.local_date < day))
+    conn.execute(delete(OUT).where(OUT.c.local_date < day))
 
 
 def rebuild(conn: Connection) -> None:
@@ -294,4 +330,8 @@ def rebuild(conn: Connection) -> None:
             "change_id", "local_date", "event_id"]
     conn.execute(insert(LAST).from_select(
         cols, select(*(ranked.c[c] for c in cols)).where(ranked.c.rn == literal(1))))
+    conn.execute(insert(OUT).from_select(
+        ["compound", "local_date", "n"],
+        select(LAST.c.compound, LAST.c.local_date, func.count()).where(
+            LAST.c.direction == "out").group_by(LAST.c.compound, LAST.c.local_date)))
 

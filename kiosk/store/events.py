@@ -281,6 +281,8 @@ class EventWriter:
             "note": movement.note,
             "prev_hash": last[1] if last is not None else "",
         }
+        if movement.policy.rules_version is not None:  # a later field: absent while None
+            values["rules_version"] = movement.policy.rules_version
         readings = [
             {
                 "event_id": event_id,

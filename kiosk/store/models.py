@@ -234,6 +234,9 @@ class GateEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     #: SHA-256 over prev_hash, the non-personal content, personal_digest and the readings
     hash: Mapped[str] = mapped_column(String(64))
+    #: the command's rule set the decision was made with (kiosk.core.rules); None: the
+    #: kiosk's own settings (added later: not in the hash while None)
+    rules_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReadingRow(Base):
@@ -273,3 +276,16 @@ class RemoteMovementRow(Base):
     local_date: Mapped[date] = mapped_column(Date)
     wall_utc: Mapped[datetime] = mapped_column(DateTime)
     counts_against_quota: Mapped[bool] = mapped_column(Boolean)
+
+
+class RuleSetRow(Base):
+    """A rule set the command published (kiosk.core.rules), kept as it came: stored only
+    when its signature verified, and verified again before it is applied."""
+
+    __tablename__ = "rule_sets"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_utc: Mapped[datetime] = mapped_column(DateTime)
+    body: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime)

@@ -86,6 +86,9 @@ class SyncClient:
         #: "never" (None: not said): sent with every request (X-Kiosk-Data-Age), so the
         #: dashboard lists gates holding old data, quiet ones too
         self.data_age: str | None = None
+        #: the command's rule set this kiosk decides with (0: its own settings; None: not
+        #: said): sent with every request (X-Kiosk-Rules), shown per gate on the dashboard
+        self.rules_version: int | None = None
         self._clock = clock
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
@@ -106,6 +109,8 @@ class SyncClient:
         headers = {**kwargs.pop("headers", {}), "X-Kiosk-Clock": self._clock().isoformat()}
         if self.data_age is not None:
             headers["X-Kiosk-Data-Age"] = self.data_age
+        if self.rules_version is not None:
+            headers["X-Kiosk-Rules"] = str(self.rules_version)
         try:
             response = self._http.request(method, API + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

@@ -90,6 +90,8 @@ class KioskApp(App):
     duty_text = StringProperty("")
     #: where the time comes from, when it is not a synchronised clock (not a warning)
     clock_text = StringProperty("")
+    #: the command's rule set the gate decides with ("" when none: its own settings)
+    rules_text = StringProperty("")
     #: a short-lived answer to a tap that cannot act now (cleared after NOTICE_S)
     notice = StringProperty("")
 
@@ -356,15 +358,20 @@ class KioskApp(App):
                            lambda _exc: None)  # logged by the runner; the old settings stay
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
 
-        def work() -> tuple[int, bool | None, float | None, float | None, bool | None]:
+        gate = self.gate
+
+        def work() -> tuple[int, bool | None, float | None, float | None, bool | None,
+                            int | None]:
             waiting, online, offset_s, age_s = sync_status(engine, data_dir, url)
-            return waiting, online, offset_s, age_s, sysclock.os_clock_synced()
+            return (waiting, online, offset_s, age_s, sysclock.os_clock_synced(),
+                    gate.policy.rules_version)
 
         self.runner.submit(work, self._show_status, self.show_error)
 
     def _show_status(self, status: tuple[int, bool | None, float | None, float | None,
-                                         bool | None]) -> None:
-        waiting, online, offset_s, age_s, synced = status
+                                         bool | None, int | None]) -> None:
+        waiting, online, offset_s, age_s, synced, version = status
+        self.rules_text = "" if version is None else self.tr("rules_version", version=version)
         if online is None:
             self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
         elif online and not waiting:

@@ -1,6 +1,6 @@
 """central store: counts kept by ingest for the dashboard (gate_days, gate_hours), each
 pass's last movement (who is out), and the events undone by a correction, filled from the
-events already stored; the data age each kiosk reports
+events already stored; the data age and rule set each kiosk reports; the command's signed rule sets
 
 Revision ID: 0006
 Revises: 0005
@@ -62,26 +62,52 @@ def upgrade() -> None:
     op.create_index('ix_last_movements_compound_direction_at', 'last_movements',
                     ['compound', 'direction', 'at'], unique=False)
     op.create_table(
+        'out_counts',
+        sa.Column('compound', sa.String(length=40), nullable=False),
+        sa.Column('local_date', sa.Date(), nullable=False),
+        sa.Column('n', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('compound', 'local_date', name=op.f('pk_out_counts')),
+    )
+    op.create_table(
         'undone_events',
         sa.Column('event_id', sa.String(length=36), nullable=False),
         sa.Column('local_date', sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint('event_id', name=op.f('pk_undone_events')),
     )
-    # the data age each kiosk reports with its pushes (X-Kiosk-Data-Age)
+    # what each kiosk reports with its requests: data age (X-Kiosk-Data-Age), rule set
     with op.batch_alter_table('devices') as batch:
         batch.add_column(sa.Column('data_as_of', sa.DateTime(), nullable=True))
         batch.add_column(sa.Column('data_reported', sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
+        batch.add_column(sa.Column('rules_version', sa.Integer(), nullable=True))
+    # versioned rule sets the command publishes, signed
+    op.create_table(
+        'rule_sets',
+        sa.Column('version', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('effective_utc', sa.DateTime(), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.Column('key_id', sa.String(length=16), nullable=False),
+        sa.Column('signature', sa.String(length=100), nullable=False),
+        sa.Column('published_at', sa.DateTime(), nullable=False),
+        sa.Column('published_by', sa.String(length=100), nullable=False),
+        sa.Column('change_id', sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint('version', name=op.f('pk_rule_sets')),
+    )
+    op.create_index(op.f('ix_rule_sets_change_id'), 'rule_sets', ['change_id'], unique=False)
     # the events stored so far, counted as ingest counts from now on (the one definition)
     from kiosk.server import tallies
     tallies.rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_rule_sets_change_id'), table_name='rule_sets')
+    op.drop_table('rule_sets')
     with op.batch_alter_table('devices') as batch:
+        batch.drop_column('rules_version')
         batch.drop_column('data_reported')
         batch.drop_column('data_as_of')
     op.drop_table('undone_events')
+    op.drop_table('out_counts')
     op.drop_index('ix_last_movements_compound_direction_at', table_name='last_movements')
     op.drop_index('ix_last_movements_direction_at', table_name='last_movements')
     op.drop_table('last_movements')

@@ -20,7 +20,7 @@ from sync_testkit import CentralServer, Kiosk, backend, central, kiosks  # noqa:
 from kiosk.server import retention, tallies
 from kiosk.server.db import Partitions
 from kiosk.server.ingest import EV, Ingest
-from kiosk.server.tallies import DAYS, HOURS, KEPT, LAST
+from kiosk.server.tallies import DAYS, HOURS, KEPT, LAST, OUT
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
 from kiosk.server.web.settings import DashboardSettings
@@ -106,7 +106,7 @@ def test_retention_takes_the_wiped_days_out_of_who_is_out_and_keeps_the_counts(
     old = date.today() - timedelta(days=40)
     Partitions(central.engine).ensure([old])
     with central.engine.begin() as conn:  # as if it had happened 40 days ago
-        for t in (EV, DAYS, HOURS, LAST):
+        for t in (EV, DAYS, HOURS, LAST, OUT):
             conn.execute(update(t).where(t.c.compound == compound).values(local_date=old))
     retention.purge(central.engine, 28, now=datetime.now() + timedelta(seconds=1))
     kept = _mine(_kept(central.engine), compound)

@@ -21,7 +21,7 @@ from sqlalchemy.sql import ColumnElement
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server.ingest import DEV, EV, FI
-from kiosk.server.tallies import DAYS, HOURS, LAST
+from kiosk.server.tallies import DAYS, HOURS, LAST, OUT
 from kiosk.server.web.settings import DashboardSettings
 
 #: "who is out" looks this far back (older exits are not "out", they are missing records)
@@ -251,9 +251,17 @@ def _out_now(scope: Scope, today: date) -> list[ColumnElement[bool]]:
 
 
 def out_now_counts(conn: Connection, scope: Scope, today: date) -> dict[str, int]:
-    rows = conn.execute(select(LAST.c.compound, func.count())
-                        .where(*_out_now(scope, today)).group_by(LAST.c.compound)).all()
-    return {r[0]: int(r[1]) for r in rows}
+    """Who is out, counted per compound: from out_counts (a row per compound and day), or
+    for one gate from its rows of last_movements."""
+    if scope.checkpoint is not None:
+        rows = conn.execute(select(LAST.c.compound, func.count())
+                            .where(*_out_now(scope, today)).group_by(LAST.c.compound)).all()
+    else:
+        rows = conn.execute(
+            select(OUT.c.compound, func.sum(OUT.c.n))
+            .where(OUT.c.local_date >= today - timedelta(days=OUT_DAYS), *scope.where(OUT))
+            .group_by(OUT.c.compound)).all()
+    return {r[0]: int(r[1]) for r in rows if r[1]}
 
 
 def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, today: date,
