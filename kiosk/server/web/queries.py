@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.sql import ColumnElement
@@ -21,6 +21,7 @@ from sqlalchemy.sql import ColumnElement
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.rules import RULES
 from kiosk.server.tallies import DAYS, HOURS, LAST, OUT
 from kiosk.server.web.settings import DashboardSettings
 
@@ -114,6 +115,8 @@ class GateHealth:
     #: None: never received (or never in contact)
     data_age: timedelta | None = None
     data_reported: bool = False
+    #: the command's rule set the gate said it decides with (None: its own settings)
+    rules_version: int | None = None
 
     @property
     def attention(self) -> bool:
@@ -177,6 +180,8 @@ class View:
     hourly: list[Hourly]
     days: list[DayCount]
     recent: list[Movement] = field(default_factory=list)
+    #: the highest rule set version whose moment has come (None: none published)
+    rules_in_force: int | None = None
 
     @property
     def total(self) -> Tally:
@@ -294,7 +299,7 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
             data_age is None or data_age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
             ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active),
-            data_age, bool(d.data_reported)))
+            data_age, bool(d.data_reported), d.rules_version))
     return gates
 
 
@@ -374,4 +379,6 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
             findings=[Finding(settings.from_server(f.at), f.kind, f.compound, f.checkpoint,
                               f.seq, f.detail) for f in findings],
             hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
-            recent=recent)
+            recent=recent,
+            rules_in_force=conn.execute(select(func.max(RULES.c.version)).where(
+                RULES.c.effective_utc <= datetime.now(UTC).replace(tzinfo=None))).scalar())
