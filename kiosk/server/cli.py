@@ -253,7 +253,8 @@ def serve_rules() -> None:
 @click.option("--key-id", required=True, help="Its id, published with kiosk serve trust.")
 @click.option("--effective", required=True, help="When it takes effect, in the command's "
               "zone (--timezone): 2026-12-01T08:00.")
-@click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True)
+@click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True,
+              help="IANA zone of --effective when it has no offset.")
 @click.option("--fever", type=float, default=DEFAULT_FEVER_THRESHOLD_C, show_default=True,
               help="Fever threshold, °C.")
 @click.option("--offset", type=float, default=0.0, show_default=True,

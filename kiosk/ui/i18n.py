@@ -105,7 +105,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "clock_untrusted": ("时间：本机时钟", "Local clock"),
     "clock_fast": ("时钟快 {minutes} 分钟！", "Clock {minutes} min fast!"),
     "clock_slow": ("时钟慢 {minutes} 分钟！", "Clock {minutes} min slow!"),
-    "rules_version": ("规则 v{version}", "Rules v{version}"),
+    "rules_version": ("规则v{version}", "v{version}"),
     "data_old": ("名单/吊销/密钥 {hours} 小时未更新", "Roster, revocations, keys {hours} h old"),
     "data_never": ("未收到指挥部名单/密钥", "No roster or keys from the command yet"),
     "no_font": ("未找到中文字体，姓名可能显示为方框", "No Chinese font: names may show as boxes"),

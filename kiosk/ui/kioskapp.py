@@ -90,7 +90,8 @@ class KioskApp(App):
     duty_text = StringProperty("")
     #: where the time comes from, when it is not a synchronised clock (not a warning)
     clock_text = StringProperty("")
-    #: the command's rule set the gate decides with ("" when none: its own settings)
+    #: the command's rule set the gate decides with ("" when none: its own settings), shown
+    #: after the sync state
     rules_text = StringProperty("")
     #: a short-lived answer to a tap that cannot act now (cleared after NOTICE_S)
     notice = StringProperty("")
@@ -373,11 +374,14 @@ class KioskApp(App):
         waiting, online, offset_s, age_s, synced, version = status
         self.rules_text = "" if version is None else self.tr("rules_version", version=version)
         if online is None:
-            self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
+            sync = self.tr("sync_off")  # nothing to send: the count says nothing
         elif online and not waiting:
-            self.sync_text = self.tr("sync_done")
+            sync = self.tr("sync_done")
         else:
-            self.sync_text = self.tr("sync_waiting", count=waiting)
+            sync = self.tr("sync_waiting", count=waiting)
+        # the command's rule set beside the sync state (a label of its own would take the
+        # bar's spacing even when empty)
+        self.sync_text = f"{sync} {self.rules_text}" if self.rules_text else sync
         # the command's data is only expected once the kiosk syncs with it
         self._data_age = data_age_status(age_s, self.settings.sync.data_max_age_h) \
             if online is not None else None
