@@ -311,10 +311,11 @@ def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: 
         .where(HOURS.c.local_date == today, *scope.where(HOURS))).all()
     per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
         lambda: {"in": [0] * 24, "out": [0] * 24})
+    local = [settings.utc_hour_to_local(today, h) for h in range(24)]
     for compound, checkpoint, utc_hour, ins, outs in rows:
-        local = settings.utc_hour_to_local(today, int(utc_hour))
-        per[(compound, checkpoint)]["in"][local] += int(ins)
-        per[(compound, checkpoint)]["out"][local] += int(outs)
+        gate = per[(compound, checkpoint)]
+        gate["in"][local[utc_hour]] += ins
+        gate["out"][local[utc_hour]] += outs
     return [Hourly(c, g, tuple(v["in"]), tuple(v["out"])) for (c, g), v in sorted(per.items())]
 
 
