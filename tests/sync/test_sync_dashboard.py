@@ -106,6 +106,11 @@ def _check_and_shoot(browser: Any, name: str) -> None:
         inner = browser.execute_script("return window.innerWidth")
         assert scroll <= inner, f"{name} at {size}: {scroll} px wide in {inner}; see {path}"
         assert CJK.search(browser.find_element("tag name", "body").text), name
+        # the stylesheet is applied (a Content-Security-Policy that blocks it leaves the
+        # page bare, with wide tables running off a phone's screen)
+        sheets = browser.execute_script(
+            "return [...document.styleSheets].filter(s => s.cssRules.length).length")
+        assert sheets >= 1, f"{name} at {size}: no stylesheet applied; see {path}"
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
