@@ -177,6 +177,7 @@ class View:
     out_first: list[Outside]
     gates: list[GateHealth]
     findings: list[Finding]
+    #: per gate; for the district, one row of every gate together
     hourly: list[Hourly]
     days: list[DayCount]
     recent: list[Movement] = field(default_factory=list)
@@ -305,17 +306,24 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
 
 def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
             ) -> list[Hourly]:
+    """Per gate of a compound; for the district one row, all gates together (the overview
+    shows only the total: 24 rows read instead of one per gate and hour)."""
+    per_gate = scope.compound is not None
+    gate_cols = (HOURS.c.compound, HOURS.c.checkpoint) if per_gate else ()
     rows = conn.execute(
-        select(HOURS.c.compound, HOURS.c.checkpoint, HOURS.c.hour, HOURS.c.moves_in,
-               HOURS.c.moves_out)
-        .where(HOURS.c.local_date == today, *scope.where(HOURS))).all()
+        select(*gate_cols, HOURS.c.hour, func.sum(HOURS.c.moves_in),
+               func.sum(HOURS.c.moves_out))
+        .where(HOURS.c.local_date == today, *scope.where(HOURS))
+        .group_by(*gate_cols, HOURS.c.hour)).all()
     per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
         lambda: {"in": [0] * 24, "out": [0] * 24})
     local = [settings.utc_hour_to_local(today, h) for h in range(24)]
-    for compound, checkpoint, utc_hour, ins, outs in rows:
+    for row in rows:
+        compound, checkpoint = (row[0], row[1]) if per_gate else ("", "")
+        utc_hour, ins, outs = row[-3:]
         gate = per[(compound, checkpoint)]
-        gate["in"][local[utc_hour]] += ins
-        gate["out"][local[utc_hour]] += outs
+        gate["in"][local[utc_hour]] += int(ins)
+        gate["out"][local[utc_hour]] += int(outs)
     return [Hourly(c, g, tuple(v["in"]), tuple(v["out"])) for (c, g), v in sorted(per.items())]
 
 
