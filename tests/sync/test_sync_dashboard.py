@@ -281,7 +281,14 @@ def test_a_compound_user_sees_only_their_compound_however_they_ask(
     with _signed_in(central, "东湖组长") as web:
         r = web.get("/", follow_redirects=False)
         assert r.headers["location"] == "/compound?name=%E4%B8%9C%E6%B9%96%E5%B0%8F%E5%8C%BA"
-        assert web.get("/compound?name=东湖小区").status_code == 200
+        own = web.get("/compound?name=东湖小区")
+        assert own.status_code == 200
+        # the rules each gate runs: their own gates only, and nothing to publish them with
+        # (rule sets are signed with the command's key on its own machine)
+        assert 'id="rules-in-force"' in own.text and "西门" not in own.text
+        assert "<form" not in own.text.split('id="devices"')[1].split("</section>")[0]
+        for path in ("/rules", "/rules/publish"):
+            assert web.post(path, data={"version": "9"}).status_code in (404, 405)
         for page in ("/compound?name=西苑小区", "/gate?compound=西苑小区&name=西门",
                      "/out?compound=西苑小区"):
             r = web.get(page)
