@@ -8,7 +8,9 @@ Starts a throw-away PostgreSQL cluster (the test kit's; fsync off while loading,
 not change read times), migrates a central store, enrols 365 gates in 73 compounds, and fills
 ``events`` inside PostgreSQL (INSERT ... SELECT from generate_series, per day's partition:
 faster than COPY from Python, no rows through the client). Sizes are cumulative: each step
-adds events spread over the same 14 days, ANALYZEs, then times what each page reads
+adds events spread over the same 14 days, recounts the dashboard's kept counts from them
+(kiosk.server.tallies.rebuild, as migration 0006 does; ingest keeps them event by event),
+ANALYZEs, then times what each page reads
 (kiosk.server.web.queries.view and the open fever cases; rendering is not included):
 
 * the overview (the district), a compound, a gate, the first page of "who is out", and
