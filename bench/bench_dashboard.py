@@ -8,7 +8,9 @@ Starts a throw-away PostgreSQL cluster (the test kit's; fsync off while loading,
 not change read times), migrates a central store, enrols 365 gates in 73 compounds, and fills
 ``events`` inside PostgreSQL (INSERT ... SELECT from generate_series, per day's partition:
 faster than COPY from Python, no rows through the client). Sizes are cumulative: each step
-adds events spread over the same 14 days, ANALYZEs, then times what each page reads
+adds events spread over the same 14 days, recounts the dashboard's kept counts from them
+(kiosk.server.tallies.rebuild, as migration 0006 does; ingest keeps them event by event),
+ANALYZEs, then times what each page reads
 (kiosk.server.web.queries.view and the open fever cases; rendering is not included):
 
 * the overview (the district), a compound, a gate, the first page of "who is out", and
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sync"))
 from sqlalchemy import Engine, insert, text  # noqa: E402
 from sync_testkit import PostgresCluster, postgres_bin  # noqa: E402
 
-from kiosk.server import cases  # noqa: E402
+from kiosk.server import cases, tallies  # noqa: E402
 from kiosk.server.db import Partitions, open_server_store  # noqa: E402
 from kiosk.server.ingest import DEV  # noqa: E402
 from kiosk.server.web import queries  # noqa: E402
@@ -95,6 +97,18 @@ def _fill(engine: Engine, n: int, base: int) -> float:
     return time.perf_counter() - t0
 
 
+def _recount(engine: Engine) -> float:
+    """The kept counts of every event loaded (ingest keeps them event by event; bulk-loaded
+    rows are counted as migration 0006 counts the events already stored)."""
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        tallies.rebuild(conn)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for t in tallies.KEPT:
+            conn.execute(text(f"ANALYZE {t.name}"))
+    return time.perf_counter() - t0
+
+
 def _time(fn: object, runs: int) -> tuple[float, float]:
     assert callable(fn)
     fn()  # warm
@@ -132,16 +146,17 @@ def main() -> None:
             "out count": lambda: _out_count(engine),
         }
         have = 0
-        print(f"{'events':>11} {'load s':>7}  " + "  ".join(
+        print(f"{'events':>11} {'load s':>7} {'count s':>7}  " + "  ".join(
             f"{p:>20}" for p in pages) + "   (p50 / p95 ms)")
         for size in (int(s) for s in args.events.split(",")):
             load = _fill(engine, size - have, have)
+            recount = _recount(engine)
             have = size
             cols = []
             for fn in pages.values():
                 p50, p95 = _time(fn, args.runs)
                 cols.append(f"{p50:9.0f} / {p95:8.0f}")
-            print(f"{size:>11,} {load:7.0f}  " + "  ".join(cols), flush=True)
+            print(f"{size:>11,} {load:7.0f} {recount:7.0f}  " + "  ".join(cols), flush=True)
         engine.dispose()
     finally:
         cluster.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -49,6 +49,7 @@ from kiosk.store.roster import (
     last_direction,
     search_residents,
 )
+from kiosk.store.rules import active as active_rules
 from kiosk.store.volunteers import actor_name
 
 #: most people one search lists (a unit's rooms fit; a vaguer query must be narrowed)
@@ -167,7 +168,18 @@ class Gate:
 
     @property
     def policy(self) -> Policy:
-        return self._rules[1]
+        """The policy of the next decision: the settings' with the command's rule set in
+        force now, if one verifies (kiosk.store.rules)."""
+        settings, policy = self._rules
+        with self.store.engine.connect() as conn:
+            return self._in_force(conn, settings, policy, self._clock())
+
+    @staticmethod
+    def _in_force(conn: Any, settings: Settings, policy: Policy, clock: ClockSample
+                  ) -> Policy:
+        rules = active_rules(conn, datetime.fromtimestamp(clock.wall_s, UTC)
+                             .replace(tzinfo=None))
+        return policy if rules is None else rules.policy_for(policy, settings.checkpoint.id)
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings (an admin save, a policy the sync downloaded) from the next
@@ -307,6 +319,8 @@ class Gate:
             self._check_direction(settings, direction)
             clock = self._clock()
             now = datetime.fromtimestamp(clock.wall_s)
+            # the command's rule set in force at this moment, read in this transaction
+            policy = self._in_force(conn, settings, policy, clock)
             gate_pass = found.gate_pass if found else None
             household = gate_pass.household if gate_pass else None
             exit_days = _exit_days(conn, gate_pass, now, policy)
@@ -349,6 +363,7 @@ class Gate:
             if row is None or row.device_id != settings.device.id:
                 raise GateError("no such movement at this kiosk")
             clock = self._clock()
+            policy = self._in_force(conn, settings, policy, clock)
             age = clock.monotonic_s - row.monotonic_s if row.boot_id == clock.boot_id else None
             refusal = undo_refusal(row.outcome, row.corrects_event_id, bool(row.undone), age)
             if refusal is not None:
@@ -424,6 +439,8 @@ class Gate:
         settings, policy = self._rules
         self._check_direction(settings, direction)
         clock = self._clock()
+        with self.store.engine.connect() as conn:
+            policy = self._in_force(conn, settings, policy, clock)
         decision = decide_visitor(direction, readings, datetime.fromtimestamp(clock.wall_s),
                                   policy)
         movement = Movement(

@@ -76,6 +76,9 @@ class SyncSettings:
     #: believe a hub found by mDNS that speaks plain HTTP (a closed LAN you trust only: the
     #: device's credential travels with every request)
     lan_http: bool = False
+    #: hours after which the roster, revocations and keys the gate holds are shown as old
+    #: (a warning in the status bar; the gate keeps working)
+    data_max_age_h: int = 24
 
 
 #: where removable media (USB sticks) are mounted, as glob patterns of mount points
@@ -185,6 +188,8 @@ class Settings:
         for key in ("leader_name", "leader_phone", "observation_point"):
             if len(getattr(self.fever, key)) > FEVER_TEXT_MAX:
                 raise SettingsError(f"fever.{key} is at most {FEVER_TEXT_MAX} characters")
+        if not 1 <= self.sync.data_max_age_h <= 24 * 365:
+            raise SettingsError("sync.data_max_age_h must be between 1 and 8760 hours")
 
 
 def default_data_dir() -> Path:

@@ -202,3 +202,34 @@ def test_the_signature_is_outside_the_hash_and_absent_from_an_unsigned_events_js
     assert signature_ok(public_key(key.public_hex), signed["hash"], signed["signature"])
     assert typed_event(signed).to_json() == signed
     assert verify_chain(gate.store.engine, signed["device_id"]) == []
+
+
+def test_a_later_field_is_hashed_when_set_and_absent_before(gate: Gate) -> None:
+    """rules_version (recipe e): an event made without a rule set has no such key in any
+    form, so events from before keep their bytes; one made with it carries it, reads back
+    the same every way, and a changed version no longer matches the hash."""
+    from datetime import datetime
+
+    from kiosk.core import rules
+    from kiosk.core.passcode import generate_key_pair, public_key_to_hex
+    from kiosk.server.ingest import Invalid
+    from kiosk.store import rules as kept
+    from kiosk.store.passkeys import trust_key
+
+    gate.check("R0001", [make_reading(36.5)])
+    private, public = generate_key_pair()
+    trust_key(gate.store.engine, "CMD1", public_key_to_hex(public))
+    v4 = rules.RuleSet(4, datetime(2000, 1, 1), 37.3, 0.0, 1, 2)
+    kept.keep(gate.store.engine, [rules.sign(v4, private, "CMD1")])
+    gate.check("R0001", [make_reading(36.5)])
+    before, after = _events(gate)
+    assert "rules_version" not in before and after["rules_version"] == 4
+    for posted in (before, after):
+        event = typed_event(wire.loads(wire.dumps(posted)))
+        assert event.to_json() == posted
+        check_event(event, event.device_id)
+    assert verify_chain(gate.store.engine, gate.settings.device.id) == []
+    with pytest.raises(Invalid, match="altered"):
+        check_event({**after, "rules_version": 5}, after["device_id"])
+    with pytest.raises(Invalid, match="altered"):
+        check_event({**before, "rules_version": 4}, before["device_id"])

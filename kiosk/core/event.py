@@ -180,6 +180,10 @@ _CONFIG: Final[dict[str, Any]] = {"strict": True, "extra": "forbid", "allow_inf_
                                   "revalidate_instances": "always"}
 
 
+#: the highest rule set version an event can name (kiosk.core.rules.MAX_VERSION)
+RULES_VERSION_MAX: Final = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class EventReading:
     """One temperature reading as recorded with its event (°C, 0.01 resolution)."""
@@ -249,6 +253,9 @@ class GateEvent:
     #: the kiosk's Ed25519 signature of ``hash`` (kiosk.core.signing); None on events
     #: recorded before the kiosk had its key. Not hashed: it signs the hash.
     signature: Signature | None = None
+    #: the command's rule set (kiosk.core.rules) the decision was made with; None: the
+    #: kiosk's own settings
+    rules_version: Annotated[int, Ge(1), Le(RULES_VERSION_MAX)] | None = None
     readings: Annotated[tuple[EventReading, ...], MaxLen(MAX_READINGS)] = ()
 
     def to_json(self) -> EventJson:

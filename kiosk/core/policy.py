@@ -53,6 +53,9 @@ class Policy:
     hours: dict[PassKind, HourWindow] = field(default_factory=dict)
     #: seconds a thermometer reading stays good for the person just identified
     reading_max_age_s: float = 3.0
+    #: the command's rule set these rules come from (kiosk.core.rules); None: the kiosk's
+    #: own settings
+    rules_version: int | None = None
 
     def quota_applies(self, kind: PassKind) -> bool:
         return self.quota_outings > 0 and kind not in self.quota_exempt_kinds

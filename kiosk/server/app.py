@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,6 +95,23 @@ def _int_header(request: Request, name: str) -> int | None:
     return int(value)
 
 
+#: the oldest data age a kiosk may report (seconds; ten years)
+MAX_DATA_AGE_S = 10 * 365 * 86400
+
+
+def _data_age(request: Request) -> str | None:
+    """``X-Kiosk-Data-Age``: seconds since the kiosk's roster, revocations and keys came
+    from the command, or ``never``; None when absent (an older kiosk), 422 when neither."""
+    value = request.headers.get("x-kiosk-data-age")
+    if value is None or value == "never":
+        return value
+    if not (value.isascii() and value.isdigit() and len(value) <= 10
+            and int(value) <= MAX_DATA_AGE_S):
+        raise _problem(422, f"x-kiosk-data-age must be 'never' or whole seconds from 0 to "
+                            f"{MAX_DATA_AGE_S}")
+    return value
+
+
 def _problem(status: int, detail: str) -> HTTPException:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return HTTPException(status_code=status, detail=detail, headers=headers)
@@ -131,7 +148,8 @@ async def current_device(
         raise _problem(401, "no device credential: enrol the kiosk first")
     found: Device | None = await run_in_threadpool(
         request.app.state.lookup, token, _int_header(request, "x-kiosk-pending"),
-        _int_header(request, "x-kiosk-quarantined"), _clock_offset(request))
+        _int_header(request, "x-kiosk-quarantined"), _clock_offset(request),
+        _data_age(request), _int_header(request, "x-kiosk-rules"))
     if found is None:
         raise _problem(401, "unknown or withdrawn device credential")
     return found
@@ -173,7 +191,9 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
     app.state.engine = engine
 
     def lookup(token: str, pending: int | None, quarantined: int | None,
-               clock_offset_s: float | None = None) -> Device | None:
+               clock_offset_s: float | None = None,
+               data_age: str | None = None, rules_version: int | None = None
+               ) -> Device | None:
         with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             row = conn.execute(select(DEV.c.id, DEV.c.checkpoint, DEV.c.compound, DEV.c.role)
                                .where(DEV.c.secret_hash == sha256_hex(token),
@@ -187,6 +207,13 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                 values["quarantined"] = quarantined
             if clock_offset_s is not None:
                 values["clock_offset_s"] = clock_offset_s
+            if rules_version is not None:  # 0: the kiosk's own settings
+                values["rules_version"] = rules_version or None
+            if data_age is not None:  # "never" or seconds (checked by _data_age)
+                values["data_reported"] = True
+                values["data_as_of"] = (None if data_age == "never" else
+                                        values["last_contact"]
+                                        - timedelta(seconds=int(data_age)))
             conn.execute(update(DEV).where(DEV.c.id == row.id).values(**values))
             return Device(row.id, row.checkpoint, row.compound, row.role)
 

@@ -2,7 +2,8 @@
 
 The cursor is two change ids, ``ADMIN.COMPOUND``: what the command published (roster and
 volunteers of the kiosk's compound, revocations, pass keys, policy) and the movements
-recorded at the other gates of its compound. Pages are ordered by change id, so a kiosk
+recorded at the other gates of its compound; the command's signed rule sets travel in the
+first stream. Pages are ordered by change id, so a kiosk
 that crashes half way just asks again from the cursor it last stored.
 """
 
@@ -18,6 +19,7 @@ from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
 from kiosk.server.cases import for_gate
 from kiosk.server.hub import HM, district_devices
 from kiosk.server.ingest import EV, UNDONE
+from kiosk.server.rules import RULES
 
 #: movements older than this are no use to a gate (quota windows are a few days)
 MOVEMENT_DAYS = 14
@@ -73,6 +75,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             ("pass_keys", KEYS, ()),
             ("policy", POLICY, ()),
             ("volunteers", VOLUNTEERS, (VOLUNTEERS.c.compound == compound,)),
+            ("rules", RULES, ()),
         ):
             rows = _since(conn, table, cursor.admin, limit, *where)
             more |= len(rows) == limit
@@ -82,7 +85,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             more = True
             admin_rows = admin_rows[:limit]
         out: dict[str, Any] = {"roster": [], "revocations": [], "pass_keys": [], "policy": {},
-                               "volunteers": []}
+                               "volunteers": [], "rules": []}
         for _, kind, r in admin_rows:
             if kind == "roster":
                 out["roster"].append({
@@ -96,6 +99,9 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             elif kind == "pass_keys":
                 out["pass_keys"].append({"key_id": r.key_id, "public_key_hex": r.public_key_hex,
                                          "active": r.active})
+            elif kind == "rules":  # signed by the command: the kiosk checks, not trusts
+                out["rules"].append({"body": r.body, "key_id": r.key_id,
+                                     "signature": r.signature})
             elif kind == "volunteers":
                 out["volunteers"].append({"name": r.name, "role": r.role,
                                           "pin_hash": r.pin_hash, "active": r.active})

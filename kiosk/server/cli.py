@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
 from sqlalchemy import Engine
 
 from kiosk.clibase import Context, fail
+from kiosk.core.policy import DEFAULT_FEVER_THRESHOLD_C
 from kiosk.server import admin
 from kiosk.server.app import (
     BODY_TIMEOUT_ENV,
@@ -278,6 +279,88 @@ def serve_policy(ctx: click.Context, key: str, value: str) -> None:
     except admin.AdminError as exc:
         fail(str(exc))
     click.echo(f"{key} = {value}")
+
+
+@serve.group("rules")
+def serve_rules() -> None:
+    """The command's versioned rule sets (signed; sent to every kiosk)."""
+
+
+@serve_rules.command("publish")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The command's private key (PEM, as made by kiosk passes "
+              "keygen; password in $KIOSK_KEY_PASSWORD if it has one). It signs here and "
+              "never goes to the store.")
+@click.option("--key-id", required=True, help="Its id, published with kiosk serve trust.")
+@click.option("--effective", required=True, help="When it takes effect, in the command's "
+              "zone (--timezone): 2026-12-01T08:00.")
+@click.option("--timezone", "zone", envvar=TZ_ENV, default=DEFAULT_ZONE, show_default=True,
+              help="IANA zone of --effective when it has no offset.")
+@click.option("--fever", type=float, default=DEFAULT_FEVER_THRESHOLD_C, show_default=True,
+              help="Fever threshold, °C.")
+@click.option("--offset", type=float, default=0.0, show_default=True,
+              help="Forehead offset added to readings, °C.")
+@click.option("--quota", default="1/2", show_default=True,
+              help="N/M: N outings per household in M days (0/1: no quota).")
+@click.option("--hours", multiple=True, metavar="KIND=HH:MM-HH:MM",
+              help="Hours a pass kind may pass, e.g. supplier=06:00-20:00 (repeatable).")
+@click.option("--admit", multiple=True, metavar="GATE=KIND,KIND",
+              help="The kinds a gate admits, e.g. 北门=resident,worker (repeatable; a gate "
+                   "not named admits every kind).")
+@click.pass_context
+def serve_rules_publish(ctx: click.Context, key: Path, key_id: str, effective: str,
+                        zone: str, fever: float, offset: float, quota: str,
+                        hours: tuple[str, ...], admit: tuple[str, ...]) -> None:
+    """Sign the next version of the rules and send it to every kiosk. Every rule is given
+    (a version is a whole rule set, not a change)."""
+    from kiosk.core import rules as core
+    from kiosk.core.passcode import private_key_from_pem
+    from kiosk.server import rules
+
+    engine = _engine(ctx)
+    try:
+        when = datetime.fromisoformat(effective)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=zone_named(zone))
+        n, m = (int(p) for p in quota.split("/"))
+        windows = {}
+        for h in hours:
+            kind, _, text = h.partition("=")
+            windows[core.kind_named(kind, "--hours")] = core.window(text)
+        kinds = {}
+        for a in admit:
+            gate, _, names = a.partition("=")
+            kinds[gate] = frozenset(core.kind_named(k, f"--admit {gate}")
+                                    for k in names.split(",") if k)
+        body = core.RuleSet(
+            rules.next_version(engine), when.astimezone(UTC).replace(tzinfo=None),
+            fever, offset, n, m, windows, kinds).body()
+        core.parse(body)  # every rule within its limits
+    except (ValueError, BadZone) as exc:
+        fail(str(exc))
+    password = os.environ.get("KIOSK_KEY_PASSWORD")
+    try:
+        private = private_key_from_pem(key.read_bytes(), password.encode() if password else None)
+    except (OSError, ValueError, TypeError) as exc:
+        fail(f"cannot read the private key {key}: {exc}")
+    try:
+        version = rules.publish(engine, core.sign(core.parse(body), private, key_id.upper()))
+    except rules.RulesRefused as exc:
+        fail(f"refused: {exc}")
+    click.echo(f"rules version {version} published, in effect from {when.isoformat()}")
+
+
+@serve_rules.command("list")
+@click.pass_context
+def serve_rules_list(ctx: click.Context) -> None:
+    """Every version published, newest first."""
+    from kiosk.server import rules
+
+    for p in rules.published(_engine(ctx)):
+        r = p.rules
+        click.echo(f"v{p.version}  from {p.effective_utc.isoformat()} UTC  fever "
+                   f"{r.fever_threshold_c} offset {r.forehead_offset_c} quota "
+                   f"{r.quota_outings}/{r.quota_days}  by {p.published_by}")
 
 
 @serve.command("export")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -296,7 +296,7 @@ class Relay:
             page = self.client.changes(cursor)
             apply_page(self.engine, self.link.compound, page)
             for kind in ("roster", "revocations", "pass_keys", "volunteers", "movements",
-                         "undone"):
+                         "undone", "rules"):
                 report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
             cursor = str(page["cursor"])
             if not page.get("more"):
@@ -341,6 +341,16 @@ def _apply_admin(conn: Connection, compound: str, page: dict[str, Any]) -> None:
             "active": bool(k["active"])})
     for key, value in page.get("policy", {}).items():
         _replace(conn, POLICY, POLICY.c.key == key, {"key": key, "value": value})
+    for r in page.get("rules", []):  # passed down as signed: each gate verifies them
+        from kiosk.core import rules as core_rules
+        from kiosk.server.rules import RULES
+
+        parsed = core_rules.parse(r["body"])
+        _replace(conn, RULES, RULES.c.version == parsed.version, {
+            "version": parsed.version, "effective_utc": parsed.effective_utc,
+            "body": r["body"], "key_id": r["key_id"], "signature": r["signature"],
+            "published_at": datetime.now(UTC).replace(tzinfo=None),
+            "published_by": "district"})
     for v in page.get("volunteers", []):
         _replace(conn, VOLUNTEERS,
                  (VOLUNTEERS.c.name == v["name"]) & (VOLUNTEERS.c.compound == compound), {

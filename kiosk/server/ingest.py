@@ -47,6 +47,7 @@ from kiosk.core.event import (
     personal_body,
     personal_digest,
 )
+from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
 from kiosk.server.db import Partitions, is_postgres
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
@@ -521,6 +522,7 @@ class Ingest:
             received = datetime.now(UTC).replace(tzinfo=None)
             rows = [_event_row(c, device, received, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
+            tallies.record(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
             record_acknowledgements(conn, device, [c.values for c in new])
         gaps: list[list[int]] = json.loads(device.gaps)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,6 +63,15 @@ class DeviceRow(ServerBase):
     #: the hub that relayed this gate's last batch (its device id); None when the gate's
     #: last batch came to this store directly
     via_hub: Mapped[str | None] = mapped_column(String(36))
+    #: since when (server time) the roster, revocations and keys at the kiosk are the
+    #: command's, from its last push's X-Kiosk-Data-Age; None with ``data_reported``: never
+    data_as_of: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the kiosk has reported its data age (older kiosks do not)
+    data_reported: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
+    #: the command's rule set the kiosk decides with, as it said at its last contact
+    #: (X-Kiosk-Rules; None: its own settings, or an older kiosk)
+    rules_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class DeviceKeyRow(ServerBase):
@@ -389,3 +399,86 @@ class HubStateRow(ServerBase):
     __tablename__ = "hub_state"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class GateDayRow(ServerBase):
+    """A gate's day by the reason recorded: allowed movements in and out, denials, confirmed
+    fevers. Kept by ingest in the batch's transaction (kiosk.server.tallies), so the
+    dashboard never counts events; an undone movement is taken off again."""
+
+    __tablename__ = "gate_days"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), primary_key=True)
+    moves_in: Mapped[int] = mapped_column(Integer, default=0)
+    moves_out: Mapped[int] = mapped_column(Integer, default=0)
+    denials: Mapped[int] = mapped_column(Integer, default=0)
+    fevers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GateHourRow(ServerBase):
+    """A gate's allowed movements in one hour (UTC, of the kiosk's ``wall_utc``) of a day;
+    kept like GateDayRow."""
+
+    __tablename__ = "gate_hours"
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moves_in: Mapped[int] = mapped_column(Integer, default=0)
+    moves_out: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LastMovementRow(ServerBase):
+    """Each pass's newest allowed movement (not undone) in a compound: "who is out" is the
+    rows whose direction is out, read without scanning events. ``at`` is when it happened
+    as far as can be trusted (the kiosk's time, never after the store received it)."""
+
+    __tablename__ = "last_movements"
+    __table_args__ = (Index("ix_last_movements_direction_at", "direction", "at"),
+                      Index("ix_last_movements_compound_direction_at", "compound",
+                            "direction", "at"))
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    household: Mapped[str | None] = mapped_column(String(40))
+    checkpoint: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    change_id: Mapped[int] = mapped_column(BigInteger)
+    local_date: Mapped[date] = mapped_column(Date)
+    event_id: Mapped[str] = mapped_column(String(36))
+
+
+class OutCountRow(ServerBase):
+    """How many passes of a compound are out, by the day of their last movement (an out):
+    "who is out" counted is the sum over the last 14 days. Kept with last_movements."""
+
+    __tablename__ = "out_counts"
+    compound: Mapped[str] = mapped_column(String(40), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UndoneEventRow(ServerBase):
+    """An event a correction event (``corrects_event_id``) says did not happen; kept whether
+    or not the movement itself has arrived yet, so it is never counted either way."""
+
+    __tablename__ = "undone_events"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date)
+
+
+class RuleSetRow(ServerBase):
+    """A numbered rule set the command published (kiosk.core.rules): its canonical body,
+    signed on the command's machine; sent to every kiosk in /changes (the admin stream)."""
+
+    __tablename__ = "rule_sets"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_utc: Mapped[datetime] = mapped_column(DateTime)
+    body: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(100))
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+    published_by: Mapped[str] = mapped_column(String(100))
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)

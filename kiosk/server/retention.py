@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, text
 
-from kiosk.server import audit
+from kiosk.server import audit, tallies
 from kiosk.server.export import SUMMARIES, district_store
 from kiosk.server.ingest import EV
 from kiosk.store.events import PERSONAL_FIELDS
@@ -102,6 +102,7 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
                 "AND received_at > :after AND received_at <= :at"),
                 {"wipe": json.dumps(wipe), "day": day, "at": at,
                  "after": frozen_at or datetime(1970, 1, 1)})
+            tallies.forget_before(conn, day + timedelta(days=1))
             if frozen_at is not None:  # late arrivals wiped: the day is done up to now
                 conn.execute(SUMMARIES.update().where(SUMMARIES.c.local_date == day)
                              .values(frozen_at=at))

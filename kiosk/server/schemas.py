@@ -111,6 +111,16 @@ class Movement(BaseModel):
     counts_against_quota: bool
 
 
+class SignedRuleSet(BaseModel):
+    """A rule set of the command (kiosk.core.rules): its canonical JSON body, the id of the
+    pass key that signed it and the signature (base64); kiosks apply it only if it
+    verifies."""
+
+    body: str
+    key_id: str
+    signature: str
+
+
 class GateCase(BaseModel):
     """A fever case of the gate's compound that someone took over (kiosk.server.cases)."""
 
@@ -132,6 +142,8 @@ class ChangesPage(BaseModel):
                                   description="the compound's fever cases taken over")
     devices: list[HubDevice] = Field(default_factory=list,
                                      description="for a compound hub: its compound's gates")
+    rules: list[SignedRuleSet] = Field(default_factory=list,
+                                       description="the command's signed rule sets")
     cursor: str = Field(description="ask again from here: ADMIN.MOVEMENTS")
     more: bool
 

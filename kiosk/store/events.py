@@ -102,7 +102,8 @@ _COMPUTED = frozenset({
     "pass_number", "pass_id", "pass_kind", "resident_id", "household", "visitor_name",
     "visitor_phone", "visitor_reason", "host_building", "outcome", "reason",
     "counts_against_quota", "escalated", "fever_threshold_c", "forehead_offset_c",
-    "corrects_event_id", "note", "prev_hash", "personal_digest", "hash", "signature"})
+    "corrects_event_id", "note", "prev_hash", "personal_digest", "hash", "signature",
+    "rules_version"})
 _FROM_MOVEMENT = tuple(n for n in EVENT_FIELDS if n not in _COMPUTED)
 assert set(_FROM_MOVEMENT) <= set(Movement.__dataclass_fields__), \
     f"give Movement a field for each of {_FROM_MOVEMENT}"
@@ -292,6 +293,8 @@ class EventWriter:
             "forehead_offset_c": movement.policy.forehead_offset_c,
             "corrects_event_id": movement.corrects_event_id,
             "note": movement.note,
+            # the command's rule set in force (kiosk.core.rules); None: the settings'
+            "rules_version": movement.policy.rules_version,
             "prev_hash": last[1] if last is not None else "",
         }
         for name in _FROM_MOVEMENT:  # fields added to the event after the codec (recipe e)

@@ -290,3 +290,15 @@ FeverCaseRow: Final = Table(
     _text("state", 20),
     Column("updated_at", DateTime, nullable=False),
 )
+
+#: a rule set the command published (kiosk.core.rules), kept as it came: stored only when its
+#: signature verified, and verified again before it is applied
+RuleSetRow: Final = Table(
+    "rule_sets", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("effective_utc", DateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    _text("key_id", 16),
+    _text("signature", 100),
+    Column("received_at", DateTime, nullable=False),
+)

@@ -155,6 +155,12 @@ def sync_status(ctx: Context, as_json: bool) -> None:
         click.echo(f"clock:        {'WRONG: ' if off else 'ok, '}"
                    f"{offset_text(st.clock_offset_s)} against the central store"
                    + (" (set the time: the gates compare movements by it)" if off else ""))
+    if st.enrolled:  # the command's data is expected only from an enrolled kiosk
+        age = st.data_age_s()
+        old = age is None or age > ctx.settings.sync.data_max_age_h * 3600
+        click.echo(f"data:         {'OLD: ' if old else ''}roster, revocations and keys "
+                   + ("never received from the command" if age is None
+                      else f"from {st.data_as_of} ({age / 3600:.0f} h ago)"))
     if st.server_missing:
         click.echo(f"server lacks: {st.server_missing}")
     if st.via:

@@ -82,6 +82,13 @@ class SyncClient:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         #: our clock minus the central store's at the last answer (seconds; None: unknown)
         self.clock_offset_s: float | None = None
+        #: seconds since this kiosk's roster, revocations and keys came from the command, or
+        #: "never" (None: not said): sent with every request (X-Kiosk-Data-Age), so the
+        #: dashboard lists gates holding old data, quiet ones too
+        self.data_age: str | None = None
+        #: the command's rule set this kiosk decides with (0: its own settings; None: not
+        #: said): sent with every request (X-Kiosk-Rules), shown per gate on the dashboard
+        self.rules_version: int | None = None
         self._clock = clock
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
@@ -100,6 +107,10 @@ class SyncClient:
         # our clock travels with every request (the dashboard shows a kiosk whose clock is
         # off); the answer's Date header tells us how far off we are
         headers = {**kwargs.pop("headers", {}), "X-Kiosk-Clock": self._clock().isoformat()}
+        if self.data_age is not None:
+            headers["X-Kiosk-Data-Age"] = self.data_age
+        if self.rules_version is not None:
+            headers["X-Kiosk-Rules"] = str(self.rules_version)
         try:
             response = self._http.request(method, API + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +32,7 @@ from kiosk.core.event import (
     reading_json_from_row,
 )
 from kiosk.core.model import PassKind
+from kiosk.core.rules import SignedRules
 from kiosk.store.devicekey import ensure_key
 from kiosk.store.events import first_signed_seq
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
@@ -45,6 +46,8 @@ from kiosk.store.models import (
     table_of,
 )
 from kiosk.store.passkeys import retire_key, revoke, trust_key
+from kiosk.store.rules import active as active_rules
+from kiosk.store.rules import keep as keep_rules
 from kiosk.sync import state
 from kiosk.sync.client import BatchRefused, SyncClient, SyncError
 
@@ -262,6 +265,11 @@ class Syncer:
     # --- push -------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:
         """Send the outbox; then ask the server which sequence numbers it still lacks."""
+        with self.engine.connect() as conn:
+            age = state.age_s(state.get(conn, state.DATA_AS_OF))
+            rules = active_rules(conn, datetime.now(UTC).replace(tzinfo=None))
+        self.client.data_age = "never" if age is None else str(round(age))
+        self.client.rules_version = rules.version if rules is not None else 0
         try:
             self._push_pipelined(report)
         except BatchRefused:
@@ -360,6 +368,9 @@ class Syncer:
 
     # --- pull -------------------------------------------------------------------------
     def pull(self, report: SyncReport) -> None:
+        """Every page since the cursor; when the last one is in, the gate's data is the
+        command's as of when the pull began (what was published later comes next time)."""
+        began = state.now_text()
         with self.engine.connect() as conn:
             cursor = state.get(conn, self.cursor_key)
         while True:
@@ -372,6 +383,7 @@ class Syncer:
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             conn.execute(delete(RM).where(RM.c.local_date < cutoff))
+            state.put(conn, **{state.DATA_AS_OF: began})
 
     def _apply(self, page: dict[str, Any], report: SyncReport) -> None:
         """Apply one page. Revocations, keys and policy are idempotent and go first through
@@ -385,6 +397,13 @@ class Syncer:
                 retire_key(self.engine, k["key_id"])
         if page.get("policy"):
             self._apply_policy(page["policy"])
+        if page.get("rules"):  # after the keys: a rule set signed with a new key verifies
+            kept, refused = keep_rules(self.engine, [
+                SignedRules(str(r.get("body", "")), str(r.get("key_id", "")),
+                            str(r.get("signature", ""))) for r in page["rules"]])
+            report.pulled["rules"] = report.pulled.get("rules", 0) + len(kept)
+            if refused:
+                report.pulled["rules_refused"] = report.pulled.get("rules_refused", 0) + refused
         roster = [RosterRow(
             line=i, name=r["name"], building=r["building"], unit=r["unit"], room=r["room"],
             household=r["household"], phone=r["phone"], pass_number=r["pass_number"],

@@ -36,6 +36,9 @@ VIA = "sync.via"
 #: the hub's answer about its link to the district and the other gates (JSON; "" when the
 #: last sync went to the district directly)
 UPLINK = "sync.uplink"
+#: when the last pull completed: the roster, revocations and pass keys the gate holds are
+#: the command's as of then (they arrive in the same pages, so they are as old as each other)
+DATA_AS_OF = "sync.data_as_of"
 #: this kiosk's clock minus the central store's at the last sync (seconds)
 CLOCK_OFFSET = "sync.clock_offset_s"
 #: the public key (hex) the central store has registered for this kiosk's signatures
@@ -78,6 +81,13 @@ def record(engine: Engine, **values: str) -> None:
         put(conn, **values)
 
 
+def age_s(as_of: str, now: datetime | None = None) -> float | None:
+    """Seconds since ``as_of`` (a ``now_text`` value; "" never: None)."""
+    if not as_of:
+        return None
+    return max(0.0, ((now or datetime.now()) - datetime.fromisoformat(as_of)).total_seconds())
+
+
 def now_text() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
@@ -116,6 +126,12 @@ class SyncStatus:
     via: str = ""
     #: when synced through a hub: what the hub says of the district and the other gates
     uplink: dict[str, Any] | None = None
+    #: when the last pull completed (roster, revocations and keys as of then; "" never)
+    data_as_of: str = ""
+
+    def data_age_s(self, now: datetime | None = None) -> float | None:
+        """Seconds since the gate's data came from the command; None: never."""
+        return age_s(self.data_as_of, now)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,7 +151,8 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
     with engine.connect() as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
-                                          MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK)}
+                                          MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK,
+                                          DATA_AS_OF)}
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
@@ -143,7 +160,8 @@ def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
         last_error_at=meta[LAST_ERROR_AT], server_missing=json.loads(meta[MISSING] or "[]"),
         cursor=meta[CURSOR],
         clock_offset_s=float(meta[CLOCK_OFFSET]) if meta[CLOCK_OFFSET] else None,
-        via=meta[VIA], uplink=json.loads(meta[UPLINK]) if meta[UPLINK] else None)
+        via=meta[VIA], uplink=json.loads(meta[UPLINK]) if meta[UPLINK] else None,
+        data_as_of=meta[DATA_AS_OF])
 
 
 class Link(StrEnum):

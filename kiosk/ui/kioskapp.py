@@ -38,7 +38,7 @@ from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
 from kiosk.ui.vm.queries import CASE_STATES, FeverFollowUp, fever_follow_up, utc_now
 from kiosk.ui.vm.signin import SignInModel
-from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status
+from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status, data_age_status
 from kiosk.ui.vm.visitor import VisitorForm
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ class KioskApp(App):
     duty_text = StringProperty("")
     #: where the time comes from, when it is not a synchronised clock (not a warning)
     clock_text = StringProperty("")
+    #: the command's rule set the gate decides with ("" when none: its own settings), shown
+    #: after the sync state
+    rules_text = StringProperty("")
     #: a short-lived answer to a tap that cannot act now (cleared after NOTICE_S)
     notice = StringProperty("")
 
@@ -113,6 +116,8 @@ class KioskApp(App):
         self.sounds = Sounds()
         self.font_path: Path | None = None
         self.camera_state = CAMERA_OFF
+        #: the status bar's data-age warning (catalogue key, values), None: none
+        self._data_age: tuple[str, dict[str, int]] | None = None
         self.sync_loop: Any = None
         self.chores: Chores | None = None
         self.exports: Any = None  # kiosk.export.scheduler.ExportScheduler, made when first due
@@ -396,9 +401,13 @@ class KioskApp(App):
         engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
         hub = self.settings.sync.hub
 
-        def work() -> tuple[int, bool | None, float | None, bool | None, Any]:
-            waiting, online, offset_s, link = sync_status(engine, data_dir, url, hub)
-            return waiting, online, offset_s, sysclock.os_clock_synced(), link
+        gate = self.gate
+
+        def work() -> tuple[int, bool | None, float | None, float | None, bool | None,
+                            int | None, Any]:
+            waiting, online, offset_s, link, age_s = sync_status(engine, data_dir, url, hub)
+            return (waiting, online, offset_s, age_s, sysclock.os_clock_synced(),
+                    gate.policy.rules_version, link)
 
         self.runner.submit(work, self._show_status, self.show_error)
         self._poll_fevers()
@@ -420,21 +429,28 @@ class KioskApp(App):
         self.fever_text = self.tr("fever_status", n=len(fevers), state=self.tr(key))
         self.fever_taken = newest.taken_over
 
-    def _show_status(self, status: tuple[int, bool | None, float | None, bool | None, Any]
-                     ) -> None:
-        waiting, online, offset_s, synced, link = status
+    def _show_status(self, status: tuple[int, bool | None, float | None, float | None,
+                                         bool | None, int | None, Any]) -> None:
+        waiting, online, offset_s, age_s, synced, version, link = status
         link_kind = getattr(getattr(link, "link", None), "value", "")
         stale = getattr(link, "stale_since", None)
+        self.rules_text = "" if version is None else self.tr("rules_version", version=version)
         if online is None:
-            self.sync_text = self.tr("sync_off")  # nothing to send: the count says nothing
+            sync = self.tr("sync_off")  # nothing to send: the count says nothing
         elif stale is not None:  # the other gates may have let someone out since then
-            self.sync_text = self.tr("sync_stale", time=stale.strftime("%H:%M"))
+            sync = self.tr("sync_stale", time=stale.strftime("%H:%M"))
         elif link_kind == "hub_alone":
-            self.sync_text = self.tr("sync_hub_alone")
+            sync = self.tr("sync_hub_alone")
         elif online and not waiting:
-            self.sync_text = self.tr("sync_hub" if link_kind == "hub" else "sync_done")
+            sync = self.tr("sync_hub" if link_kind == "hub" else "sync_done")
         else:
-            self.sync_text = self.tr("sync_waiting", count=waiting)
+            sync = self.tr("sync_waiting", count=waiting)
+        # the command's rule set beside the sync state (a label of its own would take the
+        # bar's spacing even when empty)
+        self.sync_text = f"{sync} {self.rules_text}" if self.rules_text else sync
+        # the command's data is only expected once the kiosk syncs with it
+        self._data_age = data_age_status(age_s, self.settings.sync.data_max_age_h) \
+            if online is not None else None
         self._update_warning(synced, offset_s)
 
     def _update_warning(self, synced: bool | None, offset_s: float | None = None) -> None:
@@ -458,4 +474,7 @@ class KioskApp(App):
             minutes = max(1, round(abs(offset_s) / 60))
             warnings.append(self.tr("clock_fast" if offset_s > 0 else "clock_slow",
                                     minutes=minutes))
+        if self._data_age is not None:  # a warning only: the gate keeps deciding
+            key, values = self._data_age
+            warnings.append(self.tr(key, None, **values))
         self.warning_text = "  ".join(warnings)

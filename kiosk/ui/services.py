@@ -226,20 +226,21 @@ STALE_DIRECT_S = 120.0
 
 
 def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
-                ) -> tuple[int, bool | None, float | None, Any]:
+                ) -> tuple[int, bool | None, float | None, Any, float | None]:
     """(events waiting, online?, this kiosk's clock minus the central store's in seconds,
-    the way to the district and since when the view of the other gates is stale: a
-    kiosk.sync.state.GateLink) - all but the count are None when sync is not set up or has
-    not measured it."""
+    the way to the district and since when the view of the other gates is stale (a
+    kiosk.sync.state.GateLink), seconds since the roster, revocations and keys came from
+    the command) - all but the count are None when sync is not set up; the offset when not
+    measured, the age when the gate has never had the command's data."""
     try:
         from kiosk.sync import state
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None, None, None
+        return outbox_waiting(engine), None, None, None, None
     st = state.status(engine, data_dir, url)
     if not (url or hub) or not st.enrolled:
-        return st.pending, None, None, None
+        return st.pending, None, None, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
     link = state.gate_link(st, datetime.now(), STALE_WITH_HUB_S if hub else STALE_DIRECT_S)
-    return st.pending, online, st.clock_offset_s, link
+    return st.pending, online, st.clock_offset_s, link, st.data_age_s()

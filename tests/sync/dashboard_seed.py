@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from kiosk.server import tallies
 from kiosk.server.db import Partitions
 from kiosk.server.ingest import EV
 
@@ -27,9 +28,11 @@ def event_like(like: dict[str, Any], *, day: date, at_utc: datetime, **changes: 
 
 
 def store_events(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Stored as ingest stores them: the rows, and the dashboard's counts of them."""
     Partitions(engine).ensure({r["local_date"] for r in rows})
     with engine.begin() as conn:
         conn.execute(insert(EV), rows)
+        tallies.record(conn, rows)
 
 
 def copy_event(engine: Engine, like: dict[str, Any], *, day: date, at_utc: datetime,

@@ -32,6 +32,7 @@ from kiosk.server.cases import (
 )
 from kiosk.server.db import open_server_store
 from kiosk.server.ingest import EV
+from kiosk.server.tallies import KEPT
 from kiosk.server.web.settings import DashboardSettings
 
 SHANGHAI = DashboardSettings(ZoneInfo("Asia/Shanghai"))
@@ -49,7 +50,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def engine(store: Engine) -> Iterator[Engine]:
     yield store
     with store.begin() as conn:
-        for table in (EV, CASES, STEPS, AUD):
+        for table in (EV, CASES, STEPS, AUD, *KEPT):
             conn.execute(delete(table))
 
 

@@ -23,6 +23,7 @@ from kiosk.server.admin import CODES
 from kiosk.server.audit import AUD
 from kiosk.server.db import alembic_config, make_server_engine, open_server_store
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.tallies import KEPT
 from kiosk.server.web import queries
 from kiosk.server.web.queries import Scope
 from kiosk.server.web.settings import DashboardSettings
@@ -44,7 +45,7 @@ def engine(store: Engine) -> Iterator[Engine]:
     """The backend's store, emptied after each test."""
     yield store
     with store.begin() as conn:
-        for table in (EV, FI, DEV, CODES, AUD):
+        for table in (EV, FI, DEV, CODES, AUD, *KEPT):
             conn.execute(delete(table))
 
 

@@ -17,7 +17,8 @@ MIN_FIT = 0.8
 STATES = {
     "thermo_text": [k for k in CATALOGUE if k.startswith("thermo_") and k != "thermo_down_manual"],
     "camera_text": [k for k in CATALOGUE if k.startswith("cam_")],
-    "sync_text": [k for k in CATALOGUE if k.startswith("sync_")],
+    "sync_text": [k for k in CATALOGUE if k.startswith("sync_")] + [
+        "sync_done+rules_version", "sync_waiting+rules_version"],
     "clock_text": ["clock_untrusted"],
 }
 TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
@@ -25,7 +26,9 @@ TYPICAL = {"thermo_text": "thermo_connected", "camera_text": "cam_connected",
 
 
 def text(key: str, lang: str) -> str:
-    return tr(key, lang, count=1234, minutes=125, time="23:59")
+    """The text of a catalogue key, or of keys joined by "+" as the app joins them."""
+    return " ".join(tr(k, lang, count=1234, minutes=125, time="23:59", version=12, hours=30)
+                    for k in key.split("+"))
 
 
 def problems(bar: dict, may_shorten: tuple[str, ...] = ()) -> list[str]:
@@ -84,10 +87,10 @@ def test_no_status_text_is_cut_in_either_language(kiosk, size):  # noqa: F811
                     found.append(f"{lang} {size} {key}: type shrunk to {bar['fit']:.2f}")
         # everything wrong at once, with the clock warning: the type may shrink and a long
         # checkpoint name may be shortened, but no status word is cut and nothing overflows
-        for clock, warning in (("clock_untrusted", ""), ("", "clock_slow")):
+        for clock, warning in (("clock_untrusted", ""), ("", "clock_slow"), ("", "data_old")):
             worst = {"thermo_text": text("thermo_wrong_protocol", lang),
                      "camera_text": text("cam_starting", lang),
-                     "sync_text": text("sync_waiting", lang),
+                     "sync_text": text("sync_waiting+rules_version", lang),
                      "clock_text": text(clock, lang) if clock else "",
                      "warning_text": text(warning, lang) if warning else ""}
             bar = app.cmd("status_bar", texts=worst)
@@ -151,3 +154,38 @@ def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_s
     since = (datetime.now() - timedelta(seconds=600)).strftime("%H:%M")
     wait_until(lambda: app.state()["sync"] == f"他门数据截至 {since}", what="stale view")
     store.close()
+
+
+def test_the_rules_in_force_and_old_data_are_shown_at_the_gate(kiosk, data_dir):  # noqa: F811
+    """The gate holds the command's rule set v7 (signed, in force) and its roster, keys and
+    revocations came 30 hours ago: the status bar shows the version and warns of the old
+    data, and the gate still works."""
+    from datetime import datetime, timedelta
+
+    from kiosk import settings as settings_mod
+    from kiosk.core import rules
+    from kiosk.core.passcode import generate_key_pair, public_key_to_hex
+    from kiosk.store import rules as kept_rules
+    from kiosk.store.db import open_store
+    from kiosk.store.passkeys import trust_key
+    from kiosk.sync import state
+
+    start = kiosk  # prepares the data directory
+    settings_mod.update(data_dir, lambda s: setattr(s.sync, "url", "http://127.0.0.1:9/"))
+    state.write_secret(data_dir, "not-a-real-secret")
+    store = open_store(data_dir / "kiosk.sqlite3")
+    private, public = generate_key_pair()
+    trust_key(store.engine, "CMD1", public_key_to_hex(public))
+    v7 = rules.RuleSet(7, datetime(2026, 1, 1), 37.3, 0.0, 1, 2)
+    assert kept_rules.keep(store.engine, [rules.sign(v7, private, "CMD1")]) == ([7], 0)
+    state.record(store.engine, **{
+        state.LAST_SUCCESS: state.now_text(),
+        state.DATA_AS_OF: (datetime.now() - timedelta(hours=30)).isoformat(timespec="seconds")})
+    store.close()
+    app = start()
+    app.sign_in()
+    wait_until(lambda: app.state()["rules"] == "规则v7", what="rules version")
+    wait_until(lambda: app.state()["sync"].endswith(" 规则v7"), what="rules in the bar")
+    wait_until(lambda: "30 小时未更新" in app.state()["warning"], what="data age warning")
+    assert app.state()["policy"]["quota_outings"] == 1
+    app.screenshot("rules_and_old_data_800x480")

@@ -135,6 +135,7 @@ class TestHook:
             "devices_restarted_on": app.devices_restarted_on,
             "visitor": visitor_state(app.visitor_form),
             "warning": app.warning_text,
+            "rules": app.rules_text,
             "sync": app.sync_text,
             "policy": {"fever_threshold_c": app.gate.policy.fever_threshold_c,
                        "quota_outings": app.gate.policy.quota_outings,

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Table, and_, case, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
-from kiosk.server.ingest import DEV, EV, FI, UNDONE
+from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.rules import RULES
+from kiosk.server.tallies import DAYS, HOURS, LAST, OUT
 from kiosk.server.web.settings import DashboardSettings
 
 #: "who is out" looks this far back (older exits are not "out", they are missing records)
@@ -100,7 +101,7 @@ class GateHealth:
     last_contact: datetime | None
     contact_age: timedelta | None
     silent: bool
-    #: roster, revocations and keys at the gate are older than the limit (no pull since)
+    #: roster, revocations and keys at the gate are older than the limit
     stale: bool
     clock_offset_s: float | None
     clock_off: bool
@@ -114,6 +115,13 @@ class GateHealth:
     role: str = "kiosk"
     #: the hub (its checkpoint name) that relayed the gate's last batch; None: direct
     via_hub: str | None = None
+    #: how old the gate's roster, revocations and keys are: as the kiosk reported it, or
+    #: (``data_reported`` False: an older kiosk) at least as old as its last contact;
+    #: None: never received (or never in contact)
+    data_age: timedelta | None = None
+    data_reported: bool = False
+    #: the command's rule set the gate said it decides with (None: its own settings)
+    rules_version: int | None = None
 
     @property
     def attention(self) -> bool:
@@ -174,9 +182,12 @@ class View:
     out_first: list[Outside]
     gates: list[GateHealth]
     findings: list[Finding]
+    #: per gate; for the district, one row of every gate together
     hourly: list[Hourly]
     days: list[DayCount]
     recent: list[Movement] = field(default_factory=list)
+    #: the highest rule set version whose moment has come (None: none published)
+    rules_in_force: int | None = None
 
     @property
     def total(self) -> Tally:
@@ -228,72 +239,52 @@ def reason_text(code: str) -> str:
     return f"{m.zh} / {m.en}"
 
 
-def _count(cond: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
 def _temps(record: str) -> str:
     readings = json.loads(record).get("readings", [])
     return " / ".join(f"{r['used_c']:.1f}" for r in readings if r.get("used_c") is not None)
 
 
-#: a movement that happened: allowed and not undone at the gate by a correction event
-MOVED = and_(EV.c.outcome == "allow", ~UNDONE)
-
-
 def _tallies(conn: Connection, scope: Scope, today: date) -> list[Tally]:
-    allowed = MOVED
     rows = conn.execute(
-        select(EV.c.compound, EV.c.checkpoint,
-               _count(and_(allowed, EV.c.direction == "in")),
-               _count(and_(allowed, EV.c.direction == "out")),
-               _count(EV.c.outcome == "deny"), _count(EV.c.escalated.is_(True)))
-        .where(EV.c.local_date == today, *scope.where(EV))
-        .group_by(EV.c.compound, EV.c.checkpoint)
-        .order_by(EV.c.compound, EV.c.checkpoint)).all()
+        select(DAYS.c.compound, DAYS.c.checkpoint, func.sum(DAYS.c.moves_in),
+               func.sum(DAYS.c.moves_out), func.sum(DAYS.c.denials), func.sum(DAYS.c.fevers))
+        .where(DAYS.c.local_date == today, *scope.where(DAYS))
+        .group_by(DAYS.c.compound, DAYS.c.checkpoint)
+        .order_by(DAYS.c.compound, DAYS.c.checkpoint)).all()
     return [Tally(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
 
-def _out_now(scope: Scope, today: date) -> Any:
-    """Each pass's newest allowed movement in the last OUT_DAYS days, where it was "out"
-    (a subquery; the gate filter applies to where they went out, not to the movements)."""
-    # when it happened, as far as can be trusted: never after it reached this store (a kiosk
-    # clock 45 days fast must not keep a person "out since" next month); both naive UTC
-    when = case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at), else_=EV.c.wall_utc)
-    latest = (
-        select(EV.c.pass_number, EV.c.household, EV.c.direction, EV.c.compound,
-               EV.c.checkpoint, when.label("wall_utc"),
-               func.row_number().over(partition_by=EV.c.pass_number,
-                                      order_by=(when.desc(), EV.c.change_id.desc())
-                                      ).label("rn"))
-        .where(MOVED, EV.c.pass_number.is_not(None),
-               EV.c.local_date >= today - timedelta(days=OUT_DAYS),
-               *scope.where(EV, gate=False))
-        .subquery())
-    where = [latest.c.rn == 1, latest.c.direction == "out"]
-    if scope.checkpoint is not None:
-        where.append(latest.c.checkpoint == scope.checkpoint)
-    return latest, where
+def _out_now(scope: Scope, today: date) -> list[ColumnElement[bool]]:
+    """Passes whose newest allowed movement in their compound, in the last OUT_DAYS days,
+    was "out" (kiosk.server.tallies keeps it; the gate filter is where they went out)."""
+    return [LAST.c.direction == "out", LAST.c.local_date >= today - timedelta(days=OUT_DAYS),
+            *scope.where(LAST)]
 
 
 def out_now_counts(conn: Connection, scope: Scope, today: date) -> dict[str, int]:
-    latest, where = _out_now(scope, today)
-    rows = conn.execute(select(latest.c.compound, func.count()).where(*where)
-                        .group_by(latest.c.compound)).all()
-    return {r[0]: int(r[1]) for r in rows}
+    """Who is out, counted per compound: from out_counts (a row per compound and day), or
+    for one gate from its rows of last_movements."""
+    if scope.checkpoint is not None:
+        rows = conn.execute(select(LAST.c.compound, func.count())
+                            .where(*_out_now(scope, today)).group_by(LAST.c.compound)).all()
+    else:
+        rows = conn.execute(
+            select(OUT.c.compound, func.sum(OUT.c.n))
+            .where(OUT.c.local_date >= today - timedelta(days=OUT_DAYS), *scope.where(OUT))
+            .group_by(OUT.c.compound)).all()
+    return {r[0]: int(r[1]) for r in rows if r[1]}
 
 
 def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, today: date,
                  offset: int, limit: int) -> list[Outside]:
     """Who is out, longest out first."""
-    latest, where = _out_now(scope, today)
     rows = conn.execute(
-        select(latest.c.pass_number, latest.c.household, latest.c.compound,
-               latest.c.checkpoint, latest.c.wall_utc)
-        .where(*where).order_by(latest.c.wall_utc, latest.c.pass_number)
+        select(LAST.c.pass_number, LAST.c.household, LAST.c.compound, LAST.c.checkpoint,
+               LAST.c.at)
+        .where(*_out_now(scope, today)).order_by(LAST.c.at, LAST.c.pass_number)
         .offset(offset).limit(limit)).all()
     return [Outside(r.pass_number, r.household or "", r.compound, r.checkpoint,
-                    settings.from_utc(r.wall_utc)) for r in rows]
+                    settings.from_utc(r.at)) for r in rows]
 
 
 def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
@@ -305,43 +296,71 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
     hubs = {d.id: d.checkpoint for d in rows if d.role == "hub"}
     for d in rows:
         age = now - d.last_contact if d.last_contact is not None else None
+        if d.data_reported:  # what the kiosk said at its last push, aged since
+            data_age = now - d.data_as_of if d.data_as_of is not None else None
+        else:  # a kiosk fetches at every contact: its data is at least that old
+            data_age = age
         gates.append(GateHealth(
             d.id, d.compound, d.checkpoint,
             settings.from_server(d.last_contact) if d.last_contact is not None else None,
             age, age is None or age > settings.silent_after,
-            age is None or age > settings.stale_after, d.clock_offset_s,
+            data_age is None or data_age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
-            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active), d.role,
-            hubs.get(d.via_hub, "hub") if d.via_hub else None))
+            ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active),
+            d.role, hubs.get(d.via_hub, "hub") if d.via_hub else None,
+            data_age, bool(d.data_reported), d.rules_version))
     return gates
 
 
 def _hourly(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
             ) -> list[Hourly]:
-    hour = func.extract("hour", EV.c.wall_utc)
+    """Per gate of a compound; for the district one row, all gates together (the overview
+    shows only the total: 24 rows read instead of one per gate and hour)."""
+    per_gate = scope.compound is not None
+    gate_cols = (HOURS.c.compound, HOURS.c.checkpoint) if per_gate else ()
     rows = conn.execute(
-        select(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour, func.count())
-        .where(EV.c.local_date == today, MOVED, *scope.where(EV))
-        .group_by(EV.c.compound, EV.c.checkpoint, EV.c.direction, hour)).all()
+        select(*gate_cols, HOURS.c.hour, func.sum(HOURS.c.moves_in),
+               func.sum(HOURS.c.moves_out))
+        .where(HOURS.c.local_date == today, *scope.where(HOURS))
+        .group_by(*gate_cols, HOURS.c.hour)).all()
     per: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
         lambda: {"in": [0] * 24, "out": [0] * 24})
-    for compound, checkpoint, direction, utc_hour, n in rows:
-        if direction in ("in", "out"):
-            per[(compound, checkpoint)][direction][
-                settings.utc_hour_to_local(today, int(utc_hour))] += int(n)
+    local = [settings.utc_hour_to_local(today, h) for h in range(24)]
+    for row in rows:
+        compound, checkpoint = (row[0], row[1]) if per_gate else ("", "")
+        utc_hour, ins, outs = row[-3:]
+        gate = per[(compound, checkpoint)]
+        gate["in"][local[utc_hour]] += int(ins)
+        gate["out"][local[utc_hour]] += int(outs)
     return [Hourly(c, g, tuple(v["in"]), tuple(v["out"])) for (c, g), v in sorted(per.items())]
 
 
 def _days(conn: Connection, scope: Scope, today: date) -> list[DayCount]:
     first = today - timedelta(days=CHART_DAYS - 1)
     rows = conn.execute(
-        select(EV.c.local_date, _count(EV.c.outcome == "deny"),
-               _count(EV.c.escalated.is_(True)))
-        .where(EV.c.local_date >= first, EV.c.local_date <= today, *scope.where(EV))
-        .group_by(EV.c.local_date)).all()
+        select(DAYS.c.local_date, func.sum(DAYS.c.denials), func.sum(DAYS.c.fevers))
+        .where(DAYS.c.local_date >= first, DAYS.c.local_date <= today, *scope.where(DAYS))
+        .group_by(DAYS.c.local_date)).all()
     found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
     return [DayCount(d, *found.get(d, (0, 0))) for d in days]
+
+
+def _recent(conn: Connection, settings: DashboardSettings, scope: Scope, today: date
+            ) -> list[Movement]:
+    """A gate's latest 50 records of the day, through its devices' (device, seq) index (a
+    gate name alone has no index: that would read the whole day)."""
+    devices = list(conn.execute(select(DEV.c.id).where(*scope.where(DEV))).scalars())
+    if not devices:
+        return []
+    rows = conn.execute(
+        select(EV.c.wall_utc, EV.c.direction, EV.c.pass_number, EV.c.outcome, EV.c.reason,
+               EV.c.escalated)
+        .where(EV.c.local_date == today, EV.c.device_id.in_(devices), *scope.where(EV))
+        .order_by(EV.c.device_id, EV.c.seq.desc()).limit(50 * len(devices))).all()
+    rows = sorted(rows, key=lambda r: r.wall_utc, reverse=True)[:50]
+    return [Movement(settings.from_utc(r.wall_utc), r.direction, r.pass_number, r.outcome,
+                     r.reason, bool(r.escalated)) for r in rows]
 
 
 def view(engine: Engine, settings: DashboardSettings, scope: Scope,
@@ -350,10 +369,11 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
     today = today or settings.today()
     with engine.connect() as conn:
         tallies = _tallies(conn, scope, today)
+        denied = func.sum(DAYS.c.denials)
         denials = conn.execute(
-            select(EV.c.reason, func.count())
-            .where(EV.c.local_date == today, EV.c.outcome == "deny", *scope.where(EV))
-            .group_by(EV.c.reason).order_by(func.count().desc(), EV.c.reason)).all()
+            select(DAYS.c.reason, denied)
+            .where(DAYS.c.local_date == today, DAYS.c.denials > 0, *scope.where(DAYS))
+            .group_by(DAYS.c.reason).order_by(denied.desc(), DAYS.c.reason)).all()
         fevers = conn.execute(
             select(EV.c.wall_utc, EV.c.compound, EV.c.checkpoint, EV.c.pass_number,
                    EV.c.reason, EV.c.record)
@@ -364,15 +384,8 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
         gates = gate_health(conn, settings, scope)
         findings = conn.execute(select(FI).where(*scope.where(FI))
                                 .order_by(FI.c.id.desc()).limit(50)).all()
-        recent: list[Movement] = []
-        if scope.checkpoint is not None:
-            recent = [Movement(settings.from_utc(r.wall_utc), r.direction, r.pass_number,
-                               r.outcome, r.reason, bool(r.escalated))
-                      for r in conn.execute(
-                          select(EV.c.wall_utc, EV.c.direction, EV.c.pass_number,
-                                 EV.c.outcome, EV.c.reason, EV.c.escalated)
-                          .where(EV.c.local_date == today, *scope.where(EV))
-                          .order_by(EV.c.wall_utc.desc()).limit(50))]
+        recent = (_recent(conn, settings, scope, today) if scope.checkpoint is not None
+                  else [])
         return View(
             scope=scope, today=today, now=settings.now(), tallies=tallies,
             denials=[(r[0], reason_text(r[0]), int(r[1])) for r in denials],
@@ -383,4 +396,6 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
             findings=[Finding(settings.from_server(f.at), f.kind, f.compound, f.checkpoint,
                               f.seq, f.detail) for f in findings],
             hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
-            recent=recent)
+            recent=recent,
+            rules_in_force=conn.execute(select(func.max(RULES.c.version)).where(
+                RULES.c.effective_utc <= datetime.now(UTC).replace(tzinfo=None))).scalar())

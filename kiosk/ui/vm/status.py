@@ -29,3 +29,14 @@ def camera_status(state: CameraState) -> tuple[str, bool]:
     if state is CameraState.OFF:
         return "cam_off", False
     return "cam_starting", False
+
+
+def data_age_status(age_s: float | None, max_age_h: int) -> tuple[str, dict[str, int]] | None:
+    """(catalogue key, values) of the warning for data held since ``age_s`` seconds ago
+    (None: never received), or None while it is younger than ``max_age_h`` hours. Only a
+    warning: an old roster still opens the gate to the people on it."""
+    if age_s is None:
+        return "data_never", {}
+    if age_s <= max_age_h * 3600:
+        return None
+    return "data_old", {"hours": int(age_s // 3600)}
