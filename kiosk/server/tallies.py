@@ -203,15 +203,16 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     caller's transaction."""
     undoes = [(r, _corrects(r)) for r in rows if r["outcome"] == UNDO]
     newly_undone: dict[str, date] = {}
-    if undoes:
-        stmt = _upsert(conn, UNDONE)
-        for r, target in undoes:
-            if target is None:
-                continue
-            done = conn.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"])
-                                .values(event_id=target, local_date=r["local_date"]))
-            if done.rowcount == 1:
-                newly_undone[target] = r["local_date"]
+    targets = {t: r["local_date"] for r, t in undoes if t is not None}
+    if targets:
+        # the rowcount of INSERT .. ON CONFLICT DO NOTHING is not reliable across drivers
+        # (psycopg reports none): look first; a device's corrections come under its lock
+        known = set(conn.execute(select(UNDONE.c.event_id)
+                                 .where(UNDONE.c.event_id.in_(list(targets)))).scalars())
+        newly_undone = {t: d for t, d in targets.items() if t not in known}
+        if newly_undone:
+            conn.execute(insert(UNDONE), [{"event_id": t, "local_date": d}
+                                          for t, d in newly_undone.items()])
     moves = [r["id"] for r in rows if r["outcome"] == "allow"]
     undone = set(newly_undone)
     if moves:

@@ -79,6 +79,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                        "Database file removed or replaced: use the paper register and restart"),
     "recording_stopped": ("无法记录：请使用纸质登记", "Cannot record: use the paper register"),
     "backup_failed": ("今日备份失败（磁盘已满？）", "Today's backup failed (disk full?)"),
+    "background_failed": ("后台任务出错（已记入日志）", "A background task failed (logged)"),
     "side_trip_busy": ("请先测完这一位", "Finish this person first"),
     "cancel": ("取消", "Cancel"),
     "visitor": ("访客登记", "Visitor"),

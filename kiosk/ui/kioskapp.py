@@ -269,8 +269,10 @@ class KioskApp(App):
         self.sm.current = name
 
     def show_error(self, exc: BaseException) -> None:
-        log.error("background job failed: %s", exc)
-        self.warning_text = str(exc)[:80]
+        """A background job failed: the volunteer gets words from the catalogue, the log
+        gets the exception (a raw English message means nothing at the gate)."""
+        log.error("background job failed", exc_info=exc)
+        self.warning_text = self.tr("background_failed")
 
     # -- following the models ------------------------------------------------------------
 

@@ -251,7 +251,8 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
     assert page["undone"] == [out.event.id]
     dash = DashboardSettings.from_env()
     v = queries.view(central.engine, dash, queries.Scope(compound=gate1.compound))
-    assert {t.checkpoint: t.moves_out for t in v.tallies} == {"gate-1": 0, "gate-2": 1}
+    exits = {t.checkpoint: t.moves_out for t in v.tallies}  # a gate with nothing: no row
+    assert (exits.get("gate-1", 0), exits["gate-2"]) == (0, 1)
     assert [o.pass_number for o in v.out_first] == ["R2"]
     with central.engine.connect() as conn:  # both records kept, the correction marked
         stored = dict(conn.execute(select(EV.c.id, EV.c.corrects_event_id)
