@@ -563,16 +563,34 @@ def self_test(ctx: Context) -> None:
               default=Path("/var/lib/checkpoint-kiosk"), show_default=True,
               help="The kiosk's data directory on the target.")
 @click.option("--user", default="kiosk", show_default=True, help="The system user to run as.")
-def install_service(uninstall: bool, root: Path, service_data_dir: Path, user: str) -> None:
+@click.option("--hub", is_flag=True,
+              help="Make it the compound's hub instead (kiosk serve --hub as a service of "
+                   "its own, beside a gate or alone; docs/SYNC.md).")
+@click.option("--serve-args", default="", metavar="ARGS",
+              help='With --hub: what else `kiosk serve --hub` gets, e.g. "--advertise --host '
+                   '0.0.0.0 --ssl-certfile /etc/kiosk/hub.pem --ssl-keyfile /etc/kiosk/hub.key".')
+def install_service(uninstall: bool, root: Path, service_data_dir: Path, user: str,
+                    hub: bool, serve_args: str) -> None:
     """Make this machine a gate kiosk: systemd unit with a watchdog, user, udev rule,
-    journald limits, screen kept on (run as root; docs/RASPBERRY_PI.md). Idempotent."""
+    journald limits, screen kept on (run as root; docs/RASPBERRY_PI.md). Idempotent.
+    With --hub: the compound's hub instead (docs/SYNC.md)."""
+    import shlex
+
     from kiosk import service
+
+    if serve_args and not hub:
+        fail("--serve-args goes with --hub")
+    try:
+        hub_args = tuple(shlex.split(serve_args)) if hub else None
+    except ValueError as exc:
+        fail(f"--serve-args: {exc}")
 
     if missing := service.missing_tools():
         fail(f"systemd is needed: {', '.join(missing)} not found")
     frozen = getattr(sys, "frozen", False)
     exe = Path(sys.executable) if frozen else Path(sys.executable).parent / "kiosk"
-    plan = service.Plan(root=root, kiosk=exe.absolute(), data_dir=service_data_dir, user=user)
+    plan = service.Plan(root=root, kiosk=exe.absolute(), data_dir=service_data_dir, user=user,
+                        hub=hub_args)
     try:
         report = (service.uninstall if uninstall else service.install)(plan)
     except (OSError, service.CalledProcessError) as exc:

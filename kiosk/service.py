@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UNIT_NAME = "checkpoint-kiosk.service"
+#: a compound hub (``kiosk install-service --hub``): the gates' store on the LAN, a unit of its
+#: own so that one box can be a gate and the hub at once
+HUB_UNIT_NAME = "checkpoint-hub.service"
 DEFAULT_USER = "kiosk"
 DEFAULT_DATA_DIR = Path("/var/lib/checkpoint-kiosk")
 GROUPS = ("dialout", "video", "input", "render", "audio")  # serial, screen, touch, GPU, sound
@@ -37,14 +41,27 @@ class Plan:
     kiosk: Path
     data_dir: Path = DEFAULT_DATA_DIR
     user: str = DEFAULT_USER
+    #: None: a gate kiosk; else a compound hub, run as ``kiosk serve --hub`` + these
+    #: arguments (``--advertise --host 0.0.0.0 --ssl-certfile ...``: docs/SYNC.md)
+    hub: tuple[str, ...] | None = None
+
+    @property
+    def unit_name(self) -> str:
+        return UNIT_NAME if self.hub is None else HUB_UNIT_NAME
+
+    @property
+    def other_unit(self) -> str:
+        """The other role's unit: while it is installed, the files both share stay."""
+        return HUB_UNIT_NAME if self.hub is None else UNIT_NAME
 
     def path(self, absolute: str | Path) -> Path:
         return self.root / str(absolute).lstrip("/")
 
     def files(self) -> dict[str, str]:
-        """Absolute path on the target -> content."""
+        """Absolute path on the target -> content (the unit first, then shared files)."""
         return {
-            f"/etc/systemd/system/{UNIT_NAME}": unit(self),
+            f"/etc/systemd/system/{self.unit_name}":
+                unit(self) if self.hub is None else hub_unit(self),
             "/etc/sysusers.d/checkpoint-kiosk.conf": sysusers(self),
             "/etc/tmpfiles.d/checkpoint-kiosk.conf": tmpfiles(self),
             "/etc/udev/rules.d/99-kiosk-thermometer.rules": udev_rule(),
@@ -86,6 +103,36 @@ Restart=on-failure
 RestartSec=2
 TTYPath=/dev/tty1
 StandardInput=tty-force
+StandardOutput=journal
+StandardError=journal
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def hub_unit(plan: Plan) -> str:
+    """The compound hub: no screen, so no watchdog from a UI loop; restarted whatever ended
+    it (the gates of the compound agree through it)."""
+    data = plan.data_dir
+    args = shlex.join(["serve", "--hub", *(plan.hub or ())])
+    return f"""\
+# Written by `kiosk install-service --hub`; run it again rather than editing (docs/SYNC.md)
+[Unit]
+Description=Checkpoint Kiosk compound hub (the gates' store on the LAN, relaying to the district)
+Wants=network-online.target
+After=network-online.target time-sync.target systemd-tmpfiles-setup.service
+StartLimitIntervalSec=0
+
+[Service]
+Type=exec
+User={plan.user}
+Group={plan.user}
+Environment=KIOSK_DATA_DIR={data}
+WorkingDirectory={data}
+ExecStart={plan.kiosk} {args}
+Restart=always
+RestartSec=2
 StandardOutput=journal
 StandardError=journal
 
@@ -174,9 +221,9 @@ def install(plan: Plan, run: Runner = _run) -> Report:
         steps += [["systemd-tmpfiles", "--create", "/etc/tmpfiles.d/checkpoint-kiosk.conf"],
                   ["udevadm", "control", "--reload"], ["udevadm", "trigger"],
                   ["systemctl", "restart", "systemd-journald"],
-                  ["systemctl", "daemon-reload"], ["systemctl", "enable", UNIT_NAME]]
+                  ["systemctl", "daemon-reload"], ["systemctl", "enable", plan.unit_name]]
     else:  # an image or a test root: files only, enabled offline
-        steps += [["systemctl", f"--root={root}", "enable", UNIT_NAME]]
+        steps += [["systemctl", f"--root={root}", "enable", plan.unit_name]]
     for step in steps:
         run(step)
         report.ran.append(" ".join(step))
@@ -217,14 +264,17 @@ def uninstall(plan: Plan, run: Runner = _run) -> Report:
     report = Report([], [], [], [])
     root = str(plan.root.resolve())
     if _live(plan):
-        steps = [["systemctl", "disable", "--now", UNIT_NAME]]
+        steps = [["systemctl", "disable", "--now", plan.unit_name]]
     else:
-        steps = [["systemctl", f"--root={root}", "disable", UNIT_NAME]]
-    if plan.path(f"/etc/systemd/system/{UNIT_NAME}").exists():
+        steps = [["systemctl", f"--root={root}", "disable", plan.unit_name]]
+    if plan.path(f"/etc/systemd/system/{plan.unit_name}").exists():
         for step in steps:
             run(step)
             report.ran.append(" ".join(step))
-    for target in plan.files():
+    targets = list(plan.files())
+    if plan.path(f"/etc/systemd/system/{plan.other_unit}").exists():
+        targets = targets[:1]  # the other role still needs the user, the limits, the rule
+    for target in targets:
         path = plan.path(target)
         if path.exists():
             path.unlink()

@@ -93,3 +93,41 @@ def test_notify_speaks_to_systemds_socket_and_is_silent_without_it(tmp_path: Pat
     assert sysd.watchdog_interval_s() is None
     monkeypatch.delenv("NOTIFY_SOCKET")
     assert not sysd.notify("READY=1")
+
+
+def test_install_service_hub_makes_a_compound_hub_beside_a_gate(tmp_path: Path):
+    """`install-service --hub` (issue 14): the hub is a unit of its own that runs `kiosk
+    serve --hub` with the given arguments, restarted whatever ended it, accepted by systemd;
+    on a box that is also a gate, removing the hub leaves the gate's files alone."""
+    root = tmp_path / "root"
+    root.mkdir()
+    service.install(service.Plan(root=root, kiosk=Path(KIOSK)))  # the box is a gate too
+    args = "--advertise --host 0.0.0.0 --ssl-certfile '/etc/kiosk/hub cert.pem'"
+    r = subprocess.run([KIOSK, "install-service", "--root", str(root), "--hub",
+                        "--serve-args", args], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    hub_unit = root / "etc/systemd/system/checkpoint-hub.service"
+    lines = hub_unit.read_text().splitlines()
+    assert (f"ExecStart={KIOSK} serve --hub --advertise --host 0.0.0.0 --ssl-certfile "
+            "'/etc/kiosk/hub cert.pem'") in lines
+    for line in ("Restart=always", "User=kiosk",
+                 "Environment=KIOSK_DATA_DIR=/var/lib/checkpoint-kiosk"):
+        assert line in lines, line
+    assert "WatchdogSec" not in hub_unit.read_text()  # no UI loop to feed it
+    assert (root / "etc/systemd/system/multi-user.target.wants/checkpoint-hub.service"
+            ).is_symlink()
+    v = subprocess.run([shutil.which("systemd-analyze") or "systemd-analyze", "verify",
+                        str(hub_unit)], capture_output=True, text=True, timeout=60)
+    problems = [line for line in (v.stdout + v.stderr).splitlines()
+                if "non-existent unit multi-user.target" not in line
+                and "network-online.target" not in line]
+    assert v.returncode == 0 and not problems, problems
+
+    refused = subprocess.run([KIOSK, "install-service", "--root", str(root), "--serve-args",
+                              "--advertise"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--serve-args goes with --hub" in refused.stderr
+
+    gone = service.uninstall(service.Plan(root=root, kiosk=Path(KIOSK), hub=()))
+    assert gone.removed == ["/etc/systemd/system/checkpoint-hub.service"]
+    assert (root / UNIT).is_file()  # the gate keeps its unit, user, rule and limits
+    assert (root / "etc/udev/rules.d/99-kiosk-thermometer.rules").is_file()
