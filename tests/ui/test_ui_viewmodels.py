@@ -417,6 +417,28 @@ def test_admin_save_writes_and_restarts_devices_in_the_worker(data_dir, settings
     assert settings_mod.load(data_dir).quota.days == 3 and saved[-1].quota.days == 3
 
 
+def test_the_team_leaders_phone_is_set_on_the_number_pad(data_dir, settings, tick):
+    """The leader on duty changes with the roster: the phone the fever screen shows is set on
+    the admin screen's number pad, and a number too long for it is refused in words."""
+    from kiosk import settings as settings_mod
+    from kiosk.ui.vm import admin as av
+    from kiosk.ui.vm.admin import AdminModel
+
+    m = AdminModel(data_dir, settings, InlineRunner(), lambda _s: None)
+    m.debounce = av.Debouncer(clock=tick)
+    m.edit("fever.leader_phone")
+    assert m.pad == "number"
+    for key in ("CLR", *"13900139000", "OK"):
+        tick.advance(0.2)  # keys a finger apart
+        m.key(key)
+    assert m.save()
+    assert settings_mod.load(data_dir).fever.leader_phone == "13900139000"
+    m.set("fever.leader_phone", "1" * 41)
+    assert not m.save() and m.message[0] == "a_invalid"
+    assert m.message[1]["field"] == "a_leader_phone"
+    assert settings_mod.load(data_dir).fever.leader_phone == "13900139000"
+
+
 def test_admin_pads_edit_the_field_tapped_and_exit_is_asked_first(data_dir, settings, tick):
     """A touchscreen alone: a number pad for numbers, a keyboard for text, chips for a
     choice; a doubled touch types once; 退出程序 only asks."""

@@ -57,6 +57,9 @@ FIELDS: tuple[Field, ...] = (
     Field("screening.forehead_offset_c", "a_offset", Pad.NUMBER, "a_rule_offset"),
     Field("quota.outings", "a_quota_outings", Pad.NUMBER, "a_rule_outings"),
     Field("quota.days", "a_quota_days", Pad.NUMBER, "a_rule_days"),
+    # changes with the duty roster: the fever screen shows it (the name and the observation
+    # point are Chinese text: a USB keyboard or `kiosk config set`)
+    Field("fever.leader_phone", "a_leader_phone", Pad.NUMBER, "a_rule_phone"),
     Field("thermometer.port", "a_port", Pad.TEXT),
     Field("thermometer.protocol", "a_protocol", Pad.CHOICE, choices=PROTOCOLS),
     Field("thermometer.baud", "a_baud", Pad.NUMBER, "a_rule_whole"),
