@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
+from kiosk.core import rules as core_rules
 from kiosk.server.admin import (
     ADMIN_SCOPE,
     DEV,
@@ -46,6 +47,7 @@ from kiosk.server.admin import (
 )
 from kiosk.server.ingest import EV, compound_scope, next_change_ids
 from kiosk.server.models import HubMovementRow, HubStateRow, RelayOutboxRow
+from kiosk.server.rules import RULES
 from kiosk.store.models import table_of
 from kiosk.sync import wire
 from kiosk.sync.client import BatchRefused, Refused, SyncClient, SyncError
@@ -342,9 +344,6 @@ def _apply_admin(conn: Connection, compound: str, page: dict[str, Any]) -> None:
     for key, value in page.get("policy", {}).items():
         _replace(conn, POLICY, POLICY.c.key == key, {"key": key, "value": value})
     for r in page.get("rules", []):  # passed down as signed: each gate verifies them
-        from kiosk.core import rules as core_rules
-        from kiosk.server.rules import RULES
-
         parsed = core_rules.parse(r["body"])
         _replace(conn, RULES, RULES.c.version == parsed.version, {
             "version": parsed.version, "effective_utc": parsed.effective_utc,
