@@ -142,7 +142,9 @@ def test_search_on_20000_residents_stays_fast(gate, loaded_store):
         started = time.perf_counter()
         gate.search(query)
         timings.append(time.perf_counter() - started)
-    assert fill_s < 5 and max(timings) < 0.2, (fill_s, timings)
+    # the median: one search slowed by another test's burst on a shared CI core is not what
+    # this checks (bench/ measures the timings); a lost index makes every search slow
+    assert fill_s < 5 and sorted(timings)[2] < 0.2, (fill_s, timings)
     # a vague query lists the first ones and says the list is cut
     flow = GateFlow(gate, InlineRunner())
     flow.set_search_text("F")
