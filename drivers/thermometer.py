@@ -20,6 +20,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import serial
 
 from drivers.framing import Frame, FrameParser
+from kiosk.core.event import DEVICE_NAME_MAX
 from kiosk.core.screening import Reading, ReadingState, make_reading
 
 #: Serial read timeout (s) of the stream drivers: the granularity of deadlines and cancel.
@@ -55,7 +56,12 @@ class DeviceIdentity:
 
     def __str__(self) -> str:
         text = f"{self.port}@{self.baud}"
-        return f"{text} ({self.detail})" if self.detail else text
+        text = f"{text} ({self.detail})" if self.detail else text
+        if len(text) <= DEVICE_NAME_MAX:
+            return text
+        # a long /dev/serial/by-id/... path would make every event refused at the store: its
+        # end (the adapter's serial, the port, baud and mode) is what tells devices apart
+        return "…" + text[len(text) - DEVICE_NAME_MAX + 1:]
 
 
 @dataclass(slots=True)

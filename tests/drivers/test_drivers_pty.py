@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 
 import pytest
 from drivers_testkit import make_sim_fixture, wait_until  # noqa: F401 - fixture
@@ -14,6 +16,9 @@ from drivers.modbus_rtu import ModbusThermometer
 from drivers.registry import make_thermometer
 from drivers.simulator import SimFault, SimulatedThermometer
 from drivers.thermometer import DeviceGone, PortUnavailable, SerialThermometer, Thermometer
+from kiosk.core.decision import Outcome
+from kiosk.core.event import DEVICE_NAME_MAX
+from kiosk.core.model import Direction
 from kiosk.core.screening import Reading, ReadingState
 
 MakeSim = Callable[..., SimulatedThermometer]
@@ -273,3 +278,30 @@ def test_aa55_both_encodings(make_sim: MakeSim, opened, encoding: str) -> None:
     readings = collect(device, 3)
     assert [r.object_c for r in readings] == [37.3] * 3
     assert all(r.ambient_c is None for r in readings)
+
+
+def test_a_long_by_id_port_path_still_records_the_movement(tmp_path, data_dir, gate) -> None:
+    """/dev/serial/by-id names run to 80 characters and more: the reading names the device
+    within the event's limit, and the movement is recorded, not refused."""
+    link_dir = tmp_path / "dev" / "serial" / "by-id" / (
+        "usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_"
+        "8e2f1c7a9b34ed11a2b3c4d5e6f70809-if00-port0")
+    link_dir.mkdir(parents=True)
+    sim = SimulatedThermometer("gy-mcu90614", link_dir=link_dir).start()
+    try:
+        sim.set_temperature(36.6, ambient=22.0)
+        device = GyMcu90614(sim.port)
+        device.open()
+        try:
+            reading = device.next_reading(1.0)
+        finally:
+            device.close()
+    finally:
+        sim.stop()
+    assert reading is not None and len(sim.port) + len("@9600 (query)") > DEVICE_NAME_MAX
+    assert len(reading.device) == DEVICE_NAME_MAX and reading.device.endswith("@9600 (query)")
+    result = gate.check("R0001", [reading], direction=Direction.OUT)
+    assert result.decision.outcome is Outcome.ALLOW
+    with closing(sqlite3.connect(data_dir / "kiosk.sqlite3")) as con:
+        rows = con.execute("select device from readings").fetchall()
+    assert rows == [(reading.device,)]
