@@ -176,7 +176,7 @@ class KioskUnderTest:
 
     def tap(self, tid: str, times: int = 1) -> None:
         reply = wait_until(lambda: (r := self.cmd("tap", tid=tid, times=times))["ok"] and r,
-                           5, f"tap {tid}")
+                           WAIT_S, f"tap {tid}")
         assert reply["ok"], reply
 
     def wait_screen(self, name: str) -> dict[str, Any]:
