@@ -68,7 +68,8 @@ class Compound:
     """A compound: its hub (enrolled at the district, behind a WAN link that can be cut)
     and two gates syncing with it over a LAN link that can be cut."""
 
-    def __init__(self, district: CentralServer, root: Path) -> None:
+    def __init__(self, district: CentralServer, root: Path,
+                 hub_env: dict[str, str] | None = None) -> None:
         self.name = unique("c")
         self.district = district
         hub_dir = root / "hub"
@@ -81,7 +82,7 @@ class Compound:
         code = admin.make_enrolment_code(district.engine, "hub", self.name, role="hub")
         self.link = hub.enrol_hub(engine, hub_dir, code, self.wan.url, str(uuid.uuid4()))
         engine.dispose()
-        self.hub = CentralServer(url, hub_dir, options=("--hub",)).start()
+        self.hub = CentralServer(url, hub_dir, options=("--hub",), env=hub_env).start()
         self.lan = LinkProxy(self.hub.port)
         # the hub learns its gates' credentials from the district in its first relay round
         _wait("the hub knows the gates", lambda: self.hub_knows(*self.gates))
