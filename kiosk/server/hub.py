@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ from kiosk.sync.client import BatchRefused, Refused, SyncClient, SyncError
 log = logging.getLogger(__name__)
 
 RO = table_of(RelayOutboxRow)
+#: a relay outbox row still to send (not acknowledged by the district, not refused)
+QUEUED = RO.c.acked_at.is_(None) & RO.c.quarantined.is_(False)
 HM = table_of(HubMovementRow)
 HS = table_of(HubStateRow)
 HU = table_of(HubUndoneRow)
@@ -74,6 +76,9 @@ KEY_FILE = "hub.key"
 RELAY_BATCH = 2000
 #: seconds between relay rounds while the district answers
 RELAY_INTERVAL_S = 2.0
+#: seconds an event the district acknowledged stays in the relay outbox (what was relayed
+#: lately, and the district's answer, for ``kiosk serve hub status``), then it is trimmed
+RELAY_KEEP_S = 600.0
 
 URL, DEVICE, COMPOUND, CHECKPOINT = "uplink.url", "uplink.device", "uplink.compound", \
     "uplink.checkpoint"
@@ -210,6 +215,16 @@ def district_view(conn: Connection, device_id: str) -> tuple[int, list[list[int]
     return None if view is None else (int(view[0]), view[1])
 
 
+def trim(engine: Engine, now: datetime | None = None) -> int:
+    """Delete the relay outbox rows the district acknowledged more than RELAY_KEEP_S
+    seconds ago (never one it has not: ``acked_at`` is set only in the transaction that
+    takes its acknowledgement); returns how many went."""
+    cutoff = (now or datetime.now()) - timedelta(seconds=RELAY_KEEP_S)
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        return int(conn.execute(delete(RO).where(RO.c.acked_at.is_not(None),
+                                                 RO.c.acked_at < cutoff)).rowcount)
+
+
 # --- the relay --------------------------------------------------------------------------
 @dataclass
 class RelayReport:
@@ -246,16 +261,16 @@ class Relay:
     def _next(self, size: int) -> tuple[list[Any], int]:
         """The oldest queued rows of one gate (at most ``size``), and how many are queued."""
         with self.engine.connect() as conn, conn.begin():
-            first = conn.execute(select(RO.c.device_id).where(RO.c.quarantined.is_(False))
+            first = conn.execute(select(RO.c.device_id).where(QUEUED)
                                  .order_by(RO.c.id).limit(1)).scalar_one_or_none()
             if first is None:
                 return [], 0
             rows = list(conn.execute(
                 select(RO.c.id, RO.c.event_id, RO.c.record)
-                .where(RO.c.quarantined.is_(False), RO.c.device_id == first)
+                .where(QUEUED, RO.c.device_id == first)
                 .order_by(RO.c.seq).limit(size)))
             pending = conn.execute(select(func.count()).select_from(RO)
-                                   .where(RO.c.quarantined.is_(False))).scalar_one()
+                                   .where(QUEUED)).scalar_one()
         return [(first, r) for r in rows], int(pending)
 
     def push(self, report: RelayReport) -> None:
@@ -263,6 +278,7 @@ class Relay:
         batch the district refuses whole is halved until the one event it refuses is found,
         and that one is kept aside (quarantined) with the district's reason."""
         size = self.batch
+        trim(self.engine)
         while True:
             rows, pending = self._next(size)
             if not rows:
@@ -292,7 +308,8 @@ class Relay:
                                  .values(quarantined=True, last_error=reason))
                 done = [r.id for _, r in rows if r.event_id not in rejected]
                 if done:
-                    conn.execute(delete(RO).where(RO.c.id.in_(done)))
+                    conn.execute(update(RO).where(RO.c.id.in_(done))
+                                 .values(acked_at=datetime.now()))
             report.sent += len(rows) - len(rejected)
             report.duplicates += int(ack.get("duplicates", 0))
             report.quarantined += len(rejected)
@@ -473,10 +490,10 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     with engine.connect() as conn:
         s = get_state(conn, URL, LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
                       CLOCK_OFFSET, CLOCK_AT)
-        pending, refused = conn.execute(select(
-            func.count(), func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0))
-            .select_from(RO)).one()
-        pending -= refused
+        pending, refused, relayed = conn.execute(select(
+            func.coalesce(func.sum(case((QUEUED, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0),
+            func.count(RO.c.acked_at)).select_from(RO)).one()
         gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.isoformat(
                       timespec="seconds") if r.last_contact else None}
                  for r in conn.execute(
@@ -487,7 +504,7 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     return {"hub": True, "district_url": s[URL], "district_ok": bool(s[LAST_SUCCESS])
             and not s[LAST_ERROR], "district_last_success": s[LAST_SUCCESS] or None,
             "district_last_error": s[LAST_ERROR] or None, "relay_pending": int(pending),
-            "relay_refused": int(refused),
+            "relay_refused": int(refused), "relay_recent": int(relayed),
             # None: the hub never reached the district, its gates' clocks are only
             # measured against the hub's own
             "district_clock_offset_s": float(s[CLOCK_OFFSET]) if s[CLOCK_OFFSET] else None,

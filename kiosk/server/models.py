@@ -353,10 +353,12 @@ class FeverCaseStepRow(ServerBase):
 
 
 class RelayOutboxRow(ServerBase):
-    """On a compound hub: a gate's event stored here and not yet acknowledged by the
-    district. ``record`` is the event's JSON object exactly as the kiosk sent it (every key,
-    those this version does not know included), so the district verifies it as the kiosk's
-    own. A row leaves only in the transaction that takes the district's acknowledgement."""
+    """On a compound hub: a gate's event stored here, for the district. ``record`` is the
+    event's JSON object exactly as the kiosk sent it (every key, those this version does
+    not know included), so the district verifies it as the kiosk's own. A row is marked
+    acknowledged (``acked_at``) only in the transaction that takes the district's
+    acknowledgement, and trimmed a short while later; an unacknowledged row is never
+    deleted."""
 
     __tablename__ = "relay_outbox"
     __table_args__ = (Index("ix_relay_outbox_quarantined_id", "quarantined", "id"),)
@@ -369,6 +371,9 @@ class RelayOutboxRow(ServerBase):
     #: the district refused it (its reason in ``last_error``): kept, never sent again
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: when the district acknowledged it (None: still to send); kept for diagnosis for
+    #: kiosk.server.hub.RELAY_KEEP_S, then trimmed
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class HubMovementRow(ServerBase):

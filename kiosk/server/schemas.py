@@ -179,6 +179,8 @@ class UplinkView(BaseModel):
     district_last_error: str | None = None
     relay_pending: int | None = None
     relay_refused: int | None = None
+    relay_recent: int | None = Field(default=None, description="events the district "
+                                     "acknowledged in the last RELAY_KEEP_S seconds")
     district_clock_offset_s: float | None = Field(
         default=None, description="the hub's clock minus the district's at its last "
         "successful relay round (seconds); null: the hub never reached the district")

@@ -1,6 +1,7 @@
-"""central store: on a hub, the district's undos passed down to its gates (hub_undone); at
-the district, the events a hub relays for a gate whose key it does not know yet
-(held_events)
+"""central store: on a hub, the district's undos passed down to its gates (hub_undone) and
+when the district acknowledged each relayed event (relay_outbox.acked_at: kept a short
+while, then trimmed); at the district, the events a hub relays for a gate whose key it does
+not know yet (held_events)
 
 Revision ID: 0012
 Revises: 0011
@@ -20,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('relay_outbox') as batch:
+        batch.add_column(sa.Column('acked_at', sa.DateTime(), nullable=True))
     op.create_table(
         'hub_undone',
         sa.Column('event_id', sa.String(length=36), nullable=False),
@@ -48,3 +51,5 @@ def downgrade() -> None:
     op.drop_table('held_events')
     op.drop_index('ix_hub_undone_compound_change', table_name='hub_undone')
     op.drop_table('hub_undone')
+    with op.batch_alter_table('relay_outbox') as batch:
+        batch.drop_column('acked_at')

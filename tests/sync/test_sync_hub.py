@@ -99,7 +99,8 @@ class Compound:
 
     def relay_backlog(self) -> int:
         with self.hub.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(RO)).scalar_one())
+            return int(conn.execute(select(func.count()).select_from(RO)
+                                    .where(RO.c.acked_at.is_(None))).scalar_one())
 
     def district_events(self, k: Kiosk) -> list[tuple[int, str]]:
         with self.district.engine.connect() as conn:
@@ -260,7 +261,8 @@ def test_the_relay_forwards_each_event_as_the_kiosk_sent_it(links: Compound):
     c.routes[0].run()
     with c.hub.engine.connect() as conn:
         queued = [json.loads(r) for r in conn.execute(
-            select(RO.c.record).where(RO.c.device_id == a.settings.device.id)
+            select(RO.c.record).where(RO.c.device_id == a.settings.device.id,
+                                      RO.c.acked_at.is_(None))
             .order_by(RO.c.seq)).scalars()]
     assert queued == [e for e in _kiosk_events(a) if e["id"] not in before]
     c.wan.mend()

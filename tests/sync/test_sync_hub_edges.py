@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,10 +81,16 @@ def _remote(k: Kiosk) -> set[str]:
         return set(conn.execute(select(RM.c.event_id)).scalars())
 
 
-def _relayed_rows(c: Compound, k: Kiosk) -> int:
+def _relay_rows(c: Compound, k: Kiosk) -> tuple[int, int]:
+    """The gate's rows in the hub's relay outbox: (still to send, acknowledged)."""
     with c.hub.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(RO).where(
-            RO.c.device_id == k.settings.device.id)).scalar_one())
+        return tuple(conn.execute(select(  # type: ignore[return-value]
+            func.count() - func.count(RO.c.acked_at), func.count(RO.c.acked_at))
+            .where(RO.c.device_id == k.settings.device.id)).one())
+
+
+def _relayed_rows(c: Compound, k: Kiosk) -> int:
+    return _relay_rows(c, k)[0]
 
 
 # --- 2. undos from gates that sync with the district directly ---------------------------
@@ -160,12 +167,20 @@ def test_the_relay_outbox_keeps_only_what_the_district_has_not_acknowledged(
     with SyncClient(c.district.url, c.link.secret, transport=DiesAfterSending()) as client, \
             pytest.raises(RuntimeError):
         Relay(c.hub.engine, c.link, client).push(RelayReport())
-    assert _relayed_rows(c, a) == 3  # nothing is let go that was not acknowledged
+    later = datetime.now() + timedelta(seconds=hub.RELAY_KEEP_S + 60)
+    hub.trim(c.hub.engine, later)  # however late: never a row not acknowledged
+    assert _relay_rows(c, a) == (3, 0)
     mine = [(e["seq"], e["id"]) for e in _kiosk_events(a)]
     assert c.district_events(a) == mine
-    c.wan.mend()  # sent again: the district answers "duplicate", the rows go
-    _wait("the relay outbox is empty", lambda: _relayed_rows(c, a) == 0)
+    c.wan.mend()  # sent again: the district answers "duplicate", the rows are acknowledged
+    _wait("acknowledged", lambda: _relay_rows(c, a) == (0, 3))
     assert c.district_events(a) == mine  # each once
+    with c.hub.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(RO)).scalar_one()
+    assert hub.trim(c.hub.engine, later) >= 3  # kept for diagnosis a while, then trimmed
+    with c.hub.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RO)).scalar_one() <= before - 3
+    assert _relay_rows(c, a) == (0, 0)
 
 
 # --- 4. a hub whose clock is off -------------------------------------------------------
