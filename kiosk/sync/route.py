@@ -23,8 +23,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from kiosk.store.devicekey import ensure_key
+from kiosk.store.events import first_signed_seq
 from kiosk.sync import state, wire
-from kiosk.sync.client import SyncClient, SyncError, Unavailable
+from kiosk.sync.client import Refused, SyncClient, SyncError, Unavailable
 from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class Route:
         self._searched_at: float | None = None
         self._district_at: float | None = None
         self._key_at: float | None = None
+        self._key_confirmed = False
+        self._key_refused: str | None = None
         self._clients: dict[str, SyncClient] = {}
 
     def _client(self, url: str) -> SyncClient:
@@ -118,6 +122,9 @@ class Route:
                     raise
             else:
                 self._note_uplink(hub_url)
+                if self._key_refused:  # the gates agree through the hub all the same
+                    state.record(self.engine, **{state.LAST_ERROR: self._key_refused,
+                                                 state.LAST_ERROR_AT: state.now_text()})
                 return report
         if not self.district_url:
             raise Unavailable("no hub found and no district store set")
@@ -128,21 +135,34 @@ class Route:
         return report
 
     def _register_key_at_district(self) -> None:
-        """A kiosk enrolled before keys registers its key with the district itself, over
-        its own connection, at most every DISTRICT_INTERVAL_S while the district has not
-        got it: a hub never takes a gate's key (it sees the gate's secret, so a key it
-        passed on would be its word), and the district holds what the hub relays for the
-        gate until then (docs/SYNC.md, "held")."""
+        """The kiosk's signing key, registered with the district itself over the kiosk's
+        own connection: once per process (the same key again is only acknowledged), and
+        again at most every DISTRICT_INTERVAL_S until the district has taken it. A hub
+        never takes a gate's key (it sees the gate's secret, so a key it passed on would be
+        its word); the district holds what the hub relays for a gate it has no key of until
+        then (docs/SYNC.md, "Old gates behind a hub"). Another key already there (409) is
+        kept in ``_key_refused`` and shown as the sync's error."""
         now = self._clock()
-        if not self.district_url or (self._key_at is not None
-                                     and now - self._key_at < DISTRICT_INTERVAL_S):
+        if self._key_confirmed or not self.district_url or (
+                self._key_at is not None and now - self._key_at < DISTRICT_INTERVAL_S):
             return
         self._key_at = now
+        key = ensure_key(self.data_dir)
         try:
-            Syncer(self.engine, self.data_dir, self.device_id,
-                   self._client(self.district_url)).register_key()
+            answer = self._client(self.district_url).register_key(
+                key.public_hex, first_signed_seq(self.engine, self.device_id))
+        except Refused as exc:
+            if str(exc).startswith("HTTP 409"):
+                self._key_refused = f"the district holds another key for this kiosk: {exc}"
+                log.warning("%s", self._key_refused)
+            else:
+                log.info("key not registered at the district: %s", exc)
+            return
         except SyncError as exc:
             log.info("key not registered at the district yet: %s", exc)
+            return
+        self._key_confirmed, self._key_refused = True, None
+        state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
 
     def _district_recently(self) -> bool:
         return (self._district_at is not None

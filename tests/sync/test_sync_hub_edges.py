@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from link_proxy import LinkProxy
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sync_testkit import (
     EV,
     CentralServer,
@@ -296,3 +296,41 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
         route.close()
         direct.close()
         old.close()
+
+
+def _flagged(engine: Engine, device_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(FI.c.kind).where(
+            FI.c.device_id == device_id, FI.c.kind == "bad_signature")).first() is not None
+
+
+def test_a_hub_that_registers_its_own_key_with_a_gates_secret_is_seen(
+        links: Compound, tmp_path: Path):
+    """What signatures cannot stop: the hub sees each gate's secret on the LAN, so it can
+    be first to register a key for a gate the district has none of. It is seen: the gate's
+    own key is refused (409), which the gate shows as its sync error, and the gate's
+    genuine events are flagged, never stored under the hub's key."""
+    c = links
+    gate = make_kiosk(tmp_path, "old-gate-2", c.district, c.name, ROSTER)
+    route = Route(gate.store.engine, gate.data_dir, gate.settings.device.id, gate.secret,
+                  c.district.url, c.lan.url)
+    dev = gate.settings.device.id
+    try:
+        _wait("the hub knows the gate", lambda: c.hub_knows(gate))
+        mine = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+        with SyncClient(c.district.url, gate.secret) as seen_on_the_lan:
+            seen_on_the_lan.register_key(mine, 1)
+        route.run()  # the gate's key is made and refused at the district
+        assert "another key" in (state.status(gate.store.engine, gate.data_dir, "")
+                                 .last_error or "")
+        gate.check("W1")
+        route.run()
+        _wait("flagged", lambda: route.run() is not None and (
+            _flagged(c.hub.engine, dev) or _flagged(c.district.engine, dev)))
+        assert c.district_events(gate) == []
+        with c.district.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex)
+                                .where(KEYS.c.device_id == dev)).scalars().all() == [mine]
+    finally:
+        route.close()
+        gate.close()
