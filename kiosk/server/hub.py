@@ -460,7 +460,7 @@ def _apply_devices(conn: Connection, compound: str, devices: list[dict[str, Any]
                                             **values))
         views[d["device_id"]] = [d["last_seq"], d["missing"]]
         # the gate's signing keys as the district holds them: the hub checks signatures
-        # too, and never takes a key from a gate itself (register_pending)
+        # too, and never takes a key from a gate itself (known_key)
         for from_seq, public_hex in d.get("keys", []):
             devicekeys.add_key(conn, d["device_id"], str(public_hex), int(from_seq),
                                DISTRICT)
