@@ -208,7 +208,8 @@ def main() -> None:
                        capture_output=True, check=False)
     deadline = time.monotonic() + 60
     with hub_server.engine.connect() as conn:
-        while conn.execute(select(func.count()).select_from(hub.RO)).scalar_one() and \
+        while conn.execute(select(func.count()).select_from(hub.RO)
+                           .where(hub.QUEUED)).scalar_one() and \
                 time.monotonic() < deadline:
             conn.commit()
             time.sleep(0.5)

@@ -258,7 +258,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
         link = await run_in_threadpool(hub.read_link, engine, hub_dir)
         try:
             answer = await run_in_threadpool(hub.relay_enrol, engine, link, body.code,
-                                             body.device_id)
+                                             body.device_id, None, body.public_key,
+                                             body.key_from_seq)
         except DistrictRefused as exc:
             await run_in_threadpool(audit.record, engine, body.device_id, audit.ENROL_FAILED,
                                     {"reason": str(exc)}, client)
@@ -295,6 +296,15 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
         if not allowed:
             raise _problem(403, "a device may only post its own events (a hub: those of "
                                 "its compound's gates)")
+        if me.role == "hub" and hub_dir is None:  # at the district, relayed by a hub
+            from kiosk.server import hub
+
+            held = await run_in_threadpool(hub.hold_if_keyless, engine, body.device_id,
+                                           wire.loads(raw)["events"], me.id)
+            if held is not None:  # the gate's key is not known here yet: held for it
+                return {"stored": 0, "duplicates": 0, "rejected": [], "missing": [],
+                        "last_seq": 0, "held": held}
+            await run_in_threadpool(hub.release_held, engine, ingest, body.device_id)
         relay = None
         if hub_dir is not None:  # the events as the kiosk sent them, for the district
             relay = wire.loads(raw)["events"]
@@ -360,7 +370,19 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
         """Register this device's Ed25519 key, once (a kiosk enrolled before keys): trust
         on first use, audited. The same key again is acknowledged; another key is refused
         (409): a key is only replaced by a replacement enrolment. Only the device's own
-        credential registers its key."""
+        credential registers its key. A compound hub registers none: it answers with the
+        key the district passed down, or ``pending`` (register it at the district)."""
+        if hub_dir is not None:
+            from kiosk.server import hub
+
+            try:
+                from_seq = await run_in_threadpool(hub.known_key, engine, me.id,
+                                                   body.public_key)
+            except ValueError as exc:
+                raise _problem(422, f"public_key: {exc}") from None
+            return KeyRegistered(public_key=body.public_key.lower(),
+                                 from_seq=body.from_seq if from_seq is None else from_seq,
+                                 new=False, pending=from_seq is None)
         try:
             done = await run_in_threadpool(devicekeys.register_first_use, engine, me.id,
                                            body.public_key, body.from_seq,
@@ -369,6 +391,9 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
             raise _problem(409, str(exc)) from None
         except ValueError as exc:
             raise _problem(422, f"public_key: {exc}") from None
+        from kiosk.server import hub  # what hubs relayed while the key was not known here
+
+        await run_in_threadpool(hub.release_held, engine, ingest, me.id)
         return KeyRegistered(public_key=done.public_key, from_seq=done.from_seq, new=done.new)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the body guard's 408/413

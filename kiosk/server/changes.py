@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Table, literal, select
 
 from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
 from kiosk.server.cases import for_gate
-from kiosk.server.hub import HM, district_devices
+from kiosk.server.hub import HM, HU, district_cases, district_devices
 from kiosk.server.ingest import EV, UNDONE
 from kiosk.server.rules import RULES
 
@@ -113,7 +113,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
         # stream: a correction comes after the movement it undoes, so a kiosk that has the
         # movement drops it when the correction arrives; a movement already undone here is
         # not sent at all
-        moves = list(conn.execute(
+        moves: list[Any] = list(conn.execute(
             select(EV.c.id, EV.c.device_id, EV.c.checkpoint, EV.c.seq, EV.c.pass_number,
                    EV.c.household, EV.c.direction, EV.c.local_date, EV.c.wall_utc,
                    EV.c.received_at, EV.c.counts_against_quota, EV.c.change_id,
@@ -121,7 +121,8 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             .where(EV.c.compound == compound, EV.c.change_id > cursor.movements,
                    EV.c.local_date >= since,
                    EV.c.device_id != device_id,
-                   ((EV.c.outcome == "allow") & ~UNDONE)
+                   ((EV.c.outcome == "allow") & ~UNDONE
+                    & ~EV.c.id.in_(select(HU.c.event_id)))  # undone as a hub heard
                    | EV.c.corrects_event_id.is_not(None),
                    EV.c.pass_number.is_not(None))
             .order_by(EV.c.change_id).limit(limit)))
@@ -136,6 +137,12 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             .where(HM.c.compound == compound, HM.c.change_id > cursor.movements,
                    HM.c.local_date >= since, HM.c.device_id != device_id)
             .order_by(HM.c.change_id).limit(limit)).all()
+        # on a compound hub: movements the district says were undone at a gate that did
+        # not come through it (kiosk.server.hub._apply_undone)
+        moves += conn.execute(
+            select(HU.c.event_id.label("corrects_event_id"), HU.c.change_id)
+            .where(HU.c.compound == compound, HU.c.change_id > cursor.movements)
+            .order_by(HU.c.change_id).limit(limit)).all()
         moves = sorted(moves, key=lambda m: int(m.change_id))[:limit]
         more |= len(moves) == limit
         move_top = moves[-1].change_id if moves else cursor.movements
@@ -153,8 +160,14 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
         out["undone"] = [m.corrects_event_id for m in moves
                          if m.corrects_event_id is not None]
         # the compound's fever cases someone took over (a few rows, sent whole each time;
-        # kiosks that do not know the key ignore it)
-        out["cases"] = for_gate(conn, compound)
+        # kiosks that do not know the key ignore it); on a hub, with the district's cases
+        # (the newer state of a case wins)
+        cases = {c["event_id"]: c for c in district_cases(conn)}
+        for c in for_gate(conn, compound):
+            if c["event_id"] not in cases or c["updated_at"] > cases[c["event_id"]][
+                    "updated_at"]:
+                cases[c["event_id"]] = c
+        out["cases"] = list(cases.values())
         if hub:
             out["devices"] = district_devices(conn, compound)
     out["cursor"] = str(Cursor(admin_top, move_top))

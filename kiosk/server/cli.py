@@ -525,6 +525,8 @@ def serve_hub_status(ctx: click.Context) -> None:
     if view["district_last_error"]:
         click.echo(f"last error:    {view['district_last_error']}")
     click.echo(f"to relay:      {view['relay_pending']} events")
+    click.echo(f"relayed:       {view['relay_recent']} events in the last "
+               f"{hub.RELAY_KEEP_S / 60:.0f} min")
     if view["relay_refused"]:
         click.echo(f"refused:       {view['relay_refused']} events (kiosk serve hub quarantine)")
     for g in view["gates"]:

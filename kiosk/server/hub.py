@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from kiosk.core import rules as core_rules
+from kiosk.server import devicekeys
 from kiosk.server.admin import (
     ADMIN_SCOPE,
     DEV,
@@ -45,8 +46,14 @@ from kiosk.server.admin import (
     ROSTER,
     VOLUNTEERS,
 )
-from kiosk.server.ingest import EV, compound_scope, next_change_ids
-from kiosk.server.models import HubMovementRow, HubStateRow, RelayOutboxRow
+from kiosk.server.ingest import EV, Ingest, IngestResult, compound_scope, next_change_ids
+from kiosk.server.models import (
+    HeldEventRow,
+    HubMovementRow,
+    HubStateRow,
+    HubUndoneRow,
+    RelayOutboxRow,
+)
 from kiosk.server.rules import RULES
 from kiosk.store.models import table_of
 from kiosk.sync import wire
@@ -55,8 +62,12 @@ from kiosk.sync.client import BatchRefused, Refused, SyncClient, SyncError
 log = logging.getLogger(__name__)
 
 RO = table_of(RelayOutboxRow)
+#: a relay outbox row still to send (not acknowledged by the district, not refused)
+QUEUED = RO.c.acked_at.is_(None) & RO.c.quarantined.is_(False)
 HM = table_of(HubMovementRow)
 HS = table_of(HubStateRow)
+HU = table_of(HubUndoneRow)
+HELD = table_of(HeldEventRow)
 
 
 #: the hub's district credential, mode 0600 (not in the database, which is backed up)
@@ -65,6 +76,9 @@ KEY_FILE = "hub.key"
 RELAY_BATCH = 2000
 #: seconds between relay rounds while the district answers
 RELAY_INTERVAL_S = 2.0
+#: seconds an event the district acknowledged stays in the relay outbox (what was relayed
+#: lately, and the district's answer, for ``kiosk serve hub status``), then it is trimmed
+RELAY_KEEP_S = 600.0
 
 URL, DEVICE, COMPOUND, CHECKPOINT = "uplink.url", "uplink.device", "uplink.compound", \
     "uplink.checkpoint"
@@ -73,6 +87,12 @@ CURSOR, LAST_SUCCESS, LAST_ATTEMPT = "uplink.cursor", "uplink.last_success", \
 LAST_ERROR, LAST_ERROR_AT = "uplink.last_error", "uplink.last_error_at"
 #: the district's view of each gate of the compound: {device id: [last_seq, missing]}
 DISTRICT_DEVICES = "uplink.devices"
+#: the district's fever cases of the compound (its last page's ``cases``, JSON): passed
+#: down to the gates beside the hub's own
+DISTRICT_CASES = "uplink.cases"
+#: the hub's clock minus the district's at its last successful round (seconds), and when
+#: that was: its gates measure their clocks against the hub and add this
+CLOCK_OFFSET, CLOCK_AT = "uplink.clock_offset_s", "uplink.clock_at"
 
 
 class HubError(Exception):
@@ -195,6 +215,16 @@ def district_view(conn: Connection, device_id: str) -> tuple[int, list[list[int]
     return None if view is None else (int(view[0]), view[1])
 
 
+def trim(engine: Engine, now: datetime | None = None) -> int:
+    """Delete the relay outbox rows the district acknowledged more than RELAY_KEEP_S
+    seconds ago (never one it has not: ``acked_at`` is set only in the transaction that
+    takes its acknowledgement); returns how many went."""
+    cutoff = (now or datetime.now()) - timedelta(seconds=RELAY_KEEP_S)
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        return int(conn.execute(delete(RO).where(RO.c.acked_at.is_not(None),
+                                                 RO.c.acked_at < cutoff)).rowcount)
+
+
 # --- the relay --------------------------------------------------------------------------
 @dataclass
 class RelayReport:
@@ -223,22 +253,24 @@ class Relay:
         except SyncError as exc:
             _record(self.engine, **{LAST_ERROR: str(exc), LAST_ERROR_AT: _now()})
             raise
-        _record(self.engine, **{LAST_SUCCESS: _now(), LAST_ERROR: ""})
+        clock = {} if self.client.clock_offset_s is None else {
+            CLOCK_OFFSET: f"{self.client.clock_offset_s:.1f}", CLOCK_AT: _now()}
+        _record(self.engine, **{LAST_SUCCESS: _now(), LAST_ERROR: ""}, **clock)
         return report
 
     def _next(self, size: int) -> tuple[list[Any], int]:
         """The oldest queued rows of one gate (at most ``size``), and how many are queued."""
         with self.engine.connect() as conn, conn.begin():
-            first = conn.execute(select(RO.c.device_id).where(RO.c.quarantined.is_(False))
+            first = conn.execute(select(RO.c.device_id).where(QUEUED)
                                  .order_by(RO.c.id).limit(1)).scalar_one_or_none()
             if first is None:
                 return [], 0
             rows = list(conn.execute(
                 select(RO.c.id, RO.c.event_id, RO.c.record)
-                .where(RO.c.quarantined.is_(False), RO.c.device_id == first)
+                .where(QUEUED, RO.c.device_id == first)
                 .order_by(RO.c.seq).limit(size)))
             pending = conn.execute(select(func.count()).select_from(RO)
-                                   .where(RO.c.quarantined.is_(False))).scalar_one()
+                                   .where(QUEUED)).scalar_one()
         return [(first, r) for r in rows], int(pending)
 
     def push(self, report: RelayReport) -> None:
@@ -246,6 +278,7 @@ class Relay:
         batch the district refuses whole is halved until the one event it refuses is found,
         and that one is kept aside (quarantined) with the district's reason."""
         size = self.batch
+        trim(self.engine)
         while True:
             rows, pending = self._next(size)
             if not rows:
@@ -275,7 +308,8 @@ class Relay:
                                  .values(quarantined=True, last_error=reason))
                 done = [r.id for _, r in rows if r.event_id not in rejected]
                 if done:
-                    conn.execute(delete(RO).where(RO.c.id.in_(done)))
+                    conn.execute(update(RO).where(RO.c.id.in_(done))
+                                 .values(acked_at=datetime.now()))
             report.sent += len(rows) - len(rejected)
             report.duplicates += int(ack.get("duplicates", 0))
             report.quarantined += len(rejected)
@@ -312,10 +346,10 @@ def apply_page(engine: Engine, compound: str, page: dict[str, Any]) -> None:
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         _apply_admin(conn, compound, page)
         _apply_movements(conn, compound, page.get("movements", []))
-        # movements undone at a gate that bypassed the hub: not served to gates from now on
-        # (a gate that already downloaded one keeps it: docs/SYNC.md, limits)
-        if undone := [u for u in page.get("undone", []) if isinstance(u, str)]:
-            conn.execute(delete(HM).where(HM.c.event_id.in_(undone)))
+        _apply_undone(conn, compound, [u for u in page.get("undone", [])
+                                       if isinstance(u, str) and len(u) <= 36])
+        if isinstance(page.get("cases"), list):  # sent whole: the district's decisions
+            put_state(conn, **{DISTRICT_CASES: json.dumps(page["cases"])})
         _apply_devices(conn, compound, page.get("devices", []))
         put_state(conn, **{CURSOR: str(page["cursor"])})
 
@@ -382,6 +416,32 @@ def _apply_movements(conn: Connection, compound: str, moves: list[dict[str, Any]
     } for k, m in enumerate(fresh)])
 
 
+def _apply_undone(conn: Connection, compound: str, undone: list[str]) -> None:
+    """Movements undone at their gate, as the district tells: no longer served from
+    ``hub_movements``, and each passed down once in the compound's change stream (after
+    the movement it undoes), so a gate that already holds the movement drops it and its
+    quota view gives the household its outing back. Whether the movement came to the hub
+    from the district or from its own gate does not matter: the gates drop it either way."""
+    if not undone:
+        return
+    conn.execute(delete(HM).where(HM.c.event_id.in_(undone)))
+    known = set(conn.execute(select(HU.c.event_id).where(HU.c.event_id.in_(undone)))
+                .scalars())
+    fresh = sorted(set(undone) - known)
+    if fresh:
+        first = next_change_ids(conn, compound_scope(compound), len(fresh))
+        conn.execute(insert(HU), [{"event_id": e, "compound": compound, "change_id": first + k}
+                                  for k, e in enumerate(fresh)])
+
+
+def district_cases(conn: Connection) -> list[dict[str, Any]]:
+    """On a hub: the compound's fever cases as the district last sent them (empty at the
+    district itself)."""
+    raw = get_state(conn, DISTRICT_CASES)[DISTRICT_CASES]
+    cases = json.loads(raw) if raw else []
+    return [c for c in cases if isinstance(c, dict)]
+
+
 def _apply_devices(conn: Connection, compound: str, devices: list[dict[str, Any]]) -> None:
     """The compound's gates as the district knows them: their credentials' hashes (so a gate
     enrolled at the district syncs here with the same secret), withdrawn ones, and how far
@@ -399,14 +459,27 @@ def _apply_devices(conn: Connection, compound: str, devices: list[dict[str, Any]
                                             pending=0, quarantined=0, last_seq=0, gaps="[]",
                                             **values))
         views[d["device_id"]] = [d["last_seq"], d["missing"]]
+        # the gate's signing keys as the district holds them: the hub checks signatures
+        # too, and never takes a key from a gate itself (known_key)
+        for from_seq, public_hex in d.get("keys", []):
+            devicekeys.add_key(conn, d["device_id"], str(public_hex), int(from_seq),
+                               DISTRICT)
     put_state(conn, **{DISTRICT_DEVICES: json.dumps(views)})
 
 
 def district_devices(conn: Connection, compound: str) -> list[dict[str, Any]]:
     """At the district, for a hub: the compound's gates, their credentials' hashes and how
     far the district holds their events (sent whole each time: a compound has a few)."""
+    keys: dict[str, list[list[Any]]] = {}
+    for k in conn.execute(select(devicekeys.KEYS.c.device_id, devicekeys.KEYS.c.from_seq,
+                                 devicekeys.KEYS.c.public_key_hex)
+                          .join(DEV, DEV.c.id == devicekeys.KEYS.c.device_id)
+                          .where(DEV.c.compound == compound)
+                          .order_by(devicekeys.KEYS.c.from_seq)):
+        keys.setdefault(k.device_id, []).append([k.from_seq, k.public_key_hex])
     return [{"device_id": r.id, "checkpoint": r.checkpoint, "secret_hash": r.secret_hash,
-             "active": r.active, "last_seq": r.last_seq, "missing": json.loads(r.gaps)}
+             "active": r.active, "last_seq": r.last_seq, "missing": json.loads(r.gaps),
+             "keys": keys.get(r.id, [])}
             for r in conn.execute(select(DEV).where(DEV.c.compound == compound,
                                                     DEV.c.role == "kiosk").order_by(DEV.c.id))]
 
@@ -415,11 +488,12 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     """What a gate shows of its hub: whether the district answers the hub, the relay's
     backlog, and since when the hub has heard from each other gate of the compound."""
     with engine.connect() as conn:
-        s = get_state(conn, URL, LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT)
-        pending, refused = conn.execute(select(
-            func.count(), func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0))
-            .select_from(RO)).one()
-        pending -= refused
+        s = get_state(conn, URL, LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
+                      CLOCK_OFFSET, CLOCK_AT)
+        pending, refused, relayed = conn.execute(select(
+            func.coalesce(func.sum(case((QUEUED, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0),
+            func.count(RO.c.acked_at)).select_from(RO)).one()
         gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.isoformat(
                       timespec="seconds") if r.last_contact else None}
                  for r in conn.execute(
@@ -430,12 +504,17 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
     return {"hub": True, "district_url": s[URL], "district_ok": bool(s[LAST_SUCCESS])
             and not s[LAST_ERROR], "district_last_success": s[LAST_SUCCESS] or None,
             "district_last_error": s[LAST_ERROR] or None, "relay_pending": int(pending),
-            "relay_refused": int(refused),
+            "relay_refused": int(refused), "relay_recent": int(relayed),
+            # None: the hub never reached the district, its gates' clocks are only
+            # measured against the hub's own
+            "district_clock_offset_s": float(s[CLOCK_OFFSET]) if s[CLOCK_OFFSET] else None,
+            "district_clock_at": s[CLOCK_AT] or None,
             "gates": gates}
 
 
 def relay_enrol(engine: Engine, link: Link | None, code: str, device_id: str,
-                client: SyncClient | None = None) -> dict[str, Any]:
+                client: SyncClient | None = None, public_key: str | None = None,
+                key_from_seq: int = 1) -> dict[str, Any]:
     """A gate's enrolment sent to the hub, spent at the district (device identity is the
     district's); the hub keeps the new credential's hash so the gate syncs here at once.
     Raises SyncError: Refused with the district's reason, Unavailable while it is out of
@@ -449,7 +528,10 @@ def relay_enrol(engine: Engine, link: Link | None, code: str, device_id: str,
     own = client is None
     client = client or SyncClient(link.url)
     try:
-        answer = client.enrol(code, device_id)
+        # the gate's key goes with it: the district then checks the gate's events however
+        # they come (a hub that swapped it here is seen at the gate's first direct sync:
+        # 409, docs/SYNC.md)
+        answer = client.enrol(code, device_id, public_key, key_from_seq)
     finally:
         if own:
             client.close()
@@ -502,3 +584,81 @@ def relay_quarantine(engine: Engine, requeue: bool = False) -> list[Any]:
             conn.execute(update(RO).where(RO.c.quarantined.is_(True))
                          .values(quarantined=False))
     return rows
+
+
+# --- keys of gates enrolled before keys, behind a hub (docs/SYNC.md, "held") --------------
+#: how a key came to a hub (DeviceKeyRow.how): passed down by the district
+DISTRICT = "district"
+
+
+def known_key(engine: Engine, device_id: str, public_hex: str) -> int | None:
+    """On a hub: the first seq ``public_hex`` signs for this gate when the district passed
+    that key down, else None. A hub never registers a gate's key itself: the gate
+    registers it with the district over its own connection (kiosk.sync.route)."""
+    with engine.connect() as conn:
+        keys = devicekeys.load_keys(conn, device_id)
+    public_hex = public_hex.lower()
+    return keys.from_seqs[keys.hexes.index(public_hex)] if public_hex in keys.hexes else None
+
+
+def hold_if_keyless(engine: Engine, device_id: str, records: list[Any], via: str
+                    ) -> int | None:
+    """At the district, for a batch a hub relays: while the gate has no key here, the
+    events are held (neither stored nor refused, each once) until the gate registers its
+    key over its own connection; returns how many were held, None when the gate has a key
+    (ingest as usual). A hub that re-signed them with a key of its own gains nothing: they
+    are checked against the gate's key when it comes (``release_held``)."""
+    now = datetime.now()
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        if devicekeys.load_keys(conn, device_id).hexes:
+            return None
+        texts = [(int(r["seq"]), wire.dumps(r).decode()) for r in records]
+        have = set(conn.execute(select(HELD.c.record).where(
+            HELD.c.device_id == device_id,
+            HELD.c.seq.in_({seq for seq, _ in texts}))).scalars())
+        fresh = {text: seq for seq, text in texts if text not in have}
+        if fresh:
+            conn.execute(insert(HELD), [
+                {"device_id": device_id, "seq": seq, "record": text, "via": via,
+                 "received_at": now} for text, seq in fresh.items()])
+    return len(records)
+
+
+def release_held(engine: Engine, ingest: Ingest, device_id: str) -> IngestResult | None:
+    """At the district, once the gate has a key: its held events go through ingest, each
+    checked against that key (a forged one is refused and becomes a ``bad_signature``
+    finding, the genuine one is stored); None when nothing is held or still no key. Rows
+    leave the holding table after their batch is ingested: a crash in between ingests them
+    again, which stores nothing twice."""
+    with engine.connect() as conn:
+        if not devicekeys.load_keys(conn, device_id).hexes:
+            return None
+        rows = list(conn.execute(select(HELD.c.id, HELD.c.record, HELD.c.via)
+                                 .where(HELD.c.device_id == device_id)
+                                 .order_by(HELD.c.seq, HELD.c.id)))
+    if not rows:
+        return None
+    # rounds of distinct event ids: two versions of one event (the gate's and a forgery)
+    # in one batch would count the second as a duplicate of the first, unchecked
+    rounds: list[dict[str, list[Any]]] = []
+    seen: dict[str, int] = {}
+    for r in rows:
+        record = json.loads(r.record)
+        n = seen.get(str(record.get("id")), 0)
+        seen[str(record.get("id"))] = n + 1
+        if n == len(rounds):
+            rounds.append({})
+        rounds[n].setdefault(r.via, []).append((r.id, record))
+    total = IngestResult()
+    for by_via in rounds:
+        for via, batch in by_via.items():
+            for start in range(0, len(batch), RELAY_BATCH):
+                part = batch[start:start + RELAY_BATCH]
+                result = ingest.ingest(device_id, [rec for _, rec in part], None, None, via)
+                with engine.connect().execution_options(sqlite_immediate=True) as conn, \
+                        conn.begin():
+                    conn.execute(delete(HELD).where(HELD.c.id.in_([i for i, _ in part])))
+                total.stored += result.stored
+                total.duplicates += result.duplicates
+                total.rejected += result.rejected
+    return total

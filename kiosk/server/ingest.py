@@ -125,6 +125,8 @@ class PushResponse(BaseModel):
     rejected: list[RejectedEvent]
     missing: list[list[int]]
     last_seq: int
+    #: relayed by a hub for a gate whose key the district has not got yet (kiosk.server.hub)
+    held: int = 0
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:

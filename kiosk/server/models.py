@@ -353,10 +353,12 @@ class FeverCaseStepRow(ServerBase):
 
 
 class RelayOutboxRow(ServerBase):
-    """On a compound hub: a gate's event stored here and not yet acknowledged by the
-    district. ``record`` is the event's JSON object exactly as the kiosk sent it (every key,
-    those this version does not know included), so the district verifies it as the kiosk's
-    own. A row leaves only in the transaction that takes the district's acknowledgement."""
+    """On a compound hub: a gate's event stored here, for the district. ``record`` is the
+    event's JSON object exactly as the kiosk sent it (every key, those this version does
+    not know included), so the district verifies it as the kiosk's own. A row is marked
+    acknowledged (``acked_at``) only in the transaction that takes the district's
+    acknowledgement, and trimmed a short while later; an unacknowledged row is never
+    deleted."""
 
     __tablename__ = "relay_outbox"
     __table_args__ = (Index("ix_relay_outbox_quarantined_id", "quarantined", "id"),)
@@ -369,6 +371,9 @@ class RelayOutboxRow(ServerBase):
     #: the district refused it (its reason in ``last_error``): kept, never sent again
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: when the district acknowledged it (None: still to send); kept for diagnosis for
+    #: kiosk.server.hub.RELAY_KEEP_S, then trimmed
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class HubMovementRow(ServerBase):
@@ -482,3 +487,32 @@ class RuleSetRow(ServerBase):
     published_at: Mapped[datetime] = mapped_column(DateTime)
     published_by: Mapped[str] = mapped_column(String(100))
     change_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class HubUndoneRow(ServerBase):
+    """On a compound hub: a movement the district says was undone at its gate (a gate that
+    synced with the district directly), with a change id of the hub's compound stream, so
+    the hub's gates that already hold the movement drop it (``undone`` in /changes)."""
+
+    __tablename__ = "hub_undone"
+    __table_args__ = (Index("ix_hub_undone_compound_change", "compound", "change_id"),)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    compound: Mapped[str] = mapped_column(String(40))
+    change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeldEventRow(ServerBase):
+    """At the district: a gate's event relayed by a compound hub while the district has no
+    key for that gate (a kiosk enrolled before keys that registered nowhere yet). Neither
+    stored nor refused: kept as the hub sent it until the gate registers its key over its
+    own connection, then ingested and checked against that key (kiosk.server.hub,
+    "held"). ``via`` is the hub's device id."""
+
+    __tablename__ = "held_events"
+    __table_args__ = (Index("ix_held_events_device_seq", "device_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record: Mapped[str] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(DateTime)

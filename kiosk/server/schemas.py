@@ -55,6 +55,8 @@ class KeyRegistered(BaseModel):
     public_key: str
     from_seq: int
     new: bool = Field(description="false: the device already had this key")
+    pending: bool = Field(default=False, description="from a compound hub: the district "
+                          "has not got this key yet; register it there directly")
 
 
 class Enrolled(BaseModel):
@@ -158,6 +160,8 @@ class HubDevice(BaseModel):
     active: bool
     last_seq: int
     missing: list[list[int]]
+    keys: list[tuple[int, str]] = Field(
+        default_factory=list, description="the gate's signing keys: [from_seq, public key]")
 
 
 class GateContact(BaseModel):
@@ -175,6 +179,12 @@ class UplinkView(BaseModel):
     district_last_error: str | None = None
     relay_pending: int | None = None
     relay_refused: int | None = None
+    relay_recent: int | None = Field(default=None, description="events the district "
+                                     "acknowledged in the last RELAY_KEEP_S seconds")
+    district_clock_offset_s: float | None = Field(
+        default=None, description="the hub's clock minus the district's at its last "
+        "successful relay round (seconds); null: the hub never reached the district")
+    district_clock_at: datetime | None = None
     gates: list[GateContact] = Field(default_factory=list)
 
 

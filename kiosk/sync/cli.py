@@ -152,8 +152,13 @@ def sync_status(ctx: Context, as_json: bool) -> None:
                + (f" ({st.last_error_at})" if st.last_error else ""))
     if st.clock_offset_s is not None:
         off = clock_is_off(st.clock_offset_s)
+        against = "the central store"
+        if st.uplink and st.uplink.get("hub"):  # measured through the hub
+            against = ("the district, through the hub" if st.uplink.get(
+                "district_clock_offset_s") is not None else "the compound hub only (it "
+                "has never reached the district: its own clock may be off)")
         click.echo(f"clock:        {'WRONG: ' if off else 'ok, '}"
-                   f"{offset_text(st.clock_offset_s)} against the central store"
+                   f"{offset_text(st.clock_offset_s)} against {against}"
                    + (" (set the time: the gates compare movements by it)" if off else ""))
     if st.enrolled:  # the command's data is expected only from an enrolled kiosk
         age = st.data_age_s()

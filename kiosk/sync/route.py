@@ -23,8 +23,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from kiosk.store.devicekey import ensure_key
+from kiosk.store.events import first_signed_seq
 from kiosk.sync import state, wire
-from kiosk.sync.client import SyncClient, SyncError, Unavailable
+from kiosk.sync.client import Refused, SyncClient, SyncError, Unavailable
 from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ class Route:
         self._found: str | None = None
         self._searched_at: float | None = None
         self._district_at: float | None = None
+        self._key_at: float | None = None
+        self._key_confirmed = False
+        self._key_refused: str | None = None
         self._clients: dict[str, SyncClient] = {}
 
     def _client(self, url: str) -> SyncClient:
@@ -103,6 +108,7 @@ class Route:
     def run(self) -> SyncReport:
         hub_url = self.hub_url()
         if hub_url is not None:
+            self._register_key_at_district()
             try:
                 report = Syncer(self.engine, self.data_dir, self.device_id,
                                 self._client(hub_url), cursor_key=hub_cursor_key(hub_url)).run()
@@ -116,6 +122,9 @@ class Route:
                     raise
             else:
                 self._note_uplink(hub_url)
+                if self._key_refused:  # the gates agree through the hub all the same
+                    state.record(self.engine, **{state.LAST_ERROR: self._key_refused,
+                                                 state.LAST_ERROR_AT: state.now_text()})
                 return report
         if not self.district_url:
             raise Unavailable("no hub found and no district store set")
@@ -125,15 +134,53 @@ class Route:
         state.record(self.engine, **{state.VIA: self.district_url, state.UPLINK: ""})
         return report
 
+    def _register_key_at_district(self) -> None:
+        """The kiosk's signing key, registered with the district itself over the kiosk's
+        own connection: once per process (the same key again is only acknowledged), and
+        again at most every DISTRICT_INTERVAL_S until the district has taken it. A hub
+        never takes a gate's key (it sees the gate's secret, so a key it passed on would be
+        its word); the district holds what the hub relays for a gate it has no key of until
+        then (docs/SYNC.md, "Old gates behind a hub"). Another key already there (409) is
+        kept in ``_key_refused`` and shown as the sync's error."""
+        now = self._clock()
+        if self._key_confirmed or not self.district_url or (
+                self._key_at is not None and now - self._key_at < DISTRICT_INTERVAL_S):
+            return
+        self._key_at = now
+        key = ensure_key(self.data_dir)
+        try:
+            answer = self._client(self.district_url).register_key(
+                key.public_hex, first_signed_seq(self.engine, self.device_id))
+        except Refused as exc:
+            if str(exc).startswith("HTTP 409"):
+                self._key_refused = f"the district holds another key for this kiosk: {exc}"
+                log.warning("%s", self._key_refused)
+            else:
+                log.info("key not registered at the district: %s", exc)
+            return
+        except SyncError as exc:
+            log.info("key not registered at the district yet: %s", exc)
+            return
+        self._key_confirmed, self._key_refused = True, None
+        state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
+
     def _district_recently(self) -> bool:
         return (self._district_at is not None
                 and self._clock() - self._district_at < DISTRICT_INTERVAL_S)
 
     def _note_uplink(self, hub_url: str) -> None:
-        """What the hub says of its link to the district and of the other gates."""
+        """What the hub says of its link to the district and of the other gates. The gate's
+        clock was measured against the hub's; when the hub has measured its own against the
+        district's, the two add up to the gate's clock against the district (a hub whose
+        clock is off must not make its gates believe a wrong time)."""
+        client = self._client(hub_url)
         try:
-            view = self._client(hub_url).uplink()
+            view = client.uplink()
         except SyncError:
             view = {}
+        hub_off = view.get("district_clock_offset_s")
+        clock = (state.clock_offset(client.clock_offset_s + float(hub_off))
+                 if isinstance(hub_off, int | float) and client.clock_offset_s is not None
+                 else {})
         state.record(self.engine, **{state.VIA: hub_url,
-                                     state.UPLINK: wire.dumps(view).decode()})
+                                     state.UPLINK: wire.dumps(view).decode()}, **clock)

@@ -260,7 +260,8 @@ class Syncer:
                 return
         answer = self.client.register_key(key.public_hex,
                                           first_signed_seq(self.engine, self.device_id))
-        state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
+        if not answer.get("pending"):  # a hub: the district has not got it yet (route)
+            state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
 
     # --- push -------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:

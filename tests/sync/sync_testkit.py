@@ -145,8 +145,11 @@ class CentralServer:
     from many addresses); ``options`` replace that."""
 
     def __init__(self, db_url: str, data_dir: Path, port: int | None = None,
-                 workers: int = 1, options: tuple[str, ...] = ("--trusted-proxy", "127.0.0.1")
-                 ) -> None:
+                 workers: int = 1, options: tuple[str, ...] = ("--trusted-proxy", "127.0.0.1"),
+                 env: dict[str, str] | None = None) -> None:
+        """``env``: added to the child's environment (e.g. a clock that is off:
+        ``skewed_clock_env``)."""
+        self.env = env or {}
         self.db_url = db_url
         self.workers = workers
         self.options = options
@@ -161,7 +164,7 @@ class CentralServer:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> CentralServer:
-        env = {**os.environ, "KIVY_NO_ARGS": "1"}
+        env = {**os.environ, "KIVY_NO_ARGS": "1", **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "--data-dir", str(self.data_dir), "serve",
              "--db", self.db_url, "--port", str(self.port), "--workers", str(self.workers),
@@ -241,6 +244,38 @@ def central(backend: str, tmp_path_factory: pytest.TempPathFactory
     server = CentralServer(database_url(backend, d), d).start()
     yield server
     server.stop()
+
+
+#: started in a child process whose clock must be off: its wall clock (time.time, and
+#: datetime.now for the modules that import datetime after it) runs SKEW seconds off
+_SKEWED_CLOCK = '''\
+import datetime as _dt
+import os
+import time as _time
+
+_skew = float(os.environ["KIOSK_TEST_CLOCK_SKEW_S"])
+_real_time = _time.time
+_time.time = lambda: _real_time() + _skew
+
+
+class _SkewedDatetime(_dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls.fromtimestamp(_time.time(), tz)
+
+
+_dt.datetime = _SkewedDatetime
+'''
+
+
+def skewed_clock_env(directory: Path, skew_s: float) -> dict[str, str]:
+    """The environment of a child process (``CentralServer(env=...)``) whose clock is
+    ``skew_s`` seconds off (a Pi without a real-time clock that booted with a wrong time):
+    Python loads ``sitecustomize`` from the path at start-up, before anything else."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(_SKEWED_CLOCK, encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "KIOSK_TEST_CLOCK_SKEW_S": str(skew_s)}
 
 
 def unique(prefix: str) -> str:

@@ -1,0 +1,336 @@
+"""The compound hub's edges (issue 14), with real processes on 127.0.0.1 (the district and
+the hub are ``kiosk serve`` children on SQLite files) and assertions on what each store
+holds: an old gate's key learnt by the district and not from the hub, undos and fever case
+steps passed down through the hub, a hub whose clock is off, and the relay outbox that
+keeps only what the district has not acknowledged."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from link_proxy import LinkProxy
+from sqlalchemy import Engine, delete, func, select
+from sync_testkit import (
+    EV,
+    CentralServer,
+    Kiosk,
+    database_url,
+    make_kiosk,
+    skewed_clock_env,
+)
+from test_sync_hub import ROSTER, Compound, _kiosk_events, _wait
+
+from kiosk.cli import main
+from kiosk.core import signing
+from kiosk.core.decision import Outcome
+from kiosk.core.event import event_hash, personal_digest
+from kiosk.core.screening import ReadingSource, make_reading
+from kiosk.server import hub
+from kiosk.server.cases import add_step, open_cases
+from kiosk.server.devicekeys import KEYS
+from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
+from kiosk.server.ingest import FI
+from kiosk.server.verify import verify_device
+from kiosk.server.web.settings import DashboardSettings
+from kiosk.store.devicekey import ensure_key
+from kiosk.store.models import FeverCaseRow, RemoteMovementRow, table_of
+from kiosk.sync import state
+from kiosk.sync.client import SyncClient
+from kiosk.sync.route import DISTRICT_INTERVAL_S, Route
+
+pytest_plugins = ["sync_testkit"]
+
+RM = table_of(RemoteMovementRow)
+FC = table_of(FeverCaseRow)
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralServer]:
+    d = tmp_path_factory.mktemp("district")
+    server = CentralServer(database_url("sqlite", d), d).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def compound(district: CentralServer, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Compound]:
+    c = Compound(district, tmp_path_factory.mktemp("compound"))
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def links(compound: Compound) -> Iterator[Compound]:
+    yield compound
+    compound.wan.mend()
+    compound.lan.mend()
+
+
+def _remote(k: Kiosk) -> set[str]:
+    with k.store.engine.connect() as conn:
+        return set(conn.execute(select(RM.c.event_id)).scalars())
+
+
+def _relay_rows(c: Compound, k: Kiosk) -> tuple[int, int]:
+    """The gate's rows in the hub's relay outbox: (still to send, acknowledged)."""
+    with c.hub.engine.connect() as conn:
+        return tuple(conn.execute(select(  # type: ignore[return-value]
+            func.count() - func.count(RO.c.acked_at), func.count(RO.c.acked_at))
+            .where(RO.c.device_id == k.settings.device.id)).one())
+
+
+def _relayed_rows(c: Compound, k: Kiosk) -> int:
+    return _relay_rows(c, k)[0]
+
+
+# --- 2. undos from gates that sync with the district directly ---------------------------
+def test_an_outing_undone_at_a_gate_syncing_directly_is_given_back_at_the_gates_behind_the_hub(
+        links: Compound):
+    c = links
+    a, b = c.gates
+    route_b = c.routes[1]
+    out = a.check("A1", "out")  # gate A syncs with the district itself, not the hub
+    assert out.decision.outcome is Outcome.ALLOW
+    a.sync()
+    _wait("gate B holds A's outing through the hub",
+          lambda: route_b.run() is not None and out.event.id in _remote(b))
+    assert b.check("A2", "out").decision.outcome is Outcome.DENY  # one outing in 2 days
+
+    a.gate.undo(out.event.id)  # a mistake: the household did not go out
+    a.sync()
+    _wait("gate B drops the undone outing",
+          lambda: route_b.run() is not None and out.event.id not in _remote(b))
+    with c.hub.engine.connect() as conn:  # passed down by the hub in its own stream
+        assert conn.execute(select(HU.c.event_id)).scalars().all() == [out.event.id]
+    assert b.check("A2", "out").decision.outcome is Outcome.ALLOW
+
+
+# --- 3. the district's fever case steps -----------------------------------------------
+def test_the_districts_fever_case_steps_reach_the_gates_behind_the_hub(links: Compound):
+    c = links
+    a, b = c.gates
+    fever = a.gate.check("C1", [make_reading(38.6, source=ReadingSource.MANUAL),
+                                make_reading(38.7, source=ReadingSource.MANUAL)])
+    assert fever.decision.escalate
+    c.routes[0].run()  # to the hub, relayed to the district
+    _wait("relayed", lambda: fever.event.id in {i for _, i in c.district_events(a)})
+    settings = DashboardSettings(ZoneInfo("Asia/Shanghai"))
+    [case] = [x for x in open_cases(c.district.engine, settings, c.name)
+              if x.event_id == fever.event.id]
+    add_step(c.district.engine, case.id, "isolation", "组长", "")  # decided at the district
+
+    def heard(k: Kiosk, route: Route) -> bool:
+        route.run()
+        with k.store.engine.connect() as conn:
+            return (fever.event.id, "isolation") in {
+                tuple(r) for r in conn.execute(select(FC.c.event_id, FC.c.state))}
+    _wait("gate A hears the step through the hub", lambda: heard(a, c.routes[0]))
+    _wait("and gate B too", lambda: heard(b, c.routes[1]))
+
+
+# --- 5. the relay outbox ----------------------------------------------------------------
+class DiesAfterSending(httpx.BaseTransport):
+    """The hub's process dies right after the district answered a batch, before the hub
+    took the acknowledgement."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        if request.url.path.endswith("/events"):
+            raise RuntimeError("the hub died here")
+        return response
+
+
+def test_the_relay_outbox_keeps_only_what_the_district_has_not_acknowledged(
+        links: Compound):
+    c = links
+    a = c.gates[0]
+    c.wan.cut()
+    for _ in range(3):
+        a.check("W1")
+    c.routes[0].run()
+    assert _relayed_rows(c, a) == 3  # held for the district while the WAN is cut
+    # the district stores the batch, the hub dies before it could take the answer
+    with SyncClient(c.district.url, c.link.secret, transport=DiesAfterSending()) as client, \
+            pytest.raises(RuntimeError):
+        Relay(c.hub.engine, c.link, client).push(RelayReport())
+    later = datetime.now() + timedelta(seconds=hub.RELAY_KEEP_S + 60)
+    hub.trim(c.hub.engine, later)  # however late: never a row not acknowledged
+    assert _relay_rows(c, a) == (3, 0)
+    mine = [(e["seq"], e["id"]) for e in _kiosk_events(a)]
+    assert c.district_events(a) == mine
+    c.wan.mend()  # sent again: the district answers "duplicate", the rows are acknowledged
+    _wait("acknowledged", lambda: _relay_rows(c, a) == (0, 3))
+    assert c.district_events(a) == mine  # each once
+    with c.hub.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(RO)).scalar_one()
+    assert hub.trim(c.hub.engine, later) >= 3  # kept for diagnosis a while, then trimmed
+    with c.hub.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RO)).scalar_one() <= before - 3
+    assert _relay_rows(c, a) == (0, 0)
+
+
+# --- 4. a hub whose clock is off -------------------------------------------------------
+def test_a_gate_behind_a_hub_whose_clock_is_off_keeps_the_districts_time(
+        district: CentralServer, tmp_path: Path):
+    c = Compound(district, tmp_path, hub_env=skewed_clock_env(tmp_path / "clock", 600))
+    try:
+        k, route = c.gates[0], c.routes[0]
+
+        def status() -> str:
+            r = CliRunner().invoke(main, ["--data-dir", str(k.data_dir), "sync", "status"])
+            assert r.exit_code == 0, r.output
+            return next(line for line in r.output.splitlines() if line.startswith("clock:"))
+
+        # a hub that has not measured its clock against the district (cut off since it
+        # was set up): the gate sees a 10 min error and says against what
+        c.wan.cut()
+        with c.hub.engine.begin() as conn:
+            conn.execute(delete(HS).where(HS.c.key.in_([hub.CLOCK_OFFSET, hub.CLOCK_AT])))
+        route.run()
+        st = state.status(k.store.engine, k.data_dir, "")
+        assert st.clock_offset_s is not None and abs(st.clock_offset_s + 600) < 5
+        assert "WRONG" in status() and "the compound hub only" in status()
+
+        c.wan.mend()  # the hub measures itself against the district: 10 min fast
+
+        def district_time() -> bool:
+            route.run()
+            off = state.status(k.store.engine, k.data_dir, "").clock_offset_s
+            return off is not None and abs(off) < 5
+        _wait("the gate's clock is judged by the district's time", district_time)
+        assert status().startswith("clock:        ok") and "through the hub" in status()
+        with c.hub.engine.connect() as conn:
+            assert abs(float(hub.get_state(conn, hub.CLOCK_OFFSET)[hub.CLOCK_OFFSET])
+                       - 600) < 5
+    finally:
+        c.close()
+
+
+# --- 1. an old gate's key, behind a hub ------------------------------------------------
+def _signed_by(event: dict, key: Ed25519PrivateKey) -> dict:
+    """``event`` re-hashed and signed with ``key`` (what a hub can make of a gate's event)."""
+    event["personal_digest"] = personal_digest(event)
+    event["hash"] = event_hash({k: v for k, v in event.items() if k != "readings"},
+                               event["readings"])
+    event["signature"] = signing.sign_hash(key, event["hash"])
+    return event
+
+
+def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot_swap_it(
+        links: Compound, tmp_path: Path):
+    c = links
+    old = make_kiosk(tmp_path, "old-gate", c.district, c.name, ROSTER)  # enrolled keyless
+    direct = LinkProxy(c.district.port)  # the old gate's own way to the district
+    direct.cut()
+    now = [0.0]  # the route's monotonic clock, moved on by hand
+    route = Route(old.store.engine, old.data_dir, old.settings.device.id, old.secret,
+                  direct.url, c.lan.url, clock=lambda: now[0])
+    dev = old.settings.device.id
+    try:
+        _wait("the hub knows the gate", lambda: c.hub_knows(old))
+        old.check("W1")  # recorded before the update: unsigned
+        route.run()  # through the hub only: its key is made, and goes nowhere
+        old.check("W1")  # signed from now on
+        old.check("W1")
+        route.run()
+        genuine = _kiosk_events(old)
+        assert [bool(e.get("signature")) for e in genuine] == [False, True, True]
+        _wait("relayed", lambda: _relayed_rows(c, old) == 0)
+        with c.district.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex)
+                                .where(KEYS.c.device_id == dev)).all() == []
+            assert conn.execute(select(func.count()).select_from(HELD)
+                                .where(HELD.c.device_id == dev)).scalar_one() == 3
+        assert c.district_events(old) == []  # held, not taken on the hub's word
+
+        # the hub swaps in its own key: a forged version of seq 3, and an invented seq 4
+        mine = Ed25519PrivateKey.generate()
+        forged = _signed_by({**json.loads(json.dumps(genuine[2])), "pass_number": "A1"},
+                            mine)
+        invented = _signed_by({**json.loads(json.dumps(genuine[2])), "seq": 4,
+                               "id": str(uuid.uuid4()), "prev_hash": genuine[2]["hash"],
+                               "readings": []}, mine)
+        with SyncClient(c.district.url, c.link.secret) as as_hub:
+            assert as_hub.push(dev, [forged, invented])["held"] == 2
+            # nor can the hub's own credential give the gate a key
+            as_hub.register_key(mine.public_key().public_bytes_raw().hex(), 1)
+        with c.district.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex)
+                                .where(KEYS.c.device_id == dev)).all() == []
+
+        direct.mend()  # the gate's first direct contact: its key, then the held events
+        now[0] += DISTRICT_INTERVAL_S
+        route.run()
+        with c.district.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex, KEYS.c.from_seq, KEYS.c.how)
+                                .where(KEYS.c.device_id == dev)).all() == [
+                                    (ensure_key(old.data_dir).public_hex, 2, "first use")]
+            assert conn.execute(select(func.count()).select_from(HELD)
+                                .where(HELD.c.device_id == dev)).scalar_one() == 0
+            flagged = conn.execute(select(FI.c.kind, FI.c.seq).where(
+                FI.c.device_id == dev)).all()
+        assert c.district_events(old) == [(e["seq"], e["id"]) for e in genuine]
+        with c.district.engine.connect() as conn:
+            stored = {r.seq: r.hash for r in conn.execute(
+                select(EV.c.seq, EV.c.hash).where(EV.c.device_id == dev))}
+        assert stored == {e["seq"]: e["hash"] for e in genuine}
+        assert sorted(flagged) == [("bad_signature", 3), ("bad_signature", 4)]
+        assert verify_device(c.district.engine, dev).problems == []
+        with old.store.engine.connect() as conn:  # the gate knows the district has it
+            assert state.get(conn, state.DEVICE_KEY) == ensure_key(old.data_dir).public_hex
+    finally:
+        route.close()
+        direct.close()
+        old.close()
+
+
+def _flagged(engine: Engine, device_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(FI.c.kind).where(
+            FI.c.device_id == device_id, FI.c.kind == "bad_signature")).first() is not None
+
+
+def test_a_hub_that_registers_its_own_key_with_a_gates_secret_is_seen(
+        links: Compound, tmp_path: Path):
+    """What signatures cannot stop: the hub sees each gate's secret on the LAN, so it can
+    be first to register a key for a gate the district has none of. It is seen: the gate's
+    own key is refused (409), which the gate shows as its sync error, and the gate's
+    genuine events are flagged, never stored under the hub's key."""
+    c = links
+    gate = make_kiosk(tmp_path, "old-gate-2", c.district, c.name, ROSTER)
+    route = Route(gate.store.engine, gate.data_dir, gate.settings.device.id, gate.secret,
+                  c.district.url, c.lan.url)
+    dev = gate.settings.device.id
+    try:
+        _wait("the hub knows the gate", lambda: c.hub_knows(gate))
+        mine = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+        with SyncClient(c.district.url, gate.secret) as seen_on_the_lan:
+            seen_on_the_lan.register_key(mine, 1)
+        route.run()  # the gate's key is made and refused at the district
+        assert "another key" in (state.status(gate.store.engine, gate.data_dir, "")
+                                 .last_error or "")
+        gate.check("W1")
+        route.run()
+        _wait("flagged", lambda: route.run() is not None and (
+            _flagged(c.hub.engine, dev) or _flagged(c.district.engine, dev)))
+        assert c.district_events(gate) == []
+        with c.district.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex)
+                                .where(KEYS.c.device_id == dev)).scalars().all() == [mine]
+    finally:
+        route.close()
+        gate.close()
