@@ -58,7 +58,8 @@ def test_gy_query_mode_reports_the_set_temperature(make_sim: MakeSim, opened) ->
     reading = device.next_reading(1.0)
     assert reading is not None
     assert (reading.state, reading.object_c, reading.ambient_c) == (ReadingState.VALID, 37.0, 26.0)
-    assert reading.protocol == "gy-mcu90614" and sim.port in reading.device
+    assert reading.protocol == "gy-mcu90614" and device.identity.port == sim.port
+    assert reading.device == str(device.identity)
     assert bytes(sim.received).startswith(bytes.fromhex("A5 15 BA"))
     sim.set_temperature(31.5, ambient=20.0)
     assert wait_until(lambda: (r := device.next_reading(0.5)) is not None and r.object_c == 31.5)
