@@ -116,7 +116,9 @@ class SyncClient:
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}" if str(exc)
                               else type(exc).__name__) from exc
-        self.clock_offset_s = _offset(response, self._clock()) or self.clock_offset_s
+        measured = _offset(response, self._clock())
+        if measured is not None:  # 0.0 is a measurement: a clock that was set right
+            self.clock_offset_s = measured
         status, reason = response.status_code, _reason(response)
         if status in (401, 403, 409):
             raise Refused(f"HTTP {status}: {reason or response.reason_phrase}")

@@ -59,3 +59,28 @@ def test_a_kiosk_clock_that_is_off_shows_on_the_dashboard_and_at_the_kiosk(
 
     _sync_with_clock(fast, timedelta(0))  # the time was set: the warning goes away
     assert abs(_offset_at_server(central, fast)) < 5
+
+
+def test_a_clock_set_right_measures_zero_not_the_old_offset(kiosks: list[Kiosk]):
+    """A kiosk whose time was set while it ran: the next answer measures 0.0 s, and 0.0 is a
+    measurement (the old offset of 12 minutes must not stay as if nothing was measured)."""
+    k = kiosks[0]
+    skew = [timedelta(minutes=12)]
+    # whole seconds, like the server's Date header: a right clock then measures exactly 0.0
+    client = SyncClient(k.server_url, k.secret,
+                        clock=lambda: datetime.now(UTC).replace(microsecond=0) + skew[0])
+    try:
+        Syncer(k.store.engine, k.data_dir, k.settings.device.id, client).run()
+        assert client.clock_offset_s is not None and abs(client.clock_offset_s - 720) < 5
+        measured = []
+        for attempt in range(6):
+            # uvicorn's Date header is refreshed once a second: a right clock measures 0.0 or
+            # 1.0 s ahead, as the second turned or not; try both sides of the boundary
+            skew[0] = timedelta(seconds=-(attempt % 2))
+            Syncer(k.store.engine, k.data_dir, k.settings.device.id, client).run()
+            measured.append(client.clock_offset_s)
+            if measured[-1] == 0.0:
+                break
+        assert measured[-1] == 0.0, measured
+    finally:
+        client.close()
