@@ -9,32 +9,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
-
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.store.models import PassKeyRow, PassRow, RevocationRow, table_of
+from kiosk.store import lite
 
 if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key (kiosk/core/passcode.py)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from sqlalchemy import Engine
 
-K = table_of(PassKeyRow)
-RV = table_of(RevocationRow)
-P = table_of(PassRow)
+    from kiosk.store.lite import AnyConnection
 
-_IS_REVOKED = select(RV.c.pass_number).where(RV.c.pass_number == bindparam("number"))
-
-
-def is_revoked(conn: Connection, number: str) -> bool:
-    return conn.execute(_IS_REVOKED, {"number": number.strip().upper()}).first() is not None
+_IS_REVOKED = "SELECT 1 FROM revocations WHERE pass_number = ?"
+_ACTIVE_KEYS = "SELECT key_id, public_key_hex FROM pass_keys WHERE active = 1"
 
 
-def public_keys(conn: Connection) -> dict[str, Ed25519PublicKey]:
-    rows = conn.execute(select(K.c.key_id, K.c.public_key_hex).where(K.c.active.is_(True)))
-    return {r.key_id: public_key_from_hex(r.public_key_hex) for r in rows}
+def is_revoked(conn: AnyConnection, number: str) -> bool:
+    return lite.one(lite.driver(conn), _IS_REVOKED, (number.strip().upper(),)) is not None
+
+
+def public_keys(conn: AnyConnection) -> dict[str, Ed25519PublicKey]:
+    rows = lite.driver(conn).execute(_ACTIVE_KEYS).fetchall()
+    return {key_id: public_key_from_hex(key_hex) for key_id, key_hex in rows}
 
 
 def trust_key(engine: Engine, key_id: str, public_key_hex: str) -> None:
     """Add (or re-activate) an office key; the hex must be a valid Ed25519 public key."""
+    from sqlalchemy import delete, insert
+
+    from kiosk.store.models import PassKeyRow as K
+
     public_key_from_hex(public_key_hex)  # raises ValueError on garbage
     key_id = key_id.strip().upper()
     with engine.begin() as conn:
@@ -44,6 +46,8 @@ def trust_key(engine: Engine, key_id: str, public_key_hex: str) -> None:
 
 
 def retire_key(engine: Engine, key_id: str) -> bool:
+    from kiosk.store.models import PassKeyRow as K
+
     with engine.begin() as conn:
         return bool(conn.execute(K.update().where(K.c.key_id == key_id.strip().upper())
                                  .values(active=False)).rowcount)
@@ -51,6 +55,11 @@ def retire_key(engine: Engine, key_id: str) -> bool:
 
 def revoke(engine: Engine, number: str, reason: str = "", source: str = "local") -> None:
     """Put a pass number on the revocation list (and mark the roster's pass revoked)."""
+    from sqlalchemy import insert
+
+    from kiosk.store.models import PassRow as P
+    from kiosk.store.models import RevocationRow as RV
+
     number = number.strip().upper()
     with engine.begin() as conn:
         if not is_revoked(conn, number):
@@ -60,6 +69,10 @@ def revoke(engine: Engine, number: str, reason: str = "", source: str = "local")
 
 
 def revocations(engine: Engine) -> list[tuple[str, datetime, str, str]]:
+    from sqlalchemy import select
+
+    from kiosk.store.models import RevocationRow as RV
+
     with engine.connect() as conn:
         rows = conn.execute(select(RV.c.pass_number, RV.c.revoked_at, RV.c.reason, RV.c.source)
                             .order_by(RV.c.revoked_at))

@@ -225,7 +225,7 @@ STALE_WITH_HUB_S = 15.0
 STALE_DIRECT_S = 120.0
 
 
-def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
+def sync_status(db: Any, data_dir: Path, url: str, hub: str = ""
                 ) -> tuple[int, bool | None, float | None, Any, float | None]:
     """(events waiting, online?, this kiosk's clock minus the central store's in seconds,
     the way to the district and since when the view of the other gates is stale (a
@@ -237,8 +237,8 @@ def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None, None, None, None
-    st = state.status(engine, data_dir, url)
+        return outbox_waiting(db), None, None, None, None
+    st = state.status(db, data_dir, url)
     if not (url or hub) or not st.enrolled:
         return st.pending, None, None, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
