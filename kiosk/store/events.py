@@ -50,6 +50,8 @@ from kiosk.store.devicekey import KEY_FILE, DeviceKey, load_key
 if TYPE_CHECKING:  # the tools' functions below take SQLAlchemy's engine; the app never does
     from sqlalchemy import Engine
 
+    from kiosk.store.lite import Source
+
 log = logging.getLogger(__name__)
 
 #: the tables the event's fields make (kiosk.store.models builds them from the same fields)
@@ -388,14 +390,14 @@ def verify_chain(engine: Engine, device_id: str) -> list[str]:
     return problems
 
 
-def first_signed_seq(engine: Engine, device_id: str) -> int:
+def first_signed_seq(db: Source, device_id: str) -> int:
     """The sequence number from which every event of this device is signed: its first
     signed event, or the next one to be recorded. Call it once the key file exists: read
     under the write lock, so an event being recorded by a process that had not seen the key
     yet is counted before, and every later one is signed (EventWriter looks for the key
     inside the transaction that hands out its seq)."""
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        first, last = conn.exec_driver_sql(
+    with lite.writing(db) as con:
+        first, last = con.execute(
             "SELECT min(CASE WHEN signature IS NOT NULL THEN seq END), max(seq) "
-            "FROM gate_events WHERE device_id = ?", (device_id,)).one()
+            "FROM gate_events WHERE device_id = ?", (device_id,)).fetchone()
     return int(first) if first is not None else int(last or 0) + 1

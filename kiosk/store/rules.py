@@ -19,9 +19,7 @@ from kiosk.core.passcode import CheckReason, public_key_from_hex
 from kiosk.store import audit, lite
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from kiosk.store.lite import AnyConnection
+    from kiosk.store.lite import AnyConnection, Source
 
 #: audit action of a rule set refused at arrival
 RULES_REFUSED = "rules_refused"
@@ -45,28 +43,28 @@ def _key_hex(conn: AnyConnection, key_id: str) -> str | None:
     return None if found is None else str(found)
 
 
-def keep(engine: Engine, signed: Iterable[core.SignedRules]) -> tuple[list[int], int]:
+_KEPT = "SELECT 1 FROM rule_sets WHERE version = ?"
+_KEEP = ("INSERT INTO rule_sets (version, effective_utc, body, key_id, signature, received_at) "
+         "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def keep(db: Source, signed: Iterable[core.SignedRules]) -> tuple[list[int], int]:
     """Keep the rule sets that verify (a version already kept is left as it is);
     returns (versions kept, how many were refused)."""
-    from sqlalchemy import insert, select
-
-    from kiosk.store.models import RuleSetRow as RS
-
     kept: list[int] = []
     refused = 0
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with lite.writing(db) as con:
         for s in signed:
-            rules = _verified(s.body, s.key_id, s.signature, _key_hex(conn, s.key_id))
+            rules = _verified(s.body, s.key_id, s.signature, _key_hex(con, s.key_id))
             if rules is None:
                 refused += 1
-                audit.record_in(conn, "sync", RULES_REFUSED,
+                audit.record_in(con, "sync", RULES_REFUSED,
                                 {"key_id": s.key_id, "body": s.body[:200]})
                 continue
-            if conn.execute(select(RS.c.version).where(RS.c.version == rules.version)
-                            ).first() is None:
-                conn.execute(insert(RS).values(
-                    version=rules.version, effective_utc=rules.effective_utc, body=s.body,
-                    key_id=s.key_id, signature=s.signature, received_at=datetime.now()))
+            if lite.one(con, _KEPT, (rules.version,)) is None:
+                con.execute(_KEEP, (rules.version, lite.sql_datetime(rules.effective_utc),
+                                    s.body, s.key_id, s.signature,
+                                    lite.sql_datetime(datetime.now())))
                 kept.append(rules.version)
     return kept, refused
 

@@ -176,7 +176,7 @@ class KioskApp(App):
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 0.2)
         Clock.schedule_interval(lambda _dt: self._poll_status(), 5.0)
         self._poll_status()
-        self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
+        self.sync_loop = start_sync(self.store.db, self.data_dir, self.settings,
                                     lambda: self.post(self._poll_status))
         # a kiosk runs for days: the day's backup and the nightly export (with missed nights)
         # are looked at every minute on the app's clock, done in a thread of their own
@@ -205,7 +205,7 @@ class KioskApp(App):
         if self.exports is None:
             from kiosk.export.scheduler import ExportScheduler
 
-            self.exports = ExportScheduler(self.store.engine, self.settings, self.data_dir)
+            self.exports = ExportScheduler(self.store.db, self.settings, self.data_dir)
             self.exports.on_status(lambda st: self.post(lambda: self._export_status(st)))
         self.exports.settings = self.settings
         self.exports.run_once()

@@ -205,7 +205,7 @@ class Chores:
         self._thread.join(timeout_s)
 
 
-def start_sync(engine: Any, data_dir: Path, settings: Settings,
+def start_sync(db: Any, data_dir: Path, settings: Settings,
                on_result: Callable[[], None]) -> Any:
     """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
     ``on_result`` is called from the loop's thread after every attempt."""
@@ -215,7 +215,7 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
         from kiosk.sync.loop import start_background_sync
     except ImportError:  # a build without the sync client
         return None
-    return start_background_sync(engine, data_dir, settings,
+    return start_background_sync(db, data_dir, settings,
                                  on_result=lambda _report, _error: on_result())
 
 
