@@ -37,6 +37,7 @@ from kiosk.core.event import (
     as_stored,
     canonical,
     check,
+    check_but,
     event_hash,
     is_anonymised,
     personal_digest,
@@ -115,6 +116,13 @@ assert set(_FROM_MOVEMENT) <= set(Movement.__dataclass_fields__), \
 #: a reading's fields besides its key, as the core's Reading has them (same names)
 _FROM_READING = tuple(n for n in READING_FIELDS if n not in ("event_id", "ordinal"))
 _reading_values = operator.attrgetter(*_FROM_READING)
+#: the fields ``append`` makes itself, valid by construction: a UUID, the next seq, the
+#: clock's state, SHA-256 hex digests, this kiosk's previous hash and its own signature;
+#: every other field (what the caller, the settings, the clock and the readings give) is
+#: checked against the type's limits on every event
+_BY_CONSTRUCTION = ("id", "seq", "clock_state", "prev_hash", "personal_digest", "hash",
+                    "signature")
+_check_given = check_but(_BY_CONSTRUCTION)
 _INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
     "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
@@ -134,7 +142,8 @@ class Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # set already by an earlier write: nothing to take
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -259,7 +268,7 @@ class EventWriter:
     ) -> RecordedEvent:
         """Append inside ``transaction()``; durable once that block has committed."""
         wall = datetime.fromtimestamp(clock.wall_s, UTC)
-        local = datetime.fromtimestamp(clock.wall_s).astimezone()
+        local = wall.astimezone()
         offset = local.utcoffset()
         d = movement.decision
         visitor = movement.visitor
@@ -325,8 +334,13 @@ class EventWriter:
         key = self._signing_key()
         values["signature"] = key.sign(values["hash"]) if key is not None else None
         # the type checks every limit the central store checks: what the gate records, the
-        # district accepts (raises EventInvalid before anything is written)
-        event = make_event(values, readings)
+        # district accepts (raises EventInvalid before anything is written); what this
+        # method made itself is valid by construction (_BY_CONSTRUCTION)
+        try:
+            event = GateEvent(**values, readings=tuple(EventReading(**r) for r in readings))
+        except TypeError as exc:  # a field the type does not have, or one missing
+            raise refusal("event", str(exc)) from None
+        _check_given(event)
         raw.execute(_INSERT_EVENT, event.to_row())
         if readings:
             raw.executemany(_INSERT_READING, event.reading_rows())
