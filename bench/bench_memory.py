@@ -11,7 +11,9 @@ tests):
   through the gate flow (identify, reading, record, result screen, back to idle);
   ``--enrolled``: the same compound enrolled for sync (a device key, so every event is signed
   with Ed25519, a sync secret, and a district URL that refuses connections: the sync loop
-  runs and backs off, as at a gate whose uplink is down);
+  runs and backs off, as at a gate whose uplink is down); ``--sound``: as with a speaker
+  (SDL's dummy audio driver: the mixer and its codecs load; this machine has no sound card,
+  and without one the kiosk stays silent and never loads them);
 - both apps see only what a kiosk install has (the base install's dependencies, not the test
   or server extras): modules of other installed distributions cannot be imported in them. In
   the development venv, httpx would otherwise load rich and pygments (its command line, which
@@ -284,6 +286,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--camera", action="store_true", help="camera.index 0 instead of off")
+    ap.add_argument("--sound", action="store_true",
+                    help="as with a speaker: SDL's dummy audio driver (the mixer loads)")
     ap.add_argument("--enrolled", action="store_true",
                     help="enrolled for sync: every event signed, the sync loop running")
     ap.add_argument("--entry", choices=("app", "cli"), default="cli",
@@ -298,6 +302,10 @@ def main() -> None:
                "KIVY_NO_CONSOLELOG": "1", "PYTHONPATH": str(REPO)}
         env.pop("KIOSK_DATA_DIR", None)
         env["BENCH_NOT_INSTALLED"] = ",".join(not_in_a_kiosk_install())
+        if args.sound:
+            env["SDL_AUDIODRIVER"] = "dummy"
+        else:
+            env.pop("SDL_AUDIODRIVER", None)
         bare_home = OUT / "memory-bare" / "kivy"
         bare_home.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
@@ -312,6 +320,7 @@ def main() -> None:
 
     camera = "camera index 0" if args.camera else "camera off"
     camera += ", enrolled (every event signed, sync loop on)" if args.enrolled else ""
+    camera += ", sound (SDL dummy audio)" if args.sound else ", no audio device"
     print(f"peak RSS (VmHWM), {SIZE[0]}x{SIZE[1]} Xvfb, demo compound, {camera}, "
           f"thermometer simulated on a pty, entry {args.entry} ({elapsed:.0f} s)")
     print(f"{'':34} {'after start':>12} {'after ' + str(args.people) + ' people':>16}")

@@ -170,3 +170,25 @@ def test_a_pending_migration_still_runs_after_a_downgrade(tmp_path: Path):
     store = open_store(tmp_path / "k.sqlite3")  # the stamp no longer matches: Alembic runs
     assert current_revision(store.engine) == head_revision()
     store.close()
+
+
+def test_without_an_audio_device_the_mixer_is_not_loaded(tmp_path: Path):
+    """A Pi without a speaker stays silent and does not load Kivy's SDL2 mixer and its
+    codecs (about 5 MB); an ALSA playback device or a chosen SDL driver means sound."""
+    from kiosk.ui.sounds import has_audio_device
+
+    assert not has_audio_device(tmp_path)
+    (tmp_path / "controlC0").touch()  # a card without playback: still silent
+    assert not has_audio_device(tmp_path)
+    (tmp_path / "pcmC0D0p").touch()
+    assert has_audio_device(tmp_path)
+    silent = textwrap.dedent("""
+        import sys
+        from kiosk.ui.sounds import Sounds
+        assert Sounds(audio=False).play("pass") is False
+        print("kivy.core.audio" in sys.modules)
+    """)
+    r = subprocess.run([sys.executable, "-c", silent], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False"]

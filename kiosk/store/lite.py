@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 #: too): WAL with synchronous=FULL, so a committed event survives a power cut
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
            "PRAGMA busy_timeout=10000")
+#: page cache of each of the app's reading connections (KiB; SQLite's default is 2 MiB per
+#: connection, and each app thread keeps one): the gate's look-ups are a few index pages,
+#: the rest comes from the OS's cache
+READER_CACHE_KIB = 256
 
 
 def configure(con: sqlite3.Connection) -> None:
@@ -85,6 +89,7 @@ class Db:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = connect(self.path)
+            con.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
             with self._lock:
                 self._open.append(con)
         return con
