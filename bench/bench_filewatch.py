@@ -33,8 +33,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-filewatch-") as tmp:
         d = Path(tmp)
         store = open_store(d / "kiosk.sqlite3")
-        writer = EventWriter(store.engine)
-        watch = file_watch(store.engine)
+        writer = EventWriter(store.path)
+        watch = file_watch(store.path)
         assert watch is not None
         movement = Movement(checkpoint="gate-1", direction=Direction.IN,
                             decision=Decision(Outcome.ALLOW, Reason.OK),

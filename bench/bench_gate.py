@@ -83,7 +83,7 @@ class Ours:
         self.settings = settings_mod.load(data_dir)
         self.store = open_store(data_dir / "kiosk.sqlite3")
         self.gate = Gate(self.store, self.settings)
-        self.writer = EventWriter(self.store.engine)
+        self.writer = EventWriter(self.store.path)
         self.residents = residents
         self.rng = random.Random(7)
         self.mv = Movement(checkpoint="bench", direction=Direction.IN,

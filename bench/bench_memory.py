@@ -9,21 +9,35 @@ tests):
 - the kiosk: the demo compound (about 21,000 residents), camera off (``--camera`` tries index
   0), the simulated thermometer on a pty; peak RSS (VmHWM) after start, then after 100 people
   through the gate flow (identify, reading, record, result screen, back to idle);
+  ``--enrolled``: the same compound enrolled for sync (a device key, so every event is signed
+  with Ed25519, a sync secret, and a district URL that refuses connections: the sync loop
+  runs and backs off, as at a gate whose uplink is down); ``--sound``: as with a speaker
+  (SDL's dummy audio driver: the mixer and its codecs load; this machine has no sound card,
+  and without one the kiosk stays silent and never loads them);
+- both apps see only what a kiosk install has (the base install's dependencies, not the test
+  or server extras): modules of other installed distributions cannot be imported in them. In
+  the development venv, httpx would otherwise load rich and pygments (its command line, which
+  schemathesis's rich makes importable) and httpcore trio (selenium's): about 8 MB that a
+  gate never carries;
 - each large import's own cost: the RSS it adds to a fresh interpreter that already holds
-  what is imported before it (alembic on top of sqlalchemy, and so on).
+  what is imported before it (alembic on top of sqlalchemy, and so on; here httpx's with its
+  command line, since rich is importable in the development venv).
 
-Run: ``python bench/bench_memory.py [--entry app] [--camera]`` (about a minute; the demo
-compound is made once in bench/out/memory-demo). Results: docs/BENCHMARKS.md.
+Run: ``python bench/bench_memory.py [--entry app] [--camera] [--enrolled]`` (about a
+minute; the demo compound is made once in bench/out/). Results: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +74,60 @@ def status_kb(field: str, pid: str = "self") -> int:
 
 def mb(kb: int) -> str:
     return f"{kb / 1024:.0f} MB"
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def kiosk_install() -> set[str]:
+    """The distributions a kiosk install has: checkpoint-kiosk and what it requires,
+    without extras (``pip install checkpoint-kiosk`` on a Pi)."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo: list[tuple[str, tuple[str, ...]]] = [("checkpoint-kiosk", ())]
+    while todo:
+        name, extras = todo.pop()
+        if _dist_key(name) in seen:
+            continue
+        seen.add(_dist_key(name))
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e})
+                                         for e in (extras or ("",))):
+                todo.append((req.name, tuple(req.extras)))
+    return seen
+
+
+def not_in_a_kiosk_install() -> list[str]:
+    """Top-level modules installed here by distributions a kiosk install does not have."""
+    kept = kiosk_install()
+    return sorted(m for m, dists in metadata.packages_distributions().items()
+                  if not any(_dist_key(d) in kept for d in dists))
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    """Makes the listed top-level modules unimportable, as on a kiosk without them."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (not in a kiosk install)",
+                                      name=fullname)
+        return None
+
+
+def as_installed() -> None:
+    blocked = os.environ.get("BENCH_NOT_INSTALLED", "")
+    if blocked:
+        sys.meta_path.insert(0, _NotInstalled(set(blocked.split(","))))
 
 
 # --- children ------------------------------------------------------------------------------
@@ -115,6 +183,8 @@ def child_kiosk(data_dir: Path, people: int, entry: str) -> None:
             if flow.phase is Phase.IDLE:
                 if len(done) == len(numbers):
                     print(f"people {status_kb('VmHWM')} {len(done)}", flush=True)
+                    for big in ("sqlalchemy", "alembic", "cryptography", "httpx"):
+                        print(f"loaded:{big} {int(big in sys.modules)}", flush=True)
                     self.stop()
                     return
                 flow.present(numbers[len(done)], "scanner")
@@ -170,8 +240,17 @@ def run_child(args: list[str], env: dict[str, str], timeout_s: float = 600) -> d
     return out
 
 
-def demo_dir(camera: bool) -> Path:
-    data = OUT / "memory-demo"
+def closed_port() -> int:
+    """A local TCP port nothing listens on (connections to it are refused at once)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_dir(camera: bool, enrolled: bool) -> Path:
+    data = OUT / ("memory-demo-enrolled" if enrolled else "memory-demo")
     env = {**os.environ, "KIVY_NO_ARGS": "1"}
     kiosk = [sys.executable, "-m", "kiosk", "--data-dir", str(data)]
     if not (data / "kiosk.sqlite3").exists():
@@ -180,12 +259,23 @@ def demo_dir(camera: bool) -> Path:
     index = "0" if camera else "-1"  # after "--": click would take -1 for an option
     subprocess.run([*kiosk, "config", "set", "--", "camera.index", index], env=env,
                    check=True, stdout=subprocess.DEVNULL)
+    if enrolled:  # what `kiosk sync enrol` leaves, without a district to enrol with
+        from kiosk.store.devicekey import ensure_key
+        from kiosk.sync.state import write_secret
+
+        ensure_key(data)
+        write_secret(data, "memory-bench-secret")
+        subprocess.run([*kiosk, "config", "set", "sync.url",
+                        f"http://127.0.0.1:{closed_port()}/"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
     return data
 
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         kind = sys.argv[2]
+        if kind != "import":  # import costs: each measured as such, whoever brings it
+            as_installed()
         if kind == "bare":
             child_bare()
         elif kind == "kiosk":
@@ -196,17 +286,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--camera", action="store_true", help="camera.index 0 instead of off")
+    ap.add_argument("--sound", action="store_true",
+                    help="as with a speaker: SDL's dummy audio driver (the mixer loads)")
+    ap.add_argument("--enrolled", action="store_true",
+                    help="enrolled for sync: every event signed, the sync loop running")
     ap.add_argument("--entry", choices=("app", "cli"), default="cli",
                     help="cli: import kiosk.cli first, as `kiosk app` does (default); "
                          "app: the app's own modules only")
     args = ap.parse_args()
 
-    data = demo_dir(args.camera)
+    data = demo_dir(args.camera, args.enrolled)
     xvfb, display = start_xvfb()
     try:
         env = {**os.environ, "DISPLAY": display, "KIVY_NO_ARGS": "1",
                "KIVY_NO_CONSOLELOG": "1", "PYTHONPATH": str(REPO)}
         env.pop("KIOSK_DATA_DIR", None)
+        env["BENCH_NOT_INSTALLED"] = ",".join(not_in_a_kiosk_install())
+        if args.sound:
+            env["SDL_AUDIODRIVER"] = "dummy"
+        else:
+            env.pop("SDL_AUDIODRIVER", None)
         bare_home = OUT / "memory-bare" / "kivy"
         bare_home.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
@@ -220,6 +319,8 @@ def main() -> None:
         xvfb.wait(10)
 
     camera = "camera index 0" if args.camera else "camera off"
+    camera += ", enrolled (every event signed, sync loop on)" if args.enrolled else ""
+    camera += ", sound (SDL dummy audio)" if args.sound else ", no audio device"
     print(f"peak RSS (VmHWM), {SIZE[0]}x{SIZE[1]} Xvfb, demo compound, {camera}, "
           f"thermometer simulated on a pty, entry {args.entry} ({elapsed:.0f} s)")
     print(f"{'':34} {'after start':>12} {'after ' + str(args.people) + ' people':>16}")
@@ -227,6 +328,15 @@ def main() -> None:
     print(f"{'kiosk app':34} {mb(kiosk['start']):>12} {mb(kiosk['people']):>16}")
     print(f"{'kiosk adds':34} {mb(kiosk['start'] - bare['start']):>12} "
           f"{mb(kiosk['people'] - bare['start']):>16}")
+    loaded = [k.split(":")[1] for k, v in kiosk.items() if k.startswith("loaded:") and v]
+    print(f"{'the kiosk had loaded':34} {', '.join(loaded) or '-'}")
+    if args.enrolled:
+        import sqlite3
+
+        with sqlite3.connect(data / "kiosk.sqlite3") as con:
+            signed, events = con.execute("SELECT count(signature), count(*) "
+                                         "FROM gate_events").fetchone()
+        print(f"{'events signed':34} {signed} of {events}")
     print("\nimport costs (RSS added by the import, in a fresh interpreter that already "
           "holds the modules before it):")
     for label, cost in costs:

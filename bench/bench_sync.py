@@ -61,7 +61,7 @@ def offline_week(data_dir: Path, events: int, signed: bool = False) -> str:
     if signed:
         ensure_key(data_dir)
     store = open_store(data_dir / "kiosk.sqlite3")
-    writer = EventWriter(store.engine, background_checkpoints=False)
+    writer = EventWriter(store.path, background_checkpoints=False)
     policy = settings.policy()
     start = time.time() - 7 * 86400
     step = 7 * 86400 / events

@@ -6,13 +6,12 @@ make exactly the same decision and the same record.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-
-from sqlalchemy import Connection
 
 from kiosk import sysclock
 from kiosk.core.clock import ClockSample
@@ -127,7 +126,7 @@ class GateResult:
     detail: Message | None = None
 
 
-def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
+def _identify(conn: sqlite3.Connection, pass_number: str) -> FoundPass | None:
     found = find_pass(conn, pass_number)
     if found is not None and not found.gate_pass.revoked and is_revoked(
         conn, found.gate_pass.number
@@ -136,7 +135,7 @@ def _identify(conn: Connection, pass_number: str) -> FoundPass | None:
     return found
 
 
-def _exit_days(conn: Connection, gate_pass: Pass | None, now: datetime,
+def _exit_days(conn: sqlite3.Connection, gate_pass: Pass | None, now: datetime,
                policy: Policy) -> list[date]:
     """The days of the household's recent quota-counted exits (none without a household)."""
     household = gate_pass.household if gate_pass else None
@@ -160,7 +159,7 @@ class Gate:
         self._rules: tuple[Settings, Policy] = (settings, settings.policy())
         self._clock = clock
         self._os_synced = os_synced if settings.device.require_clock_sync else (lambda: None)
-        self._writer = EventWriter(store.engine)
+        self._writer = EventWriter(store.path)
 
     @property
     def settings(self) -> Settings:
@@ -171,11 +170,11 @@ class Gate:
         """The policy of the next decision: the settings' with the command's rule set in
         force now, if one verifies (kiosk.store.rules)."""
         settings, policy = self._rules
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             return self._in_force(conn, settings, policy, self._clock())
 
     @staticmethod
-    def _in_force(conn: Any, settings: Settings, policy: Policy, clock: ClockSample
+    def _in_force(conn: sqlite3.Connection, settings: Settings, policy: Policy, clock: ClockSample
                   ) -> Policy:
         rules = active_rules(conn, datetime.fromtimestamp(clock.wall_s, UTC)
                              .replace(tzinfo=None))
@@ -201,12 +200,11 @@ class Gate:
         A look-up of residents' data: audited (who asked, what, how many found, where)."""
         query = query.strip()
         today = date.today()
-        engine = self.store.engine
-        with engine.begin() as conn:
+        with self.store.db.write() as conn:  # the look-up and its audit row commit together
             fill_initials(conn)  # rows from before the initials existed: once
             rows: list[tuple[Any, ...]] = search_residents(conn, query, limit=SEARCH_LIMIT)
-        audit.record(engine, actor_name(engine, volunteer_id), audit.LOOKUP,
-                     {"query": query, "results": len(rows), "where": where})
+            audit.record_in(conn, actor_name(conn, volunteer_id), audit.LOOKUP,
+                            {"query": query, "results": len(rows), "where": where})
         return [
             ResidentHit(number=str(number), name=str(name), building=str(building),
                         unit=str(unit), room=str(room),
@@ -226,14 +224,14 @@ class Gate:
         gate_pass = presented.found.gate_pass if presented.found else None
         policy = self.policy
         now = datetime.fromtimestamp(self._clock().wall_s)
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             exit_days = _exit_days(conn, gate_pass, now, policy)
         return check_papers(gate_pass, direction, now, policy, exit_days)
 
     def identify(self, pass_number: str) -> FoundPass | None:
         """The roster's pass for this number, marked revoked when it is on the revocation
         list (checked on every scan)."""
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             return _identify(conn, pass_number)
 
     def present(self, text: str) -> Presented:
@@ -249,7 +247,7 @@ class Gate:
         if not looks_signed(text):
             number = text.upper()
             return Presented(number=number, found=self.identify(number))
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             keys = public_keys(conn)
         check = verify_pass(text, keys, date.today(), ())
         if check.fields is None or check.reason in SIGNATURE_FAILURES:
@@ -258,7 +256,7 @@ class Gate:
         fields = check.fields
         found = self.identify(fields.number)
         if found is None:
-            with self.store.engine.connect() as conn:
+            with self.store.db.read() as conn:
                 revoked = is_revoked(conn, fields.number)
             found = FoundPass(
                 gate_pass=Pass(fields.number, fields.kind, fields.valid_from, fields.valid_to,
@@ -271,11 +269,11 @@ class Gate:
     def suggest_direction(self, found: FoundPass | None, pass_number: str = "") -> Direction:
         """The direction shown first: fixed at a one-way gate, else the opposite of the
         person's last movement here."""
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             return self._suggest(conn, self.settings, found, pass_number)
 
     @staticmethod
-    def _suggest(conn: Connection, settings: Settings, found: FoundPass | None,
+    def _suggest(conn: sqlite3.Connection, settings: Settings, found: FoundPass | None,
                  pass_number: str) -> Direction:
         fixed = DirectionMode(settings.checkpoint.direction_mode).fixed
         if fixed is not None:
@@ -359,38 +357,40 @@ class Gate:
         the event cannot be undone (too late, already undone, not an allowed movement)."""
         settings, policy = self._rules
         with self._writer.transaction() as conn:
-            row: Any = find_event(conn, event_id)
-            if row is None or row.device_id != settings.device.id:
+            row = find_event(conn, event_id)
+            if row is None or row["device_id"] != settings.device.id:
                 raise GateError("no such movement at this kiosk")
             clock = self._clock()
             policy = self._in_force(conn, settings, policy, clock)
-            age = clock.monotonic_s - row.monotonic_s if row.boot_id == clock.boot_id else None
-            refusal = undo_refusal(row.outcome, row.corrects_event_id, bool(row.undone), age)
+            age = (clock.monotonic_s - row["monotonic_s"]
+                   if row["boot_id"] == clock.boot_id else None)
+            refusal = undo_refusal(row["outcome"], row["corrects_event_id"],
+                                   bool(row["undone"]), age)
             if refusal is not None:
                 raise GateError(f"cannot undo: {refusal}")
-            visitor = Visitor(row.visitor_name, row.visitor_phone or "",
-                              row.visitor_reason or "", row.host_building or "") \
-                if row.visitor_name else None
+            visitor = Visitor(row["visitor_name"], row["visitor_phone"] or "",
+                              row["visitor_reason"] or "", row["host_building"] or "") \
+                if row["visitor_name"] else None
             movement = Movement(
-                checkpoint=row.checkpoint,
-                direction=Direction(row.direction),
+                checkpoint=row["checkpoint"],
+                direction=Direction(row["direction"]),
                 decision=UNDONE,
                 readings=[],
                 policy=policy,
                 identified_by=IdentifiedBy.CORRECTION.value,
-                pass_number=row.pass_number,
-                pass_id=row.pass_id,
-                pass_kind=row.pass_kind,
-                resident_id=row.resident_id,
-                household=row.household,
+                pass_number=row["pass_number"],
+                pass_id=row["pass_id"],
+                pass_kind=row["pass_kind"],
+                resident_id=row["resident_id"],
+                household=row["household"],
                 volunteer_id=volunteer_id,
                 visitor=visitor,
-                corrects_event_id=row.id,
+                corrects_event_id=row["id"],
             )
             event = self._writer.append(conn, settings.device.id, movement, clock,
                                         self._os_synced())
         return GateResult(decision=UNDONE, event=event, found=None,
-                          direction=Direction(row.direction))
+                          direction=Direction(row["direction"]))
 
     def acknowledge(self, event_id: str, called: str, *,
                     volunteer_id: int | None = None) -> GateResult:
@@ -402,28 +402,28 @@ class Gate:
         was already acknowledged."""
         settings, policy = self._rules
         with self._writer.transaction() as conn:
-            row: Any = find_event(conn, event_id)
-            if row is None or row.device_id != settings.device.id:
+            row = find_event(conn, event_id)
+            if row is None or row["device_id"] != settings.device.id:
                 raise GateError("no such fever at this kiosk")
-            refusal = acknowledge_refusal(bool(row.escalated), bool(row.acknowledged))
+            refusal = acknowledge_refusal(bool(row["escalated"]), bool(row["acknowledged"]))
             if refusal is not None:
-                kind = AlreadyAcknowledged if row.acknowledged else GateError
+                kind = AlreadyAcknowledged if row["acknowledged"] else GateError
                 raise kind(f"cannot acknowledge: {refusal}")
             movement = Movement(
-                checkpoint=row.checkpoint,
-                direction=Direction(row.direction),
+                checkpoint=row["checkpoint"],
+                direction=Direction(row["direction"]),
                 decision=LEADER_NOTIFIED,
                 readings=[],
                 policy=policy,
                 identified_by=IdentifiedBy.ACKNOWLEDGEMENT.value,
                 volunteer_id=volunteer_id,
-                corrects_event_id=row.id,
+                corrects_event_id=row["id"],
                 note=called.strip(),
             )
             event = self._writer.append(conn, settings.device.id, movement, self._clock(),
                                         self._os_synced())
         return GateResult(decision=LEADER_NOTIFIED, event=event, found=None,
-                          direction=Direction(row.direction))
+                          direction=Direction(row["direction"]))
 
     def register_visitor(
         self,
@@ -439,7 +439,7 @@ class Gate:
         settings, policy = self._rules
         self._check_direction(settings, direction)
         clock = self._clock()
-        with self.store.engine.connect() as conn:
+        with self.store.db.read() as conn:
             policy = self._in_force(conn, settings, policy, clock)
         decision = decide_visitor(direction, readings, datetime.fromtimestamp(clock.wall_s),
                                   policy)

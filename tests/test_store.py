@@ -214,3 +214,29 @@ def test_a_visitor_is_registered_with_the_same_temperature_step(gate: Gate):
     assert tuple(row) == ("刘快递", "13912345678", "送药", "3", "visitor", "visitor")
     with pytest.raises(GateError):
         gate.register_visitor(Visitor("  "), [make_reading(36.5)])
+
+
+def test_an_unenrolled_kiosk_remembers_the_key_is_absent_until_enrolment_adds_it(
+        gate: Gate, settings):
+    """An unenrolled kiosk does not open device.key at every movement: it remembers the
+    key was absent until the data directory changes, and the key linked in at enrolment
+    (by another process, which changes the directory) signs the very next event."""
+    import os
+    import time
+
+    from kiosk.store.devicekey import ensure_key
+
+    data_dir = gate.store.path.parent
+    old = time.time_ns() - 60 * 10**9
+    os.utime(data_dir, ns=(old, old))  # a kiosk that has run for a while
+    gate.check("R0001", [make_reading(36.5)])  # unsigned: no key, its absence remembered
+    ensure_key(data_dir)
+    os.utime(data_dir, ns=(old, old))  # as if the directory had not changed: not looked at
+    gate.check("R0003", [make_reading(36.5)])
+    os.utime(data_dir)  # what linking the key in does to the directory
+    gate.check("W0001", [make_reading(36.5)])
+    with gate.store.db.read() as con:
+        signed = [s is not None for (s,) in con.execute(
+            "SELECT signature FROM gate_events ORDER BY seq")]
+    assert signed == [False, False, True]
+    assert verify_chain(gate.store.engine, settings.device.id) == []

@@ -37,19 +37,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import Engine, delete, func, insert, select
+from typing import TYPE_CHECKING, Any
 
 from kiosk import __version__
 from kiosk.export.columns import BAKED, MOVEMENTS, header, movements_sql
 from kiosk.export.csvfile import FastRows, SafeCsvWriter, WrittenFile, sha256_file
+from kiosk.export.scheduler import first_event_date as first_event_date  # the CLI's
+from kiosk.export.scheduler import last_exported as last_exported
 from kiosk.export.summary import day_filter, write_summary
-from kiosk.store import audit
-from kiosk.store.models import ExportRunRow, GateEventRow
+from kiosk.store import audit, lite
 
-RUNS = ExportRunRow
-E = GateEventRow
+if TYPE_CHECKING:
+    from kiosk.store.lite import Source
+
 MANIFEST_FORMAT = "checkpoint-kiosk-export/1"
 #: rows fetched from SQLite and written per step (bounded memory, few Python calls)
 CHUNK_ROWS = 5000
@@ -162,7 +162,7 @@ def _write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def export_day(engine: Engine, day: date, out_dir: Path, opts: ExportOptions,
+def export_day(engine: Source, day: date, out_dir: Path, opts: ExportOptions,
                *, before_read: Callable[[sqlite3.Cursor, int], None] | None = None,
                now: Callable[[], datetime] = datetime.now) -> ExportResult:
     """Write the day's files into ``out_dir`` and record the run (export_runs) and who ran it
@@ -174,10 +174,8 @@ def export_day(engine: Engine, day: date, out_dir: Path, opts: ExportOptions,
     names = file_names(opts.label, day)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        raw = engine.raw_connection()
-        try:
-            cur = cast(sqlite3.Cursor, raw.cursor())
-            cur.execute("BEGIN")  # one snapshot for files, counts and manifest
+        with lite.reading(engine) as con:  # one snapshot for files, counts and manifest
+            cur = con.cursor()
             try:
                 devices = _device_ranges(cur, day, opts.checkpoints)
                 if before_read is not None:
@@ -186,10 +184,7 @@ def export_day(engine: Engine, day: date, out_dir: Path, opts: ExportOptions,
                 summary = write_summary(cur, out_dir / names["summary"], day, label=opts.label,
                                         lang=opts.lang, checkpoints=opts.checkpoints)
             finally:
-                cur.execute("ROLLBACK")
                 cur.close()
-        finally:
-            raw.close()
         files = [movements, summary]
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -224,28 +219,18 @@ def export_day(engine: Engine, day: date, out_dir: Path, opts: ExportOptions,
     return ExportResult(day, out_dir, files, manifest_path, sums, movements.rows, devices)
 
 
-def record_run(engine: Engine, day: date, directory: Path, status: str, detail: str,
+_RUN = ("INSERT OR REPLACE INTO export_runs (local_date, finished_at, directory, status, "
+        "detail) VALUES (?, ?, ?, ?, ?)")
+
+
+def record_run(engine: Source, day: date, directory: Path, status: str, detail: str,
                at: datetime, *, actor: str | None = None, audit_action: str | None = None,
                audit_detail: dict[str, Any] | None = None) -> None:
     """Remember the night's export (the latest attempt per date) and audit it, together."""
-    with engine.connect().execution_options(sqlite_immediate=True) as conn:
-        conn.execute(delete(ExportRunRow).where(ExportRunRow.c.local_date == day))
-        conn.execute(insert(ExportRunRow).values(local_date=day, finished_at=at,
-                                         directory=str(directory), status=status,
-                                         detail=detail))
+    with lite.writing(engine) as con:
+        con.execute(_RUN, (day.isoformat(), lite.sql_datetime(at), str(directory), status,
+                           detail))
         if actor is not None and audit_action is not None:
-            audit.record_in(conn, actor, audit_action, audit_detail or {}, at)
-        conn.commit()
+            audit.record_in(con, actor, audit_action, audit_detail or {}, at)
 
 
-def last_exported(engine: Engine) -> date | None:
-    """The latest local date whose export succeeded (None: never exported)."""
-    with engine.connect() as conn:
-        return conn.execute(select(func.max(RUNS.c.local_date))
-                            .where(RUNS.c.status == "ok")).scalar()
-
-
-def first_event_date(engine: Engine) -> date | None:
-    """The local date of the oldest event (where a first catch-up starts)."""
-    with engine.connect() as conn:
-        return conn.execute(select(func.min(E.c.local_date))).scalar()

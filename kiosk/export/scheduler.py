@@ -18,19 +18,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from kiosk.export.csvfile import sha256_file
-from kiosk.export.nightly import (
-    ExportError,
-    ExportOptions,
-    ExportResult,
-    export_day,
-    first_event_date,
-    last_exported,
-)
 from kiosk.settings import Settings
+from kiosk.store import lite
+
+if TYPE_CHECKING:  # the export itself (kiosk.export.nightly) loads when a day is due: the
+    # app's minutely look at the calendar needs only the two queries below
+    from kiosk.export.nightly import ExportResult
+    from kiosk.store.lite import Source
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +35,19 @@ log = logging.getLogger(__name__)
 MAX_CATCH_UP_DAYS = 62
 #: folder made on the USB stick
 USB_FOLDER = "checkpoint-kiosk-exports"
+
+
+def last_exported(db: Source) -> date | None:
+    """The latest local date whose export succeeded (None: never exported)."""
+    with lite.reading(db) as con:
+        return lite.read_date(lite.one(
+            con, "SELECT max(local_date) FROM export_runs WHERE status = 'ok'"))
+
+
+def first_event_date(db: Source) -> date | None:
+    """The local date of the oldest event (where a first catch-up starts)."""
+    with lite.reading(db) as con:
+        return lite.read_date(lite.one(con, "SELECT min(local_date) FROM gate_events"))
 
 
 def latest_due(at: time, now: datetime) -> date:
@@ -120,10 +130,11 @@ class ExportScheduler:
     hand the status to the UI thread with ``Clock.schedule_once``.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, data_dir: Path, *,
+    def __init__(self, db: Source, settings: Settings, data_dir: Path, *,
                  now: Callable[[], datetime] = datetime.now, poll_s: float = 60.0,
                  is_mount: Callable[[str], bool] = os.path.ismount) -> None:
-        self.engine = engine
+        """``db``: the app's Db, or a tool's engine."""
+        self.db = db
         self.settings = settings
         self.data_dir = data_dir
         self._now = now
@@ -152,10 +163,12 @@ class ExportScheduler:
 
     def export_one(self, day: date) -> ExportResult:
         """Export one day into ``<out_dir>/<date>/`` and copy it to every mounted stick."""
+        from kiosk.export.nightly import ExportOptions, export_day
+
         s = self.settings
         opts = ExportOptions(label=s.checkpoint.id, lang=s.export.header_language,
                              mask=s.export.mask_personal, actor="scheduler")
-        result = export_day(self.engine, day, self.out_dir / day.isoformat(), opts,
+        result = export_day(self.db, day, self.out_dir / day.isoformat(), opts,
                             now=self._now)
         return result
 
@@ -165,8 +178,8 @@ class ExportScheduler:
         with self._lock:
             now = self._now()
             at = time.fromisoformat(self.settings.export.time)
-            days = due_dates(last_exported(self.engine), at, now,
-                             first_day=first_event_date(self.engine))
+            days = due_dates(last_exported(self.db), at, now,
+                             first_day=first_event_date(self.db))
             reported: list[ExportStatus] = []
             for day in days:
                 status = self._export_and_copy(day)
@@ -177,6 +190,8 @@ class ExportScheduler:
             return reported
 
     def _export_and_copy(self, day: date) -> ExportStatus:
+        from kiosk.export.nightly import ExportError
+
         try:
             result = self.export_one(day)
         except ExportError as exc:

@@ -10,13 +10,16 @@ import getpass
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select
+from kiosk.store import lite
 
-from kiosk.store.models import AuditRow, table_of
+if TYPE_CHECKING:  # the central store's log (and the tools') go through SQLAlchemy
+    from sqlalchemy import Engine, Table
 
-A = table_of(AuditRow)
+    from kiosk.store.lite import AnyConnection
+
+_INSERT = "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)"
 
 #: the actions written by this code base (others may be added; the column is free text)
 LOOKUP, EXPORT, EXPORT_UNMASKED, PURGE = "lookup", "export", "export_unmasked", "purge"
@@ -48,16 +51,25 @@ def _detail_text(detail: str | dict[str, Any]) -> str:
     return json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def record_in(conn: Connection, actor: str, action: str, detail: str | dict[str, Any] = "",
-              at: datetime | None = None, *, table: Table = A, **extra: str) -> None:
+def record_in(conn: Any, actor: str, action: str, detail: str | dict[str, Any] = "",
+              at: datetime | None = None, *, table: Table | None = None, **extra: str) -> None:
     """Add an audit row inside the caller's transaction (so the audited act and its record
-    commit together). ``table``/``extra``: the central store's log, which has more columns."""
-    conn.execute(insert(table).values(at=at or datetime.now(), actor=actor[:100],
-                                      action=action[:40], detail=_detail_text(detail), **extra))
+    commit together): the kiosk's log through ``conn`` (kiosk.store.lite); ``table``/
+    ``extra``: the central store's log (a SQLAlchemy connection), which has more columns."""
+    when, text = at or datetime.now(), _detail_text(detail)
+    if table is None:
+        kiosk: AnyConnection = conn
+        lite.driver(kiosk).execute(_INSERT, (lite.sql_datetime(when), actor[:100],
+                                             action[:40], text))
+        return
+    from sqlalchemy import insert
+
+    conn.execute(insert(table).values(at=when, actor=actor[:100], action=action[:40],
+                                      detail=text, **extra))
 
 
 def record(engine: Engine, actor: str, action: str, detail: str | dict[str, Any] = "",
-           at: datetime | None = None, *, table: Table = A, **extra: str) -> None:
+           at: datetime | None = None, *, table: Table | None = None, **extra: str) -> None:
     """Add an audit row in a transaction of its own (e.g. for a look-up on the gate screen)."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
         record_in(conn, actor, action, detail, at, table=table, **extra)
@@ -65,8 +77,13 @@ def record(engine: Engine, actor: str, action: str, detail: str | dict[str, Any]
 
 
 def entries(engine: Engine, *, action: str | None = None, since: datetime | None = None,
-            limit: int = 100, table: Table = A) -> list[AuditEntry]:
+            limit: int = 100, table: Table | None = None) -> list[AuditEntry]:
     """Newest first."""
+    from sqlalchemy import select
+
+    from kiosk.store.models import AuditRow
+
+    table = AuditRow if table is None else table
     stmt = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
     if action is not None:
         stmt = stmt.where(table.c.action == action)

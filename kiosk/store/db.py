@@ -3,6 +3,11 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed gate event survives a
 power cut, and with foreign keys on. A damaged file is never "repaired" silently: the kiosk
 refuses to start and names the last good backup.
+
+Opening a store that is at the packaged head imports neither Alembic nor SQLAlchemy: the
+running app works through ``Store.db`` (kiosk.store.lite, the standard library's sqlite3);
+``Store.engine`` (SQLAlchemy) is made on first use, by the migrations, the CLI tools and
+the importer.
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ import sqlite3
 import sys
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
-
 from kiosk.resources import package_dir
+from kiosk.store import lite
 
-if TYPE_CHECKING:  # Alembic (about 11 MB) is imported only when a migration must run
+if TYPE_CHECKING:  # Alembic (about 11 MB) is imported only when a migration must run, and
+    # SQLAlchemy (16 MB) only by what uses Store.engine (never the running app)
     from alembic.config import Config
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +143,15 @@ class FileWatch:
         return found
 
 
-_WATCHES: weakref.WeakKeyDictionary[Engine, FileWatch] = weakref.WeakKeyDictionary()
+_WATCHES: weakref.WeakValueDictionary[Path, FileWatch] = weakref.WeakValueDictionary()
 
 
-def file_watch(engine: Engine) -> FileWatch | None:
-    """The one FileWatch of an engine's database file (None for an in-memory database)."""
-    database = engine.url.database
-    if not database or database == ":memory:":
-        return None
-    watch = _WATCHES.get(engine)
+def file_watch(path: Path) -> FileWatch:
+    """The one FileWatch of a database file in this process (shared by its writers)."""
+    path = path.resolve()
+    watch = _WATCHES.get(path)
     if watch is None:
-        watch = _WATCHES[engine] = FileWatch(Path(database))
+        watch = _WATCHES[path] = FileWatch(path)
     return watch
 
 
@@ -183,15 +188,9 @@ def alembic_config() -> Config:
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    # autocommit at the driver level; transactions are begun explicitly in _on_begin so that
-    # writers can take the write lock up front (BEGIN IMMEDIATE) and never deadlock on upgrade
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+    # the same connection settings as the app's own (kiosk.store.lite); transactions are
+    # begun explicitly in _on_begin
+    lite.configure(dbapi_connection)
 
 
 def _on_begin(conn: Any) -> None:
@@ -209,6 +208,8 @@ def create_private(path: Path) -> None:
 
 
 def make_engine(path: Path) -> Engine:
+    from sqlalchemy import create_engine, event
+
     # connections may be used from the app's worker threads (each user takes a lock)
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _on_connect)
@@ -348,14 +349,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _migrated_stamp(conn: Any) -> int:
+def _migrated_stamp(con: sqlite3.Connection) -> int:
     """A stamp of the packaged migration scripts and the revision the file is at, kept in
     ``PRAGMA user_version`` after each upgrade: when it still matches, no migration can be
-    pending and Alembic is not even imported. Any change to the scripts, a downgrade or a
-    file from another version changes it, and Alembic decides."""
+    pending and neither Alembic nor SQLAlchemy is even imported. Any change to the scripts,
+    a downgrade or a file from another version changes it, and Alembic decides."""
     try:
-        rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    except Exception:  # noqa: BLE001 - no alembic_version table: a new file
+        rev = lite.one(con, "SELECT version_num FROM alembic_version")
+    except sqlite3.OperationalError:  # no alembic_version table: a new file
         return -1
     digest = hashlib.sha256(str(rev).encode())
     for script in sorted((migrations_dir() / "versions").glob("*.py")):
@@ -363,12 +364,25 @@ def _migrated_stamp(conn: Any) -> int:
     return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF
 
 
+def at_head(path: Path) -> bool:
+    """Whether the file is migrated to the packaged head (its stamp says so): read with
+    sqlite3 alone, so a kiosk with nothing to migrate loads neither Alembic nor SQLAlchemy."""
+    con = lite.connect(path)
+    try:
+        with lite.transaction(con):
+            stamp = lite.one(con, "PRAGMA user_version")
+            return bool(stamp == _migrated_stamp(con) != -1)
+    finally:
+        con.close()
+
+
 def upgrade(engine: Engine, *, only_if_needed: bool = False) -> None:
     """Apply all pending migrations (the only way the schema is made or changed);
     ``only_if_needed`` skips Alembic when the stamp says the file is at this head."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
-        stamp = conn.exec_driver_sql("PRAGMA user_version").scalar()
-        if only_if_needed and stamp == _migrated_stamp(conn) != -1:
+        driver: Any = conn.connection.driver_connection
+        stamp = lite.one(driver, "PRAGMA user_version")
+        if only_if_needed and stamp == _migrated_stamp(driver) != -1:
             conn.rollback()
             return
         from alembic import command
@@ -376,21 +390,33 @@ def upgrade(engine: Engine, *, only_if_needed: bool = False) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-        conn.exec_driver_sql(f"PRAGMA user_version = {_migrated_stamp(conn)}")
+        conn.exec_driver_sql(f"PRAGMA user_version = {_migrated_stamp(driver)}")
         conn.commit()
 
 
 @dataclass
 class Store:
     path: Path
-    engine: Engine
     #: why today's backup failed (shown on the gate screen), None when it is fine
     backup_problem: str | None = None
     #: where the daily backups go (None: <directory of the database>/backups)
     backup_dir: Path | None = None
+    #: the running app's connections (sqlite3, kiosk.store.lite)
+    db: lite.Db = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.db = lite.Db(self.path)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """SQLAlchemy's engine on the same file, made on first use: the migrations, the
+        importer, the CLI tools (never the running app: kiosk.store.lite)."""
+        return make_engine(self.path)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
     def daily_backup(self) -> Path | None:
         """Make the day's backup when one is due (make_backup keeps it to one a day), and
@@ -422,10 +448,9 @@ def open_store(path: Path, backup_dir: Path | None = None, *, migrate: bool = Tr
         if problem is not None:
             raise StoreCorrupt(path, problem, latest_backup(backups))
     create_private(path)
-    engine = make_engine(path)
-    if migrate:
-        upgrade(engine, only_if_needed=True)
-    store = Store(path=path, engine=engine, backup_dir=backups)
+    store = Store(path=path, backup_dir=backups)
+    if migrate and not at_head(path):
+        upgrade(store.engine)
     store.daily_backup()
     return store
 

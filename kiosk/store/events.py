@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import sqlite3
 import threading
 import time
@@ -19,9 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import Connection, Engine, select
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core.clock import ClockSample, ClockState, assess_clock
 from kiosk.core.event import (
@@ -38,20 +37,27 @@ from kiosk.core.event import (
     as_stored,
     canonical,
     check,
+    check_but,
     event_hash,
     is_anonymised,
     personal_digest,
     refusal,
 )
 from kiosk.core.model import PassKind
+from kiosk.store import lite
 from kiosk.store.db import file_watch
 from kiosk.store.devicekey import KEY_FILE, DeviceKey, load_key
-from kiosk.store.models import GateEventRow, ReadingRow, table_of
+
+if TYPE_CHECKING:  # the tools' functions below take SQLAlchemy's engine; the app never does
+    from sqlalchemy import Engine
+
+    from kiosk.store.lite import Source
 
 log = logging.getLogger(__name__)
 
-E = table_of(GateEventRow)
-RD = table_of(ReadingRow)
+#: the tables the event's fields make (kiosk.store.models builds them from the same fields)
+EVENTS_TABLE = "gate_events"
+READINGS_TABLE = "readings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +89,16 @@ def make_event(values: dict[str, Any], readings: Sequence[dict[str, Any]]) -> Ga
     return check(event)
 
 
-def _insert_sql(table: Any, names: Sequence[str]) -> tuple[list[str], str]:
-    """INSERT of ``names`` (the codec's field order) into ``table``."""
+def _insert_sql(table: str, names: Sequence[str]) -> tuple[list[str], str]:
+    """INSERT of ``names`` (the codec's field order; the table's columns are made from the
+    same fields, and tests/test_store_sql.py checks them against the migrated table)."""
     cols = list(names)
-    assert set(cols) == {c.name for c in table.columns}, "kiosk.core.event != the table"
     marks = ",".join("?" * len(cols))
-    return cols, f"INSERT INTO {table.name} ({','.join(cols)}) VALUES ({marks})"
+    return cols, f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks})"
 
 
-_EVENT_COLS, _INSERT_EVENT = _insert_sql(E, EVENT_FIELDS)
-_READING_COLS, _INSERT_READING = _insert_sql(RD, READING_FIELDS)
+_EVENT_COLS, _INSERT_EVENT = _insert_sql(EVENTS_TABLE, EVENT_FIELDS)
+_READING_COLS, _INSERT_READING = _insert_sql(READINGS_TABLE, READING_FIELDS)
 #: the event's fields ``append`` takes as they are from the Movement field of the same name:
 #: every field it does not compute itself (a field added to the event, docs/ARCHITECTURE.md
 #: recipe e); a field neither computed nor on Movement fails here, at import
@@ -110,25 +116,25 @@ assert set(_FROM_MOVEMENT) <= set(Movement.__dataclass_fields__), \
 #: a reading's fields besides its key, as the core's Reading has them (same names)
 _FROM_READING = tuple(n for n in READING_FIELDS if n not in ("event_id", "ordinal"))
 _reading_values = operator.attrgetter(*_FROM_READING)
+#: the fields ``append`` makes itself, valid by construction: a UUID, the next seq, the
+#: clock's state, SHA-256 hex digests, this kiosk's previous hash and its own signature;
+#: every other field (what the caller, the settings, the clock and the readings give) is
+#: checked against the type's limits on every event
+_BY_CONSTRUCTION = ("id", "seq", "clock_state", "prev_hash", "personal_digest", "hash",
+                    "signature")
+_check_given = check_but(_BY_CONSTRUCTION)
 _INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
     "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
              "WHERE device_id = ? ORDER BY seq DESC LIMIT 1")
 
 
-def _driver(conn: Connection) -> sqlite3.Connection:
-    """The sqlite3 connection under ``conn``, inside its transaction: the record's four
-    statements go to it directly, without SQLAlchemy's per-statement work (about 40 µs
-    each, a third of the Python time of a write; docs/BENCHMARKS.md)."""
-    return cast(sqlite3.Connection, conn.connection.driver_connection)
-
-
 class Checkpointer:
     """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection after writes, at most
     once per ``interval_s``; a passive checkpoint never blocks the writer."""
 
-    def __init__(self, engine: Engine, interval_s: float = 1.0) -> None:
-        self._engine = engine
+    def __init__(self, path: Path, interval_s: float = 1.0) -> None:
+        self._path = path
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stopping = False
@@ -136,7 +142,8 @@ class Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # set already by an earlier write: nothing to take
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -144,13 +151,13 @@ class Checkpointer:
         self._thread.join(5.0)
 
     def _run(self) -> None:
-        raw = self._engine.raw_connection()
+        raw = lite.connect(self._path)
         try:
             while True:
                 self._wake.wait()
                 self._wake.clear()
                 try:
-                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:  # a full disk: the writes report it themselves
                     log.warning("WAL checkpoint failed: %s", exc)
                 if self._stopping:
@@ -160,67 +167,83 @@ class Checkpointer:
             raw.close()
 
 
+#: a directory changed this recently (ns) may change again within the same tick of its
+#: coarse timestamp: its absence of a key is not cached until then
+_SETTLED_NS = 1_000_000_000
+
+
 class EventWriter:
-    """Appends events on one long-lived connection with pre-built SQL.
+    """Appends events on one long-lived sqlite3 connection with pre-built SQL.
 
     This is the kiosk's hot path (every person at the gate): one BEGIN IMMEDIATE transaction
     per movement, in which the caller may also read what the decision needs (roster, quota),
-    so two processes on one file can never both spend a household's last outing. The inserts
-    go to the sqlite3 connection with ready SQL, so the cost is close to SQLite's durable
-    commit itself. Thread-safe: the app records from worker threads.
+    so two processes on one file can never both spend a household's last outing. Everything
+    goes to the sqlite3 connection with ready SQL (kiosk.store.lite), so the cost is close to
+    SQLite's durable commit itself. Thread-safe: the app records from worker threads.
     """
 
-    def __init__(self, engine: Engine, *, background_checkpoints: bool = True) -> None:
-        self._conn = engine.connect().execution_options(sqlite_immediate=True)
+    def __init__(self, path: Path, *, background_checkpoints: bool = True) -> None:
+        self._con = lite.connect(path)
         self._lock = threading.RLock()
-        self._watch = file_watch(engine)
+        self._watch = file_watch(path)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoints:
             # the WAL is folded into the database file by a background thread, so a gate
             # commit never pays for a checkpoint (SQLite would otherwise run one inside
             # every ~1000th commit, fsyncing the main file: the p99 of a movement)
-            self._conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA wal_autocheckpoint=0"
-            )
-            self._checkpointer = Checkpointer(engine)
+            self._con.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(path)
         # the kiosk's signing key lives beside its database (kiosk.store.devicekey); looked
         # for at every event until it exists, so a key made by `kiosk sync enrol` in another
         # process signs this process's next event
-        database = engine.url.database
-        self._key_path = (Path(database).parent / KEY_FILE
-                          if database and database != ":memory:" else None)
+        self._key_dir = str(path.parent)
+        self._key_path = path.parent / KEY_FILE
         self._key: DeviceKey | None = None
+        #: the key directory's mtime (ns) when the key was last found absent: until the
+        #: directory changes (the key is linked into it at enrolment), it is still absent
+        self._absent_as_of: int | None = None
         self._key_problem_logged = False
 
     def _signing_key(self) -> DeviceKey | None:
         """The device key, once it exists; a damaged key file is logged and the event is
         recorded unsigned (the gate never stops for it; the district then refuses it
-        and the command sees why)."""
-        if self._key is None and self._key_path is not None:
-            try:
-                self._key = load_key(self._key_path)
-            except (OSError, ValueError, TypeError) as exc:
-                if not self._key_problem_logged:
-                    log.error("cannot use the device key %s: %s", self._key_path, exc)
-                    self._key_problem_logged = True
+        and the command sees why). An unenrolled kiosk does not try to open the file at
+        every event: one ``stat`` of the directory says nothing was added to it."""
+        if self._key is not None:
+            return self._key
+        try:
+            changed = os.stat(self._key_dir).st_mtime_ns
+        except OSError:
+            changed = None
+        if changed is not None and changed == self._absent_as_of:
+            return None
+        try:
+            self._key = load_key(self._key_path)
+        except (OSError, ValueError, TypeError) as exc:
+            if not self._key_problem_logged:
+                log.error("cannot use the device key %s: %s", self._key_path, exc)
+                self._key_problem_logged = True
+            return None
+        if self._key is None and changed is not None \
+                and time.time_ns() - changed > _SETTLED_NS:
+            self._absent_as_of = changed
         return self._key
 
     def close(self) -> None:
         with self._lock:
             if self._checkpointer is not None:
                 self._checkpointer.stop()
-            self._conn.close()
+            self._con.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (durable) around the block; ROLLBACK on error.
         Before the commit, the database files are checked to be the ones on disk
         (kiosk.store.db.FileWatch: StoreReplaced stops recording)."""
         with self._lock:
-            with self._conn.begin():
-                yield self._conn
-                if self._watch is not None:
-                    self._watch.check()
+            with lite.transaction(self._con, immediate=True) as con:
+                yield con
+                self._watch.check()
             if self._checkpointer is not None:
                 self._checkpointer.poke()
 
@@ -237,7 +260,7 @@ class EventWriter:
 
     def append(
         self,
-        conn: Connection,
+        raw: sqlite3.Connection,
         device_id: str,
         movement: Movement,
         clock: ClockSample,
@@ -245,11 +268,10 @@ class EventWriter:
     ) -> RecordedEvent:
         """Append inside ``transaction()``; durable once that block has committed."""
         wall = datetime.fromtimestamp(clock.wall_s, UTC)
-        local = datetime.fromtimestamp(clock.wall_s).astimezone()
+        local = wall.astimezone()
         offset = local.utcoffset()
         d = movement.decision
         visitor = movement.visitor
-        raw = _driver(conn)
         last = raw.execute(_LAST_SQL, (device_id,)).fetchone()
         previous = None
         if last is not None:
@@ -312,8 +334,13 @@ class EventWriter:
         key = self._signing_key()
         values["signature"] = key.sign(values["hash"]) if key is not None else None
         # the type checks every limit the central store checks: what the gate records, the
-        # district accepts (raises EventInvalid before anything is written)
-        event = make_event(values, readings)
+        # district accepts (raises EventInvalid before anything is written); what this
+        # method made itself is valid by construction (_BY_CONSTRUCTION)
+        try:
+            event = GateEvent(**values, readings=tuple(EventReading(**r) for r in readings))
+        except TypeError as exc:  # a field the type does not have, or one missing
+            raise refusal("event", str(exc)) from None
+        _check_given(event)
         raw.execute(_INSERT_EVENT, event.to_row())
         if readings:
             raw.executemany(_INSERT_READING, event.reading_rows())
@@ -337,9 +364,9 @@ def record_event(
     clock: ClockSample,
     os_synced: bool | None,
 ) -> RecordedEvent:
-    """Append one event on a connection of its own (for one-off records; the gate keeps an
-    EventWriter open)."""
-    writer = EventWriter(engine, background_checkpoints=False)
+    """Append one event on a connection of its own (for one-off records by the tools; the
+    gate keeps an EventWriter open)."""
+    writer = EventWriter(Path(str(engine.url.database)), background_checkpoints=False)
     try:
         return writer.record(device_id, movement, clock, os_synced)
     finally:
@@ -351,6 +378,11 @@ def verify_chain(engine: Engine, device_id: str) -> list[str]:
 
     Finds gaps in the sequence, altered rows and rows whose predecessor was removed. An
     anonymised row (personal fields wiped by retention) is checked through its kept digest."""
+    from sqlalchemy import select
+
+    from kiosk.store.models import GateEventRow as E
+    from kiosk.store.models import ReadingRow as RD
+
     problems: list[str] = []
     with engine.connect() as conn:
         reading_rows: dict[str, list[dict[str, Any]]] = {}
@@ -372,14 +404,14 @@ def verify_chain(engine: Engine, device_id: str) -> list[str]:
     return problems
 
 
-def first_signed_seq(engine: Engine, device_id: str) -> int:
+def first_signed_seq(db: Source, device_id: str) -> int:
     """The sequence number from which every event of this device is signed: its first
     signed event, or the next one to be recorded. Call it once the key file exists: read
     under the write lock, so an event being recorded by a process that had not seen the key
     yet is counted before, and every later one is signed (EventWriter looks for the key
     inside the transaction that hands out its seq)."""
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        first, last = conn.exec_driver_sql(
+    with lite.writing(db) as con:
+        first, last = con.execute(
             "SELECT min(CASE WHEN signature IS NOT NULL THEN seq END), max(seq) "
-            "FROM gate_events WHERE device_id = ?", (device_id,)).one()
+            "FROM gate_events WHERE device_id = ?", (device_id,)).fetchone()
     return int(first) if first is not None else int(last or 0) + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import sqlite3
 import tempfile
@@ -18,15 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-
-from sqlalchemy import Connection, Engine, insert, select, update
+from typing import TYPE_CHECKING
 
 from kiosk.core.model import PassKind
-from kiosk.store.models import PassRow, ResidentRow, table_of
+from kiosk.store import lite
 from kiosk.store.roster import initials_of
 
-P = table_of(PassRow)
-R = table_of(ResidentRow)
+if TYPE_CHECKING:
+    from kiosk.store.lite import AnyConnection, Source
 
 #: canonical column -> accepted header spellings (compared after strip + lower-case)
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -355,7 +355,7 @@ def _chunks(rows: Iterable[RosterRow], size: int) -> Iterator[list[RosterRow]]:
 
 
 def upsert_roster(
-    conn: Connection,
+    conn: AnyConnection,
     rows: Iterable[RosterRow],
     report: ImportReport,
     progress: Callable[[int], None] | None = None,
@@ -368,62 +368,68 @@ def upsert_roster(
     in seconds. A person counts as added or changed once: rows written by this import carry
     its ``updated_at``.
     """
-    now = datetime.now()
+    now = lite.sql_datetime(datetime.now())
+    con = lite.driver(conn)
     for chunk in _chunks(rows, UPSERT_CHUNK):
-        _upsert_chunk(conn, chunk, report, now, progress)
+        _upsert_chunk(con, chunk, report, now, progress)
 
 
-def _upsert_chunk(conn: Connection, rows: list[RosterRow], report: ImportReport,
-                  now: datetime, progress: Callable[[int], None] | None) -> None:
+_PEOPLE = """
+SELECT id, name, building, unit, room, household, phone, updated_at FROM residents
+WHERE name IN (SELECT value FROM json_each(?))"""
+_PASSES = """
+SELECT id, number, kind, valid_from, valid_to, resident_id FROM passes
+WHERE number IN (SELECT value FROM json_each(?))"""
+_UPDATE_PERSON = "UPDATE residents SET household = ?, phone = ?, updated_at = ? WHERE id = ?"
+_INSERT_PERSON = ("INSERT INTO residents (name, building, unit, room, household, phone, "
+                  "updated_at, initials) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_UPDATE_PASS = ("UPDATE passes SET kind = ?, valid_from = ?, valid_to = ?, resident_id = ?, "
+                "updated_at = ? WHERE id = ?")
+_INSERT_PASS = ("INSERT INTO passes (number, kind, valid_from, valid_to, resident_id, revoked, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 0, ?)")
+
+
+def _upsert_chunk(con: sqlite3.Connection, rows: list[RosterRow], report: ImportReport,
+                  now: str, progress: Callable[[int], None] | None) -> None:
     people = {
-        (r.name, r.building, r.unit, r.room): (r.id, r.household, r.phone, r.updated_at == now)
-        for r in conn.execute(
-            select(R.c.id, R.c.name, R.c.building, R.c.unit, R.c.room, R.c.household,
-                   R.c.phone, R.c.updated_at)
-            .where(R.c.name.in_(sorted({r.name for r in rows}))))
+        (name, building, unit, room): (rid, household, phone, updated_at == now)
+        for rid, name, building, unit, room, household, phone, updated_at in con.execute(
+            _PEOPLE, (json.dumps(sorted({r.name for r in rows})),))
     }
     passes = {
-        r.number: (r.id, r.kind, r.valid_from, r.valid_to, r.resident_id)
-        for r in conn.execute(
-            select(P.c.id, P.c.number, P.c.kind, P.c.valid_from, P.c.valid_to, P.c.resident_id)
-            .where(P.c.number.in_(sorted({r.pass_number for r in rows}))))
+        number: (pid, kind, date.fromisoformat(valid_from), date.fromisoformat(valid_to),
+                 resident_id)
+        for pid, number, kind, valid_from, valid_to, resident_id in con.execute(
+            _PASSES, (json.dumps(sorted({r.pass_number for r in rows})),))
     }
-    new_people: dict[tuple[str, str, str, str], dict[str, object]] = {}
+    new_people: dict[tuple[str, str, str, str], tuple[str, str]] = {}
     for row in rows:
         key = (row.name, row.building, row.unit, row.room)
         known = people.get(key)
         if known is None:
             if key not in new_people:
                 report.residents_added += 1
-            new_people[key] = dict(name=row.name, building=row.building, unit=row.unit,
-                                   room=row.room, household=row.household, phone=row.phone,
-                                   updated_at=now, initials=initials_of(row.name))
+            new_people[key] = (row.household, row.phone)
         elif (known[1], known[2]) != (row.household, row.phone):
-            conn.execute(update(R).where(R.c.id == known[0]).values(
-                household=row.household, phone=row.phone, updated_at=now))
+            con.execute(_UPDATE_PERSON, (row.household, row.phone, now, known[0]))
             people[key] = (known[0], row.household, row.phone, True)
             report.residents_updated += 1
-    if new_people:
-        ids = conn.execute(insert(R).returning(R.c.id, sort_by_parameter_order=True),
-                           list(new_people.values())).scalars().all()
-        for key, rid in zip(new_people, ids, strict=True):
-            people[key] = (rid, str(new_people[key]["household"]),
-                           str(new_people[key]["phone"]), True)
-    new_passes: list[dict[str, object]] = []
+    for key, (household, phone) in new_people.items():
+        cur = con.execute(_INSERT_PERSON, (*key, household, phone, now, initials_of(key[0])))
+        people[key] = (int(cur.lastrowid or 0), household, phone, True)
+    new_passes: list[tuple[object, ...]] = []
     for row in rows:
         key = (row.name, row.building, row.unit, row.room)
         rid, _household, _phone, touched = people[key]
         wanted = (row.pass_kind.value, row.valid_from, row.valid_to, rid)
         existing = passes.get(row.pass_number)
         if existing is None:
-            new_passes.append(dict(number=row.pass_number, kind=wanted[0], valid_from=wanted[1],
-                                   valid_to=wanted[2], resident_id=rid, revoked=False,
-                                   updated_at=now))
+            new_passes.append((row.pass_number, wanted[0], row.valid_from.isoformat(),
+                               row.valid_to.isoformat(), rid, now))
             report.passes_added += 1
         elif existing[1:] != wanted:
-            conn.execute(update(P).where(P.c.id == existing[0]).values(
-                kind=wanted[0], valid_from=wanted[1], valid_to=wanted[2], resident_id=rid,
-                updated_at=now))
+            con.execute(_UPDATE_PASS, (wanted[0], row.valid_from.isoformat(),
+                                       row.valid_to.isoformat(), rid, now, existing[0]))
             report.passes_updated += 1
         elif not touched:
             report.unchanged += 1
@@ -431,7 +437,7 @@ def _upsert_chunk(conn: Connection, rows: list[RosterRow], report: ImportReport,
         if progress is not None:
             progress(1)
     if new_passes:
-        conn.execute(insert(P), new_passes)
+        con.executemany(_INSERT_PASS, new_passes)
 
 
 def load_roster(path: Path) -> tuple[list[RosterRow], list[tuple[int, str]]]:
@@ -443,7 +449,7 @@ def load_roster(path: Path) -> tuple[list[RosterRow], list[tuple[int, str]]]:
 
 
 def apply_roster(
-    engine: Engine,
+    engine: Source,
     good: list[RosterRow],
     rejected: list[tuple[int, str]],
     *,
@@ -456,14 +462,14 @@ def apply_roster(
     report = ImportReport(rejected=rejected)
     if (rejected and not accept_valid) or dry_run:
         return report
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        upsert_roster(conn, good, report, progress)
+    with lite.writing(engine) as con:
+        upsert_roster(con, good, report, progress)
     report.committed = True
     return report
 
 
 def import_roster(
-    engine: Engine,
+    engine: Source,
     path: Path,
     *,
     accept_valid: bool = False,
@@ -480,7 +486,7 @@ def import_roster(
         if (roster.rejected_count and not accept_valid) or dry_run:
             report.rows = roster.rows
             return report
-        with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-            upsert_roster(conn, roster.good_rows(progress), report)
+        with lite.writing(engine) as con:
+            upsert_roster(con, roster.good_rows(progress), report)
     report.committed = True
     return report

@@ -9,58 +9,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
-
 from kiosk.core.passcode import public_key_from_hex
-from kiosk.store.models import PassKeyRow, PassRow, RevocationRow, table_of
+from kiosk.store import lite
 
 if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key (kiosk/core/passcode.py)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-K = table_of(PassKeyRow)
-RV = table_of(RevocationRow)
-P = table_of(PassRow)
+    from kiosk.store.lite import AnyConnection, Source
 
-_IS_REVOKED = select(RV.c.pass_number).where(RV.c.pass_number == bindparam("number"))
-
-
-def is_revoked(conn: Connection, number: str) -> bool:
-    return conn.execute(_IS_REVOKED, {"number": number.strip().upper()}).first() is not None
+_IS_REVOKED = "SELECT 1 FROM revocations WHERE pass_number = ?"
+_ACTIVE_KEYS = "SELECT key_id, public_key_hex FROM pass_keys WHERE active = 1"
 
 
-def public_keys(conn: Connection) -> dict[str, Ed25519PublicKey]:
-    rows = conn.execute(select(K.c.key_id, K.c.public_key_hex).where(K.c.active.is_(True)))
-    return {r.key_id: public_key_from_hex(r.public_key_hex) for r in rows}
+def is_revoked(conn: AnyConnection, number: str) -> bool:
+    return lite.one(lite.driver(conn), _IS_REVOKED, (number.strip().upper(),)) is not None
 
 
-def trust_key(engine: Engine, key_id: str, public_key_hex: str) -> None:
+def public_keys(conn: AnyConnection) -> dict[str, Ed25519PublicKey]:
+    rows = lite.driver(conn).execute(_ACTIVE_KEYS).fetchall()
+    return {key_id: public_key_from_hex(key_hex) for key_id, key_hex in rows}
+
+
+def trust_key(db: Source, key_id: str, public_key_hex: str) -> None:
     """Add (or re-activate) an office key; the hex must be a valid Ed25519 public key."""
     public_key_from_hex(public_key_hex)  # raises ValueError on garbage
-    key_id = key_id.strip().upper()
-    with engine.begin() as conn:
-        conn.execute(delete(K).where(K.c.key_id == key_id))
-        conn.execute(insert(K).values(key_id=key_id, public_key_hex=public_key_hex.lower(),
-                                      added_at=datetime.now(), active=True))
+    with lite.writing(db) as con:
+        con.execute("INSERT OR REPLACE INTO pass_keys (key_id, public_key_hex, added_at, active) "
+                    "VALUES (?, ?, ?, 1)", (key_id.strip().upper(), public_key_hex.lower(),
+                                            lite.sql_datetime(datetime.now())))
 
 
-def retire_key(engine: Engine, key_id: str) -> bool:
-    with engine.begin() as conn:
-        return bool(conn.execute(K.update().where(K.c.key_id == key_id.strip().upper())
-                                 .values(active=False)).rowcount)
+def retire_key(db: Source, key_id: str) -> bool:
+    with lite.writing(db) as con:
+        return con.execute("UPDATE pass_keys SET active = 0 WHERE key_id = ?",
+                           (key_id.strip().upper(),)).rowcount > 0
 
 
-def revoke(engine: Engine, number: str, reason: str = "", source: str = "local") -> None:
+def revoke(db: Source, number: str, reason: str = "", source: str = "local") -> None:
     """Put a pass number on the revocation list (and mark the roster's pass revoked)."""
     number = number.strip().upper()
-    with engine.begin() as conn:
-        if not is_revoked(conn, number):
-            conn.execute(insert(RV).values(pass_number=number, revoked_at=datetime.now(),
-                                           reason=reason, source=source))
-        conn.execute(P.update().where(P.c.number == number).values(revoked=True))
+    with lite.writing(db) as con:
+        con.execute("INSERT OR IGNORE INTO revocations (pass_number, revoked_at, reason, source) "
+                    "VALUES (?, ?, ?, ?)", (number, lite.sql_datetime(datetime.now()), reason,
+                                            source))
+        con.execute("UPDATE passes SET revoked = 1 WHERE number = ?", (number,))
 
 
-def revocations(engine: Engine) -> list[tuple[str, datetime, str, str]]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(RV.c.pass_number, RV.c.revoked_at, RV.c.reason, RV.c.source)
-                            .order_by(RV.c.revoked_at))
-        return [(r.pass_number, r.revoked_at, r.reason, r.source) for r in rows]
+def revocations(db: Source) -> list[tuple[str, datetime, str, str]]:
+    with lite.reading(db) as con:
+        rows = con.execute("SELECT pass_number, revoked_at, reason, source FROM revocations "
+                           "ORDER BY revoked_at").fetchall()
+    return [(n, datetime.fromisoformat(at), reason, source) for n, at, reason, source in rows]

@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
-
-from sqlalchemy import Connection, Engine, insert, select
+from typing import TYPE_CHECKING
 
 from kiosk.core import rules as core
 from kiosk.core.passcode import CheckReason, public_key_from_hex
-from kiosk.store import audit
-from kiosk.store.models import PassKeyRow, RuleSetRow, table_of
+from kiosk.store import audit, lite
 
-RS = table_of(RuleSetRow)
-K = table_of(PassKeyRow)
+if TYPE_CHECKING:
+    from kiosk.store.lite import AnyConnection, Source
 
 #: audit action of a rule set refused at arrival
 RULES_REFUSED = "rules_refused"
@@ -35,40 +33,49 @@ def _verified(body: str, key_id: str, signature: str, key_hex: str | None
     return rules if why is CheckReason.OK else None
 
 
-def _key_hex(conn: Connection, key_id: str) -> str | None:
-    return conn.execute(select(K.c.public_key_hex).where(
-        K.c.key_id == key_id, K.c.active.is_(True))).scalar()
+_KEY_HEX = "SELECT public_key_hex FROM pass_keys WHERE key_id = ? AND active = 1"
+_IN_FORCE = ("SELECT body, key_id, signature FROM rule_sets WHERE effective_utc <= ? "
+             "ORDER BY version DESC")
 
 
-def keep(engine: Engine, signed: Iterable[core.SignedRules]) -> tuple[list[int], int]:
+def _key_hex(conn: AnyConnection, key_id: str) -> str | None:
+    found = lite.one(lite.driver(conn), _KEY_HEX, (key_id,))
+    return None if found is None else str(found)
+
+
+_KEPT = "SELECT 1 FROM rule_sets WHERE version = ?"
+_KEEP = ("INSERT INTO rule_sets (version, effective_utc, body, key_id, signature, received_at) "
+         "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def keep(db: Source, signed: Iterable[core.SignedRules]) -> tuple[list[int], int]:
     """Keep the rule sets that verify (a version already kept is left as it is);
     returns (versions kept, how many were refused)."""
     kept: list[int] = []
     refused = 0
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+    with lite.writing(db) as con:
         for s in signed:
-            rules = _verified(s.body, s.key_id, s.signature, _key_hex(conn, s.key_id))
+            rules = _verified(s.body, s.key_id, s.signature, _key_hex(con, s.key_id))
             if rules is None:
                 refused += 1
-                audit.record_in(conn, "sync", RULES_REFUSED,
+                audit.record_in(con, "sync", RULES_REFUSED,
                                 {"key_id": s.key_id, "body": s.body[:200]})
                 continue
-            if conn.execute(select(RS.c.version).where(RS.c.version == rules.version)
-                            ).first() is None:
-                conn.execute(insert(RS).values(
-                    version=rules.version, effective_utc=rules.effective_utc, body=s.body,
-                    key_id=s.key_id, signature=s.signature, received_at=datetime.now()))
+            if lite.one(con, _KEPT, (rules.version,)) is None:
+                con.execute(_KEEP, (rules.version, lite.sql_datetime(rules.effective_utc),
+                                    s.body, s.key_id, s.signature,
+                                    lite.sql_datetime(datetime.now())))
                 kept.append(rules.version)
     return kept, refused
 
 
-def active(conn: Connection, now_utc: datetime) -> core.RuleSet | None:
+def active(conn: AnyConnection, now_utc: datetime) -> core.RuleSet | None:
     """The highest version whose moment has come and whose signature still verifies with an
     active trusted key (``now_utc``: naive UTC)."""
-    for r in conn.execute(select(RS.c.body, RS.c.key_id, RS.c.signature)
-                          .where(RS.c.effective_utc <= now_utc)
-                          .order_by(RS.c.version.desc())):
-        rules = _verified(r.body, r.key_id, r.signature, _key_hex(conn, r.key_id))
+    con = lite.driver(conn)
+    for body, key_id, signature in con.execute(_IN_FORCE, (lite.sql_datetime(now_utc),)
+                                               ).fetchall():
+        rules = _verified(body, key_id, signature, _key_hex(con, key_id))
         if rules is not None:
             return rules
     return None

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CursorResult, Engine, insert, select, update
 
 from kiosk.core.model import Role
-from kiosk.store.models import ShiftRow, VolunteerRow
+from kiosk.store import lite
+from kiosk.store.lite import read_datetime, reading, sql_datetime, writing
 
-V = VolunteerRow
-S = ShiftRow
+if TYPE_CHECKING:
+    from kiosk.store.lite import AnyConnection, Source
+
 #: wrong PINs in a row before a name is locked, and for how long (seconds)
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_S = 300
@@ -42,12 +43,6 @@ class VolunteerInfo:
     id: int
     name: str
     role: Role
-
-
-def _new_id(result: CursorResult[Any]) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def check_pin_format(pin: str) -> None:
@@ -78,13 +73,13 @@ def hash_pin(pin: str) -> str:
     return PIN_HASHER.hash(pin)
 
 
-def weak_pins(engine: Engine) -> list[str]:
+def weak_pins(db: Source) -> list[str]:
     """Active volunteers whose PIN was set under older rules (possibly 4 or 5 digits, a
     cheaper hash): it still works, but should be changed."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(V.c.name, V.c.pin_hash).where(V.c.active.is_(True))
-                            .order_by(V.c.name)).all()
-    return [r.name for r in rows if r.pin_hash and _needs_rehash(r.pin_hash)]
+    with reading(db) as con:
+        rows = con.execute("SELECT name, pin_hash FROM volunteers WHERE active = 1 "
+                           "ORDER BY name").fetchall()
+    return [name for name, pin_hash in rows if pin_hash and _needs_rehash(pin_hash)]
 
 
 def _needs_rehash(pin_hash: str) -> bool:
@@ -94,55 +89,60 @@ def _needs_rehash(pin_hash: str) -> bool:
         return True
 
 
-def add_volunteer(engine: Engine, name: str, pin: str, role: Role = Role.VOLUNTEER) -> int:
+_ACTIVE = ("SELECT id, name, role, pin_hash, failed_attempts, locked_until FROM volunteers "
+           "WHERE name = ? AND active = 1")
+
+
+def add_volunteer(db: Source, name: str, pin: str, role: Role = Role.VOLUNTEER) -> int:
     """Add a volunteer, or reset the PIN and role of one with the same name."""
     check_new_pin(pin)
     name = name.strip()
     if not name:
         raise VolunteerError("a volunteer needs a name")
     digest = hash_pin(pin)
-    with engine.begin() as conn:
-        row = conn.execute(select(V.c.id).where(V.c.name == name)).first()
-        if row is not None:
-            conn.execute(update(V).where(V.c.id == row.id).values(
-                pin_hash=digest, role=role.value, active=True))
-            return int(row.id)
-        return _new_id(conn.execute(insert(V).values(
-            name=name, role=role.value, pin_hash=digest, active=True)))
+    with writing(db) as con:
+        found = lite.one(con, "SELECT id FROM volunteers WHERE name = ?", (name,))
+        if found is not None:
+            con.execute("UPDATE volunteers SET pin_hash = ?, role = ?, active = 1 WHERE id = ?",
+                        (digest, role.value, found))
+            return int(found)
+        cur = con.execute("INSERT INTO volunteers (name, role, pin_hash, active, "
+                          "failed_attempts) VALUES (?, ?, ?, 1, 0)", (name, role.value, digest))
+        return int(cur.lastrowid or 0)
 
 
-def verify_pin(engine: Engine, name: str, pin: str) -> VolunteerInfo | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(V).where(V.c.name == name.strip(), V.c.active.is_(True))).first()
+def verify_pin(db: Source, name: str, pin: str) -> VolunteerInfo | None:
+    with reading(db) as con:
+        row = con.execute(_ACTIVE, (name.strip(),)).fetchone()
     if row is None:
         return None
     try:
-        PIN_HASHER.verify(row.pin_hash, pin)
+        PIN_HASHER.verify(row[3], pin)
     except (VerificationError, InvalidHashError):
         return None
-    return VolunteerInfo(id=row.id, name=row.name, role=Role(row.role))
+    return VolunteerInfo(id=row[0], name=row[1], role=Role(row[2]))
 
 
-def find_volunteer(engine: Engine, name: str) -> VolunteerInfo | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(V.c.id, V.c.name, V.c.role).where(V.c.name == name.strip())
-                           ).first()
-    return VolunteerInfo(id=row.id, name=row.name, role=Role(row.role)) if row else None
+def find_volunteer(db: Source, name: str) -> VolunteerInfo | None:
+    with reading(db) as con:
+        row = con.execute("SELECT id, name, role FROM volunteers WHERE name = ?",
+                          (name.strip(),)).fetchone()
+    return VolunteerInfo(id=row[0], name=row[1], role=Role(row[2])) if row else None
 
 
-def actor_name(engine: Engine, volunteer_id: int | None) -> str:
+def actor_name(conn: AnyConnection, volunteer_id: int | None) -> str:
     """Who to name in the audit log for something done on the gate screen."""
     if volunteer_id is None:
         return "gate screen"
-    with engine.connect() as conn:
-        name = conn.execute(select(V.c.name).where(V.c.id == volunteer_id)).scalar()
+    name = lite.one(lite.driver(conn), "SELECT name FROM volunteers WHERE id = ?",
+                    (volunteer_id,))
     return str(name) if name is not None else f"volunteer #{volunteer_id}"
 
 
-def list_volunteers(engine: Engine) -> list[VolunteerInfo]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(V.c.id, V.c.name, V.c.role).order_by(V.c.name)).all()
-    return [VolunteerInfo(id=r.id, name=r.name, role=Role(r.role)) for r in rows]
+def list_volunteers(db: Source) -> list[VolunteerInfo]:
+    with reading(db) as con:
+        rows = con.execute("SELECT id, name, role FROM volunteers ORDER BY name").fetchall()
+    return [VolunteerInfo(id=i, name=n, role=Role(r)) for i, n, r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,55 +159,62 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def sign_in(engine: Engine, name: str, pin: str, now: datetime | None = None) -> SignIn:
+_SET_ATTEMPTS = "UPDATE volunteers SET failed_attempts = ?, locked_until = ? WHERE id = ?"
+
+
+def sign_in(db: Source, name: str, pin: str, now: datetime | None = None) -> SignIn:
     """Check a PIN with lockout: ``MAX_FAILED_ATTEMPTS`` wrong PINs in a row lock the name for
     ``LOCKOUT_S`` seconds; while locked even the right PIN is refused (it is not checked, so
     a guesser learns nothing). A success resets the count."""
     now = now or utc_now()
-    with engine.connect() as conn:
-        row = conn.execute(select(V).where(V.c.name == name.strip(), V.c.active.is_(True))).first()
+    with reading(db) as con:
+        row = con.execute(_ACTIVE, (name.strip(),)).fetchone()
     if row is None:
         return SignIn(None, attempts_left=MAX_FAILED_ATTEMPTS)
-    if row.locked_until is not None and row.locked_until > now:
-        return SignIn(None, locked_until=row.locked_until)
-    failed = 0 if row.locked_until is not None else int(row.failed_attempts or 0)
+    vid, vname, role, pin_hash, failed_attempts, locked_text = row
+    locked_until = read_datetime(locked_text)
+    if locked_until is not None and locked_until > now:
+        return SignIn(None, locked_until=locked_until)
+    failed = 0 if locked_until is not None else int(failed_attempts or 0)
     try:
-        PIN_HASHER.verify(row.pin_hash, pin)
+        PIN_HASHER.verify(pin_hash, pin)
     except (VerificationError, InvalidHashError):
         failed += 1
         locked = now + timedelta(seconds=LOCKOUT_S) if failed >= MAX_FAILED_ATTEMPTS else None
-        with engine.begin() as conn:
-            conn.execute(update(V).where(V.c.id == row.id).values(
-                failed_attempts=0 if locked else failed, locked_until=locked))
+        with writing(db) as con:
+            con.execute(_SET_ATTEMPTS, (0 if locked else failed,
+                                        None if locked is None else sql_datetime(locked), vid))
         return SignIn(None, attempts_left=max(0, MAX_FAILED_ATTEMPTS - failed),
                       locked_until=locked)
-    if row.failed_attempts or row.locked_until is not None:
-        with engine.begin() as conn:
-            conn.execute(update(V).where(V.c.id == row.id).values(
-                failed_attempts=0, locked_until=None))
-    return SignIn(VolunteerInfo(id=row.id, name=row.name, role=Role(row.role)))
+    if failed_attempts or locked_until is not None:
+        with writing(db) as con:
+            con.execute(_SET_ATTEMPTS, (0, None, vid))
+    return SignIn(VolunteerInfo(id=vid, name=vname, role=Role(role)))
 
 
-def start_shift(engine: Engine, volunteer_id: int, checkpoint: str,
+def start_shift(db: Source, volunteer_id: int, checkpoint: str,
                 now: datetime | None = None) -> int:
     """Open a shift at sign-in; returns its id."""
-    with engine.begin() as conn:
-        return _new_id(conn.execute(insert(S).values(
-            volunteer_id=volunteer_id, checkpoint=checkpoint, started_at=now or utc_now())))
+    with writing(db) as con:
+        cur = con.execute("INSERT INTO shifts (volunteer_id, checkpoint, started_at) "
+                          "VALUES (?, ?, ?)",
+                          (volunteer_id, checkpoint, sql_datetime(now or utc_now())))
+        return int(cur.lastrowid or 0)
 
 
-def end_shift(engine: Engine, shift_id: int, now: datetime | None = None) -> datetime:
+def end_shift(db: Source, shift_id: int, now: datetime | None = None) -> datetime:
     """Close a shift at sign-out (idempotent: a second call keeps the first end time)."""
     end = now or utc_now()
-    with engine.begin() as conn:
-        conn.execute(update(S).where(S.c.id == shift_id, S.c.ended_at.is_(None))
-                     .values(ended_at=end))
-        ended: datetime = conn.execute(select(S.c.ended_at).where(S.c.id == shift_id)).scalar_one()
-        return ended
+    with writing(db) as con:
+        con.execute("UPDATE shifts SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                    (sql_datetime(end), shift_id))
+        ended = read_datetime(lite.one(con, "SELECT ended_at FROM shifts WHERE id = ?",
+                                       (shift_id,)))
+    assert ended is not None
+    return ended
 
 
-def shift_started_at(engine: Engine, shift_id: int) -> datetime | None:
-    with engine.connect() as conn:
-        started: datetime | None = conn.execute(
-            select(S.c.started_at).where(S.c.id == shift_id)).scalar()
-        return started
+def shift_started_at(db: Source, shift_id: int) -> datetime | None:
+    with reading(db) as con:
+        return read_datetime(lite.one(con, "SELECT started_at FROM shifts WHERE id = ?",
+                                      (shift_id,)))

@@ -14,11 +14,12 @@ from kiosk.clibase import Context, fail, pass_ctx
 from kiosk.core.clock import clock_is_off, offset_text
 from kiosk.store.devicekey import ensure_key
 from kiosk.store.events import first_signed_seq
+from kiosk.store.models import OutboxRow as OB
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError, plain_http_to_remote
 from kiosk.sync.loop import start_background_sync
 from kiosk.sync.route import Route
-from kiosk.sync.runner import OB, Syncer, SyncReport
+from kiosk.sync.runner import Syncer, SyncReport
 
 
 def make_syncer(ctx: Context) -> Syncer | Route:

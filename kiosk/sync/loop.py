@@ -13,14 +13,15 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kiosk.settings import Settings
 from kiosk.sync import state
 from kiosk.sync.client import SyncClient, SyncError
 from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
+
+if TYPE_CHECKING:
+    from kiosk.store.lite import Source
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -96,7 +97,7 @@ class SyncLoop(Generic[R]):
 
 
 def start_background_sync(
-    engine: Engine,
+    db: Source,
     data_dir: Path,
     settings: Settings,
     *,
@@ -112,13 +113,13 @@ def start_background_sync(
     if settings.sync.hub:  # the compound's hub, every few seconds (kiosk.sync.route)
         from kiosk.sync.route import HUB_INTERVAL_S, Route
 
-        route = Route(engine, data_dir, settings.device.id, secret, settings.sync.url,
+        route = Route(db, data_dir, settings.device.id, secret, settings.sync.url,
                       settings.sync.hub, lan_http=settings.sync.lan_http)
         # back from a cut within 10 s (the hub is on the LAN: knocking costs nothing)
         loop = SyncLoop(route.run, interval_s=min(interval_s, HUB_INTERVAL_S), max_s=10.0,
                         on_result=on_result)
     else:
-        syncer = Syncer(engine, data_dir, settings.device.id,
+        syncer = Syncer(db, data_dir, settings.device.id,
                         SyncClient(settings.sync.url, secret))
         loop = SyncLoop(syncer.run, interval_s=interval_s, on_result=on_result)
     loop.start()

@@ -19,15 +19,18 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy import Engine
 
 from kiosk.store.devicekey import ensure_key
 from kiosk.store.events import first_signed_seq
 from kiosk.sync import state, wire
 from kiosk.sync.client import Refused, SyncClient, SyncError, Unavailable
 from kiosk.sync.runner import SyncBusy, Syncer, SyncReport
+
+if TYPE_CHECKING:
+    from kiosk.store.lite import Source
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def hub_cursor_key(url: str) -> str:
 class Route:
     """One sync: with the hub if it answers, else with the district (``run``)."""
 
-    def __init__(self, engine: Engine, data_dir: Path, device_id: str, secret: str,
+    def __init__(self, engine: Source, data_dir: Path, device_id: str, secret: str,
                  district_url: str, hub: str, *, lan_http: bool = False,
                  transport: httpx.BaseTransport | None = None,
                  find: Callable[[float, bool], str | None] | None = None,

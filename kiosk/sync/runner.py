@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,9 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
-
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kiosk import settings as settings_mod
 from kiosk.core.event import (
@@ -33,30 +32,20 @@ from kiosk.core.event import (
 )
 from kiosk.core.model import PassKind
 from kiosk.core.rules import SignedRules
+from kiosk.store import lite
 from kiosk.store.devicekey import ensure_key
 from kiosk.store.events import first_signed_seq
 from kiosk.store.importer import ImportReport, RosterRow, upsert_roster
-from kiosk.store.models import (
-    FeverCaseRow,
-    GateEventRow,
-    OutboxRow,
-    ReadingRow,
-    RemoteMovementRow,
-    VolunteerRow,
-    table_of,
-)
+from kiosk.store.lite import reading, writing
 from kiosk.store.passkeys import retire_key, revoke, trust_key
 from kiosk.store.rules import active as active_rules
 from kiosk.store.rules import keep as keep_rules
 from kiosk.sync import state
 from kiosk.sync.client import BatchRefused, SyncClient, SyncError
 
-E = table_of(GateEventRow)
-RD = table_of(ReadingRow)
-OB = table_of(OutboxRow)
-RM = table_of(RemoteMovementRow)
-VOL = table_of(VolunteerRow)
-FC = table_of(FeverCaseRow)
+if TYPE_CHECKING:
+    from kiosk.store.lite import AnyConnection, Source
+
 
 BATCH = 2000
 #: batches in flight at once (the server stores one while the kiosk reads the next)
@@ -121,11 +110,6 @@ _QUEUED_READINGS_SQL = (f"SELECT {_READING_COLS} FROM outbox o JOIN readings r O
                         "? AND ? ORDER BY o.seq, r.ordinal")
 
 
-def _raw(conn: Connection) -> Any:
-    """The sqlite3 connection under ``conn``: rows as plain tuples, fetched in C."""
-    return conn.connection.dbapi_connection
-
-
 def _with_readings(events: list[EventJson], raw_readings: Any) -> list[EventJson]:
     readings: dict[str, list[ReadingJson]] = {}
     for raw in raw_readings:
@@ -136,10 +120,10 @@ def _with_readings(events: list[EventJson], raw_readings: Any) -> list[EventJson
     return events
 
 
-def load_events(conn: Connection, ids: list[str]) -> list[EventJson]:
+def load_events(conn: AnyConnection, ids: list[str]) -> list[EventJson]:
     """The events with these ids, as the server re-hashes them: every column as SQLAlchemy
     reads it back (what ``verify_chain`` checks), dates as ISO text, readings in order."""
-    db = _raw(conn)
+    db = lite.driver(conn)
     out: list[EventJson] = []
     raw_readings: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):  # well under SQLite's limit of bound variables
@@ -161,22 +145,22 @@ class Queued(NamedTuple):
     event_id: str
 
 
-def next_queued(conn: Connection, after: int, size: int) -> list[Queued]:
+def next_queued(conn: AnyConnection, after: int, size: int) -> list[Queued]:
     """The next ``size`` queued, not quarantined outbox rows after seq ``after``."""
-    return list(map(Queued._make, _raw(conn).execute(_QUEUE_SQL, (after, size))))
+    return list(map(Queued._make, lite.driver(conn).execute(_QUEUE_SQL, (after, size))))
 
 
 _ID = EVENT_FIELDS.index("id")
 
 
-def load_queued(conn: Connection, rows: list[Queued], device_id: str) -> list[EventJson]:
+def load_queued(conn: AnyConnection, rows: list[Queued], device_id: str) -> list[EventJson]:
     """The events of ``rows`` (consecutive queued outbox rows, as ``next_queued`` gives
     them), in order, as ``load_events`` gives them.
 
     Read as one range of this device's seqs through its (device_id, seq) index; when that
     range is not exactly these events (an event queued under another device id), through a
     join with the outbox instead. Readings: one join with the outbox."""
-    db = _raw(conn)
+    db = lite.driver(conn)
     first, last = rows[0].seq, rows[-1].seq
     wanted = {r.event_id for r in rows}
     raw_events = [e for e in db.execute(_RANGE_EVENTS_SQL, (device_id, first, last))
@@ -205,25 +189,39 @@ def cases_from(page: dict[str, Any]) -> list[dict[str, Any]] | None:
     return list({r["event_id"]: r for r in rows}.values())
 
 
-def _upsert_volunteer(conn: Connection, v: dict[str, Any]) -> None:
+_UPDATE_VOLUNTEER = "UPDATE volunteers SET role = ?, pin_hash = ?, active = ? WHERE name = ?"
+_INSERT_VOLUNTEER = ("INSERT INTO volunteers (role, pin_hash, active, name, failed_attempts) "
+                     "VALUES (?, ?, ?, ?, 0)")
+_NAMES = "SELECT id, name FROM volunteers WHERE id IN (SELECT value FROM json_each(?))"
+_QUARANTINE = ("UPDATE outbox SET quarantined = 1, last_error = ?, attempts = attempts + 1 "
+               "WHERE event_id = ?")
+_ACKED = "DELETE FROM outbox WHERE seq = ?"
+_OLD_REMOTE = "DELETE FROM remote_movements WHERE local_date < ?"
+_INSERT_REMOTE = ("INSERT OR IGNORE INTO remote_movements (event_id, device_id, checkpoint, seq, "
+                  "pass_number, household, direction, local_date, wall_utc, "
+                  "counts_against_quota) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UNDONE_REMOTE = "DELETE FROM remote_movements WHERE event_id = ?"
+_INSERT_CASE = "INSERT INTO fever_cases (event_id, state, updated_at) VALUES (?, ?, ?)"
+
+
+def _upsert_volunteer(con: sqlite3.Connection, v: dict[str, Any]) -> None:
     """A volunteer from the command: same name, new PIN hash, role and status; a kiosk's
     own lockout counters are left alone."""
-    values = {"role": v["role"], "pin_hash": v["pin_hash"], "active": bool(v["active"])}
-    done = conn.execute(update(VOL).where(VOL.c.name == v["name"]).values(**values))
-    if not done.rowcount:
-        conn.execute(insert(VOL).values(name=v["name"], failed_attempts=0, **values))
+    values = (v["role"], v["pin_hash"], bool(v["active"]), v["name"])
+    if not con.execute(_UPDATE_VOLUNTEER, values).rowcount:
+        con.execute(_INSERT_VOLUNTEER, values)
 
 
 class Syncer:
     """Pushes and pulls for one kiosk (its store, data directory and device id)."""
 
-    def __init__(self, engine: Engine, data_dir: Path, device_id: str, client: SyncClient,
+    def __init__(self, db: Source, data_dir: Path, device_id: str, client: SyncClient,
                  batch: int = BATCH, depth: int = DEPTH, cursor_key: str = state.CURSOR
                  ) -> None:
         """``cursor_key``: the meta key of this server's download cursor (a hub's change
         ids are not the district's)."""
         self.cursor_key = cursor_key
-        self.engine = engine
+        self.db = db
         self.data_dir = data_dir
         self.device_id = device_id
         self.client = client
@@ -235,16 +233,16 @@ class Syncer:
         in ``meta`` either way."""
         with sync_lock(self.data_dir):
             report = SyncReport()
-            state.record(self.engine, **{state.LAST_ATTEMPT: state.now_text()})
+            state.record(self.db, **{state.LAST_ATTEMPT: state.now_text()})
             try:
                 self.register_key()
                 self.push(report)
                 self.pull(report)
             except SyncError as exc:
-                state.record(self.engine, **{state.LAST_ERROR: str(exc),
+                state.record(self.db, **{state.LAST_ERROR: str(exc),
                                              state.LAST_ERROR_AT: state.now_text()})
                 raise
-            state.record(self.engine, **{state.LAST_SUCCESS: state.now_text(),
+            state.record(self.db, **{state.LAST_SUCCESS: state.now_text(),
                                          state.LAST_ERROR: ""}, **state.clock_offset(
                                              self.client.clock_offset_s))
             return report
@@ -255,41 +253,41 @@ class Syncer:
         own connection (trust on first use at the central store); its events from then on
         are signed. Nothing to do once the central store has this kiosk's key."""
         key = ensure_key(self.data_dir)
-        with self.engine.connect() as conn:
-            if state.get(conn, state.DEVICE_KEY) == key.public_hex:
+        with reading(self.db) as con:
+            if state.get(con, state.DEVICE_KEY) == key.public_hex:
                 return
         answer = self.client.register_key(key.public_hex,
-                                          first_signed_seq(self.engine, self.device_id))
+                                          first_signed_seq(self.db, self.device_id))
         if not answer.get("pending"):  # a hub: the district has not got it yet (route)
-            state.record(self.engine, **{state.DEVICE_KEY: str(answer["public_key"])})
+            state.record(self.db, **{state.DEVICE_KEY: str(answer["public_key"])})
 
     # --- push -------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:
         """Send the outbox; then ask the server which sequence numbers it still lacks."""
-        with self.engine.connect() as conn:
-            age = state.age_s(state.get(conn, state.DATA_AS_OF))
-            rules = active_rules(conn, datetime.now(UTC).replace(tzinfo=None))
+        with reading(self.db) as con:
+            age = state.age_s(state.get(con, state.DATA_AS_OF))
+            rules = active_rules(con, datetime.now(UTC).replace(tzinfo=None))
         self.client.data_age = "never" if age is None else str(round(age))
         self.client.rules_version = rules.version if rules is not None else 0
         try:
             self._push_pipelined(report)
         except BatchRefused:
             self._push_halving(report)
-        with self.engine.connect() as conn:  # what still waits, now the batches are in
-            pending, quarantined = state.outbox_counts(conn)
+        with reading(self.db) as con:  # what still waits, now the batches are in
+            pending, quarantined = state.outbox_counts(con)
         missing = self.client.device(pending=pending, quarantined=quarantined
                                      ).get("missing", [])
-        state.record(self.engine, **{state.MISSING: json.dumps(missing)})
+        state.record(self.db, **{state.MISSING: json.dumps(missing)})
         report.missing = missing
 
     def _batch(self, after: int, size: int) -> tuple[list[Any], list[EventJson], int, int]:
         """The next ``size`` queued events after seq ``after``, and the outbox counts."""
-        with self.engine.connect() as conn, conn.begin():  # one snapshot for all reads
-            rows = next_queued(conn, after, size)
+        with reading(self.db) as con:  # one snapshot for all reads
+            rows = next_queued(con, after, size)
             if not rows:
                 return [], [], 0, 0
-            events = load_queued(conn, rows, self.device_id)
-            pending, quarantined = state.outbox_counts(conn)
+            events = load_queued(con, rows, self.device_id)
+            pending, quarantined = state.outbox_counts(con)
         return rows, events, pending, quarantined
 
     def _push_pipelined(self, report: SyncReport) -> None:
@@ -346,22 +344,18 @@ class Syncer:
         ids = {e["volunteer_id"] for e in events if e.get("volunteer_id") is not None}
         if not ids:
             return {}
-        with self.engine.connect() as conn:
-            return {r.id: r.name for r in conn.execute(
-                select(VOL.c.id, VOL.c.name).where(VOL.c.id.in_(sorted(ids))))}
+        with reading(self.db) as con:
+            return dict(con.execute(_NAMES, (json.dumps(sorted(ids)),)).fetchall())
 
     def _take_ack(self, rows: list[Any], ack: dict[str, Any], report: SyncReport) -> None:
         """In one transaction: quarantine what the server rejected, delete the rest of the
         batch from the outbox (acknowledged: stored now or before)."""
         rejected = {r.get("id"): str(r.get("reason", ""))[:500] for r in ack.get("rejected", [])}
         seqs = [r.seq for r in rows if r.event_id not in rejected]
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
-                conn.begin():
-            for event_id, reason in rejected.items():
-                conn.execute(update(OB).where(OB.c.event_id == event_id).values(
-                    quarantined=True, last_error=reason, attempts=OB.c.attempts + 1))
-            if seqs:
-                conn.exec_driver_sql("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        with writing(self.db) as con:
+            con.executemany(_QUARANTINE, [(reason, event_id)
+                                          for event_id, reason in rejected.items()])
+            con.executemany(_ACKED, [(s,) for s in seqs])
         report.batches += 1
         report.sent += len(seqs)
         report.duplicates += int(ack.get("duplicates", 0))
@@ -372,8 +366,8 @@ class Syncer:
         """Every page since the cursor; when the last one is in, the gate's data is the
         command's as of when the pull began (what was published later comes next time)."""
         began = state.now_text()
-        with self.engine.connect() as conn:
-            cursor = state.get(conn, self.cursor_key)
+        with reading(self.db) as con:
+            cursor = state.get(con, self.cursor_key)
         while True:
             page = self.client.changes(cursor)
             self._apply(page, report)
@@ -381,25 +375,24 @@ class Syncer:
             if not page.get("more"):
                 break
         cutoff = date.today() - timedelta(days=KEEP_REMOTE_DAYS)
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
-                conn.begin():
-            conn.execute(delete(RM).where(RM.c.local_date < cutoff))
-            state.put(conn, **{state.DATA_AS_OF: began})
+        with writing(self.db) as con:
+            con.execute(_OLD_REMOTE, (cutoff.isoformat(),))
+            state.put(con, **{state.DATA_AS_OF: began})
 
     def _apply(self, page: dict[str, Any], report: SyncReport) -> None:
         """Apply one page. Revocations, keys and policy are idempotent and go first through
         the kiosk's own functions; roster, movements and the cursor then commit together."""
         for r in page.get("revocations", []):
-            revoke(self.engine, r["pass_number"], r.get("reason", ""), source="sync")
+            revoke(self.db, r["pass_number"], r.get("reason", ""), source="sync")
         for k in page.get("pass_keys", []):
             if k.get("active", True):
-                trust_key(self.engine, k["key_id"], k["public_key_hex"])
+                trust_key(self.db, k["key_id"], k["public_key_hex"])
             else:
-                retire_key(self.engine, k["key_id"])
+                retire_key(self.db, k["key_id"])
         if page.get("policy"):
             self._apply_policy(page["policy"])
         if page.get("rules"):  # after the keys: a rule set signed with a new key verifies
-            kept, refused = keep_rules(self.engine, [
+            kept, refused = keep_rules(self.db, [
                 SignedRules(str(r.get("body", "")), str(r.get("key_id", "")),
                             str(r.get("signature", ""))) for r in page["rules"]])
             report.pulled["rules"] = report.pulled.get("rules", 0) + len(kept)
@@ -411,31 +404,27 @@ class Syncer:
             pass_kind=PassKind(r["kind"]), valid_from=date.fromisoformat(r["valid_from"]),
             valid_to=date.fromisoformat(r["valid_to"]),
         ) for i, r in enumerate(page.get("roster", []), start=1)]
-        moves = [{
-            "event_id": m["event_id"], "device_id": m["device_id"],
-            "checkpoint": m["checkpoint"], "seq": m["seq"], "pass_number": m["pass_number"],
-            "household": m["household"], "direction": m["direction"],
-            "local_date": date.fromisoformat(m["local_date"]),
-            "wall_utc": datetime.fromisoformat(m["wall_utc"]),
-            "counts_against_quota": bool(m["counts_against_quota"]),
-        } for m in page.get("movements", [])]
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
-                conn.begin():
+        moves = [(
+            m["event_id"], m["device_id"], m["checkpoint"], m["seq"], m["pass_number"],
+            m["household"], m["direction"], date.fromisoformat(m["local_date"]).isoformat(),
+            lite.sql_datetime(datetime.fromisoformat(m["wall_utc"])),
+            bool(m["counts_against_quota"]),
+        ) for m in page.get("movements", [])]
+        with writing(self.db) as con:
             if roster:
-                upsert_roster(conn, roster, ImportReport())
-            if moves:
-                conn.execute(insert(RM).prefix_with("OR IGNORE"), moves)
-            undone = [str(i) for i in page.get("undone", [])]
-            if undone:  # undone at their gate: they did not happen (issue 11)
-                conn.execute(delete(RM).where(RM.c.event_id.in_(undone)))
+                upsert_roster(con, roster, ImportReport())
+            con.executemany(_INSERT_REMOTE, moves)
+            # undone at their gate: they did not happen (issue 11)
+            con.executemany(_UNDONE_REMOTE, [(str(i),) for i in page.get("undone", [])])
             for v in page.get("volunteers", []):
-                _upsert_volunteer(conn, v)
+                _upsert_volunteer(con, v)
             cases = cases_from(page)
             if cases is not None:  # sent whole: what the command did about our fevers
-                conn.execute(delete(FC))
-                if cases:
-                    conn.execute(insert(FC), cases)
-            state.put(conn, **{self.cursor_key: str(page["cursor"])})
+                con.execute("DELETE FROM fever_cases")
+                con.executemany(_INSERT_CASE, [
+                    (c["event_id"], c["state"], lite.sql_datetime(c["updated_at"]))
+                    for c in cases])
+            state.put(con, **{self.cursor_key: str(page["cursor"])})
         for kind in ("revocations", "pass_keys", "roster", "movements", "undone",
                      "volunteers", "cases"):
             report.pulled[kind] = report.pulled.get(kind, 0) + len(page.get(kind, []))
@@ -451,8 +440,8 @@ class Syncer:
                     continue  # a rule this kiosk version does not know, or out of its range
 
         settings_mod.update(self.data_dir, change)
-        state.record(self.engine, **{state.POLICY: json.dumps(policy)})
+        state.record(self.db, **{state.POLICY: json.dumps(policy)})
 
 
-def sync_once(engine: Engine, data_dir: Path, device_id: str, client: SyncClient) -> SyncReport:
-    return Syncer(engine, data_dir, device_id, client).run()
+def sync_once(db: Source, data_dir: Path, device_id: str, client: SyncClient) -> SyncReport:
+    return Syncer(db, data_dir, device_id, client).run()

@@ -12,15 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core.clock import clock_is_off
-from kiosk.store.models import Meta, OutboxRow, table_of
+from kiosk.store import lite
 
-M = table_of(Meta)
-OB = table_of(OutboxRow)
+if TYPE_CHECKING:
+    from kiosk.store.lite import AnyConnection, Source
 
 CURSOR = "sync.cursor"
 LAST_SUCCESS = "sync.last_success"
@@ -48,12 +46,18 @@ DEVICE_KEY = "sync.device_key"
 SECRET_FILE = "sync.key"
 
 
-def get(conn: Connection, key: str, default: str = "") -> str:
-    value = conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one_or_none()
+_GET = "SELECT value FROM meta WHERE key = ?"
+_PUT = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+#: (all, quarantined) in one pass without a GROUP BY's temporary b-tree
+_OUTBOX_COUNTS = "SELECT count(*), coalesce(sum(quarantined = 1), 0) FROM outbox"
+
+
+def get(conn: AnyConnection, key: str, default: str = "") -> str:
+    value = lite.one(lite.driver(conn), _GET, (key,))
     return default if value is None else str(value)
 
 
-def own_clock_error(conn: Connection) -> timedelta:
+def own_clock_error(conn: AnyConnection) -> timedelta:
     """How far this kiosk's wall clock was ahead of the central store's at the last sync
     (negative: behind), when that is more than ordinary drift (kiosk.core.clock.clock_is_off);
     zero otherwise or when never measured. Taken off this kiosk's own event times before
@@ -69,16 +73,14 @@ def own_clock_error(conn: Connection) -> timedelta:
     return timedelta(seconds=offset)
 
 
-def put(conn: Connection, **values: str) -> None:
+def put(conn: AnyConnection, **values: str) -> None:
     """Set meta keys (``put(conn, **{CURSOR: "1.2"})``) inside the caller's transaction."""
-    for key, value in values.items():
-        conn.execute(delete(M).where(M.c.key == key))
-        conn.execute(insert(M).values(key=key, value=value))
+    lite.driver(conn).executemany(_PUT, values.items())
 
 
-def record(engine: Engine, **values: str) -> None:
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        put(conn, **values)
+def record(db: Source, **values: str) -> None:
+    with lite.writing(db) as con:
+        put(con, **values)
 
 
 def age_s(as_of: str, now: datetime | None = None) -> float | None:
@@ -137,18 +139,16 @@ class SyncStatus:
         return asdict(self)
 
 
-def outbox_counts(conn: Connection) -> tuple[int, int]:
+def outbox_counts(conn: AnyConnection) -> tuple[int, int]:
     """(pending, quarantined) events in the outbox, in one pass without a GROUP BY's
     temporary b-tree: read for every batch and every status tick, so cheap matters with
     100,000 events queued."""
-    total, quarantined = conn.execute(select(
-        func.count(), func.coalesce(func.sum(case((OB.c.quarantined, 1), else_=0)), 0))
-    ).one()
+    total, quarantined = lite.driver(conn).execute(_OUTBOX_COUNTS).fetchone()
     return int(total) - int(quarantined), int(quarantined)
 
 
-def status(engine: Engine, data_dir: Path, url: str) -> SyncStatus:
-    with engine.connect() as conn:
+def status(db: Source, data_dir: Path, url: str) -> SyncStatus:
+    with lite.reading(db) as conn:
         pending, quarantined = outbox_counts(conn)
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
                                           MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK,

@@ -147,7 +147,7 @@ class KioskApp(App):
         self.flow = GateFlow(self.gate, self.runner)
         self.flow.result_listeners.append(self._on_result)
         self.flow.acknowledged_listeners.append(self._poll_fevers)
-        self.signin = SignInModel(self.store.engine, self.runner, self.settings.checkpoint.id)
+        self.signin = SignInModel(self.store.db, self.runner, self.settings.checkpoint.id)
         self.visitor_form = VisitorForm()
         self.devices = Devices(self.post, self.flow.on_reading, self._thermometer_state,
                                lambda payload: self._scanned(payload, "qr"), self._camera)
@@ -176,7 +176,7 @@ class KioskApp(App):
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 0.2)
         Clock.schedule_interval(lambda _dt: self._poll_status(), 5.0)
         self._poll_status()
-        self.sync_loop = start_sync(self.store.engine, self.data_dir, self.settings,
+        self.sync_loop = start_sync(self.store.db, self.data_dir, self.settings,
                                     lambda: self.post(self._poll_status))
         # a kiosk runs for days: the day's backup and the nightly export (with missed nights)
         # are looked at every minute on the app's clock, done in a thread of their own
@@ -205,7 +205,7 @@ class KioskApp(App):
         if self.exports is None:
             from kiosk.export.scheduler import ExportScheduler
 
-            self.exports = ExportScheduler(self.store.engine, self.settings, self.data_dir)
+            self.exports = ExportScheduler(self.store.db, self.settings, self.data_dir)
             self.exports.on_status(lambda st: self.post(lambda: self._export_status(st)))
         self.exports.settings = self.settings
         self.exports.run_once()
@@ -400,14 +400,14 @@ class KioskApp(App):
         (a ``stat`` when it has not), how many events wait, is the clock trusted."""
         self.runner.submit(self.settings_watch.check, self._settings_read,
                            lambda _exc: None)  # logged by the runner; the old settings stay
-        engine, data_dir, url = self.store.engine, self.data_dir, self.settings.sync.url
+        db, data_dir, url = self.store.db, self.data_dir, self.settings.sync.url
         hub = self.settings.sync.hub
 
         gate = self.gate
 
         def work() -> tuple[int, bool | None, float | None, float | None, bool | None,
                             int | None, Any]:
-            waiting, online, offset_s, link, age_s = sync_status(engine, data_dir, url, hub)
+            waiting, online, offset_s, link, age_s = sync_status(db, data_dir, url, hub)
             return (waiting, online, offset_s, age_s, sysclock.os_clock_synced(),
                     gate.policy.rules_version, link)
 
@@ -415,8 +415,8 @@ class KioskApp(App):
         self._poll_fevers()
 
     def _poll_fevers(self) -> None:
-        engine = self.store.engine
-        self.runner.submit(lambda: fever_follow_up(engine, utc_now() - FEVER_SHOWN_FOR),
+        db = self.store.db
+        self.runner.submit(lambda: fever_follow_up(db, utc_now() - FEVER_SHOWN_FOR),
                            self._show_fevers, self.show_error)
 
     def _show_fevers(self, fevers: list[FeverFollowUp]) -> None:

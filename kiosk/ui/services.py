@@ -205,7 +205,7 @@ class Chores:
         self._thread.join(timeout_s)
 
 
-def start_sync(engine: Any, data_dir: Path, settings: Settings,
+def start_sync(db: Any, data_dir: Path, settings: Settings,
                on_result: Callable[[], None]) -> Any:
     """The background sync loop (kiosk.sync) when this kiosk is enrolled; None otherwise.
     ``on_result`` is called from the loop's thread after every attempt."""
@@ -215,7 +215,7 @@ def start_sync(engine: Any, data_dir: Path, settings: Settings,
         from kiosk.sync.loop import start_background_sync
     except ImportError:  # a build without the sync client
         return None
-    return start_background_sync(engine, data_dir, settings,
+    return start_background_sync(db, data_dir, settings,
                                  on_result=lambda _report, _error: on_result())
 
 
@@ -225,7 +225,7 @@ STALE_WITH_HUB_S = 15.0
 STALE_DIRECT_S = 120.0
 
 
-def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
+def sync_status(db: Any, data_dir: Path, url: str, hub: str = ""
                 ) -> tuple[int, bool | None, float | None, Any, float | None]:
     """(events waiting, online?, this kiosk's clock minus the central store's in seconds,
     the way to the district and since when the view of the other gates is stale (a
@@ -237,8 +237,8 @@ def sync_status(engine: Any, data_dir: Path, url: str, hub: str = ""
     except ImportError:
         from kiosk.ui.vm.queries import outbox_waiting
 
-        return outbox_waiting(engine), None, None, None, None
-    st = state.status(engine, data_dir, url)
+        return outbox_waiting(db), None, None, None, None
+    st = state.status(db, data_dir, url)
     if not (url or hub) or not st.enrolled:
         return st.pending, None, None, None, None
     online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")

@@ -363,9 +363,9 @@ def test_new_pins_are_long_and_costly_and_old_short_ones_still_work(tmp_path: Pa
     from sqlalchemy import insert
 
     from kiosk.store.db import open_store
+    from kiosk.store.models import VolunteerRow as V
     from kiosk.store.volunteers import (
         PIN_HASHER,
-        V,
         VolunteerError,
         add_volunteer,
         verify_pin,

@@ -111,9 +111,9 @@ def test_an_event_the_server_refuses_is_quarantined_and_the_rest_flows(data_dir:
     gate, syncer = _offline_kiosk(data_dir, httpx.MockTransport(handler))
     _record(gate, 9)
     syncer.run()
-    st = state.status(syncer.engine, data_dir, "")
+    st = state.status(syncer.db, data_dir, "")
     assert (st.pending, st.quarantined) == (0, 1)
-    with syncer.engine.connect() as conn:
+    with syncer.db.connect() as conn:  # the engine the test gave it
         row = conn.exec_driver_sql("SELECT seq, last_error FROM outbox").one()
     assert row[0] == 3 and "unreadable" in row[1]
     # the refused batch was halved until the one event it refuses was found
@@ -129,7 +129,7 @@ def test_a_framework_error_page_is_not_grounds_for_quarantine(data_dir: Path):
     _record(gate, 2)
     with pytest.raises(Unavailable):
         syncer.run()
-    st = state.status(syncer.engine, data_dir, "")
+    st = state.status(syncer.db, data_dir, "")
     assert (st.pending, st.quarantined) == (2, 0) and "422" in st.last_error
     gate.close()
 

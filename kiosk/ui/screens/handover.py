@@ -29,7 +29,7 @@ class HandoverScreen(Screen):
         self.since = ""
         if duty is None:
             return
-        app.runner.submit(lambda: handover(app.store.engine, duty.started_utc),
+        app.runner.submit(lambda: handover(app.store.db, duty.started_utc),
                           self.show, app.show_error)
 
     def show(self, h: Handover) -> None:

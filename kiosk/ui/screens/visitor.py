@@ -54,10 +54,10 @@ class VisitorScreen(Screen):
         app = App.get_running_app()
         self.form.clear()
         self.form.known_buildings = None
-        engine = app.store.engine
-        app.runner.submit(lambda: buildings(engine), self.form.set_buildings, app.show_error)
+        db = app.store.db
+        app.runner.submit(lambda: buildings(db), self.form.set_buildings, app.show_error)
         self.form.set_recent(())
-        app.runner.submit(lambda: recent_visitors(engine), self.form.set_recent, app.show_error)
+        app.runner.submit(lambda: recent_visitors(db), self.form.set_recent, app.show_error)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.refresh()
 

@@ -25,7 +25,7 @@ class WhoIsOutScreen(Screen):
         app = App.get_running_app()
         self.title = app.tr("looking_up")
         self.ids.rows.clear_widgets()
-        app.runner.submit(lambda: who_is_out(app.store.engine), self.show, app.show_error)
+        app.runner.submit(lambda: who_is_out(app.store.db), self.show, app.show_error)
 
     def show(self, people: list[OutPerson]) -> None:
         app = App.get_running_app()

@@ -3,31 +3,24 @@ counts. Run in the worker (they scan a day or more of events)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, func, select
-
+from kiosk.core.decision import Outcome
+from kiosk.core.model import Direction
 from kiosk.core.privacy import mask_name
+from kiosk.store import lite
 from kiosk.store.events import Visitor
-from kiosk.store.models import (
-    FeverCaseRow,
-    GateEventRow,
-    OutboxRow,
-    PassRow,
-    RemoteMovementRow,
-    ResidentRow,
-)
-from kiosk.store.roster import ACKNOWLEDGED, UNDONE
+from kiosk.store.lite import reading
+from kiosk.store.roster import acknowledged, undone
 from kiosk.sync.state import own_clock_error
 from kiosk.ui.vm.flow import place_of
 
-E = GateEventRow
-R = ResidentRow
-P = PassRow
-RM = RemoteMovementRow
-O = OutboxRow  # noqa: E741
-FC = FeverCaseRow
+if TYPE_CHECKING:
+    from kiosk.store.lite import Source
+
 #: the case states the central store sends (kiosk.server.cases.CaseState), each with its
 #: words in the catalogue (``case_<state>``); "open": not followed up yet
 CASE_STATES = ("open", "taken_over", "clinic", "isolation", "hospital", "cleared")
@@ -45,7 +38,20 @@ class OutPerson:
         return (now_utc - self.left_utc).total_seconds() / 3600
 
 
-def who_is_out(engine: Engine) -> list[OutPerson]:
+_HERE = """
+SELECT seq, id, pass_number, direction, wall_utc, pass_kind, outcome, visitor_name,
+       corrects_event_id
+FROM gate_events ORDER BY seq DESC"""
+_ELSEWHERE = """
+SELECT pass_number, direction, wall_utc FROM remote_movements
+WHERE pass_number IS NOT NULL ORDER BY wall_utc, seq"""
+_HOLDERS = """
+SELECT p.number, p.kind, r.name, r.building, r.unit, r.room
+FROM passes AS p LEFT OUTER JOIN residents AS r ON p.resident_id = r.id
+WHERE p.number IN (SELECT value FROM json_each(?))"""
+
+
+def who_is_out(db: Source) -> list[OutPerson]:
     """People whose newest allowed movement was OUT, here or at another gate of the compound
     (movements downloaded by sync), the longest out first. Visitors (no pass) are not
     tracked; a pass is one person.
@@ -58,44 +64,37 @@ def who_is_out(engine: Engine) -> list[OutPerson]:
     fast would otherwise date every movement here after every real one elsewhere). Another
     gate's time comes from the central store, which never dates an event after it received
     it (kiosk.server.changes). The later of the two wins."""
-    here = (
-        select(E.c.seq, E.c.id, E.c.pass_number, E.c.direction, E.c.wall_utc, E.c.pass_kind,
-               E.c.outcome, E.c.visitor_name, E.c.corrects_event_id)
-        .order_by(E.c.seq.desc())
-    )
-    elsewhere = (select(RM.c.pass_number, RM.c.direction, RM.c.wall_utc)
-                 .where(RM.c.pass_number.is_not(None)).order_by(RM.c.wall_utc, RM.c.seq))
     last: dict[str, tuple[str, datetime, str | None]] = {}  # pass -> direction, when, kind
-    with engine.connect() as conn:
-        error = own_clock_error(conn)  # this clock measured fast (or slow) at the last sync
+    allow = Outcome.ALLOW.value
+    with reading(db) as con:
+        error = own_clock_error(con)  # this clock measured fast (or slow) at the last sync
         bound: datetime | None = None  # the earliest wall time of any later event here
-        undone: set[str] = set()  # movements undone at the gate (a later correction)
-        for row in conn.execute(here):
-            wall = row.wall_utc - error
+        gone: set[str] = set()  # movements undone at the gate (a later correction)
+        for (_seq, event_id, number, direction, wall_text, kind, outcome, visitor,
+             corrects) in con.execute(_HERE):
+            wall = datetime.fromisoformat(wall_text) - error
             bound = wall if bound is None or wall < bound else bound
-            if row.corrects_event_id is not None:
-                undone.add(row.corrects_event_id)
-            if (row.outcome == "allow" and row.visitor_name is None and row.id not in undone
-                    and row.pass_number is not None and row.pass_number not in last):
-                last[row.pass_number] = (row.direction, bound, row.pass_kind)
-        for other in conn.execute(elsewhere):
-            mine = last.get(other.pass_number)
-            if mine is None or other.wall_utc > mine[1]:
-                last[other.pass_number] = (other.direction, other.wall_utc,
-                                           mine[2] if mine else None)
-        out_now = {n: v for n, v in last.items() if v[0] == "out"}
-        holders = {r.number: r for r in conn.execute(
-            select(P.c.number, P.c.kind, R.c.name, R.c.building, R.c.unit, R.c.room)
-            .select_from(P.outerjoin(R, P.c.resident_id == R.c.id))
-            .where(P.c.number.in_(bindparam("numbers", expanding=True))),
-            {"numbers": sorted(out_now)})} if out_now else {}
+            if corrects is not None:
+                gone.add(corrects)
+            if (outcome == allow and visitor is None and event_id not in gone
+                    and number is not None and number not in last):
+                last[number] = (direction, bound, kind)
+        for number, direction, wall_text in con.execute(_ELSEWHERE):
+            wall = datetime.fromisoformat(wall_text)
+            mine = last.get(number)
+            if mine is None or wall > mine[1]:
+                last[number] = (direction, wall, mine[2] if mine else None)
+        out_now = {n: v for n, v in last.items() if v[0] == Direction.OUT.value}
+        holders: dict[str, Any] = {row[0]: row for row in con.execute(
+            _HOLDERS, (json.dumps(sorted(out_now)),))} if out_now else {}
     out = []
     for number, (_direction, when, kind) in out_now.items():
         h = holders.get(number)
+        _n, held_kind, name, building, unit, room = h if h else (None,) * 6
         out.append(OutPerson(
-            pass_number=number, name_masked=mask_name(h.name or "") if h else "",
-            place=place_of(h.building or "", h.unit or "", h.room or "") if h else "",
-            kind=kind or (h.kind if h else None), left_utc=when))
+            pass_number=number, name_masked=mask_name(name or "") if h else "",
+            place=place_of(building or "", unit or "", room or "") if h else "",
+            kind=kind or held_kind, left_utc=when))
     return sorted(out, key=lambda p: p.left_utc)
 
 
@@ -110,23 +109,28 @@ class Handover:
     still_out: list[OutPerson] = field(default_factory=list)
 
 
-def handover(engine: Engine, since_utc: datetime, volunteer_id: int | None = None) -> Handover:
+_SHIFT = f"""
+SELECT e.outcome, e.direction, e.escalated, e.visitor_name FROM gate_events AS e
+WHERE e.wall_utc >= :since
+  AND e.outcome NOT IN ('{Outcome.REMEASURE.value}', '{Outcome.UNDO.value}')
+  AND NOT {undone("e")}
+  AND (:volunteer IS NULL OR e.volunteer_id = :volunteer)"""
+
+
+def handover(db: Source, since_utc: datetime, volunteer_id: int | None = None) -> Handover:
     """Counts of the shift's final decisions (re-measure steps are not movements; a
     movement undone at the gate did not happen, and its correction is no decision)."""
-    where = [E.c.wall_utc >= since_utc, E.c.outcome.not_in(("remeasure", "undo")), ~UNDONE]
-    if volunteer_id is not None:
-        where.append(E.c.volunteer_id == volunteer_id)
-    stmt = select(E.c.outcome, E.c.direction, E.c.escalated, E.c.visitor_name).where(*where)
     h = {"went_in": 0, "went_out": 0, "denied": 0, "fevers": 0, "visitors": 0}
-    with engine.connect() as conn:
-        for outcome, direction, escalated, visitor in conn.execute(stmt):
+    params = {"since": lite.sql_datetime(since_utc), "volunteer": volunteer_id}
+    with reading(db) as con:
+        for outcome, direction, escalated, visitor in con.execute(_SHIFT, params):
             if outcome == "allow":
                 h["went_in" if direction == "in" else "went_out"] += 1
             elif outcome == "deny":  # an undo or a fever's acknowledgement stops nobody
                 h["denied"] += 1
             h["fevers"] += bool(escalated)
             h["visitors"] += visitor is not None
-    return Handover(since_utc=since_utc, still_out=who_is_out(engine), **h)
+    return Handover(since_utc=since_utc, still_out=who_is_out(db), **h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,39 +149,48 @@ class FeverFollowUp:
         return self.state is not None and self.state != "open"
 
 
-def fever_follow_up(engine: Engine, since_utc: datetime) -> list[FeverFollowUp]:
+_FEVERS = f"""
+SELECT e.id, e.wall_utc, {acknowledged("e")}, f.state
+FROM gate_events AS e LEFT OUTER JOIN fever_cases AS f ON f.event_id = e.id
+WHERE e.escalated = 1 AND e.wall_utc >= ?
+ORDER BY e.seq DESC"""
+
+
+def fever_follow_up(db: Source, since_utc: datetime) -> list[FeverFollowUp]:
     """This gate's confirmed fevers since ``since_utc``, newest first: acknowledged at the
     gate or not, and the case's state the district command last sent (kiosk.sync)."""
-    stmt = (select(E.c.id, E.c.wall_utc, ACKNOWLEDGED.label("acknowledged"), FC.c.state)
-            .select_from(E.outerjoin(FC, FC.c.event_id == E.c.id))
-            .where(E.c.escalated.is_(True), E.c.wall_utc >= since_utc)
-            .order_by(E.c.seq.desc()))
-    with engine.connect() as conn:
-        return [FeverFollowUp(r.id, r.wall_utc, bool(r.acknowledged), r.state)
-                for r in conn.execute(stmt)]
+    with reading(db) as con:
+        return [FeverFollowUp(event_id, datetime.fromisoformat(wall), bool(done), state)
+                for event_id, wall, done, state in con.execute(
+                    _FEVERS, (lite.sql_datetime(since_utc),))]
 
 
-def buildings(engine: Engine) -> list[str]:
+_BUILDINGS = "SELECT DISTINCT building FROM residents WHERE building != ''"
+
+
+def buildings(db: Source) -> list[str]:
     """The roster's building numbers, for checking a visitor's host building; run once at
     the visitor screen's entry, in the worker."""
-    stmt = select(R.c.building).where(R.c.building != "").distinct()
-    with engine.connect() as conn:
-        return [str(b) for (b,) in conn.execute(stmt)]
+    with reading(db) as con:
+        return [str(b) for (b,) in con.execute(_BUILDINGS)]
 
 
-def recent_visitors(engine: Engine, limit: int = 6, scan: int = 300) -> list[Visitor]:
+_VISITORS = """
+SELECT visitor_name, visitor_phone, visitor_reason FROM gate_events
+WHERE pass_kind = 'visitor' AND visitor_name IS NOT NULL AND visitor_name != ''
+  AND corrects_event_id IS NULL
+  AND id NOT IN (SELECT corrects_event_id FROM gate_events
+                 WHERE corrects_event_id IS NOT NULL)
+ORDER BY seq DESC LIMIT ?"""
+
+
+def recent_visitors(db: Source, limit: int = 6, scan: int = 300) -> list[Visitor]:
     """The latest distinct visitors of this kiosk (name and phone), newest first, as they
     gave them: the couriers who come every day. Undone and wiped (retention) events are
     not offered. Reads the newest ``scan`` visitor events only (an index range)."""
-    stmt = (select(E.c.visitor_name, E.c.visitor_phone, E.c.visitor_reason)
-            .where(E.c.pass_kind == "visitor", E.c.visitor_name.is_not(None),
-                   E.c.visitor_name != "", E.c.corrects_event_id.is_(None))
-            .order_by(E.c.seq.desc()).limit(scan))
-    undone = select(E.c.corrects_event_id).where(E.c.corrects_event_id.is_not(None))
     out: dict[tuple[str, str], Visitor] = {}
-    with engine.connect() as conn:
-        stmt = stmt.where(E.c.id.not_in(undone))
-        for name, phone, reason in conn.execute(stmt):
+    with reading(db) as con:
+        for name, phone, reason in con.execute(_VISITORS, (scan,)):
             key = (name, phone or "")
             if key not in out:
                 out[key] = Visitor(name=name, phone=phone or "", reason=reason or "")
@@ -186,9 +199,9 @@ def recent_visitors(engine: Engine, limit: int = 6, scan: int = 300) -> list[Vis
     return list(out.values())
 
 
-def outbox_waiting(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(O)).scalar_one())
+def outbox_waiting(db: Source) -> int:
+    with reading(db) as con:
+        return int(lite.one(con, "SELECT count(*) FROM outbox"))
 
 
 def utc_now() -> datetime:

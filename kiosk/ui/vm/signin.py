@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core.model import Role
 from kiosk.store import volunteers as vol
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
+
+if TYPE_CHECKING:
+    from kiosk.store.lite import Source
 
 MAX_PIN = 8
 
@@ -33,10 +34,10 @@ class SignInModel(Observable):
     """``mode`` VOLUNTEER: pick a name, type the PIN, a shift starts. ``mode`` ADMIN: the
     PIN of any admin opens the settings (lockout per name applies to both)."""
 
-    def __init__(self, engine: Engine, runner: Runner, checkpoint: str, *,
+    def __init__(self, db: Source, runner: Runner, checkpoint: str, *,
                  clock: Callable[[], float] | None = None) -> None:
         super().__init__()
-        self.engine = engine
+        self.db = db
         self.runner = runner
         self.checkpoint = checkpoint
         self.debounce = Debouncer(clock=clock) if clock else Debouncer()
@@ -52,7 +53,7 @@ class SignInModel(Observable):
 
     def load(self) -> None:
         def work() -> list[vol.VolunteerInfo]:
-            return vol.list_volunteers(self.engine)
+            return vol.list_volunteers(self.db)
 
         def done(people: list[vol.VolunteerInfo]) -> None:
             self.names = [p.name for p in people]
@@ -101,11 +102,11 @@ class SignInModel(Observable):
         self.notify()
 
         def work() -> tuple[vol.SignIn, Duty | None]:
-            result = vol.sign_in(self.engine, name, pin)
+            result = vol.sign_in(self.db, name, pin)
             if result.volunteer is None:
                 return result, None
             now = vol.utc_now()
-            shift = vol.start_shift(self.engine, result.volunteer.id, self.checkpoint, now)
+            shift = vol.start_shift(self.db, result.volunteer.id, self.checkpoint, now)
             return result, Duty(result.volunteer, shift, now)
 
         self.runner.submit(work, self._signed_in, self._failed)
@@ -137,7 +138,7 @@ class SignInModel(Observable):
         def work() -> vol.SignIn | None:
             last = None
             for name in admins:
-                last = vol.sign_in(self.engine, name, pin)
+                last = vol.sign_in(self.db, name, pin)
                 if last.volunteer is not None:
                     return last
             return last
@@ -159,5 +160,5 @@ class SignInModel(Observable):
             return
         self.duty = None
         self.notify()
-        self.runner.submit(lambda: vol.end_shift(self.engine, duty.shift_id),
+        self.runner.submit(lambda: vol.end_shift(self.db, duty.shift_id),
                            lambda _end: None, self._failed)
