@@ -250,7 +250,10 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
     assert out.event.id not in {m["event_id"] for m in page["movements"]}
     assert page["undone"] == [out.event.id]
     dash = DashboardSettings.from_env()
-    v = queries.view(central.engine, dash, queries.Scope(compound=gate1.compound))
+    # the gates' day (their clock's zone: this machine's), not the command's: between 16:00
+    # and 24:00 UTC the command at +08:00 is already on the next day
+    v = queries.view(central.engine, dash, queries.Scope(compound=gate1.compound),
+                     today=out.event.local_date)
     exits = {t.checkpoint: t.moves_out for t in v.tallies}  # a gate with nothing: no row
     assert (exits.get("gate-1", 0), exits["gate-2"]) == (0, 1)
     assert [o.pass_number for o in v.out_first] == ["R2"]
