@@ -98,6 +98,13 @@ class Walk:
         self.check("admin keyboard digits")
         app.tap("ak_OK")
         self.check("admin")
+        self.setting("fever.observation_point")  # Chinese: pinyin and the candidate row
+        for key in ("z", "h"):
+            app.tap(f"ak_{key}")
+        self.check("admin pinyin")
+        app.tap("ak_123")
+        self.check("admin pinyin digits")
+        app.tap("ak_OK")
         self.setting("screening.fever_threshold_c")
         self.check("admin number pad")
         app.tap("ak_OK")
