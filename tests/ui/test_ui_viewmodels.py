@@ -651,3 +651,36 @@ def test_a_fever_stays_until_acknowledged_and_the_acknowledgement_is_recorded(
     with pytest.raises(Exception, match="not a confirmed fever"):
         flow.gate.acknowledge(rows[0][0], "x")
     assert len(events(loaded_store)) == len(rows)
+
+
+def test_the_phone_starts_with_its_1_and_the_reason_chip_finishes_a_full_form(tick):
+    """Taps per task: a mobile number is 10 taps after the 1 every one starts with (a 1
+    tapped again by habit is dropped), the lone 1 is no phone (a visit needs none), and the
+    reason chip that fills the last field, with nothing wrong or missing, finishes the form."""
+    form = VisitorForm(clock=tick)
+    form.set_buildings(["3", "5"])
+    tap(form, tick, "王")
+    tap(form, tick, "女士")
+    assert form.field == "phone" and form.phone == "1"
+    for digit in "13800001111":  # the habit: the whole number
+        tap(form, tick, digit)
+    assert form.phone == "13800001111" and form.field == "building"
+    form.select("phone")
+    tap(form, tick, "CLR")
+    form.select("building")
+    tap(form, tick, "3")
+    form.pick_reason("r_visit", "探访")
+    assert not form.finished  # a visit may leave a phone: not given yet, so Next
+    form.select("phone")
+    assert form.phone == "1"
+    visitor = form.visitor()
+    assert visitor is not None and visitor.phone == ""  # the lone 1 is no phone
+    for digit in "3800001111":
+        tap(form, tick, digit)
+    form.select("reason")
+    form.pick_reason("r_delivery", "快递外卖")
+    assert form.finished
+    form.phone = "1390000"  # wrong: never finishes, the volunteer sees why on Next
+    form.select("reason")
+    form.pick_reason("r_delivery", "快递外卖")
+    assert not form.finished

@@ -105,6 +105,9 @@ class VisitorScreen(Screen):
 
     def pick_reason(self, key: str) -> None:
         self.form.pick_reason(key, App.get_running_app().tr(key))
+        if self.form.finished:  # the last field, all given: no tap on Next
+            self.form.finished = False
+            self.next()
 
     def set_direction(self, value: str) -> None:
         self.form.direction = Direction(value)

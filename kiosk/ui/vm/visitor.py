@@ -51,6 +51,9 @@ RECENT_MAX = 5
 DIGIT_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "0")
 MAX_LEN = {"name": 40, "phone": 11, "building": 8, "reason": 100}
 MOBILE = re.compile(r"1\d{10}")
+#: every Chinese mobile number starts with it: the phone field starts with it typed (a "1"
+#: tapped on it by habit is dropped: no mobile number starts 11), and it alone is no phone
+MOBILE_START = "1"
 #: on-screen keys are ignored this long after the pad changed (field, name mode, page), so
 #: the second copy of a doubled touch cannot land on the key that replaced the one tapped
 PAD_GUARD_S = 0.35
@@ -103,6 +106,9 @@ class VisitorForm(Observable):
         self.name_mode = "surnames"
         self.page = 0
         self._pad_changed_at = float("-inf")
+        #: the reason chip filled the last field and nothing is wrong: on to the temperature
+        #: with no tap on Next (the screen takes it and clears it)
+        self.finished = False
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -155,11 +161,20 @@ class VisitorForm(Observable):
         self.known_buildings = frozenset(norm_building(b) for b in buildings if b.strip())
 
     def select(self, field: str) -> None:
-        """Edit ``field`` next (a tap on its box, or Tab on a USB keyboard)."""
+        """Edit ``field`` next (a tap on its box, or Tab on a USB keyboard); an empty phone
+        starts with the 1 of every mobile number."""
         if field != self.field:
             self.field = field
             self._pad_changed()
+        if field == "phone" and not self.phone:
+            self.phone = MOBILE_START
         self.notify()
+
+    @property
+    def phone_given(self) -> str:
+        """The phone number typed: the 1 the field starts with alone is none."""
+        phone = self.phone.strip()
+        return "" if phone == MOBILE_START else phone
 
     def next_field(self) -> None:
         self.select(FIELDS[(FIELDS.index(self.field) + 1) % len(FIELDS)])
@@ -205,7 +220,8 @@ class VisitorForm(Observable):
     def _advance(self) -> None:
         """On to the next field still empty (after the last, the first empty one); a
         visit needs no phone. Stays when everything is filled: Next is the next tap."""
-        needed = [f for f in FIELDS if not self.value(f).strip()
+        needed = [f for f in FIELDS if not (self.phone_given if f == "phone"
+                                            else self.value(f).strip())
                   and (f != "phone" or self.reason_key in DELIVERY_REASONS or not self.reason)]
         later = FIELDS[FIELDS.index(self.field) + 1:]
         target = next((f for f in (*later, *FIELDS) if f in needed and f != self.field), None)
@@ -226,6 +242,10 @@ class VisitorForm(Observable):
         """A reason chip: ``text`` is what is recorded, ``key`` says if it is a delivery."""
         self.reason_key, self.reason, self.message = key, text, None
         self._advance()
+        # the chip is the last field: with everything given (the phone too) and right, the
+        # form goes on by itself; the temperature step shows who and which way, and cancels
+        self.finished = self.field == "reason" and self.problem() is None and all(
+            (self.phone_given if f == "phone" else self.value(f).strip()) for f in FIELDS)
         self.notify()
 
     def _pad_changed(self) -> None:
@@ -234,6 +254,9 @@ class VisitorForm(Observable):
     def _append(self, text: str) -> None:
         if self.field in ("phone", "building"):
             text = "".join(c for c in text if c.isdigit())
+            if self.field == "phone" and self.phone == MOBILE_START and \
+                    text.startswith(MOBILE_START):
+                text = text[1:]  # the 1 typed again by habit
         else:
             text = "".join(c for c in text if c.isprintable())
         self._set(self.value(self.field) + text)
@@ -274,7 +297,7 @@ class VisitorForm(Observable):
 
     def problem(self) -> tuple[str, str, dict[str, Any]] | None:
         """(field, message key, fields) of the first thing wrong, or None."""
-        name, phone = self.name.strip(), self.phone.strip()
+        name, phone = self.name.strip(), self.phone_given
         building = norm_building(self.host_building)
         if not name:
             return "name", "v_need_name", {}
@@ -294,7 +317,7 @@ class VisitorForm(Observable):
         problem = self.problem()
         if problem is None:
             self.message = None
-            return Visitor(name=self.name.strip()[:100], phone=self.phone.strip(),
+            return Visitor(name=self.name.strip()[:100], phone=self.phone_given,
                            reason=self.reason.strip()[:200],
                            host_building=norm_building(self.host_building)[:20])
         field, key, fields = problem
