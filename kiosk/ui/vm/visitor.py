@@ -37,6 +37,9 @@ SURNAMES = tuple(
     "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
     "龚邵万钱严")
 TITLES = ("先生", "女士")
+#: how a courier is addressed, whoever it is (王师傅): a delivery's surname alone makes the
+#: name; 先生 / 女士 still replace it
+COURIER_TITLE = "师傅"
 #: 8 columns x 3 rows of surnames per page: every key stays over 15 mm at 800x480
 SURNAMES_PER_PAGE = 24
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -63,7 +66,7 @@ def shown_name(name: str) -> str:
     """A visitor's name as the screens show it: a surname and a title (王女士) is how the
     visitor gave it and says no more than that, shown whole; any other name is masked like
     a resident's."""
-    for title in TITLES:
+    for title in (*TITLES, COURIER_TITLE):
         if name.endswith(title) and name[:-len(title)] in SURNAMES:
             return name
     return mask_name(name)
@@ -106,9 +109,10 @@ class VisitorForm(Observable):
         self.name_mode = "surnames"
         self.page = 0
         self._pad_changed_at = float("-inf")
-        #: the reason chip filled the last field and nothing is wrong: on to the temperature
-        #: with no tap on Next (the screen takes it and clears it)
+        #: a field that ends by itself filled the last one and nothing is wrong: on to the
+        #: temperature with no tap on Next (the screen takes it and clears it)
         self.finished = False
+        self._given_before = False
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -151,6 +155,7 @@ class VisitorForm(Observable):
                 not 0 <= index < len(self.recent):
             return
         v = self.recent[index]
+        self._given_before = self.all_given()
         self.name, self.phone, self.reason = v.name, v.phone, v.reason
         self.reason_key = self.reason_words.get(v.reason, "")
         self.name_mode, self.message = "surnames", None
@@ -183,6 +188,7 @@ class VisitorForm(Observable):
         """A key of the on-screen pad now shown."""
         if self.guarded() or not self.debounce.accept(f"{self.pad()}:{key}"):
             return
+        self._given_before = self.all_given()
         self.message = None
         if key in (TO_LETTERS, TO_SURNAMES, TO_RECENT):
             self.name_mode = {TO_LETTERS: "letters", TO_SURNAMES: "surnames",
@@ -200,6 +206,9 @@ class VisitorForm(Observable):
                 self._advance()  # 王 + 女士: the name is done
         elif key in SURNAMES and self.field == "name":
             self._pick_surname(key)
+            if self.reason_key in DELIVERY_REASONS and self.name == key:
+                self.name += COURIER_TITLE  # 王师傅: the name is done
+                self._advance()
         else:
             self._append(" " if key == SPACE else key)
             if self._complete():
@@ -219,7 +228,9 @@ class VisitorForm(Observable):
 
     def _advance(self) -> None:
         """On to the next field still empty (after the last, the first empty one); a
-        visit needs no phone. Stays when everything is filled: Next is the next tap."""
+        visit needs no phone. When every field is given (the phone too) and nothing is
+        wrong, the form is ``finished``: the temperature step, which shows who and which
+        way and can be cancelled, is next. Else (a visit without a phone) Next is."""
         needed = [f for f in FIELDS if not (self.phone_given if f == "phone"
                                             else self.value(f).strip())
                   and (f != "phone" or self.reason_key in DELIVERY_REASONS or not self.reason)]
@@ -227,6 +238,13 @@ class VisitorForm(Observable):
         target = next((f for f in (*later, *FIELDS) if f in needed and f != self.field), None)
         if target is not None:
             self.select(target)
+        else:  # only when this field was the last one missing (not a later correction)
+            self.finished = not self._given_before and self.all_given() and \
+                self.problem() is None
+
+    def all_given(self) -> bool:
+        return all((self.phone_given if f == "phone" else self.value(f).strip())
+                   for f in FIELDS)
 
     def type_text(self, text: str) -> None:
         """Text from a USB keyboard (or its input method) into the field being edited."""
@@ -240,12 +258,15 @@ class VisitorForm(Observable):
 
     def pick_reason(self, key: str, text: str) -> None:
         """A reason chip: ``text`` is what is recorded, ``key`` says if it is a delivery."""
+        self._given_before = self.all_given()
         self.reason_key, self.reason, self.message = key, text, None
         self._advance()
-        # the chip is the last field: with everything given (the phone too) and right, the
-        # form goes on by itself; the temperature step shows who and which way, and cancels
-        self.finished = self.field == "reason" and self.problem() is None and all(
-            (self.phone_given if f == "phone" else self.value(f).strip()) for f in FIELDS)
+        self.notify()
+
+    def open_for(self, key: str, text: str) -> None:
+        """The form opened for a reason (快递外卖 on the gate screen): its chip is given, the
+        name is asked first."""
+        self.reason_key, self.reason = key, text
         self.notify()
 
     def _pad_changed(self) -> None:
@@ -274,7 +295,7 @@ class VisitorForm(Observable):
 
     def _split_name(self) -> tuple[str, str] | None:
         """(surname, title) when the name was made on the surname pad ('王先生', '王')."""
-        for title in ("", *TITLES):
+        for title in ("", *TITLES, COURIER_TITLE):
             surname = self.name[:len(self.name) - len(title)]
             if self.name.endswith(title) and surname in SURNAMES:
                 return surname, title
