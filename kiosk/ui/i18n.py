@@ -158,6 +158,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_need_phone": ("配送必须留电话，以便联系住户",
                      "Deliveries need a phone (to call the resident)"),
     "v_bad_building": ("本小区没有 {building} 号楼", "There is no building {building} here"),
+    "v_hint_courier": ("点快递员的姓，记为「王师傅」", "Tap the courier's surname (王师傅)"),
     "v_hint_surnames": ("点姓，再点先生或女士，如「王先生」", "Tap the surname, then Mr or Ms"),
     "v_hint_letters": ("用拼音字母输入姓名", "Type the name in pinyin"),
     "v_hint_phone": ("手机号 11 位；快递、送菜必填", "Mobile, 11 digits: required for deliveries"),

@@ -226,6 +226,12 @@ class Walk:
             self.visitor()  # once: then "recent" lists them
         app.tap("v_back")
         app.wait_screen("gate")
+        app.tap("delivery")  # the form for a courier: its reason given
+        app.wait_screen("visitor")
+        wait_until(lambda: app.state()["visitor"]["reason"], what="delivery form")
+        self.check("visitor delivery")
+        app.tap("v_back")
+        app.wait_screen("gate")
         app.tap("gate_language")  # the switch beside the other keys, both ways
         wait_until(lambda: app.state()["lang"] != lang, what="language switched")
         self.check("gate other language")

@@ -132,6 +132,9 @@ class VisitorForm(Observable):
 
     def hint(self) -> str:
         """The catalogue key of what to do on the pad now shown."""
+        if self.field == "name" and self.name_mode == "surnames" and not self.name and \
+                self.reason_key in DELIVERY_REASONS:
+            return "v_hint_courier"  # the surname alone makes the name
         return f"v_hint_{self.name_mode if self.field == 'name' else self.field}"
 
     def value(self, field: str) -> str:
