@@ -63,7 +63,7 @@ def test_every_package_of_the_tree_is_in_the_wheel(wheel: Path):
         assert rel in names, f"{rel} is not packaged: list it in pyproject.toml"
     for needed in ("kiosk/migrations/env.py", "kiosk/migrations/versions/0001_initial_schema.py",
                    "kiosk/migrations_server/env.py", "kiosk/assets/sounds/pass.wav",
-                   "kiosk/ui/screens/gate.kv"):
+                   "kiosk/ui/screens/gate.kv", "kiosk/assets/pinyin.txt"):
         assert needed in names
 
 

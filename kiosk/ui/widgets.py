@@ -167,17 +167,29 @@ class Keypad(GridLayout):
     keys = ListProperty([])
     labels = DictProperty({})
     prefix = StringProperty("key_")
+    #: the keys' type size (0: KButton's own) and colour ([]: KButton's own); a blank key
+    #: ("") keeps its place, unseen
+    key_font_size = NumericProperty(0)
+    key_bg = ListProperty([])
 
     def __init__(self, **kwargs: object) -> None:
         self.register_event_type("on_key")
         super().__init__(**kwargs)
-        self.bind(keys=lambda *_: self._build(), labels=lambda *_: self._build())
+        self.bind(keys=lambda *_: self._build(), labels=lambda *_: self._build(),
+                  key_font_size=lambda *_: self._build(), key_bg=lambda *_: self._build())
         self._build()
 
     def _build(self) -> None:
         self.clear_widgets()
         for key in self.keys:
+            if not key:
+                self.add_widget(KButton(disabled=True, opacity=0))
+                continue
             button = KButton(text=self.labels.get(key, key), tid=f"{self.prefix}{key}")
+            if self.key_font_size:
+                button.font_size = self.key_font_size
+            if self.key_bg:
+                button.bg = self.key_bg
             button.bind(on_release=lambda _b, k=key: self.dispatch("on_key", k))
             self.add_widget(button)
 

@@ -98,6 +98,13 @@ class Walk:
         self.check("admin keyboard digits")
         app.tap("ak_OK")
         self.check("admin")
+        self.setting("fever.observation_point")  # Chinese: pinyin and the candidate row
+        for key in ("z", "h"):
+            app.tap(f"ak_{key}")
+        self.check("admin pinyin")
+        app.tap("ak_123")
+        self.check("admin pinyin digits")
+        app.tap("ak_OK")
         self.setting("screening.fever_threshold_c")
         self.check("admin number pad")
         app.tap("ak_OK")
@@ -127,9 +134,8 @@ class Walk:
         app.tap("np_1")
         app.tap("np_2")
         wait_until(lambda: app.state()["visitor"]["field"] == "reason", what="reason")
-        app.tap("r_delivery")
         self.check("visitor filled")
-        app.tap("v_next")
+        app.tap("r_delivery")  # the last field: on to the temperature by itself
         self.result("visitor result")
         app.tap("visitor")
         app.wait_screen("visitor")
@@ -218,6 +224,12 @@ class Walk:
             self.check(f"visitor {pad}")
         if not app.db("select 1 from gate_events where pass_kind = 'visitor'"):
             self.visitor()  # once: then "recent" lists them
+        app.tap("v_back")
+        app.wait_screen("gate")
+        app.tap("delivery")  # the form for a courier: its reason given
+        app.wait_screen("visitor")
+        wait_until(lambda: app.state()["visitor"]["reason"], what="delivery form")
+        self.check("visitor delivery")
         app.tap("v_back")
         app.wait_screen("gate")
         app.tap("gate_language")  # the switch beside the other keys, both ways

@@ -651,3 +651,49 @@ def test_a_fever_stays_until_acknowledged_and_the_acknowledgement_is_recorded(
     with pytest.raises(Exception, match="not a confirmed fever"):
         flow.gate.acknowledge(rows[0][0], "x")
     assert len(events(loaded_store)) == len(rows)
+
+
+def test_a_delivery_from_the_gate_key_finishes_by_itself_in_13_taps(tick):
+    """Taps per task: a mobile number is 10 taps after the 1 every one starts with (a 1
+    tapped again by habit is dropped) and the lone 1 is no phone; a courier's surname
+    alone makes the name (王师傅); the field that fills the last gap of a full, right form
+    finishes it (no Next), a correction afterwards does not."""
+    form = VisitorForm(clock=tick)
+    form.set_buildings(["3", "5"])
+    tap(form, tick, "王")
+    tap(form, tick, "女士")
+    assert form.field == "phone" and form.phone == "1"
+    for digit in "13800001111":  # the habit: the whole number
+        tap(form, tick, digit)
+    assert form.phone == "13800001111" and form.field == "building"
+    form.select("phone")
+    tap(form, tick, "CLR")
+    form.select("building")
+    tap(form, tick, "3")
+    form.pick_reason("r_visit", "探访")
+    assert not form.finished  # a visit may leave a phone: not given, so Next
+    form.select("phone")
+    assert form.phone == "1"
+    visitor = form.visitor()
+    assert visitor is not None and visitor.phone == ""  # the lone 1 is no phone
+
+    form.clear()
+    form.open_for("r_delivery", "快递外卖")  # 快递外卖 on the gate screen (1 tap)
+    assert form.field == "name" and form.pad() == "surnames"
+    taps = 1
+    for key in ("王", *"3800001111"):
+        tap(form, tick, key)
+        taps += 1
+    assert form.name == "王师傅" and form.phone == "13800001111" and form.field == "building"
+    assert not form.finished
+    tap(form, tick, "3")  # the last gap: finished
+    assert form.finished and taps + 1 == 13
+    form.finished = False
+    form.select("name")
+    tap(form, tick, "先生")  # a correction of a full form: in place, and Next is next
+    assert form.name == "王先生" and not form.finished
+    form.phone = "1390000"  # wrong: never finishes, the volunteer sees why on Next
+    form.select("building")
+    tap(form, tick, "CLR")
+    tap(form, tick, "5")
+    assert not form.finished

@@ -3,9 +3,10 @@
 """Admin settings behind the admin PIN: checkpoint, thresholds, quota, thermometer (with the
 probe), camera, sync URL, export time, language; and leaving the kiosk (asked first).
 
-A tap on a setting opens its pad in place of the form (numbers, a Latin keyboard, or chips),
-so every setting can be changed on the touchscreen alone; a USB keyboard types into the same
-field. The model (``kiosk.ui.vm.admin``) holds the values and the state; this screen shows it.
+A tap on a setting opens its pad in place of the form (numbers, pinyin with a candidate
+row for Chinese text, a Latin keyboard, or chips), so every setting can be changed on the
+touchscreen alone; a USB keyboard types into the same field. The model
+(``kiosk.ui.vm.admin``) holds the values and the state; this screen shows it.
 """
 
 from __future__ import annotations
@@ -23,15 +24,24 @@ from kivy.properties import (
     StringProperty,
 )
 from kivy.uix.screenmanager import Screen
+from kivy.utils import escape_markup
 
 from kiosk.ui.i18n import CATALOGUE
 from kiosk.ui.screens import load_kv
-from kiosk.ui.vm.admin import BY_NAME, FIELDS, AdminModel
+from kiosk.ui.vm.admin import (
+    BY_NAME,
+    CANDIDATE_CONTROLS,
+    CHINESE_SYMBOL_KEYS,
+    FIELDS,
+    SYMBOL_KEYS,
+    AdminModel,
+    Pad,
+)
 
 load_kv(__file__)
 
 PADS = {"form": "AdminForm", "number": "AdminNumberPad", "letters": "AdminLetterPad",
-        "symbols": "AdminSymbolPad", "choice": "AdminChoicePad"}
+        "symbols": "AdminSymbolPad", "choice": "AdminChoicePad", "pinyin": "AdminPinyinPad"}
 BOTTOMS = {"buttons": "AdminButtons", "confirm": "AdminExitConfirm", "none": "AdminNoButtons"}
 BACKSPACE_KEYS = (8, 127)
 #: message fields that are catalogue keys themselves (a field's label, its rule)
@@ -59,6 +69,15 @@ class AdminScreen(Screen):
     page = NumericProperty(0)
     pages = NumericProperty(1)
     page_text = StringProperty("1/1")
+    #: the pinyin pad's candidate row (blanks keep the places) and its "more" key's words
+    candidate_keys = ListProperty([])
+    more_text = StringProperty("")
+    symbol_keys = ListProperty(list(SYMBOL_KEYS))
+
+    def keys_across(self) -> int:
+        """Keys a keyboard row holds at 15 mm: 9 on a landscape panel, 8 on a portrait
+        tablet."""
+        return 8 if App.get_running_app().portrait else 9
 
     def bind_model(self, model: AdminModel) -> None:
         self.model = model
@@ -135,15 +154,27 @@ class AdminScreen(Screen):
         self.error = m.error
         self.exit_asked = m.exit_asked
         self.upper = m.upper
-        if m.editing is not None:
+        if m.editing is not None and not (m.message and m.error):
             f = BY_NAME[m.editing]
             self.choices = list(f.choices)
             self.choice_labels = {c: shown_value(f.name, c, app.lang) for c in f.choices}
-            cursor = "" if f.choices else "▏"
-            self.editing = app.tr("a_editing", field=app.tr(f.label),
-                                  value=m.values[m.editing] + cursor)
-        else:
+            self.symbol_keys = list(CHINESE_SYMBOL_KEYS if f.pad is Pad.CHINESE
+                                    else SYMBOL_KEYS)
+            # the pinyin typed, underlined, at the cursor (not yet in the field)
+            value = escape_markup(m.values[m.editing])
+            if m.letters:
+                value += f"[u]{escape_markup(m.letters)}[/u]"
+            self.editing = app.tr("a_editing", field=escape_markup(app.tr(f.label)),
+                                  value=value + ("" if f.choices else "▏"))
+        else:  # what is wrong with the key just tapped shows in place of the value
             self.editing = ""
+        if m.pad == "pinyin":
+            across = self.keys_across() - len(CANDIDATE_CONTROLS)
+            m.set_candidates_per_page(across)
+            shown = list(m.candidates())
+            self.candidate_keys = shown + [""] * (across - len(shown))
+            page, pages = m.candidate_page()
+            self.more_text = app.tr("k_more_page", page=f"{page}/{pages}")
         if self._values:
             self._fill_form()
         pad = m.pad

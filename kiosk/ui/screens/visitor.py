@@ -50,9 +50,17 @@ class VisitorScreen(Screen):
         """The pad just changed under the finger (the test hook waits for this too)."""
         return self.form.guarded()
 
+    def open_for(self, reason: str) -> None:
+        """A key of the gate screen: the form, given a reason ("r_delivery") or none."""
+        self._reason = reason
+        App.get_running_app().go("visitor")
+
     def on_pre_enter(self, *args: object) -> None:
         app = App.get_running_app()
         self.form.clear()
+        reason, self._reason = getattr(self, "_reason", ""), ""
+        if reason:
+            self.form.open_for(reason, app.tr(reason))
         self.form.known_buildings = None
         db = app.store.db
         app.runner.submit(lambda: buildings(db), self.form.set_buildings, app.show_error)
@@ -96,15 +104,24 @@ class VisitorScreen(Screen):
 
     def on_pad_key(self, key: str) -> None:
         self.form.key(key)
+        self._go_on_if_finished()
 
     def on_recent_key(self, key: str) -> None:
         if key.isdigit():
             self.form.pick_recent(int(key))
         else:
             self.form.key(key)
+        self._go_on_if_finished()
 
     def pick_reason(self, key: str) -> None:
         self.form.pick_reason(key, App.get_running_app().tr(key))
+        self._go_on_if_finished()
+
+    def _go_on_if_finished(self) -> None:
+        """The last field filled itself, all given and right: no tap on Next."""
+        if self.form.finished:
+            self.form.finished = False
+            self.next()
 
     def set_direction(self, value: str) -> None:
         self.form.direction = Direction(value)

@@ -4,9 +4,13 @@ saved. Writing the file, restarting the devices (which waits for their threads) 
 thermometer probe run in the worker, so the screen answers while they work.
 
 The kiosk has a touchscreen and no keyboard: a tap on a field opens its pad (``Pad``): a
-number pad for numbers and times, a Latin keyboard for names, ports and addresses, chips for
-a fixed choice. A USB keyboard types into the field being edited (``type_text``). Errors are
-catalogue keys with fields, never an exception's English text."""
+number pad for numbers and times, a pinyin keyboard for Chinese text (the checkpoint's
+name, the team leader, the observation point: letters, then a character from the candidate
+row, ``kiosk.ui.vm.pinyin``), with digits and Latin letters a key away, a Latin keyboard for
+ports and addresses, chips for a fixed choice. A USB keyboard types into the field being
+edited (``type_text``). A key that would make a text longer than its field holds is refused
+in words, and the text stays as it was. Errors are catalogue keys with fields, never an
+exception's English text."""
 
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import settings as settings_mod
-from kiosk.settings import DIRECTION_MODES, LANGUAGES, Settings, SettingsError
+from kiosk.settings import DIRECTION_MODES, FEVER_TEXT_MAX, LANGUAGES, Settings, SettingsError
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
+from kiosk.ui.vm.pinyin import PinyinInput
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ class Pad(StrEnum):
 
     NUMBER = "number"  # digits . - : (thresholds, counts, the export time)
     TEXT = "text"  # a Latin keyboard with digits and / . : - _ (port, address)
+    CHINESE = "chinese"  # pinyin and a candidate row; digits and Latin letters a key away
     CHOICE = "choice"  # one chip per allowed value
 
 
@@ -47,19 +53,27 @@ class Field:
     pad: Pad
     rule: str = ""
     choices: tuple[str, ...] = ()
+    #: the longest text the field takes from the pads (characters)
+    max_len: int = 120
 
 
+NAME_MAX = 40
 #: in screen order
 FIELDS: tuple[Field, ...] = (
-    Field("checkpoint.name", "a_checkpoint", Pad.TEXT),
+    # one line of the status bar
+    Field("checkpoint.name", "a_checkpoint", Pad.CHINESE, max_len=NAME_MAX),
     Field("checkpoint.direction_mode", "a_direction", Pad.CHOICE, choices=DIRECTION_MODES),
     Field("screening.fever_threshold_c", "a_threshold", Pad.NUMBER, "a_rule_threshold"),
     Field("screening.forehead_offset_c", "a_offset", Pad.NUMBER, "a_rule_offset"),
     Field("quota.outings", "a_quota_outings", Pad.NUMBER, "a_rule_outings"),
     Field("quota.days", "a_quota_days", Pad.NUMBER, "a_rule_days"),
-    # changes with the duty roster: the fever screen shows it (the name and the observation
-    # point are Chinese text: a USB keyboard or `kiosk config set`)
-    Field("fever.leader_phone", "a_leader_phone", Pad.NUMBER, "a_rule_phone"),
+    # change with the duty roster: the fever screen shows them
+    Field("fever.leader_name", "a_leader_name", Pad.CHINESE, "a_rule_text",
+          max_len=FEVER_TEXT_MAX),
+    Field("fever.leader_phone", "a_leader_phone", Pad.NUMBER, "a_rule_phone",
+          max_len=FEVER_TEXT_MAX),
+    Field("fever.observation_point", "a_observation", Pad.CHINESE, "a_rule_text",
+          max_len=FEVER_TEXT_MAX),
     Field("thermometer.port", "a_port", Pad.TEXT),
     Field("thermometer.protocol", "a_protocol", Pad.CHOICE, choices=PROTOCOLS),
     Field("thermometer.baud", "a_baud", Pad.NUMBER, "a_rule_whole"),
@@ -72,6 +86,7 @@ BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 # keys of the pads (the screen shows the control keys as translated words)
 BACK, CLEAR, DONE, SHIFT, SPACE, TO_DIGITS, TO_LETTERS = "←", "CLR", "OK", "⇧", "␣", "123", "abc"
+TO_PINYIN, MORE = "中", "▶"
 #: 4 x 4
 NUMBER_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "-",
                ".", "0", ":", DONE)
@@ -80,7 +95,14 @@ LETTER_KEYS = (*"abcdefghijklmnopqrstuvwxyz", SHIFT, SPACE, ".", "/", ":", "-", 
                TO_DIGITS, BACK, DONE)
 SYMBOL_KEYS = (*"1234567890", ".", "/", ":", "-", "_", "@", "?", "=", "&", "%", "#", "~",
                "+", ",", SPACE, TO_LETTERS, CLEAR, BACK, DONE)
-MAX_LEN = 120
+#: a Chinese text's digits and signs: the name's dot (阿依古丽·买买提), brackets, and the
+#: way back to pinyin
+CHINESE_SYMBOL_KEYS = (*SYMBOL_KEYS[:-5], "·", "（", "）", "、", SPACE, TO_LETTERS, TO_PINYIN,
+                       CLEAR, BACK, DONE)
+#: the pinyin keyboard: 26 letters and the way to digits, 9 x 3 (landscape); above them the
+#: candidate row: the characters of a page, then more, backspace and done
+PINYIN_KEYS = (*"abcdefghijklmnopqrstuvwxyz", TO_DIGITS)
+CANDIDATE_CONTROLS = (MORE, BACK, DONE)
 
 
 def get_value(settings: Settings, dotted: str) -> str:
@@ -114,6 +136,10 @@ class AdminModel(Observable):
         self.editing: str | None = None
         self.symbols = False
         self.upper = False
+        #: a Chinese field on the Latin keyboard (``abc``) rather than pinyin
+        self.latin = False
+        #: the pinyin being typed and its candidates (made when a Chinese field opens)
+        self.ime: PinyinInput | None = None
         #: 退出程序 was tapped once: the screen asks before the kiosk stops
         self.exit_asked = False
         self.reset(settings)
@@ -146,23 +172,48 @@ class AdminModel(Observable):
 
     @property
     def pad(self) -> str:
-        """What the screen shows: "form", or the open field's pad ("number", "letters",
-        "symbols", "choice")."""
+        """What the screen shows: "form", or the open field's pad ("number", "pinyin",
+        "letters", "symbols", "choice")."""
         if self.editing is None:
             return "form"
         kind = BY_NAME[self.editing].pad
+        if kind is Pad.CHINESE:
+            return "symbols" if self.symbols else "letters" if self.latin else "pinyin"
         if kind is Pad.TEXT:
             return "symbols" if self.symbols else "letters"
         return kind.value
 
+    @property
+    def letters(self) -> str:
+        """The pinyin typed and not yet turned into a character."""
+        return self.ime.letters if self.ime is not None else ""
+
+    def candidates(self) -> str:
+        """The characters of the candidate row's page ("" with no pinyin typed)."""
+        return self.ime.shown() if self.ime is not None and self.pad == "pinyin" else ""
+
+    def candidate_page(self) -> tuple[int, int]:
+        """(page shown, pages), from 1."""
+        return (self.ime.page + 1, self.ime.pages) if self.ime is not None else (1, 1)
+
+    def set_candidates_per_page(self, n: int) -> None:
+        """As many as the panel's candidate row holds."""
+        if self.ime is not None and self.ime.per_page != n:
+            self.ime.per_page, self.ime.page = n, 0
+
     def edit(self, name: str) -> None:
         """A tap on a field: its pad opens (numbers-only fields get the number pad)."""
         self.editing, self.exit_asked = name, False
-        self.symbols, self.upper = False, False
+        self.symbols, self.upper, self.latin = False, False, False
+        if BY_NAME[name].pad is Pad.CHINESE and self.ime is None:
+            self.ime = PinyinInput()
+        if self.ime is not None:
+            self.ime.clear()
         self._say(None)
         self.notify()
 
     def done(self) -> None:
+        self._commit_letters()
         self.editing = None
         self.notify()
 
@@ -171,21 +222,62 @@ class AdminModel(Observable):
         name = self.editing
         if name is None or not self.debounce.accept(f"{self.pad}:{key}"):
             return
+        self._say(None)
         text = self.values[name]
+        pinyin = self.pad == "pinyin" and self.ime is not None
         if key == DONE:
+            self._commit_letters()
             self.editing = None
         elif key == BACK:
-            self.values[name] = text[:-1]
+            if not (pinyin and self.ime is not None and self.ime.backspace()):
+                self.values[name] = text[:-1]
         elif key == CLEAR:
             self.values[name] = ""
         elif key == SHIFT:
             self.upper = not self.upper
-        elif key in (TO_DIGITS, TO_LETTERS):
-            self.symbols = key == TO_DIGITS
+        elif key in (TO_DIGITS, TO_LETTERS, TO_PINYIN):
+            self._commit_letters()
+            self.symbols, self.latin = key == TO_DIGITS, key == TO_LETTERS
+        elif key == MORE:
+            if self.ime is not None:
+                self.ime.next_page()
+        elif pinyin and self.ime is not None and key.isascii() and key.isalpha():
+            self.ime.type(key)
         else:
             typed = " " if key == SPACE else key.upper() if self.upper else key
-            self.values[name] = (text + typed)[:MAX_LEN]
+            self._append(name, typed)
         self.notify()
+
+    def pick(self, char: str) -> None:
+        """A character of the candidate row: into the field; the pinyin after its syllable
+        stays to go on with ("beijing": 北, then jing's candidates)."""
+        if self.editing is None or self.ime is None or \
+                not self.debounce.accept(f"pick:{char}"):
+            return
+        self._say(None)
+        if char in self.ime.shown() and self._fits(self.editing, char):
+            self.values[self.editing] += self.ime.pick(char)
+        self.notify()
+
+    def _commit_letters(self) -> None:
+        """Pinyin left unpicked goes into the field as the letters typed: nothing typed is
+        lost, and the field shows what will be saved."""
+        if self.ime is not None and self.ime.letters and self.editing is not None:
+            if self._fits(self.editing, self.ime.letters):
+                self.values[self.editing] += self.ime.letters
+            self.ime.clear()
+
+    def _fits(self, name: str, typed: str) -> bool:
+        """True if ``typed`` still fits the field; else it is refused in words."""
+        f = BY_NAME[name]
+        if len(self.values[name]) + len(typed) <= f.max_len:
+            return True
+        self._say("a_too_long", error=True, field=f.label, max=f.max_len)
+        return False
+
+    def _append(self, name: str, typed: str) -> None:
+        if self._fits(name, typed):
+            self.values[name] += typed
 
     def choose(self, value: str) -> None:
         """A chip of a choice field: set, and back to the form."""
@@ -197,19 +289,21 @@ class AdminModel(Observable):
     def type_text(self, text: str) -> None:
         """A USB keyboard (or its input method: Chinese names) into the open field."""
         if self.editing is not None and BY_NAME[self.editing].pad is not Pad.CHOICE:
-            typed = "".join(c for c in text if c.isprintable())
-            self.values[self.editing] = (self.values[self.editing] + typed)[:MAX_LEN]
+            self._say(None)
+            self._append(self.editing, "".join(c for c in text if c.isprintable()))
             self.notify()
 
     def backspace(self) -> None:
         if self.editing is not None:
-            self.values[self.editing] = self.values[self.editing][:-1]
+            if not (self.pad == "pinyin" and self.ime is not None and self.ime.backspace()):
+                self.values[self.editing] = self.values[self.editing][:-1]
             self.notify()
 
     # -- leaving -------------------------------------------------------------------------
 
     def ask_exit(self) -> None:
         """The first tap on 退出程序 only asks: the kiosk stops on the confirmation."""
+        self._commit_letters()
         self.exit_asked, self.editing = True, None
         self.notify()
 
@@ -224,6 +318,7 @@ class AdminModel(Observable):
         field is wrong or a save is already running (a doubled tap on Save)."""
         if self.saving:
             return False
+        self._commit_letters()
         self.editing = None
         new = copy.deepcopy(self.settings)
         edited = {f.name: self.values[f.name].strip() for f in FIELDS

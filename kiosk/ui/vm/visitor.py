@@ -37,6 +37,9 @@ SURNAMES = tuple(
     "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
     "龚邵万钱严")
 TITLES = ("先生", "女士")
+#: how a courier is addressed, whoever it is (王师傅): a delivery's surname alone makes the
+#: name; 先生 / 女士 still replace it
+COURIER_TITLE = "师傅"
 #: 8 columns x 3 rows of surnames per page: every key stays over 15 mm at 800x480
 SURNAMES_PER_PAGE = 24
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -51,6 +54,9 @@ RECENT_MAX = 5
 DIGIT_KEYS = ("1", "2", "3", BACK, "4", "5", "6", CLEAR, "7", "8", "9", "0")
 MAX_LEN = {"name": 40, "phone": 11, "building": 8, "reason": 100}
 MOBILE = re.compile(r"1\d{10}")
+#: every Chinese mobile number starts with it: the phone field starts with it typed (a "1"
+#: tapped on it by habit is dropped: no mobile number starts 11), and it alone is no phone
+MOBILE_START = "1"
 #: on-screen keys are ignored this long after the pad changed (field, name mode, page), so
 #: the second copy of a doubled touch cannot land on the key that replaced the one tapped
 PAD_GUARD_S = 0.35
@@ -60,7 +66,7 @@ def shown_name(name: str) -> str:
     """A visitor's name as the screens show it: a surname and a title (王女士) is how the
     visitor gave it and says no more than that, shown whole; any other name is masked like
     a resident's."""
-    for title in TITLES:
+    for title in (*TITLES, COURIER_TITLE):
         if name.endswith(title) and name[:-len(title)] in SURNAMES:
             return name
     return mask_name(name)
@@ -103,6 +109,10 @@ class VisitorForm(Observable):
         self.name_mode = "surnames"
         self.page = 0
         self._pad_changed_at = float("-inf")
+        #: a field that ends by itself filled the last one and nothing is wrong: on to the
+        #: temperature with no tap on Next (the screen takes it and clears it)
+        self.finished = False
+        self._given_before = False
 
     # -- what the screen shows -----------------------------------------------------------
 
@@ -122,6 +132,9 @@ class VisitorForm(Observable):
 
     def hint(self) -> str:
         """The catalogue key of what to do on the pad now shown."""
+        if self.field == "name" and self.name_mode == "surnames" and not self.name and \
+                self.reason_key in DELIVERY_REASONS:
+            return "v_hint_courier"  # the surname alone makes the name
         return f"v_hint_{self.name_mode if self.field == 'name' else self.field}"
 
     def value(self, field: str) -> str:
@@ -145,6 +158,7 @@ class VisitorForm(Observable):
                 not 0 <= index < len(self.recent):
             return
         v = self.recent[index]
+        self._given_before = self.all_given()
         self.name, self.phone, self.reason = v.name, v.phone, v.reason
         self.reason_key = self.reason_words.get(v.reason, "")
         self.name_mode, self.message = "surnames", None
@@ -155,11 +169,20 @@ class VisitorForm(Observable):
         self.known_buildings = frozenset(norm_building(b) for b in buildings if b.strip())
 
     def select(self, field: str) -> None:
-        """Edit ``field`` next (a tap on its box, or Tab on a USB keyboard)."""
+        """Edit ``field`` next (a tap on its box, or Tab on a USB keyboard); an empty phone
+        starts with the 1 of every mobile number."""
         if field != self.field:
             self.field = field
             self._pad_changed()
+        if field == "phone" and not self.phone:
+            self.phone = MOBILE_START
         self.notify()
+
+    @property
+    def phone_given(self) -> str:
+        """The phone number typed: the 1 the field starts with alone is none."""
+        phone = self.phone.strip()
+        return "" if phone == MOBILE_START else phone
 
     def next_field(self) -> None:
         self.select(FIELDS[(FIELDS.index(self.field) + 1) % len(FIELDS)])
@@ -168,6 +191,7 @@ class VisitorForm(Observable):
         """A key of the on-screen pad now shown."""
         if self.guarded() or not self.debounce.accept(f"{self.pad()}:{key}"):
             return
+        self._given_before = self.all_given()
         self.message = None
         if key in (TO_LETTERS, TO_SURNAMES, TO_RECENT):
             self.name_mode = {TO_LETTERS: "letters", TO_SURNAMES: "surnames",
@@ -185,6 +209,9 @@ class VisitorForm(Observable):
                 self._advance()  # 王 + 女士: the name is done
         elif key in SURNAMES and self.field == "name":
             self._pick_surname(key)
+            if self.reason_key in DELIVERY_REASONS and self.name == key:
+                self.name += COURIER_TITLE  # 王师傅: the name is done
+                self._advance()
         else:
             self._append(" " if key == SPACE else key)
             if self._complete():
@@ -204,13 +231,23 @@ class VisitorForm(Observable):
 
     def _advance(self) -> None:
         """On to the next field still empty (after the last, the first empty one); a
-        visit needs no phone. Stays when everything is filled: Next is the next tap."""
-        needed = [f for f in FIELDS if not self.value(f).strip()
+        visit needs no phone. When every field is given (the phone too) and nothing is
+        wrong, the form is ``finished``: the temperature step, which shows who and which
+        way and can be cancelled, is next. Else (a visit without a phone) Next is."""
+        needed = [f for f in FIELDS if not (self.phone_given if f == "phone"
+                                            else self.value(f).strip())
                   and (f != "phone" or self.reason_key in DELIVERY_REASONS or not self.reason)]
         later = FIELDS[FIELDS.index(self.field) + 1:]
         target = next((f for f in (*later, *FIELDS) if f in needed and f != self.field), None)
         if target is not None:
             self.select(target)
+        else:  # only when this field was the last one missing (not a later correction)
+            self.finished = not self._given_before and self.all_given() and \
+                self.problem() is None
+
+    def all_given(self) -> bool:
+        return all((self.phone_given if f == "phone" else self.value(f).strip())
+                   for f in FIELDS)
 
     def type_text(self, text: str) -> None:
         """Text from a USB keyboard (or its input method) into the field being edited."""
@@ -224,8 +261,15 @@ class VisitorForm(Observable):
 
     def pick_reason(self, key: str, text: str) -> None:
         """A reason chip: ``text`` is what is recorded, ``key`` says if it is a delivery."""
+        self._given_before = self.all_given()
         self.reason_key, self.reason, self.message = key, text, None
         self._advance()
+        self.notify()
+
+    def open_for(self, key: str, text: str) -> None:
+        """The form opened for a reason (快递外卖 on the gate screen): its chip is given, the
+        name is asked first."""
+        self.reason_key, self.reason = key, text
         self.notify()
 
     def _pad_changed(self) -> None:
@@ -234,6 +278,9 @@ class VisitorForm(Observable):
     def _append(self, text: str) -> None:
         if self.field in ("phone", "building"):
             text = "".join(c for c in text if c.isdigit())
+            if self.field == "phone" and self.phone == MOBILE_START and \
+                    text.startswith(MOBILE_START):
+                text = text[1:]  # the 1 typed again by habit
         else:
             text = "".join(c for c in text if c.isprintable())
         self._set(self.value(self.field) + text)
@@ -251,7 +298,7 @@ class VisitorForm(Observable):
 
     def _split_name(self) -> tuple[str, str] | None:
         """(surname, title) when the name was made on the surname pad ('王先生', '王')."""
-        for title in ("", *TITLES):
+        for title in ("", *TITLES, COURIER_TITLE):
             surname = self.name[:len(self.name) - len(title)]
             if self.name.endswith(title) and surname in SURNAMES:
                 return surname, title
@@ -274,7 +321,7 @@ class VisitorForm(Observable):
 
     def problem(self) -> tuple[str, str, dict[str, Any]] | None:
         """(field, message key, fields) of the first thing wrong, or None."""
-        name, phone = self.name.strip(), self.phone.strip()
+        name, phone = self.name.strip(), self.phone_given
         building = norm_building(self.host_building)
         if not name:
             return "name", "v_need_name", {}
@@ -294,7 +341,7 @@ class VisitorForm(Observable):
         problem = self.problem()
         if problem is None:
             self.message = None
-            return Visitor(name=self.name.strip()[:100], phone=self.phone.strip(),
+            return Visitor(name=self.name.strip()[:100], phone=self.phone_given,
                            reason=self.reason.strip()[:200],
                            host_building=norm_building(self.host_building)[:20])
         field, key, fields = problem
