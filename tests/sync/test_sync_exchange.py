@@ -274,3 +274,29 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
     with open(tmp_path / f"summary_district_{day}.csv", encoding="utf-8-sig") as fh:
         exits = {r["checkpoint"]: int(r["exits"]) for r in csv.DictReader(fh)}
     assert exits == {"gate-1": 0, "gate-2": 1, "total": 1}
+
+
+def test_a_policy_rule_the_kiosk_refuses_leaves_its_setting_and_the_other_rules_apply(
+        tmp_path):
+    """The command publishes a rule this kiosk refuses (a fever threshold outside the range
+    the gate records; the command only checks that it is a number) beside one it takes: the
+    refused value used to stay in the settings being saved, so the save failed and the sync
+    with it, and no rule of the policy reached the gate. Its own server: the policy is the
+    whole district's, and would reach the other tests' kiosks."""
+    from sync_testkit import database_url, make_kiosk
+
+    from kiosk import settings as settings_mod
+
+    server = CentralServer(database_url("sqlite", tmp_path), tmp_path).start()
+    k = make_kiosk(tmp_path, "gate-1", server)
+    try:
+        before = settings_mod.load(k.data_dir).screening.fever_threshold_c
+        admin.publish_policy(server.engine, "screening.fever_threshold_c", "45")
+        admin.publish_policy(server.engine, "quota.days", "3")
+        k.sync()
+        now = settings_mod.load(k.data_dir)
+        assert now.quota.days == 3
+        assert now.screening.fever_threshold_c == before
+    finally:
+        k.close()
+        server.stop()
