@@ -165,6 +165,10 @@ class FindingRow(ServerBase):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     event_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[str] = mapped_column(Text, default="")
+    #: when the finding stopped standing (a quota conflict whose outing was undone at the
+    #: gate: kiosk.server.conflicts), and why; the row itself stays (the trail)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdrawn_why: Mapped[str | None] = mapped_column(Text)
 
 
 class CounterRow(ServerBase):

@@ -138,6 +138,9 @@ class Finding:
     checkpoint: str
     seq: int | None
     detail: str
+    #: when it stopped standing (a quota conflict whose outing was undone), and why
+    withdrawn_at: datetime | None = None
+    withdrawn_why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +397,10 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
             out_total=sum(out_counts.values()), out_by_compound=out_counts,
             out_first=out_first, gates=gates,
             findings=[Finding(settings.from_server(f.at), f.kind, f.compound, f.checkpoint,
-                              f.seq, f.detail) for f in findings],
+                              f.seq, f.detail,
+                              None if f.withdrawn_at is None
+                              else settings.from_server(f.withdrawn_at),
+                              f.withdrawn_why or "") for f in findings],
             hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
             recent=recent,
             rules_in_force=conn.execute(select(func.max(RULES.c.version)).where(
