@@ -438,7 +438,7 @@ class Ingest:
             keys = load_keys(conn, device_id)
         _check_signatures(checked, keys, result)
         self.partitions.ensure({c.local_date for _, c in checked.values()})
-        now = datetime.now()
+        now = datetime.now(UTC).replace(tzinfo=None)  # last contact, findings: naive UTC
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             if volunteers:  # first: an acknowledgement's case step names its volunteer
