@@ -299,7 +299,8 @@ def update(data_dir: Path, change: Callable[[Settings], None]) -> Settings:
 
 
 def set_value(settings: Settings, dotted: str, text: str) -> None:
-    """Set ``section.key`` from command-line text, parsed as the setting's type."""
+    """Set ``section.key`` from command-line text, parsed as the setting's type; raises
+    SettingsError, leaving ``settings`` unchanged, when the text or the result is refused."""
     section_name, _, key = dotted.partition(".")
     section = getattr(settings, section_name, None)
     if section is None or not is_dataclass(section) or key not in {f.name for f in fields(section)}:
@@ -321,7 +322,13 @@ def set_value(settings: Settings, dotted: str, text: str) -> None:
     else:
         value = text
     setattr(section, key, value)
-    settings.validate()
+    try:
+        settings.validate()
+    except SettingsError:
+        # refused whole: the object keeps the value it had (a caller that goes on, such as
+        # the sync skipping one rule of the command's policy, saves only what was accepted)
+        setattr(section, key, current)
+        raise
 
 
 def to_toml(settings: Settings) -> str:

@@ -177,3 +177,32 @@ def test_config_set_takes_a_negative_number_as_the_value(tmp_path: Path):
         assert r.exit_code == 0, r.output
     loaded = s.load(tmp_path)
     assert (loaded.camera.index, loaded.screening.forehead_offset_c) == (-1, -0.5)
+
+
+def test_a_refused_value_leaves_the_setting_as_it_was_in_memory_and_on_disk(tmp_path: Path):
+    """A refused ``set_value`` (``kiosk config set``, a command policy out of this kiosk's
+    range) used to stay in the object: whoever read the setting next got the refused value,
+    and the next save wrote it or failed the whole save."""
+    cfg = s.load(tmp_path)
+    s.set_value(cfg, "screening.fever_threshold_c", "37.5")
+    for key, bad in [("screening.fever_threshold_c", "45"), ("ui.language", "fr"),
+                     ("quota.days", "0"), ("fever.leader_phone", "1" * 41)]:
+        before = s.to_toml(cfg)
+        with pytest.raises(SettingsError):
+            s.set_value(cfg, key, bad)
+        assert s.to_toml(cfg) == before, key
+    assert cfg.screening.fever_threshold_c == 37.5
+    s.save(tmp_path, cfg)  # the object is still whole: it saves
+    # and in a locked read-change-save (what the sync and the admin form use), one refused
+    # value among good ones: the good ones are saved, the refused one never reaches the file
+    def change(fresh: s.Settings) -> None:
+        for key, value in {"quota.days": "3", "screening.fever_threshold_c": "45"}.items():
+            try:
+                s.set_value(fresh, key, value)
+            except SettingsError:
+                continue
+
+    saved = s.update(tmp_path, change)
+    assert saved.quota.days == 3 and saved.screening.fever_threshold_c == 37.5
+    on_disk = s.load(tmp_path)
+    assert on_disk.quota.days == 3 and on_disk.screening.fever_threshold_c == 37.5

@@ -200,7 +200,8 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                                       DEV.c.active.is_(True))).first()
             if row is None:
                 return None
-            values: dict[str, Any] = {"last_contact": datetime.now()}
+            # naive UTC, as the findings and the events' times (server migration 0013)
+            values: dict[str, Any] = {"last_contact": datetime.now(UTC).replace(tzinfo=None)}
             if pending is not None:
                 values["pending"] = pending
             if quarantined is not None:

@@ -71,7 +71,7 @@ def is_loopback(host: str) -> bool:
               help="Seconds a client may take to send a request's body (then 408).")
 @click.option("--header-timeout", default=HEADER_TIMEOUT_S, show_default=True, type=float,
               help="Seconds a client may take to send a request's line and headers (then "
-                   "the connection is closed).")
+                   "408 and the connection is closed).")
 @click.option("--hub", is_flag=True,
               help="Run as the compound hub: the gates on the LAN sync here every few "
                    "seconds, and it relays to the district (kiosk serve hub enrol; "

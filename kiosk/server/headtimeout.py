@@ -7,7 +7,8 @@ and its h11 parser waits for more bytes for ever. A few hundred such connections
 proxy's ``client_header_timeout`` covers this; served directly (``--ssl-certfile``) nothing
 did. This is uvicorn's own h11 protocol with one timer more: a connection whose request head
 (request line and headers; h11 already caps it at 16 KiB) is not complete within
-``--header-timeout`` seconds of its first byte, or of the connection itself, is closed. The
+``--header-timeout`` seconds of its first byte, or of the connection itself, is answered
+``408 Request Timeout`` (``Connection: close``) and closed. The
 body has its own deadline (kiosk.server.guard); a TLS handshake has asyncio's (60 s).
 """
 
@@ -61,8 +62,17 @@ class HeadDeadlineProtocol(H11Protocol):
             return
         self.logger.info("closing a connection whose request head took over %.0f s",
                          self.header_timeout_s)
+        body = (f"no complete request head within {self.header_timeout_s:g} s\n"
+                .encode("ascii"))
         try:
-            self.conn.send(h11.ConnectionClosed())
+            # h11 lets a server answer before any request (its IDLE -> SEND_BODY): the
+            # client, or a proxy in front, learns it was a deadline, not a crash
+            for event in (h11.Response(status_code=408, reason=b"Request Timeout", headers=[
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode("ascii")),
+                    (b"connection", b"close")]),
+                    h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event) or b"")
         except h11.LocalProtocolError:
-            pass
+            pass  # a response already begun: only the close is left
         self.transport.close()

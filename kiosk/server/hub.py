@@ -494,8 +494,11 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
             func.coalesce(func.sum(case((QUEUED, 1), else_=0)), 0),
             func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0),
             func.count(RO.c.acked_at)).select_from(RO)).one()
-        gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.isoformat(
-                      timespec="seconds") if r.last_contact else None}
+        # stored in naive UTC: shown in the hub's own zone, with its offset, as the
+        # district's last success beside it
+        gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.replace(
+                      tzinfo=UTC).astimezone().isoformat(timespec="seconds")
+                  if r.last_contact else None}
                  for r in conn.execute(
                      select(DEV.c.checkpoint, DEV.c.last_contact)
                      .where(DEV.c.compound == compound, DEV.c.id != device_id,

@@ -49,6 +49,7 @@ from kiosk.core.event import (
 )
 from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
+from kiosk.server.conflicts import conflict_window, policy_quota, withdraw_undone
 from kiosk.server.db import Partitions, is_postgres
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
@@ -328,11 +329,6 @@ def _remember_volunteers(conn: Connection, device_id: str, names: dict[int, str]
         for vid, name in names.items()])
 
 
-def _policy_quota(conn: Connection) -> tuple[int, int]:
-    rows = {k: v for k, v in conn.execute(select(PO.c.key, PO.c.value))}
-    return int(rows.get("quota.outings", 1)), int(rows.get("quota.days", 2))
-
-
 def _update_gaps(gaps: list[list[int]], last_seq: int, seqs: Sequence[int]) -> int:
     """Fold newly stored ``seqs`` (ascending) into the gap list; returns the new last_seq."""
     for s in seqs:
@@ -444,7 +440,7 @@ class Ingest:
             keys = load_keys(conn, device_id)
         _check_signatures(checked, keys, result)
         self.partitions.ensure({c.local_date for _, c in checked.values()})
-        now = datetime.now()
+        now = datetime.now(UTC).replace(tzinfo=None)  # last contact, findings: naive UTC
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             if volunteers:  # first: an acknowledgement's case step names its volunteer
@@ -526,6 +522,7 @@ class Ingest:
             _insert_events(conn, rows)
             tallies.record(conn, rows)
             findings += self._quota_conflicts(conn, device, rows, now)
+            withdraw_undone(conn, device.compound, rows, now)
             record_acknowledgements(conn, device, [c.values for c in new])
         gaps: list[list[int]] = json.loads(device.gaps)
         last_seq = _update_gaps(gaps, device.last_seq, [c.values["seq"] for c in new])
@@ -547,7 +544,7 @@ class Ingest:
                  and r["household"]]
         if not exits:
             return []
-        outings, days = _policy_quota(conn)
+        outings, days = policy_quota(conn)
         if outings <= 0:
             return []
         span = timedelta(days=days - 1)
@@ -570,17 +567,14 @@ class Ingest:
         for r in exits:
             if r["id"] not in counted:  # undone at the gate (in this batch): spent nothing
                 continue
-            d = r["local_date"]
-            for k in range(days):
-                end = d + timedelta(days=k)
-                inside = [e for e in known.get(r["household"], []) if end - span <= e[0] <= end]
-                if len(inside) > outings and len({e[3] for e in inside}) > 1:
-                    gates = ", ".join(sorted(f"{e[2]} ({e[0]})" for e in inside))
-                    out.append(dict(
-                        at=now, kind="quota_conflict", device_id=device.id,
-                        checkpoint=device.checkpoint, compound=device.compound, seq=r["seq"],
-                        event_id=r["id"],
-                        detail=f"household {r['household']}: {len(inside)} outings within "
-                               f"{days} days, quota {outings}, at {gates}"))
-                    break
+            inside = conflict_window(known.get(r["household"], []), r["local_date"],
+                                     outings, days)
+            if inside is not None:
+                gates = ", ".join(sorted(f"{e[2]} ({e[0]})" for e in inside))
+                out.append(dict(
+                    at=now, kind="quota_conflict", device_id=device.id,
+                    checkpoint=device.checkpoint, compound=device.compound, seq=r["seq"],
+                    event_id=r["id"],
+                    detail=f"household {r['household']}: {len(inside)} outings within "
+                           f"{days} days, quota {outings}, at {gates}"))
         return out

@@ -45,6 +45,7 @@ class DeviceRow(ServerBase):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     enrolled_at: Mapped[datetime] = mapped_column(DateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: naive UTC, as ``data_as_of`` (server migration 0013 moved older rows from local time)
     last_contact: Mapped[datetime | None] = mapped_column(DateTime)
     #: events waiting in the kiosk's outbox, as it said at its last contact
     pending: Mapped[int] = mapped_column(Integer, default=0)
@@ -63,7 +64,7 @@ class DeviceRow(ServerBase):
     #: the hub that relayed this gate's last batch (its device id); None when the gate's
     #: last batch came to this store directly
     via_hub: Mapped[str | None] = mapped_column(String(36))
-    #: since when (server time) the roster, revocations and keys at the kiosk are the
+    #: since when (naive UTC) the roster, revocations and keys at the kiosk are the
     #: command's, from its last push's X-Kiosk-Data-Age; None with ``data_reported``: never
     data_as_of: Mapped[datetime | None] = mapped_column(DateTime)
     #: the kiosk has reported its data age (older kiosks do not)
@@ -157,6 +158,7 @@ class FindingRow(ServerBase):
 
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: naive UTC (server migration 0013 moved older rows from the server's local time)
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
     kind: Mapped[str] = mapped_column(String(20))
     device_id: Mapped[str] = mapped_column(String(36))
@@ -165,6 +167,10 @@ class FindingRow(ServerBase):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     event_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[str] = mapped_column(Text, default="")
+    #: when the finding stopped standing (a quota conflict whose outing was undone at the
+    #: gate: kiosk.server.conflicts), and why; the row itself stays (the trail)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdrawn_why: Mapped[str | None] = mapped_column(Text)
 
 
 class CounterRow(ServerBase):

@@ -1,6 +1,8 @@
 """Contact tracing (时空关联, issue 15 point 3): for a pass, a household or a fever event,
 everyone who passed the same gate within ±N minutes of it on the given days, and the
-household's own movements over the 14 days before the last day.
+household's own movements over the 14 days before the last day. A movement undone at
+the gate (a correction event names it) did not happen: it is left out everywhere, and so is
+the correction itself (``HAPPENED``).
 
 Only roles that may see personal data trace (kiosk.server.roles: district and compound
 users; a viewer is refused). A compound user traces within their compound: every query here
@@ -22,7 +24,7 @@ from sqlalchemy import Connection, Engine, Row, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.export.csvfile import WrittenFile, write_csv
-from kiosk.server.ingest import EV
+from kiosk.server.ingest import EV, UNDONE
 from kiosk.server.models import RosterEntryRow
 from kiosk.server.web.settings import DashboardSettings
 from kiosk.store.models import table_of
@@ -147,24 +149,31 @@ def _in(compound: str | None) -> list[ColumnElement[bool]]:
     return [] if compound is None else [EV.c.compound == compound]
 
 
+#: passages that happened: not a correction (an undo's own record), not undone by one. An
+#: undone movement was recorded by mistake (the wrong pass, the wrong person): listing it,
+#: even marked, would send an officer after someone who was not at the gate; whoever was
+#: there is recorded again, in an event of their own, and found by that
+HAPPENED: tuple[ColumnElement[bool], ...] = (EV.c.corrects_event_id.is_(None), ~UNDONE)
+
+
 def _subject_events(conn: Connection, q: TraceQuery, compound: str | None,
                     settings: DashboardSettings) -> list[Passage]:
     if q.kind is SubjectKind.EVENT:
         where: ColumnElement[bool] = EV.c.id == q.value
-        rows = conn.execute(select(*_COLUMNS).where(where, *_in(compound)))
+        rows = conn.execute(select(*_COLUMNS).where(where, *HAPPENED, *_in(compound)))
         event = [_passage(r, settings) for r in rows]
         if not event or not event[0].pass_number:
             return event
         # the fever's person: their other passages of the days too
         more = conn.execute(select(*_COLUMNS).where(
             EV.c.pass_number == event[0].pass_number, EV.c.id != q.value,
-            EV.c.local_date.between(q.first, q.last), *_in(compound))
+            EV.c.local_date.between(q.first, q.last), *HAPPENED, *_in(compound))
             .order_by(EV.c.wall_utc).limit(MAX_SUBJECT_EVENTS))
         return sorted(event + [_passage(r, settings) for r in more], key=lambda p: p.at)
     column = EV.c.pass_number if q.kind is SubjectKind.PASS else EV.c.household
     rows = conn.execute(select(*_COLUMNS).where(
-        column == q.value, EV.c.local_date.between(q.first, q.last), *_in(compound))
-        .order_by(EV.c.wall_utc).limit(MAX_SUBJECT_EVENTS))
+        column == q.value, EV.c.local_date.between(q.first, q.last), *HAPPENED,
+        *_in(compound)).order_by(EV.c.wall_utc).limit(MAX_SUBJECT_EVENTS))
     return [_passage(r, settings) for r in rows]
 
 
@@ -186,7 +195,7 @@ def _nearby(conn: Connection, s: Passage, subject: TraceQuery, minutes: int,
         EV.c.local_date.between(day - timedelta(days=1), day + timedelta(days=1)),
         EV.c.compound == s.compound, EV.c.checkpoint == s.checkpoint,
         EV.c.wall_utc.between(centre - window, centre + window),
-        EV.c.pass_number.is_not(None), not_subject, *_in(compound))
+        EV.c.pass_number.is_not(None), not_subject, *HAPPENED, *_in(compound))
         .order_by(EV.c.wall_utc).limit(MAX_ROWS))
     for r in rows:
         yield _passage(r, settings)
@@ -225,7 +234,7 @@ def trace(engine: Engine, settings: DashboardSettings, q: TraceQuery,
             rows = conn.execute(select(*_COLUMNS).where(
                 EV.c.household == household,
                 EV.c.local_date.between(q.last - timedelta(days=HOUSEHOLD_DAYS - 1), q.last),
-                *_in(compound)).order_by(EV.c.wall_utc).limit(MAX_ROWS))
+                *HAPPENED, *_in(compound)).order_by(EV.c.wall_utc).limit(MAX_ROWS))
             movements = [_passage(r, settings) for r in rows]
     return TraceResult(q, subject, contacts[:MAX_ROWS], household, movements, cut)
 

@@ -49,7 +49,7 @@ def engine(tmp_path: Path) -> Engine:
         _ev(day, now, pass_number="R3", household="2-1-202", direction="in", outcome="deny",
             reason="fever", escalated=True)])
     with e.begin() as conn:
-        conn.execute(insert(FI).values(at=datetime.now(), kind="quota_conflict",
+        conn.execute(insert(FI).values(at=now, kind="quota_conflict",
                                        device_id="d1", checkpoint="北门", compound="东湖小区",
                                        seq=1, detail="1-1-101 twice"))
     return e

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,13 +57,15 @@ def _gate(engine: Engine, compound: str, checkpoint: str, *, contact_ago: timede
                        device_id)
     with engine.begin() as conn:
         conn.execute(update(DEV).where(DEV.c.id == device_id).values(
-            last_contact=None if contact_ago is None else datetime.now() - contact_ago,
+            last_contact=None if contact_ago is None  # naive UTC, as the store keeps it
+            else datetime.now(UTC).replace(tzinfo=None) - contact_ago,
             clock_offset_s=clock_s))
     return {"device_id": device_id, "seq": 1, "checkpoint": checkpoint, "compound": compound,
             "direction": "in", "pass_number": "P0", "household": "1-1-101",
             "outcome": "allow", "reason": "ok", "counts_against_quota": False,
             "escalated": False, "prev_hash": "0" * 64, "hash": "1" * 64,
-            "record": '{"readings": []}', "received_at": datetime.now(), "change_id": 1}
+            "record": '{"readings": []}', "received_at": datetime.now(UTC).replace(tzinfo=None),
+            "change_id": 1}
 
 
 def _shanghai(day: date, hh: int, mm: int = 0) -> datetime:

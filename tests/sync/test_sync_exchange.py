@@ -153,6 +153,56 @@ def test_two_gates_that_spent_one_outing_offline_are_flagged_after_sync(
     assert central.event_count(gate1.compound) == 2  # both records kept: evidence stays
 
 
+def test_a_quota_conflict_is_withdrawn_when_one_of_its_outings_is_undone(
+        central: CentralServer, kiosks: list[Kiosk], tmp_path):
+    """Two gates spent one outing offline (flagged), then gate 2's exit turns out to be a
+    mistake and is undone there: one outing was spent, there is no conflict. The finding
+    stayed on the dashboard and in the nightly briefing as if there were; it is withdrawn,
+    kept with when and why (the trail), and shown as withdrawn, no longer as a conflict."""
+    from datetime import date
+
+    from kiosk.server.briefing import write_briefing
+    from kiosk.server.ingest import FI
+    from kiosk.server.web import queries
+    from kiosk.server.web.settings import DashboardSettings
+
+    gate1, gate2 = kiosks
+    assert gate1.check("R1", "out").decision.outcome is Outcome.ALLOW
+    mistake = gate2.check("R2", "out")
+    assert mistake.decision.outcome is Outcome.ALLOW
+    gate1.sync()
+    gate2.sync()
+    assert len(central.findings(gate1.compound, "quota_conflict")) == 1
+
+    def open_conflicts() -> int:
+        with central.engine.connect() as conn:
+            return len(conn.execute(select(FI.c.id).where(
+                FI.c.compound == gate1.compound, FI.c.kind == "quota_conflict",
+                FI.c.withdrawn_at.is_(None))).all())
+
+    # another movement undone (a worker's, no outing) leaves the conflict standing
+    worker = gate2.check("W1", "out")
+    gate2.gate.undo(worker.event.id)
+    gate2.sync()
+    assert open_conflicts() == 1
+    undo = gate2.gate.undo(mistake.event.id)
+    gate2.sync()
+    with central.engine.connect() as conn:
+        kept = conn.execute(select(FI).where(FI.c.compound == gate1.compound,
+                                             FI.c.kind == "quota_conflict")).one()
+    assert open_conflicts() == 0
+    assert kept.withdrawn_at is not None  # kept: the finding and when it was withdrawn
+    assert undo.event.id in kept.withdrawn_why and "gate-2" in kept.withdrawn_why
+    settings = DashboardSettings.from_env()
+    v = queries.view(central.engine, settings, queries.Scope(compound=gate1.compound))
+    [shown] = [f for f in v.findings if f.kind == "quota_conflict"]
+    assert shown.withdrawn_at is not None and shown.withdrawn_why == kept.withdrawn_why
+    page = write_briefing(central.engine, date.today(), tmp_path, compound=gate1.compound,
+                          mask=False, settings=settings).path.read_text("utf-8")
+    row = next(line for line in page.splitlines() if "quota_conflict" in line)
+    assert "已撤回 / withdrawn" in row and undo.event.id in row
+
+
 def test_revocations_keys_roster_volunteers_and_policy_reach_the_kiosk(
         central: CentralServer, kiosks: list[Kiosk]):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -277,3 +327,29 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
     with open(tmp_path / f"summary_district_{day}.csv", encoding="utf-8-sig") as fh:
         exits = {r["checkpoint"]: int(r["exits"]) for r in csv.DictReader(fh)}
     assert exits == {"gate-1": 0, "gate-2": 1, "total": 1}
+
+
+def test_a_policy_rule_the_kiosk_refuses_leaves_its_setting_and_the_other_rules_apply(
+        tmp_path):
+    """The command publishes a rule this kiosk refuses (a fever threshold outside the range
+    the gate records; the command only checks that it is a number) beside one it takes: the
+    refused value used to stay in the settings being saved, so the save failed and the sync
+    with it, and no rule of the policy reached the gate. Its own server: the policy is the
+    whole district's, and would reach the other tests' kiosks."""
+    from sync_testkit import database_url, make_kiosk
+
+    from kiosk import settings as settings_mod
+
+    server = CentralServer(database_url("sqlite", tmp_path), tmp_path).start()
+    k = make_kiosk(tmp_path, "gate-1", server)
+    try:
+        before = settings_mod.load(k.data_dir).screening.fever_threshold_c
+        admin.publish_policy(server.engine, "screening.fever_threshold_c", "45")
+        admin.publish_policy(server.engine, "quota.days", "3")
+        k.sync()
+        now = settings_mod.load(k.data_dir)
+        assert now.quota.days == 3
+        assert now.screening.fever_threshold_c == before
+    finally:
+        k.close()
+        server.stop()

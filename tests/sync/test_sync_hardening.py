@@ -37,11 +37,11 @@ pytest_plugins = ["sync_testkit"]  # fixtures: central, kiosks (SQLite and Postg
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralServer]:
-    """A server as ``kiosk serve`` starts by default (no proxy trusted), with a short body
-    deadline so a slow sender is cut off within the test."""
+    """A server as ``kiosk serve`` starts by default (no proxy trusted), with short body and
+    head deadlines so a slow sender is cut off within the test."""
     d = tmp_path_factory.mktemp("plain")
     server = CentralServer(database_url("sqlite", d), d,
-                           options=("--body-timeout", "1")).start()
+                           options=("--body-timeout", "1", "--header-timeout", "1")).start()
     yield server
     server.stop()
 
@@ -184,6 +184,32 @@ def test_a_slow_sender_is_cut_off(plain: CentralServer):
     start = time.monotonic()
     assert _raw(plain, head, [b'{"code": '], timeout_s=8).startswith("HTTP/1.1 408")
     assert time.monotonic() - start < 5
+
+
+def _answer_to_a_slow_head(server: CentralServer, head: bytes) -> tuple[bytes, float]:
+    """Send ``head`` (no end of headers), then nothing: what the server sends before it
+    closes, and when it closed (seconds)."""
+    start = time.monotonic()
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=8) as s:
+        s.sendall(head)
+        while chunk := s.recv(4096):
+            answer += chunk
+    return answer, time.monotonic() - start
+
+
+@pytest.mark.parametrize("head", [b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Ag", b""])
+def test_a_head_not_in_by_the_deadline_is_answered_408_and_closed(plain: CentralServer,
+                                                                 head: bytes):
+    """--header-timeout closed a slow client without a word: the client could not tell a
+    deadline from a crash (and a proxy logs a 502). It gets ``408 Request Timeout`` with
+    ``Connection: close``, then the close, whether it sent part of a head or nothing."""
+    answer, took = _answer_to_a_slow_head(plain, head)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 408 Request Timeout", answer[:200]
+    headers = rest.split(b"\r\n\r\n")[0].lower()
+    assert b"connection: close" in headers
+    assert took < 4
 
 
 def _open_for(s: socket.socket, trickle: bytes, limit_s: float) -> float:

@@ -24,6 +24,7 @@ from kiosk.server.tracing import (
     SubjectKind,
     TraceError,
     TraceQuery,
+    TraceResult,
     subject_compounds,
     trace,
     write_trace_csv,
@@ -58,6 +59,20 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         # after midnight local: a window that crosses into the next day
         _ev("东区", "北门", 23, 55, "P9", "8-1-801", "in", back=3),
         _ev("东区", "北门", 0, 5, "P10", "9-1-901", "out", back=2),
+        # recorded by mistake at 北门 beside the subject and undone at the gate (the
+        # correction names it): P11 did not pass, and neither record is a passage
+        _ev("东区", "北门", 9, 4, "P11", "10-1-1001", "out", id_="undone-out"),
+        _ev("东区", "北门", 9, 5, "P11", "10-1-1001", "out", outcome="undo",
+            reason="undone", corrects_event_id="undone-out"),
+        # the subject's household: an exit five days ago undone, with its correction
+        _ev("东区", "南门", 8, 0, "P1B", "1-1-101", "out", back=5, id_="undone-home"),
+        _ev("东区", "南门", 8, 1, "P1B", "1-1-101", "out", back=5, outcome="undo",
+            reason="undone", corrects_event_id="undone-home"),
+        # the fever's person passed 北门 that morning by mistake (undone): no subject passage
+        _ev("东区", "北门", 9, 0, "P7", "6-1-601", "out", back=2, id_="undone-fever-day"),
+        _ev("东区", "北门", 9, 1, "P7", "6-1-601", "out", back=2, outcome="undo",
+            reason="undone", corrects_event_id="undone-fever-day"),
+        _ev("东区", "北门", 9, 3, "P12", "11-1-1101", "in", back=2),  # near it only
     ]
     store_events(e, rows)
     yield e
@@ -77,7 +92,8 @@ def _ev(compound: str, gate: str, hh: int, mm: int, number: str | None,
             "direction": direction, "pass_number": number, "household": household,
             "outcome": "allow", "reason": "ok", "counts_against_quota": False,
             "escalated": False, "prev_hash": "0" * 64, "hash": "1" * 64,
-            "record": '{"readings": []}', "received_at": at, "change_id": 1, **more}
+            "record": '{"readings": []}', "received_at": at, "change_id": 1,
+            "corrects_event_id": None, **more}
 
 
 def _q(kind: SubjectKind, value: str, minutes: int = 15, days: int = 14) -> TraceQuery:
@@ -130,6 +146,35 @@ def test_a_query_out_of_bounds_is_refused_whole(engine: Engine):
               TraceQuery(SubjectKind.PASS, "P1", TODAY, TODAY - timedelta(days=1))):
         with pytest.raises(TraceError):
             trace(engine, SHANGHAI, q)
+
+
+def test_a_movement_undone_at_the_gate_is_no_passage_and_no_contact(engine: Engine):
+    """An undone movement did not happen (the volunteer recorded it by mistake): tracing
+    once listed it, and its correction, as contacts, sending the officer after someone who
+    was not there. Neither is a contact, a subject passage or a household movement."""
+    undone = {"undone-out", "undone-home", "undone-fever-day"}
+
+    def ids(r: TraceResult) -> set[str]:
+        return ({p.id for p in r.subject} | {c.other.id for c in r.contacts}
+                | {m.id for m in r.movements})
+
+    def outcomes(r: TraceResult) -> set[str]:
+        return ({p.outcome for p in r.subject} | {c.other.outcome for c in r.contacts}
+                | {m.outcome for m in r.movements})
+
+    for q in (_q(SubjectKind.PASS, "P1"), _q(SubjectKind.HOUSEHOLD, "1-1-101"),
+              _q(SubjectKind.EVENT, "fever-1"), _q(SubjectKind.PASS, "P2", minutes=60),
+              _q(SubjectKind.PASS, "P11")):
+        r = trace(engine, SHANGHAI, q)
+        assert not ids(r) & undone, q
+        assert "undo" not in outcomes(r), q
+    assert "P11" not in {c.other.pass_number
+                         for c in trace(engine, SHANGHAI, _q(SubjectKind.PASS, "P1")).contacts}
+    assert not trace(engine, SHANGHAI, _q(SubjectKind.PASS, "P11")).subject
+    # the fever's person: only the fever itself, not the undone passage at 北门
+    fever = trace(engine, SHANGHAI, _q(SubjectKind.EVENT, "fever-1"))
+    assert [s.id for s in fever.subject] == ["fever-1"]
+    assert "P12" not in {c.other.pass_number for c in fever.contacts}
 
 
 def test_the_csv_is_written_by_the_exports_excel_safe_writer(engine: Engine, tmp_path: Path):

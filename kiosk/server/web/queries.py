@@ -138,6 +138,9 @@ class Finding:
     checkpoint: str
     seq: int | None
     detail: str
+    #: when it stopped standing (a quota conflict whose outing was undone), and why
+    withdrawn_at: datetime | None = None
+    withdrawn_why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +292,7 @@ def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, to
 
 def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
                 ) -> list[GateHealth]:
-    now = datetime.now()
+    now = datetime.now(UTC).replace(tzinfo=None)  # last contact and data age: naive UTC
     gates = []
     rows = conn.execute(select(DEV).where(*scope.where(DEV))
                         .order_by(DEV.c.compound, DEV.c.checkpoint)).all()
@@ -302,7 +305,7 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
             data_age = age
         gates.append(GateHealth(
             d.id, d.compound, d.checkpoint,
-            settings.from_server(d.last_contact) if d.last_contact is not None else None,
+            settings.from_utc(d.last_contact) if d.last_contact is not None else None,
             age, age is None or age > settings.silent_after,
             data_age is None or data_age > settings.stale_after, d.clock_offset_s,
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
@@ -393,8 +396,11 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
                           r.pass_number, r.reason, _temps(r.record)) for r in fevers],
             out_total=sum(out_counts.values()), out_by_compound=out_counts,
             out_first=out_first, gates=gates,
-            findings=[Finding(settings.from_server(f.at), f.kind, f.compound, f.checkpoint,
-                              f.seq, f.detail) for f in findings],
+            findings=[Finding(settings.from_utc(f.at), f.kind, f.compound, f.checkpoint,
+                              f.seq, f.detail,
+                              None if f.withdrawn_at is None
+                              else settings.from_utc(f.withdrawn_at),
+                              f.withdrawn_why or "") for f in findings],
             hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
             recent=recent,
             rules_in_force=conn.execute(select(func.max(RULES.c.version)).where(

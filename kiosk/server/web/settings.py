@@ -1,7 +1,8 @@
 """The dashboard's settings: the command's time zone and when a gate counts as silent.
 
-The store keeps event times in UTC (``wall_utc``) and its own times (last contact, findings,
-audit) in the server's local time; the command works in its own zone (China Standard Time by
+The store keeps event times in UTC (``wall_utc``), and so its times of the gates (last
+contact, data age, findings; server migration 0013); its other times (audit, sessions,
+cases) are the server's local time; the command works in its own zone (China Standard Time by
 default), so every time on a page is shown in that zone, and "today" is its date.
 """
 
