@@ -158,6 +158,14 @@ def test_the_relay_outbox_keeps_only_what_the_district_has_not_acknowledged(
         links: Compound):
     c = links
     a = c.gates[0]
+
+    def district_has_key() -> bool:  # else it holds what the hub relays (point 1), not stores
+        c.routes[0].run()
+        with c.district.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(KEYS).where(
+                KEYS.c.device_id == a.settings.device.id)).scalar_one() > 0
+
+    _wait("the district has the gate's key", district_has_key)
     c.wan.cut()
     for _ in range(3):
         a.check("W1")
