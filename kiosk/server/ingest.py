@@ -32,7 +32,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from kiosk.core.event import (
     MAX_ROW_ID,
@@ -49,7 +49,7 @@ from kiosk.core.event import (
 )
 from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
-from kiosk.server.db import Partitions, is_postgres
+from kiosk.server.db import Partitions, is_postgres, one_of
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
     DeviceRow,
@@ -555,11 +555,9 @@ class Ingest:
         known: dict[str, list[tuple[date, str, str, str]]] = {}
         for row in conn.execute(
             select(EV.c.household, EV.c.local_date, EV.c.id, EV.c.checkpoint, EV.c.device_id)
-            .where(EV.c.compound == device.compound,
-                   EV.c.household.in_(bindparam("hh", expanding=True)),
+            .where(EV.c.compound == device.compound, one_of(conn, EV.c.household, households),
                    EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow", ~UNDONE),
-            {"hh": households},
+                   EV.c.outcome == "allow", ~UNDONE)
         ):
             known.setdefault(row.household, []).append(
                 (row.local_date, row.id, row.checkpoint, row.device_id))
