@@ -86,25 +86,30 @@ def _add(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[st
 def _count_rows(rows: Iterable[Any], sign: int) -> tuple[list[dict[str, Any]],
                                                          list[dict[str, Any]]]:
     """gate_days and gate_hours increments of ``rows`` (mappings of stored events)."""
-    days: dict[DayKey, Counter[str]] = {}
-    hours: dict[HourKey, Counter[str]] = {}
+    days: dict[DayKey, list[int]] = {}  # moves_in, moves_out, denials, fevers
+    hours: dict[HourKey, list[int]] = {}  # moves_in, moves_out
     for r in rows:
         dk = (r["local_date"], r["compound"], r["checkpoint"], r["reason"])
-        d = days.setdefault(dk, Counter())
+        d = days.get(dk)
+        if d is None:
+            d = days[dk] = [0, 0, 0, 0]
         if r["outcome"] == "allow" and r["direction"] in MOVES:
-            d[f"moves_{r['direction']}"] += sign
+            i = r["direction"] == "out"
+            d[i] += sign
             hk = (r["local_date"], r["compound"], r["checkpoint"], r["wall_utc"].hour)
-            hours.setdefault(hk, Counter())[f"moves_{r['direction']}"] += sign
+            h = hours.get(hk)
+            if h is None:
+                h = hours[hk] = [0, 0]
+            h[i] += sign
         elif r["outcome"] == "deny":
-            d["denials"] += sign
+            d[2] += sign
         if r["escalated"]:
-            d["fevers"] += sign
+            d[3] += sign
     day_rows = [dict(local_date=k[0], compound=k[1], checkpoint=k[2], reason=k[3],
-                     moves_in=c["moves_in"], moves_out=c["moves_out"], denials=c["denials"],
-                     fevers=c["fevers"]) for k, c in days.items() if any(c.values())]
+                     moves_in=c[0], moves_out=c[1], denials=c[2], fevers=c[3])
+                for k, c in days.items() if any(c)]
     hour_rows = [dict(local_date=k[0], compound=k[1], checkpoint=k[2], hour=k[3],
-                      moves_in=c["moves_in"], moves_out=c["moves_out"])
-                 for k, c in hours.items()]
+                      moves_in=c[0], moves_out=c[1]) for k, c in hours.items()]
     return day_rows, hour_rows
 
 
