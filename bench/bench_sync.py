@@ -6,7 +6,9 @@ Starts its own PostgreSQL (default durability settings: fsync on) and ``kiosk se
 127.0.0.1, like the tests. Target: the 100k push in under 10 s. The week is pushed twice in
 the same run: recorded by a kiosk without a device key (unsigned, as before keys) and by one
 with a key (every event signed, every signature verified at ingest); and the ingest checks
-alone (hashes, then hashes and signatures) are timed in this process.
+alone (hashes, then hashes and signatures) are timed in this process. Each push also prints
+the CPU-seconds the kiosk, the server and PostgreSQL spent on it (what the path costs, whatever
+else the machine runs), beside the raw COPY's.
 Usage: python bench/bench_sync.py [--events N] [--kiosks K] [--per-kiosk N] [--workers W]
 """
 
@@ -185,9 +187,69 @@ def machine_note(before: list[int] | None, after: list[int] | None, load_before:
             f"{os.getloadavg()[0]:.2f} after")
 
 
-def raw_copy(cluster: PostgresCluster, data_dir: Path) -> tuple[float, int]:
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds (user + system) of process ``pid`` and all its descendants so far,
+    including children they have already reaped (PostgreSQL's ended backends); 0 where
+    /proc is not there."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        stats[int(entry.name)] = text[text.rindex(")") + 2:].split()
+    children: dict[int, list[int]] = {}
+    for p, f in stats.items():
+        children.setdefault(int(f[1]), []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        f = stats.get(p)
+        if f is not None:  # utime stime cutime cstime (fields 14-17 of stat)
+            total += sum(int(x) for x in f[11:15])
+        todo += children.get(p, [])
+    return total / ticks
+
+
+class CpuMeter:
+    """CPU-seconds spent by this process (the kiosk), the server's processes and
+    PostgreSQL's between ``start`` and ``stop``: on a shared machine the wall clock says
+    how busy the others were, these say what the sync cost."""
+
+    def __init__(self, server_pid: int, postgres_pid: int) -> None:
+        self.pids = {"server": server_pid, "PostgreSQL": postgres_pid}
+        self.at: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {"kiosk": time.process_time(),
+                **{k: tree_cpu(p) for k, p in self.pids.items()}}
+
+    def start(self) -> None:
+        self.at = self._now()
+
+    def stop(self) -> None:
+        self.spent = {k: v - self.at[k] for k, v in self._now().items()}
+
+    def note(self, events: int) -> str:
+        per = 100_000 / events
+        return "CPU-seconds per 100,000 events: " + ", ".join(
+            f"{k} {v * per:.2f}" for k, v in self.spent.items()) + \
+            f"; total {sum(self.spent.values()) * per:.2f}"
+
+
+def postmaster_pid(cluster: PostgresCluster) -> int:
+    return int((cluster.root / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def raw_copy(cluster: PostgresCluster, data_dir: Path) -> tuple[float, int, float, float]:
     """COPY the same 100k rows (as the server stores them) into a fresh central store's
-    partitioned ``events`` table with psycopg directly: the floor for getting the rows in."""
+    partitioned ``events`` table with psycopg directly: the floor for getting the rows in.
+    Returns seconds, rows stored, and the CPU-seconds of the COPY's client and of
+    PostgreSQL."""
     url = cluster.new_database("rawcopy")
     engine = open_server_store(url)
     store = open_store(data_dir / "kiosk.sqlite3")
@@ -203,15 +265,18 @@ def raw_copy(cluster: PostgresCluster, data_dir: Path) -> tuple[float, int]:
     rows = [[r[col] for col in _EVENT_COLS]
             for r in (_event_row(c, device, now, k + 1) for k, c in enumerate(checked))]
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    pg = postmaster_pid(cluster)
     with psycopg.connect(dsn) as conn:
+        pg0, c0 = tree_cpu(pg), time.process_time()
         t0 = time.perf_counter()
         with conn.cursor().copy(f"COPY events ({','.join(_EVENT_COLS)}) FROM STDIN") as cp:
             for row in rows:
                 cp.write_row(row)
         conn.commit()
         elapsed = time.perf_counter() - t0
+        client, server = time.process_time() - c0, tree_cpu(pg) - pg0
         n = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
-    return elapsed, int(n)
+    return elapsed, int(n), client, server
 
 
 def main() -> None:
@@ -242,14 +307,18 @@ def main() -> None:
             try:
                 enrol(server, big, "week")
                 at_start: dict[str, Any] = {}
+                assert server.proc is not None
+                meter = CpuMeter(server.proc.pid, postmaster_pid(cluster))
 
                 def started() -> None:
                     at_start.update(load=os.getloadavg()[0], ticks=_cpu_ticks())
+                    meter.start()
 
                 elapsed, report = push(big, server.url, args.batch, started)
+                meter.stop()
                 note = machine_note(at_start["ticks"], _cpu_ticks(), at_start["load"], elapsed)
                 stored = server.event_count("bench")
-                copy_s, copied = raw_copy(cluster, big)
+                copy_s, copied, copy_client, copy_pg = raw_copy(cluster, big)
                 print(f"\n1. a week offline: {report.sent} events through HTTP into PostgreSQL "
                       f"in {elapsed:.2f} s ({report.sent / elapsed:,.0f} events/s, "
                       f"batches of {args.batch}, {args.workers} server workers); "
@@ -257,6 +326,9 @@ def main() -> None:
                 print(f"   raw psycopg COPY of the same {copied} rows: {copy_s:.2f} s; "
                       f"ratio HTTP/COPY = {elapsed / copy_s:.1f}x; target < 10 s: "
                       f"{'met' if elapsed < 10 else 'MISSED'}")
+                print(f"   {meter.note(report.sent)}; the raw COPY: client "
+                      f"{copy_client * 100_000 / copied:.2f}, PostgreSQL "
+                      f"{copy_pg * 100_000 / copied:.2f}")
                 if note:
                     print(f"   {note}")
                 signed = tmp / "week-signed"
@@ -264,6 +336,7 @@ def main() -> None:
                 enrol(server, signed, "week-signed")
                 at_start.clear()
                 elapsed_s, report_s = push(signed, server.url, args.batch, started)
+                meter.stop()
                 note = machine_note(at_start["ticks"], _cpu_ticks(), at_start["load"],
                                     elapsed_s)
                 print(f"1b. the same week signed (Ed25519, verified at ingest): "
@@ -271,6 +344,7 @@ def main() -> None:
                       f"({report_s.sent / elapsed_s:,.0f} events/s; unsigned above: "
                       f"{elapsed:.2f} s, ratio {elapsed_s / elapsed:.2f}x); "
                       f"{report_s.quarantined} refused")
+                print(f"    {meter.note(report_s.sent)}")
                 if note:
                     print(f"   {note}")
                 hashes, each, runs, n = check_costs(signed, args.batch)

@@ -7,6 +7,7 @@ state between requests beyond caches, so any number of workers can serve one dat
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import AsyncIterator
@@ -422,5 +423,17 @@ def app_from_env() -> FastAPI:
     every worker process opens the same store; $KIOSK_HUB_DIR makes it a compound hub."""
     timeout = float(os.environ.get(BODY_TIMEOUT_ENV) or BODY_TIMEOUT_S)
     hub_dir = os.environ.get(HUB_DIR_ENV)
-    return create_app(open_server_store(os.environ[DB_ENV]), body_timeout_s=timeout,
-                      hub_dir=Path(hub_dir) if hub_dir else None)
+    app = create_app(open_server_store(os.environ[DB_ENV]), body_timeout_s=timeout,
+                     hub_dir=Path(hub_dir) if hub_dir else None)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Take what start-up made (modules, the app, its schemas: some 10^5 objects) out of the
+    cycle collector's view, and let it run less often: an upload of 2,000 events makes
+    about 10^5 short-lived objects, and each full collection walked all of them and all
+    of start-up's again (a fifth of the server's CPU during a push, docs/BENCHMARKS_sync.md).
+    Those objects are freed by reference counting when the request ends."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)

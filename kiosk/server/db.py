@@ -6,19 +6,39 @@ so ``kiosk serve`` works with no set-up; PostgreSQL is what a district command r
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    create_engine,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql import ColumnElement
 
 from kiosk.resources import package_dir
 from kiosk.store.db import create_private
 from kiosk.store.db import make_engine as make_sqlite_engine
+from kiosk.sync.wire import orjson
 
 #: any arbitrary 64-bit number, the same in every worker: one migrator at a time
 _MIGRATION_LOCK = 0x6B696F736B5F6462
@@ -30,6 +50,54 @@ def default_url(data_dir: Path) -> str:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def _json_text(values: Any) -> str:
+    """``values`` as JSON text for PostgreSQL's JSON functions: dates and datetimes as ISO
+    8601 (which ``date`` and ``timestamp`` read back exactly)."""
+    if orjson is not None:
+        return str(orjson.dumps(values).decode())
+    return json.dumps(values, default=lambda v: v.isoformat(), ensure_ascii=False)
+
+
+def one_of(conn: Connection, column: ColumnElement[str], values: Iterable[str]
+           ) -> ColumnElement[bool]:
+    """``column IN values`` for a text column; on PostgreSQL the values go as one JSON
+    parameter: a batch's 2,000 ids as 2,000 bind parameters (or a text array, which psycopg
+    writes at about 1 us an element) cost more to send than the look-up takes."""
+    values = list(values)
+    if conn.dialect.name != "postgresql":
+        return column.in_(values)
+    # = ANY(ARRAY(..)): the planner sees one array, as with a literal IN list, and probes
+    # the column's index with it
+    return column == any_(func.array(select(func.json_array_elements_text(
+        cast(bindparam(None, _json_text(values), type_=Text), JSON))).scalar_subquery()))
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_*``."""
+    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
+            else sqlite.insert(table))
+
+
+def insert_rows(conn: Connection, stmt: Insert, rows: Sequence[dict[str, Any]]) -> None:
+    """Run ``stmt`` (an INSERT made by ``upsert``, maybe with its ON CONFLICT) for ``rows``
+    (same keys, written in this order). On PostgreSQL one statement whose rows are one JSON
+    parameter (``INSERT .. SELECT .. FROM json_to_recordset(..)``, typed as the table's
+    columns): one round trip, no per-row work in SQLAlchemy and psycopg, where executemany
+    cost about 25 us a row; elsewhere executemany."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(stmt, list(rows))
+        return
+    table = stmt.table
+    assert isinstance(table, Table)
+    cols = list(rows[0])
+    values = func.json_to_recordset(cast(bindparam(None, _json_text(list(rows)), type_=Text),
+                                         JSON)).table_valued(
+        *(column(c, table.c[c].type) for c in cols)).render_derived(with_types=True)
+    conn.execute(stmt.from_select(cols, select(*(values.c[c] for c in cols))))
 
 
 def make_server_engine(url: str) -> Engine:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +33,8 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.dialects import postgresql
 
 from kiosk.core.event import (
     MAX_ROW_ID,
@@ -50,7 +52,7 @@ from kiosk.core.event import (
 from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
 from kiosk.server.conflicts import conflict_window, policy_quota, withdraw_undone
-from kiosk.server.db import Partitions, is_postgres
+from kiosk.server.db import Partitions, is_postgres, one_of
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
     DeviceRow,
@@ -367,18 +369,24 @@ def _event_row(c: Checked, device: Any, received_utc: datetime, change_id: int
 _EVENT_COLS = [c.name for c in EV.columns]
 #: a stored row's values in COPY's column order (one C call a row)
 _copy_values = operator.itemgetter(*_EVENT_COLS)
+#: the columns' PostgreSQL types (``varchar``, ``bigint``, ...), for the binary COPY
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+_COPY_TYPES = [re.sub(r"\(.*\)", "", c.type.compile(dialect=_PG)).lower() for c in EV.columns]
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """COPY on PostgreSQL (the bulk path: one round trip for the batch, rows formatted by
-    psycopg's C code), executemany on SQLite."""
+    """COPY on PostgreSQL (the bulk path: one round trip for the batch), in the binary
+    format: psycopg writes a row five times faster than as text, and PostgreSQL reads it
+    without parsing numbers and times; executemany on SQLite."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
         conn.execute(insert(EV), rows)
         return
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cur.copy(f"COPY events ({','.join(_EVENT_COLS)}) FROM STDIN") as copy:
+    with cur.copy(f"COPY events ({','.join(_EVENT_COLS)}) FROM STDIN (FORMAT BINARY)"
+                  ) as copy:
+        copy.set_types(_COPY_TYPES)
         for r in rows:
             copy.write_row(_copy_values(r))
 
@@ -554,11 +562,9 @@ class Ingest:
         known: dict[str, list[tuple[date, str, str, str]]] = {}
         for row in conn.execute(
             select(EV.c.household, EV.c.local_date, EV.c.id, EV.c.checkpoint, EV.c.device_id)
-            .where(EV.c.compound == device.compound,
-                   EV.c.household.in_(bindparam("hh", expanding=True)),
+            .where(EV.c.compound == device.compound, one_of(conn, EV.c.household, households),
                    EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow", ~UNDONE),
-            {"hh": households},
+                   EV.c.outcome == "allow", ~UNDONE)
         ):
             known.setdefault(row.household, []).append(
                 (row.local_date, row.id, row.checkpoint, row.device_id))

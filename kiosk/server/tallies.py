@@ -30,9 +30,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, case, delete, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
+from kiosk.server.db import insert_rows, one_of, upsert
 from kiosk.server.models import (
     EventRow,
     GateDayRow,
@@ -70,20 +70,15 @@ def _trusted_sql() -> ColumnElement[Any]:
     return case((EV.c.received_at < EV.c.wall_utc, EV.c.received_at), else_=EV.c.wall_utc)
 
 
-def _upsert(conn: Connection, table: Table) -> Any:
-    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
-            else sqlite.insert(table))
-
-
 def _add(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
          ) -> None:
     """Add each row's counts to the stored ones (a new row when there is none)."""
     if not rows:
         return
     rows.sort(key=lambda r: tuple(r[k] for k in keys))
-    stmt = _upsert(conn, table)
+    stmt = upsert(conn, table)
     counts = [c for c in rows[0] if c not in keys]
-    conn.execute(stmt.on_conflict_do_update(
+    insert_rows(conn, stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={c: table.c[c] + stmt.excluded[c] for c in counts}), rows)
 
@@ -91,25 +86,30 @@ def _add(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[st
 def _count_rows(rows: Iterable[Any], sign: int) -> tuple[list[dict[str, Any]],
                                                          list[dict[str, Any]]]:
     """gate_days and gate_hours increments of ``rows`` (mappings of stored events)."""
-    days: dict[DayKey, Counter[str]] = {}
-    hours: dict[HourKey, Counter[str]] = {}
+    days: dict[DayKey, list[int]] = {}  # moves_in, moves_out, denials, fevers
+    hours: dict[HourKey, list[int]] = {}  # moves_in, moves_out
     for r in rows:
         dk = (r["local_date"], r["compound"], r["checkpoint"], r["reason"])
-        d = days.setdefault(dk, Counter())
+        d = days.get(dk)
+        if d is None:
+            d = days[dk] = [0, 0, 0, 0]
         if r["outcome"] == "allow" and r["direction"] in MOVES:
-            d[f"moves_{r['direction']}"] += sign
+            i = r["direction"] == "out"
+            d[i] += sign
             hk = (r["local_date"], r["compound"], r["checkpoint"], r["wall_utc"].hour)
-            hours.setdefault(hk, Counter())[f"moves_{r['direction']}"] += sign
+            h = hours.get(hk)
+            if h is None:
+                h = hours[hk] = [0, 0]
+            h[i] += sign
         elif r["outcome"] == "deny":
-            d["denials"] += sign
+            d[2] += sign
         if r["escalated"]:
-            d["fevers"] += sign
+            d[3] += sign
     day_rows = [dict(local_date=k[0], compound=k[1], checkpoint=k[2], reason=k[3],
-                     moves_in=c["moves_in"], moves_out=c["moves_out"], denials=c["denials"],
-                     fevers=c["fevers"]) for k, c in days.items() if any(c.values())]
+                     moves_in=c[0], moves_out=c[1], denials=c[2], fevers=c[3])
+                for k, c in days.items() if any(c)]
     hour_rows = [dict(local_date=k[0], compound=k[1], checkpoint=k[2], hour=k[3],
-                      moves_in=c["moves_in"], moves_out=c["moves_out"])
-                 for k, c in hours.items()]
+                      moves_in=c[0], moves_out=c[1]) for k, c in hours.items()]
     return day_rows, hour_rows
 
 
@@ -149,9 +149,11 @@ def _set_last(conn: Connection, rows: list[dict[str, Any]],
     old: dict[tuple[str, str], Any] = {}
     for compound in sorted({k[0] for k in keys}):
         numbers = [k[1] for k in keys if k[0] == compound]
-        old.update(((r.compound, r.pass_number), r) for r in conn.execute(
-            select(LAST).where(LAST.c.compound == compound,
-                               LAST.c.pass_number.in_(numbers))))
+        old.update(((compound, r.pass_number), r) for r in conn.execute(
+            select(LAST.c.pass_number, LAST.c.direction, LAST.c.at, LAST.c.change_id,
+                   LAST.c.local_date)
+            .where(LAST.c.compound == compound,
+                   one_of(conn, LAST.c.pass_number, numbers))).all())
     outs: Counter[tuple[str, date]] = Counter()
     for k in sorted(drop):
         o = old.pop(k, None)
@@ -169,8 +171,8 @@ def _set_last(conn: Connection, rows: list[dict[str, Any]],
             outs[(k[0], o.local_date)] -= o.direction == "out"
         outs[(k[0], new["local_date"])] += new["direction"] == "out"
     if write:
-        stmt = _upsert(conn, LAST)
-        conn.execute(stmt.on_conflict_do_update(
+        stmt = upsert(conn, LAST)
+        insert_rows(conn, stmt.on_conflict_do_update(
             index_elements=["compound", "pass_number"],
             set_={c: stmt.excluded[c] for c in ("household", "checkpoint", "direction", "at",
                                                 "change_id", "local_date", "event_id")}),
@@ -208,7 +210,7 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         # the rowcount of INSERT .. ON CONFLICT DO NOTHING is not reliable across drivers
         # (psycopg reports none): look first; a device's corrections come under its lock
         known = set(conn.execute(select(UNDONE.c.event_id)
-                                 .where(UNDONE.c.event_id.in_(list(targets)))).scalars())
+                                 .where(one_of(conn, UNDONE.c.event_id, targets))).scalars())
         newly_undone = {t: d for t, d in targets.items() if t not in known}
         if newly_undone:
             conn.execute(insert(UNDONE), [{"event_id": t, "local_date": d}
@@ -217,7 +219,7 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     undone = set(newly_undone)
     if moves:
         undone |= set(conn.execute(select(UNDONE.c.event_id)
-                                   .where(UNDONE.c.event_id.in_(moves))).scalars())
+                                   .where(one_of(conn, UNDONE.c.event_id, moves))).scalars())
     counted = [r for r in rows if r["id"] not in undone]
     day_rows, hour_rows = _count_rows(counted, +1)
     in_batch = {r["id"] for r in rows}
