@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from sqlalchemy import select
+from click.testing import CliRunner
+from sqlalchemy import insert, select
 from sync_testkit import EV, CentralServer, Kiosk
 
+from kiosk.cli import main
 from kiosk.core.decision import Outcome
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.server import admin
+from kiosk.server.ingest import next_change_ids
 from kiosk.store.events import event_hash
 from kiosk.sync import state
 from kiosk.sync.runner import load_events
@@ -331,11 +334,12 @@ def test_a_movement_undone_at_its_gate_spends_no_outing_and_leaves_nobody_out_an
 
 def test_a_policy_rule_the_kiosk_refuses_leaves_its_setting_and_the_other_rules_apply(
         tmp_path):
-    """The command publishes a rule this kiosk refuses (a fever threshold outside the range
-    the gate records; the command only checks that it is a number) beside one it takes: the
-    refused value used to stay in the settings being saved, so the save failed and the sync
-    with it, and no rule of the policy reached the gate. Its own server: the policy is the
-    whole district's, and would reach the other tests' kiosks."""
+    """The command's policy holds a rule this kiosk refuses (a fever threshold outside the
+    range the gate records: stored by an older server, which only checked that it was a
+    number; `serve policy` refuses it now, below) beside one it takes: the refused value used
+    to stay in the settings being saved, so the save failed and the sync with it, and no rule
+    of the policy reached the gate. Its own server: the policy is the whole district's, and
+    would reach the other tests' kiosks."""
     from sync_testkit import database_url, make_kiosk
 
     from kiosk import settings as settings_mod
@@ -344,7 +348,10 @@ def test_a_policy_rule_the_kiosk_refuses_leaves_its_setting_and_the_other_rules_
     k = make_kiosk(tmp_path, "gate-1", server)
     try:
         before = settings_mod.load(k.data_dir).screening.fever_threshold_c
-        admin.publish_policy(server.engine, "screening.fever_threshold_c", "45")
+        with server.engine.begin() as conn:
+            conn.execute(insert(admin.POLICY).values(
+                key="screening.fever_threshold_c", value="45",
+                change_id=next_change_ids(conn, admin.ADMIN_SCOPE, 1)))
         admin.publish_policy(server.engine, "quota.days", "3")
         k.sync()
         now = settings_mod.load(k.data_dir)
@@ -353,3 +360,15 @@ def test_a_policy_rule_the_kiosk_refuses_leaves_its_setting_and_the_other_rules_
     finally:
         k.close()
         server.stop()
+
+
+def test_serve_policy_refuses_what_every_kiosk_would_refuse(central: CentralServer):
+    """The kiosk's own limits and types, at the command: 2.5 days would have made the
+    server's quota check fail on every allowed exit, 45 °C every gate refuse the rule."""
+    for key, value in (("quota.days", "2.5"), ("screening.fever_threshold_c", "45"),
+                       ("quota.outings", "many")):
+        r = CliRunner().invoke(main, ["serve", "--db", central.db_url, "policy", key, value])
+        assert r.exit_code != 0 and key in r.output, r.output
+    with central.engine.connect() as conn:
+        assert conn.execute(select(admin.POLICY.c.key).where(
+            admin.POLICY.c.value.in_(["2.5", "45", "many"]))).all() == []
