@@ -37,7 +37,7 @@ def _record(data_dir: Path) -> tuple[str, list[EventJson]]:
     denials, fevers and undos; returns its device id and its events in seq order."""
     settings = settings_mod.load(data_dir)
     store = open_store(data_dir / "kiosk.sqlite3")
-    writer = EventWriter(store.engine, background_checkpoints=False)
+    writer = EventWriter(store.path, background_checkpoints=False)
     policy = settings.policy()
     start = time.time() - 2 * 86400
     with writer.transaction() as conn:
