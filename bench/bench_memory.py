@@ -46,13 +46,13 @@ SIZE = (800, 480)
 #: big imports: (what, imported first and not counted, measured)
 IMPORTS: tuple[tuple[str, str, str], ...] = (
     ("kivy (App; no window)", "", "kivy.app"),
-    ("sqlalchemy core (the store)", "kivy.app", "sqlalchemy,sqlalchemy.dialects.sqlite"),
+    ("sqlalchemy core (migrations, tools)", "kivy.app", "sqlalchemy,sqlalchemy.dialects.sqlite"),
     ("sqlalchemy.orm (not loaded by the kiosk)", "kivy.app,sqlalchemy", "sqlalchemy.orm"),
     ("pydantic (central store only)", "kivy.app,sqlalchemy", "pydantic"),
     ("pypinyin (only to import a roster)", "kivy.app,sqlalchemy", "pypinyin"),
     ("alembic (only when a migration is pending)", "sqlalchemy.orm",
      "alembic.command,alembic.script,alembic.runtime.migration"),
-    ("cryptography ed25519 (signed passes)", "kivy.app,sqlalchemy.orm",
+    ("cryptography ed25519 (signing)", "kivy.app,sqlalchemy.orm",
      "cryptography.hazmat.primitives.asymmetric.ed25519"),
     ("argon2 (PINs)", "kivy.app,sqlalchemy.orm", "argon2"),
     ("opencv + numpy (only with a camera)", "kivy.app,sqlalchemy.orm", "cv2,numpy"),
