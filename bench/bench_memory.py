@@ -105,8 +105,12 @@ def kiosk_install() -> set[str]:
 
 
 def not_in_a_kiosk_install() -> list[str]:
-    """Top-level modules installed here by distributions a kiosk install does not have."""
-    kept = kiosk_install()
+    """Top-level modules installed here by distributions a kiosk install does not have
+    (none to hide where ``packaging`` is missing: a kiosk's own install, scripts/check-arm64)."""
+    try:
+        kept = kiosk_install()
+    except ImportError:
+        return []
     return sorted(m for m, dists in metadata.packages_distributions().items()
                   if not any(_dist_key(d) in kept for d in dists))
 
