@@ -29,7 +29,7 @@ from kiosk.server import admin, audit, devicekeys, ratelimit
 from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
-from kiosk.server.db import open_server_store
+from kiosk.server.db import is_postgres, open_server_store
 from kiosk.server.guard import Guard
 from kiosk.server.ingest import (
     DEV,
@@ -190,6 +190,7 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                        default_limit=MAX_SMALL_BODY_BYTES, body_timeout_s=body_timeout_s)
     ingest = Ingest(engine)
     app.state.engine = engine
+    postgres = is_postgres(engine)
 
     def lookup(token: str, pending: int | None, quarantined: int | None,
                clock_offset_s: float | None = None,
@@ -201,6 +202,15 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                                       DEV.c.active.is_(True))).first()
             if row is None:
                 return None
+            device = Device(row.id, row.checkpoint, row.compound, row.role)
+            if postgres and conn.execute(
+                    select(DEV.c.id).where(DEV.c.id == row.id)
+                    .with_for_update(skip_locked=True)).first() is None:
+                # a batch of this device is being stored (kiosk.server.ingest locks its row
+                # and sets last_contact itself at commit): waiting here held the kiosk's next
+                # pipelined batch before its body was read; what this request reports is
+                # reported again by the kiosk's next one (GET /device after each push)
+                return device
             # naive UTC, as the findings and the events' times (server migration 0013)
             values: dict[str, Any] = {"last_contact": datetime.now(UTC).replace(tzinfo=None)}
             if pending is not None:
@@ -217,7 +227,7 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                                         values["last_contact"]
                                         - timedelta(seconds=int(data_age)))
             conn.execute(update(DEV).where(DEV.c.id == row.id).values(**values))
-            return Device(row.id, row.checkpoint, row.compound, row.role)
+            return device
 
     app.state.lookup = lookup
 

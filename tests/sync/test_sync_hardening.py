@@ -460,3 +460,27 @@ def test_markup_in_device_data_is_shown_as_text(plain: CentralServer):
                                                "password": "correct horse battery"})
     page = httpx.get(plain.url + "/", cookies={"kiosk_session": r.cookies["kiosk_session"]})
     assert evil not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_a_request_does_not_wait_for_the_same_kiosks_batch_being_stored(
+        central: CentralServer, kiosks: list[Kiosk], backend: str):
+    """PostgreSQL: ingest holds the device's row until its batch commits. A request of the
+    same kiosk (its next pipelined batch, its outbox counts) used to wait for that commit in
+    the authentication, before its body was even read; it is answered now, and the stored
+    batch's commit records the contact."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: every request waits its turn there")
+    k = kiosks[0]
+    k.sync()
+    dev = k.settings.device.id
+    with central.engine.connect() as lock, lock.begin():  # a batch of k being stored
+        lock.execute(select(DEV.c.id).where(DEV.c.id == dev).with_for_update())
+        started = time.monotonic()
+        with k.client(timeout=5.0) as client:
+            answer = client.device(pending=0, quarantined=0)
+        waited = time.monotonic() - started
+    assert "missing" in answer and waited < 2.0, waited
+    with k.client() as client:  # and with the row free, the contact is recorded as before
+        client.device(pending=7, quarantined=0)
+    with central.engine.connect() as conn:
+        assert conn.execute(select(DEV.c.pending).where(DEV.c.id == dev)).scalar_one() == 7
