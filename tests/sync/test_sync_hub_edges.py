@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -34,7 +35,7 @@ from kiosk.core import signing
 from kiosk.core.decision import Outcome
 from kiosk.core.event import event_hash, personal_digest
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.server import hub
+from kiosk.server import hub, tallies
 from kiosk.server.cases import add_step, open_cases
 from kiosk.server.devicekeys import KEYS
 from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
@@ -113,6 +114,70 @@ def test_an_outing_undone_at_a_gate_syncing_directly_is_given_back_at_the_gates_
     with c.hub.engine.connect() as conn:  # passed down by the hub in its own stream
         assert conn.execute(select(HU.c.event_id)).scalars().all() == [out.event.id]
     assert b.check("A2", "out").decision.outcome is Outcome.ALLOW
+
+
+def _quota_findings(c: Compound, *event_ids: str) -> list[Any]:
+    """The hub's quota conflicts on these events: (event, withdrawn at, why)."""
+    with c.hub.engine.connect() as conn:
+        return list(conn.execute(select(FI.c.event_id, FI.c.withdrawn_at, FI.c.withdrawn_why)
+                                 .where(FI.c.kind == "quota_conflict",
+                                        FI.c.event_id.in_(event_ids))))
+
+
+def _kept(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t)))
+                for t in tallies.KEPT}
+
+
+def test_an_undo_the_district_passes_down_withdraws_the_hubs_quota_conflict_and_counts(
+        links: Compound):
+    """Gate A's outings reached the hub, their undos went to the district directly: the
+    hub withdraws the conflict it flagged with gate B's outing (the finding stays, with
+    why), flags none for an outing after the undo, and counts neither outing, as if the
+    correction had come to it (its kept tables equal their recount)."""
+    c = links
+    a, b = c.gates
+    h2, h4 = a.check("B1", "out"), a.check("D1", "out")
+    assert h2.decision.outcome is h4.decision.outcome is Outcome.ALLOW
+    c.routes[0].run()  # to the hub: gate B has not pulled them, it lets B2 out too
+    extra = b.check("B2", "out")
+    assert extra.decision.outcome is Outcome.ALLOW
+    c.routes[1].run()
+    [(_, standing, _)] = _quota_findings(c, extra.event.id)
+    assert standing is None  # the hub flagged the double outing
+
+    a.gate.undo(h2.event.id)  # both were mistakes, undone at gate A
+    a.gate.undo(h4.event.id)
+    a.sync()  # the corrections go to the district only
+    _wait("the hub withdraws its conflict",
+          lambda: _quota_findings(c, extra.event.id)[0][1] is not None)
+    [(_, _, why)] = _quota_findings(c, extra.event.id)
+    assert "undone at the gate" in why and "district" in why
+    _wait("the hub heard both undos", lambda: {h2.event.id, h4.event.id} <= set(
+        hub_undone(c)))
+    with c.hub.engine.connect() as conn:
+        out = dict(conn.execute(select(tallies.LAST.c.pass_number, tallies.LAST.c.direction)
+                                .where(tallies.LAST.c.compound == c.name)).all())
+    assert "B1" not in out and "D1" not in out and out["B2"] == "out"  # who is out
+
+    c.routes[1].run()  # gate B hears the undo: household h-4 has its outing back
+    late = b.check("D2", "out")
+    assert late.decision.outcome is Outcome.ALLOW
+    c.routes[1].run()
+    assert _quota_findings(c, late.event.id) == []  # the undone outing spent nothing
+    kept = _kept(c.hub.engine)
+    with c.hub.engine.connect() as conn, conn.begin() as tx:
+        tallies.rebuild(conn)  # the definition, at the hub too
+        recount = {t.name: sorted(tuple(r) for r in conn.execute(select(t)))
+                   for t in tallies.KEPT}
+        tx.rollback()
+    assert kept == recount
+
+
+def hub_undone(c: Compound) -> list[str]:
+    with c.hub.engine.connect() as conn:
+        return list(conn.execute(select(HU.c.event_id)).scalars())
 
 
 # --- 3. the district's fever case steps -----------------------------------------------
