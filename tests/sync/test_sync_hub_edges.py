@@ -27,6 +27,7 @@ from sync_testkit import (
     database_url,
     make_kiosk,
     skewed_clock_env,
+    unique,
 )
 from test_sync_hub import ROSTER, Compound, _kiosk_events, _wait
 
@@ -35,7 +36,7 @@ from kiosk.core import signing
 from kiosk.core.decision import Outcome
 from kiosk.core.event import event_hash, personal_digest
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.server import hub, tallies
+from kiosk.server import admin, hub, tallies
 from kiosk.server.cases import add_step, open_cases
 from kiosk.server.devicekeys import KEYS
 from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
@@ -329,6 +330,9 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
             assert conn.execute(select(func.count()).select_from(HELD)
                                 .where(HELD.c.device_id == dev)).scalar_one() == 3
         assert c.district_events(old) == []  # held, not taken on the hub's word
+        # and the district's dashboard says so on the gate's row
+        assert "3 held: key not yet registered" in _devices_row(c, "old-gate")
+        assert "暂存 3 条：密钥未登记" in _devices_row(c, "old-gate")
 
         # the hub swaps in its own key: a forged version of seq 3, and an invented seq 4
         mine = Ed25519PrivateKey.generate()
@@ -362,6 +366,7 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
                 select(EV.c.seq, EV.c.hash).where(EV.c.device_id == dev))}
         assert stored == {e["seq"]: e["hash"] for e in genuine}
         assert sorted(flagged) == [("bad_signature", 3), ("bad_signature", 4)]
+        assert "held" not in _devices_row(c, "old-gate")  # nothing held any more
         assert verify_device(c.district.engine, dev).problems == []
         with old.store.engine.connect() as conn:  # the gate knows the district has it
             assert state.get(conn, state.DEVICE_KEY) == ensure_key(old.data_dir).public_hex
@@ -369,6 +374,19 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
         route.close()
         direct.close()
         old.close()
+
+
+def _devices_row(c: Compound, checkpoint: str) -> str:
+    """The gate's row in the devices table of the district's dashboard (compound page)."""
+    user = unique("查看")
+    admin.add_user(c.district.engine, user, "correct horse battery")
+    with httpx.Client(base_url=c.district.url) as web:
+        web.post("/login", data={"user": user, "password": "correct horse battery"})
+        page = web.get("/compound", params={"name": c.name}).text
+    devices = page[page.index('id="devices"'):]
+    devices = devices[:devices.index("</section>")]
+    rows = {r.split("</a>")[0].rsplit(">", 1)[-1]: r for r in devices.split("<tr")[2:]}
+    return rows[checkpoint]
 
 
 def _flagged(engine: Engine, device_id: str) -> bool:
