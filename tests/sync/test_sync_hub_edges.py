@@ -330,9 +330,11 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
             assert conn.execute(select(func.count()).select_from(HELD)
                                 .where(HELD.c.device_id == dev)).scalar_one() == 3
         assert c.district_events(old) == []  # held, not taken on the hub's word
-        # and the district's dashboard says so on the gate's row
-        assert "3 held: key not yet registered" in _devices_row(c, "old-gate")
-        assert "暂存 3 条：密钥未登记" in _devices_row(c, "old-gate")
+        # and the district's dashboard says so on the gate's row and in its health strip
+        page = _compound_page(c)
+        assert "暂存 3 条：密钥未登记 / 3 held: key not yet registered" in _devices_row(
+            page, "old-gate")
+        assert ">暂存 3<" in page[:page.index('id="devices"')]
 
         # the hub swaps in its own key: a forged version of seq 3, and an invented seq 4
         mine = Ed25519PrivateKey.generate()
@@ -366,7 +368,8 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
                 select(EV.c.seq, EV.c.hash).where(EV.c.device_id == dev))}
         assert stored == {e["seq"]: e["hash"] for e in genuine}
         assert sorted(flagged) == [("bad_signature", 3), ("bad_signature", 4)]
-        assert "held" not in _devices_row(c, "old-gate")  # nothing held any more
+        page = _compound_page(c)  # nothing held any more
+        assert "held" not in _devices_row(page, "old-gate") and ">暂存" not in page
         assert verify_device(c.district.engine, dev).problems == []
         with old.store.engine.connect() as conn:  # the gate knows the district has it
             assert state.get(conn, state.DEVICE_KEY) == ensure_key(old.data_dir).public_hex
@@ -376,13 +379,17 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
         old.close()
 
 
-def _devices_row(c: Compound, checkpoint: str) -> str:
-    """The gate's row in the devices table of the district's dashboard (compound page)."""
+def _compound_page(c: Compound) -> str:
+    """The compound's page of the district's dashboard."""
     user = unique("查看")
     admin.add_user(c.district.engine, user, "correct horse battery")
     with httpx.Client(base_url=c.district.url) as web:
         web.post("/login", data={"user": user, "password": "correct horse battery"})
-        page = web.get("/compound", params={"name": c.name}).text
+        return web.get("/compound", params={"name": c.name}).text
+
+
+def _devices_row(page: str, checkpoint: str) -> str:
+    """The gate's row in the page's devices table."""
     devices = page[page.index('id="devices"'):]
     devices = devices[:devices.index("</section>")]
     rows = {r.split("</a>")[0].rsplit(">", 1)[-1]: r for r in devices.split("<tr")[2:]}
