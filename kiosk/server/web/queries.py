@@ -306,7 +306,7 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
     hubs = {d.id: d.checkpoint for d in rows if d.role == "hub"}
     # a few rows at most (only gates behind a hub, before their key came), by device
     held: dict[str, int] = dict(conn.execute(
-        select(HELD.c.device_id, func.count()).group_by(HELD.c.device_id)).tuples().all())
+        select(HELD.c.device_id, func.count()).group_by(HELD.c.device_id)).all())
     for d in rows:
         age = now - d.last_contact if d.last_contact is not None else None
         if d.data_reported:  # what the kiosk said at its last push, aged since
