@@ -6,6 +6,9 @@ dashboard and the nightly briefing show it as withdrawn, not as something to loo
 
 Run by ingest in the batch's transaction, after the batch's corrections are recorded in
 ``undone_events`` (kiosk.server.tallies), so an outing undone in this batch counts as undone.
+On a compound hub, also when the district passes down an undo made at a gate that synced
+with it directly (kiosk.server.hub): the hub never stores that correction, and withdraws the
+same way.
 """
 
 from __future__ import annotations
@@ -54,7 +57,15 @@ def withdraw_undone(conn: Connection, compound: str, rows: list[dict[str, Any]],
                     now: datetime) -> int:
     """Withdraw the compound's standing quota conflicts that the corrections among ``rows``
     (stored events of one batch) leave without a conflict; returns how many."""
-    undone = {r["corrects_event_id"]: r for r in rows if r["corrects_event_id"]}
+    return withdraw(conn, compound, {r["corrects_event_id"]: f"by event {r['id']}"
+                                     for r in rows if r["corrects_event_id"]}, now)
+
+
+def withdraw(conn: Connection, compound: str, undone: dict[str, str], now: datetime) -> int:
+    """Withdraw the compound's standing quota conflicts that the movements ``undone``
+    (their ids, each with how it was undone, for the record) leave without a conflict, once
+    they are in ``undone_events``; returns how many. One rule for an undo however it came:
+    as a correction event, or on a hub as the district's word (kiosk.server.hub)."""
     if not undone:
         return 0
     outings, days = policy_quota(conn)
@@ -93,7 +104,7 @@ def withdraw_undone(conn: Connection, compound: str, rows: list[dict[str, Any]],
     why: dict[str, list[str]] = defaultdict(list)
     for t in sorted(taken, key=lambda t: (t.local_date, t.id)):
         why[t.household].append(f"outing at {t.checkpoint} ({t.local_date}) undone at the "
-                                f"gate by event {undone[t.id]['id']}")
+                                f"gate {undone[t.id]}")
     gone = [f for f in standing if f.event_id not in spent
             or conflict_window(exits[f.household], f.local_date, outings, days) is None]
     for f in gone:

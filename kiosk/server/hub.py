@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from kiosk.core import rules as core_rules
-from kiosk.server import devicekeys
+from kiosk.server import conflicts, devicekeys, tallies
 from kiosk.server.admin import (
     ADMIN_SCOPE,
     DEV,
@@ -425,6 +425,15 @@ def _apply_undone(conn: Connection, compound: str, undone: list[str]) -> None:
     if not undone:
         return
     conn.execute(delete(HM).where(HM.c.event_id.in_(undone)))
+    # a movement the hub stored itself (its gate pushed it here, the undo went to the
+    # district): out of the hub's counts, "who is out" and quota conflicts, as if the
+    # correction had come here (the same functions, one rule)
+    today = datetime.now().date()
+    taken = tallies.undo(conn, undone, today)
+    if taken:
+        conflicts.withdraw(conn, compound, {t["id"]: "(the district says so: the undo "
+                                            "reached it directly)" for t in taken},
+                           datetime.now(UTC).replace(tzinfo=None))
     known = set(conn.execute(select(HU.c.event_id).where(HU.c.event_id.in_(undone)))
                 .scalars())
     fresh = sorted(set(undone) - known)

@@ -564,7 +564,9 @@ class Ingest:
             select(EV.c.household, EV.c.local_date, EV.c.id, EV.c.checkpoint, EV.c.device_id)
             .where(EV.c.compound == device.compound, one_of(conn, EV.c.household, households),
                    EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow", ~UNDONE)
+                   EV.c.outcome == "allow",
+                   # undone as tallies.record and, on a hub, tallies.undo remember it
+                   EV.c.id.not_in(select(tallies.UNDONE.c.event_id)))
         ):
             known.setdefault(row.household, []).append(
                 (row.local_date, row.id, row.checkpoint, row.device_id))

@@ -29,7 +29,18 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, delete, func, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+)
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.server.db import insert_rows, one_of, upsert
@@ -37,6 +48,7 @@ from kiosk.server.models import (
     EventRow,
     GateDayRow,
     GateHourRow,
+    HubUndoneRow,
     LastMovementRow,
     OutCountRow,
     UndoneEventRow,
@@ -48,6 +60,7 @@ DAYS = table_of(GateDayRow)
 HOURS = table_of(GateHourRow)
 LAST = table_of(LastMovementRow)
 UNDONE = table_of(UndoneEventRow)
+HU = table_of(HubUndoneRow)
 OUT = table_of(OutCountRow)
 #: every table this module keeps
 KEPT = (DAYS, HOURS, LAST, OUT, UNDONE)
@@ -200,21 +213,28 @@ def _latest_movement(conn: Connection, compound: str, pass_number: str,
         .where(*where).order_by(when.desc(), EV.c.change_id.desc()).limit(1)).first()
 
 
+def _mark_undone(conn: Connection, targets: dict[str, date]) -> dict[str, date]:
+    """Remember the movements ``targets`` says did not happen (id: the day to file it
+    under); returns those not known as undone before (each is taken off once)."""
+    if not targets:
+        return {}
+    # the rowcount of INSERT .. ON CONFLICT DO NOTHING is not reliable across drivers
+    # (psycopg reports none): look first; a device's corrections come under its lock
+    known = set(conn.execute(select(UNDONE.c.event_id)
+                             .where(one_of(conn, UNDONE.c.event_id, targets))).scalars())
+    fresh = {t: d for t, d in targets.items() if t not in known}
+    if fresh:
+        conn.execute(insert(UNDONE), [{"event_id": t, "local_date": d}
+                                      for t, d in fresh.items()])
+    return fresh
+
+
 def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Count newly stored events (``rows``: the stored rows, as ingest wrote them), in the
     caller's transaction."""
     undoes = [(r, _corrects(r)) for r in rows if r["outcome"] == UNDO]
-    newly_undone: dict[str, date] = {}
-    targets = {t: r["local_date"] for r, t in undoes if t is not None}
-    if targets:
-        # the rowcount of INSERT .. ON CONFLICT DO NOTHING is not reliable across drivers
-        # (psycopg reports none): look first; a device's corrections come under its lock
-        known = set(conn.execute(select(UNDONE.c.event_id)
-                                 .where(one_of(conn, UNDONE.c.event_id, targets))).scalars())
-        newly_undone = {t: d for t, d in targets.items() if t not in known}
-        if newly_undone:
-            conn.execute(insert(UNDONE), [{"event_id": t, "local_date": d}
-                                          for t, d in newly_undone.items()])
+    newly_undone = _mark_undone(conn, {t: r["local_date"] for r, t in undoes
+                                       if t is not None})
     moves = [r["id"] for r in rows if r["outcome"] == "allow"]
     undone = set(newly_undone)
     if moves:
@@ -232,6 +252,32 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         lo = date.fromordinal(days[0].toordinal() - 1)
         taken = [r._mapping for r in conn.execute(
             select(EV).where(EV.c.id.in_(earlier), EV.c.local_date.between(lo, days[-1])))]
+    _keep(conn, day_rows, hour_rows, counted, taken)
+
+
+def undo(conn: Connection, event_ids: Iterable[str], today: date) -> list[Any]:
+    """On a compound hub: movements the district says were undone at their gate (the
+    correction went to the district directly, the hub never stores it) are taken off as
+    ``record`` takes off one whose correction arrives: remembered in ``undone_events`` (so
+    one arriving later is never counted), their counts and "who is out" taken back.
+    Returns the stored movements newly taken off."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return []
+    # by id alone: a few per relay round, on the hub's own (compound-sized) store
+    stored = [r._mapping for r in conn.execute(select(EV).where(EV.c.id.in_(ids)))]
+    days = {r["id"]: r["local_date"] for r in stored}
+    fresh = _mark_undone(conn, {i: days.get(i, today) for i in ids})
+    taken = [r for r in stored if r["id"] in fresh]
+    _keep(conn, [], [], [], taken)
+    return taken
+
+
+def _keep(conn: Connection, day_rows: list[dict[str, Any]], hour_rows: list[dict[str, Any]],
+          counted: list[Any], taken: list[Any]) -> None:
+    """Write the counts of ``counted`` (new events) and take back those of ``taken``
+    (stored movements newly undone), with each pass's last movement."""
+    if taken:
         minus_days, minus_hours = _count_rows(taken, -1)
         day_rows += minus_days
         hour_rows += minus_hours
@@ -296,6 +342,12 @@ def rebuild(conn: Connection) -> None:
         target = _corrects(r._mapping)
         if target is not None and target not in undone:
             undone[target] = r.local_date
+    # on a compound hub: undos the district passed down (``undo``), filed under the day
+    # of the movement they take off (migration 0011 recounts before the table exists)
+    if inspect(conn).has_table(HU.name):
+        for h in conn.execute(select(HU.c.event_id, EV.c.local_date)
+                              .join_from(HU, EV, EV.c.id == HU.c.event_id, isouter=True)):
+            undone.setdefault(h.event_id, h.local_date or date.today())
     if undone:
         conn.execute(insert(UNDONE), [{"event_id": k, "local_date": v}
                                       for k, v in undone.items()])

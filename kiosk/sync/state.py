@@ -176,6 +176,10 @@ class Link(StrEnum):
     #: through the hub, which does not reach the district now (the gates of the compound
     #: still agree through it)
     HUB_ALONE = "hub_alone"
+    #: through the hub, which has never reached the district (not enrolled there yet, or
+    #: cut off since it was set up): nothing the gates did has left the compound, and
+    #: their clocks are measured against the hub's alone
+    HUB_NEVER = "hub_never"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +199,10 @@ def gate_link(st: SyncStatus, now: datetime, stale_after_s: float) -> GateLink:
     stale = last if (now - last).total_seconds() > stale_after_s else None
     if st.uplink is None:
         return GateLink(Link.DISTRICT, stale)
-    return GateLink(Link.HUB if st.uplink.get("district_ok") else Link.HUB_ALONE, stale)
+    if st.uplink.get("district_ok"):
+        return GateLink(Link.HUB, stale)
+    return GateLink(Link.HUB_ALONE if st.uplink.get("district_last_success")
+                    else Link.HUB_NEVER, stale)
 
 
 def clock_offset(offset_s: float | None) -> dict[str, str]:

@@ -108,6 +108,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # and since when this gate has not heard of the other gates
     "sync_hub": ("经枢纽已上传", "Sent via hub"),
     "sync_hub_alone": ("枢纽未连区里", "Hub: no district"),
+    # the hub has never reached the district: nothing has left the compound yet
+    "sync_hub_never": ("枢纽从未连上区里", "Hub never reached district"),
     "sync_stale": ("他门数据截至 {time}", "Other gates as of {time}"),
     "clock_untrusted": ("时间：本机时钟", "Local clock"),
     "clock_fast": ("时钟快 {minutes} 分钟！", "Clock {minutes} min fast!"),

@@ -441,6 +441,8 @@ class KioskApp(App):
             sync = self.tr("sync_off")  # nothing to send: the count says nothing
         elif stale is not None:  # the other gates may have let someone out since then
             sync = self.tr("sync_stale", time=stale.strftime("%H:%M"))
+        elif link_kind == "hub_never":  # nothing has left the compound yet
+            sync = self.tr("sync_hub_never")
         elif link_kind == "hub_alone":
             sync = self.tr("sync_hub_alone")
         elif online and not waiting:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,6 +27,7 @@ from sync_testkit import (
     database_url,
     make_kiosk,
     skewed_clock_env,
+    unique,
 )
 from test_sync_hub import ROSTER, Compound, _kiosk_events, _wait
 
@@ -34,7 +36,7 @@ from kiosk.core import signing
 from kiosk.core.decision import Outcome
 from kiosk.core.event import event_hash, personal_digest
 from kiosk.core.screening import ReadingSource, make_reading
-from kiosk.server import hub
+from kiosk.server import admin, hub, tallies
 from kiosk.server.cases import add_step, open_cases
 from kiosk.server.devicekeys import KEYS
 from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
@@ -113,6 +115,70 @@ def test_an_outing_undone_at_a_gate_syncing_directly_is_given_back_at_the_gates_
     with c.hub.engine.connect() as conn:  # passed down by the hub in its own stream
         assert conn.execute(select(HU.c.event_id)).scalars().all() == [out.event.id]
     assert b.check("A2", "out").decision.outcome is Outcome.ALLOW
+
+
+def _quota_findings(c: Compound, *event_ids: str) -> list[Any]:
+    """The hub's quota conflicts on these events: (event, withdrawn at, why)."""
+    with c.hub.engine.connect() as conn:
+        return list(conn.execute(select(FI.c.event_id, FI.c.withdrawn_at, FI.c.withdrawn_why)
+                                 .where(FI.c.kind == "quota_conflict",
+                                        FI.c.event_id.in_(event_ids))))
+
+
+def _kept(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t)))
+                for t in tallies.KEPT}
+
+
+def test_an_undo_the_district_passes_down_withdraws_the_hubs_quota_conflict_and_counts(
+        links: Compound):
+    """Gate A's outings reached the hub, their undos went to the district directly: the
+    hub withdraws the conflict it flagged with gate B's outing (the finding stays, with
+    why), flags none for an outing after the undo, and counts neither outing, as if the
+    correction had come to it (its kept tables equal their recount)."""
+    c = links
+    a, b = c.gates
+    h2, h4 = a.check("B1", "out"), a.check("D1", "out")
+    assert h2.decision.outcome is h4.decision.outcome is Outcome.ALLOW
+    c.routes[0].run()  # to the hub: gate B has not pulled them, it lets B2 out too
+    extra = b.check("B2", "out")
+    assert extra.decision.outcome is Outcome.ALLOW
+    c.routes[1].run()
+    [(_, standing, _)] = _quota_findings(c, extra.event.id)
+    assert standing is None  # the hub flagged the double outing
+
+    a.gate.undo(h2.event.id)  # both were mistakes, undone at gate A
+    a.gate.undo(h4.event.id)
+    a.sync()  # the corrections go to the district only
+    _wait("the hub withdraws its conflict",
+          lambda: _quota_findings(c, extra.event.id)[0][1] is not None)
+    [(_, _, why)] = _quota_findings(c, extra.event.id)
+    assert "undone at the gate" in why and "district" in why
+    _wait("the hub heard both undos", lambda: {h2.event.id, h4.event.id} <= set(
+        hub_undone(c)))
+    with c.hub.engine.connect() as conn:
+        out = dict(conn.execute(select(tallies.LAST.c.pass_number, tallies.LAST.c.direction)
+                                .where(tallies.LAST.c.compound == c.name)).all())
+    assert "B1" not in out and "D1" not in out and out["B2"] == "out"  # who is out
+
+    c.routes[1].run()  # gate B hears the undo: household h-4 has its outing back
+    late = b.check("D2", "out")
+    assert late.decision.outcome is Outcome.ALLOW
+    c.routes[1].run()
+    assert _quota_findings(c, late.event.id) == []  # the undone outing spent nothing
+    kept = _kept(c.hub.engine)
+    with c.hub.engine.connect() as conn, conn.begin() as tx:
+        tallies.rebuild(conn)  # the definition, at the hub too
+        recount = {t.name: sorted(tuple(r) for r in conn.execute(select(t)))
+                   for t in tallies.KEPT}
+        tx.rollback()
+    assert kept == recount
+
+
+def hub_undone(c: Compound) -> list[str]:
+    with c.hub.engine.connect() as conn:
+        return list(conn.execute(select(HU.c.event_id)).scalars())
 
 
 # --- 3. the district's fever case steps -----------------------------------------------
@@ -264,6 +330,11 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
             assert conn.execute(select(func.count()).select_from(HELD)
                                 .where(HELD.c.device_id == dev)).scalar_one() == 3
         assert c.district_events(old) == []  # held, not taken on the hub's word
+        # and the district's dashboard says so on the gate's row and in its health strip
+        page = _compound_page(c)
+        assert "暂存 3 条：密钥未登记 / 3 held: key not yet registered" in _devices_row(
+            page, "old-gate")
+        assert ">暂存 3<" in page[:page.index('id="devices"')]
 
         # the hub swaps in its own key: a forged version of seq 3, and an invented seq 4
         mine = Ed25519PrivateKey.generate()
@@ -297,6 +368,8 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
                 select(EV.c.seq, EV.c.hash).where(EV.c.device_id == dev))}
         assert stored == {e["seq"]: e["hash"] for e in genuine}
         assert sorted(flagged) == [("bad_signature", 3), ("bad_signature", 4)]
+        page = _compound_page(c)  # nothing held any more
+        assert "held" not in _devices_row(page, "old-gate") and ">暂存" not in page
         assert verify_device(c.district.engine, dev).problems == []
         with old.store.engine.connect() as conn:  # the gate knows the district has it
             assert state.get(conn, state.DEVICE_KEY) == ensure_key(old.data_dir).public_hex
@@ -304,6 +377,23 @@ def test_an_old_gate_behind_a_hub_gives_its_key_to_the_district_and_a_hub_cannot
         route.close()
         direct.close()
         old.close()
+
+
+def _compound_page(c: Compound) -> str:
+    """The compound's page of the district's dashboard."""
+    user = unique("查看")
+    admin.add_user(c.district.engine, user, "correct horse battery")
+    with httpx.Client(base_url=c.district.url) as web:
+        web.post("/login", data={"user": user, "password": "correct horse battery"})
+        return web.get("/compound", params={"name": c.name}).text
+
+
+def _devices_row(page: str, checkpoint: str) -> str:
+    """The gate's row in the page's devices table."""
+    devices = page[page.index('id="devices"'):]
+    devices = devices[:devices.index("</section>")]
+    rows = {r.split("</a>")[0].rsplit(">", 1)[-1]: r for r in devices.split("<tr")[2:]}
+    return rows[checkpoint]
 
 
 def _flagged(engine: Engine, device_id: str) -> bool:

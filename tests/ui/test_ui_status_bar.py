@@ -124,6 +124,7 @@ def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_s
     """Through the compound's hub: the gate says when the hub does not reach the district
     (the gates still agree through it), and since when it has not heard of the other gates
     (its last sync) once that is more than a few seconds ago."""
+    import json
     from datetime import datetime, timedelta
 
     from kiosk import settings as settings_mod
@@ -140,15 +141,20 @@ def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_s
     state.write_secret(data_dir, "not-a-real-secret")
     store = open_store(data_dir / "kiosk.sqlite3")
 
-    def synced(ago_s: float) -> None:
+    def synced(ago_s: float, district_last_success: str | None = "2026-01-01T08:00:00"
+               ) -> None:
+        uplink = {"hub": True, "district_ok": False, "gates": [],
+                  "district_last_success": district_last_success}
         state.record(store.engine, **{
             state.LAST_SUCCESS: (datetime.now() - timedelta(seconds=ago_s)).isoformat(
                 timespec="seconds"),
-            state.UPLINK: '{"hub": true, "district_ok": false, "gates": []}'})
+            state.UPLINK: json.dumps(uplink)})
 
-    synced(0)
+    synced(0, district_last_success=None)  # a hub cut off since it was set up
     app = start()
     app.sign_in()
+    wait_until(lambda: app.state()["sync"] == "枢纽从未连上区里", what="hub never reached")
+    synced(0)  # it reached the district once, not now
     wait_until(lambda: app.state()["sync"] == "枢纽未连区里", what="hub without district")
     synced(600)
     since = (datetime.now() - timedelta(seconds=600)).strftime("%H:%M")

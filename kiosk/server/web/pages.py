@@ -32,6 +32,9 @@ def gate_state(g: GateHealth) -> charts.GateState:
     if g.quarantined or g.gaps:
         data = ("bad", f"缺 {g.quarantined or '?'}",
                 f"隔离 / quarantined {g.quarantined}; 缺号 / missing {g.gaps or '—'}")
+    elif g.held:  # a hub relayed them before the gate's key reached the district
+        data = ("bad", f"暂存 {g.held}",
+                f"暂存 {g.held} 条：密钥未登记 / {g.held} held: key not yet registered")
     elif g.pending:
         data = ("warn", f"待传 {g.pending}",
                 f"待传 / waiting at the gate when it last uploaded: {g.pending}")

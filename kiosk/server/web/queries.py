@@ -21,10 +21,13 @@ from sqlalchemy.sql import ColumnElement
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
 from kiosk.server.ingest import DEV, EV, FI
+from kiosk.server.models import HeldEventRow
 from kiosk.server.rules import RULES
 from kiosk.server.tallies import DAYS, HOURS, LAST, OUT
 from kiosk.server.web.settings import DashboardSettings
+from kiosk.store.models import table_of
 
+HELD = table_of(HeldEventRow)
 #: "who is out" looks this far back (older exits are not "out", they are missing records)
 OUT_DAYS = 14
 #: days in the denials-and-fevers chart, today included
@@ -122,12 +125,16 @@ class GateHealth:
     data_reported: bool = False
     #: the command's rule set the gate said it decides with (None: its own settings)
     rules_version: int | None = None
+    #: events a hub relayed for the gate while the store has no key of the gate's: held,
+    #: not stored, until the gate registers its key over its own connection (hub.py)
+    held: int = 0
 
     @property
     def attention(self) -> bool:
-        """Silent, wrong clock, or events the store has not got (waiting or quarantined)."""
+        """Silent, wrong clock, or events the store has not got (waiting, quarantined, or
+        held for the gate's key)."""
         return self.active and (self.silent or self.clock_off or self.quarantined > 0
-                                or bool(self.gaps))
+                                or bool(self.gaps) or self.held > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +304,9 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
     rows = conn.execute(select(DEV).where(*scope.where(DEV))
                         .order_by(DEV.c.compound, DEV.c.checkpoint)).all()
     hubs = {d.id: d.checkpoint for d in rows if d.role == "hub"}
+    # a few rows at most (only gates behind a hub, before their key came), by device
+    held: dict[str, int] = dict(conn.execute(
+        select(HELD.c.device_id, func.count()).group_by(HELD.c.device_id)).all())
     for d in rows:
         age = now - d.last_contact if d.last_contact is not None else None
         if d.data_reported:  # what the kiosk said at its last push, aged since
@@ -311,7 +321,7 @@ def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
             clock_is_off(d.clock_offset_s), d.pending, d.quarantined, d.last_seq,
             ", ".join(f"{a}-{b}" for a, b in json.loads(d.gaps)), bool(d.active),
             d.role, hubs.get(d.via_hub, "hub") if d.via_hub else None,
-            data_age, bool(d.data_reported), d.rules_version))
+            data_age, bool(d.data_reported), d.rules_version, int(held.get(d.id, 0))))
     return gates
 
 
