@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from kiosk.core.passcode import public_key_from_hex
 from kiosk.server import audit, auth, devicekeys, roles
+from kiosk.server.clock import utc_now
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import (
     DeviceRow,
@@ -88,7 +89,7 @@ def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
     its compound's gates and records none itself."""
     if role not in ROLES:
         raise AdminError(f"a device's role is one of {', '.join(ROLES)}")
-    now = now or datetime.now()
+    now = now or utc_now()
     code = auth.new_enrolment_code()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         if replaces is not None:
@@ -108,7 +109,7 @@ def make_enrolment_code(engine: Engine, checkpoint: str | None = None,
             replaces=replaces, role=role))
         audit.record_in(conn, actor or audit.cli_actor(), audit.ENROL_CODE,
                         {"checkpoint": checkpoint, "compound": compound,
-                         "replaces": replaces, "role": role})
+                         "replaces": replaces, "role": role}, at=now)
     return code
 
 
@@ -124,7 +125,7 @@ def enrol_device(engine: Engine, code: str, device_id: str,
     ``public_key`` (hex) is the kiosk's Ed25519 key: its events from ``key_from_seq`` on
     must carry its signature (kiosk.server.devicekeys); with a replacement code it is the
     reinstalled kiosk's new key, from the seq it signs from."""
-    now = now or datetime.now()
+    now = now or utc_now()
     if public_key is not None:
         try:
             public_key = devicekeys.valid_public_hex(public_key)
@@ -198,7 +199,7 @@ def publish_revocation(engine: Engine, number: str, reason: str = "",
         change = next_change_ids(conn, ADMIN_SCOPE, 1)
         conn.execute(delete(REV).where(REV.c.pass_number == number))
         conn.execute(insert(REV).values(pass_number=number, reason=reason,
-                                        revoked_at=datetime.now(), change_id=change))
+                                        revoked_at=utc_now(), change_id=change))
 
 
 def publish_pass_key(engine: Engine, key_id: str, public_key_hex: str,
@@ -277,7 +278,7 @@ def add_user(engine: Engine, name: str, password: str, actor: str | None = None,
             role, compound = (old.role, old.compound) if old else (roles.Role.DISTRICT, None)
         conn.execute(delete(USERS).where(USERS.c.name == name))
         conn.execute(insert(USERS).values(name=name, password_hash=auth.hash_password(password),
-                                          created_at=datetime.now(), role=role,
+                                          created_at=utc_now(), role=role,
                                           compound=compound or None))
 
 

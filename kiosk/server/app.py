@@ -29,6 +29,7 @@ from kiosk.server import admin, audit, devicekeys, ratelimit
 from kiosk.server.audit import client_of
 from kiosk.server.auth import sha256_hex
 from kiosk.server.changes import BadCursor, Cursor, changes
+from kiosk.server.clock import utc_now
 from kiosk.server.db import is_postgres, open_server_store
 from kiosk.server.guard import Guard
 from kiosk.server.ingest import (
@@ -212,7 +213,7 @@ def create_app(engine: Engine, *, body_timeout_s: float = BODY_TIMEOUT_S,
                 # reported again by the kiosk's next one (GET /device after each push)
                 return device
             # naive UTC, as the findings and the events' times (server migration 0013)
-            values: dict[str, Any] = {"last_contact": datetime.now(UTC).replace(tzinfo=None)}
+            values: dict[str, Any] = {"last_contact": utc_now()}
             if pending is not None:
                 values["pending"] = pending
             if quarantined is not None:

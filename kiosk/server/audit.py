@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from starlette.requests import Request
 
+from kiosk.server.clock import utc_now
 from kiosk.server.models import ServerAuditRow
 from kiosk.store import audit as kiosk_audit
 from kiosk.store.audit import AuditEntry, cli_actor
@@ -39,18 +40,21 @@ def client_of(request: Request) -> str:
 
 def record_in(conn: Connection, actor: str, action: str, detail: str | dict[str, Any] = "",
               client: str = "", at: datetime | None = None) -> None:
-    """Add a row inside the caller's transaction (the act and its record commit together)."""
-    kiosk_audit.record_in(conn, actor, action, detail, at, table=AUD, client=client[:64])
+    """Add a row inside the caller's transaction (the act and its record commit together);
+    ``at`` is naive UTC, now by default (kiosk.server.clock)."""
+    kiosk_audit.record_in(conn, actor, action, detail, at or utc_now(), table=AUD,
+                          client=client[:64])
 
 
 def record(engine: Engine, actor: str, action: str, detail: str | dict[str, Any] = "",
            client: str = "", at: datetime | None = None) -> None:
-    kiosk_audit.record(engine, actor, action, detail, at, table=AUD, client=client[:64])
+    kiosk_audit.record(engine, actor, action, detail, at or utc_now(), table=AUD,
+                       client=client[:64])
 
 
 def entries(engine: Engine, *, action: str | None = None, since: datetime | None = None,
             limit: int = 100) -> list[AuditEntry]:
-    """Newest first."""
+    """Newest first; ``at`` (and ``since``) in naive UTC."""
     return kiosk_audit.entries(engine, action=action, since=since, limit=limit, table=AUD)
 
 

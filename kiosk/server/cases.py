@@ -24,6 +24,7 @@ from sqlalchemy.sql import ColumnElement
 
 from kiosk.core.decision import Outcome
 from kiosk.server import audit
+from kiosk.server.clock import utc_now
 from kiosk.server.models import DeviceVolunteerRow, EventRow, FeverCaseRow, FeverCaseStepRow
 from kiosk.server.web.settings import DashboardSettings
 from kiosk.store.models import table_of
@@ -151,7 +152,7 @@ def record_acknowledgements(conn: Connection, device: Any, events: list[dict[str
             "event_id": fever.id, "local_date": fever.local_date, "compound": fever.compound,
             "checkpoint": fever.checkpoint, "pass_number": fever.pass_number,
             "household": fever.household, "opened_utc": fever.wall_utc,
-            "state": CaseState.OPEN.value, "updated_at": datetime.now(), "closed_at": None}])
+            "state": CaseState.OPEN.value, "updated_at": utc_now(), "closed_at": None}])
         case_id = conn.execute(select(CASES.c.id).where(CASES.c.event_id == fever.id)).scalar()
         vid = e.get("volunteer_id")
         name = conn.execute(select(DEVICE_VOLUNTEERS.c.name).where(
@@ -162,7 +163,7 @@ def record_acknowledgements(conn: Connection, device: Any, events: list[dict[str
             else datetime.fromisoformat(e["wall_utc"])
         result = conn.execute(_insert_missing(conn, STEPS), [{
             "case_id": case_id, "step": GATE_ACK,
-            "at": wall.replace(tzinfo=UTC).astimezone().replace(tzinfo=None),
+            "at": wall.replace(tzinfo=None),  # naive UTC, as every stored time
             "by": f"{device.checkpoint} · {who}"[:100],
             "note": f"已通知 / called: {e.get('note') or '-'}", "event_id": e["id"]}])
         added += max(result.rowcount, 0)
@@ -172,7 +173,7 @@ def record_acknowledgements(conn: Connection, device: Any, events: list[dict[str
 def open_new_cases(engine: Engine, today: date) -> int:
     """A case for every confirmed fever of the last LOOK_BACK_DAYS days that has none;
     returns how many were made."""
-    now = datetime.now()
+    now = utc_now()
     with engine.connect() as conn:
         fevers = list(conn.execute(
             select(EV.c.id, EV.c.local_date, EV.c.compound, EV.c.checkpoint,
@@ -195,8 +196,8 @@ def open_new_cases(engine: Engine, today: date) -> int:
 def _case(r: Any, settings: DashboardSettings, overdue_after: timedelta) -> Case:
     opened = settings.from_utc(r.opened_utc)
     return Case(r.id, r.event_id, r.compound, r.checkpoint, r.pass_number, r.household,
-                opened, CaseState(r.state), settings.from_server(r.updated_at),
-                None if r.closed_at is None else settings.from_server(r.closed_at),
+                opened, CaseState(r.state), settings.from_utc(r.updated_at),
+                None if r.closed_at is None else settings.from_utc(r.closed_at),
                 r.closed_at is None and datetime.now(UTC) - opened > overdue_after)
 
 
@@ -221,7 +222,7 @@ def case_with_steps(engine: Engine, settings: DashboardSettings, case_id: int
         r = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
         if r is None:
             return None
-        steps = [Step(settings.from_server(s.at), s.step, s.by, s.note)
+        steps = [Step(settings.from_utc(s.at), s.step, s.by, s.note)
                  for s in conn.execute(select(STEPS).where(STEPS.c.case_id == case_id)
                                        .order_by(STEPS.c.id))]
     return _case(r, settings, settings.case_overdue), steps
@@ -245,7 +246,7 @@ def add_step(engine: Engine, case_id: int, step: str, by: str, note: str,
         state = None
         if not note:
             raise CaseError("请填写备注 / Write the note")
-    now = datetime.now()
+    now = utc_now()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         row = conn.execute(select(CASES.c.closed_at).where(CASES.c.id == case_id)
                            .with_for_update()).first()
@@ -261,14 +262,14 @@ def add_step(engine: Engine, case_id: int, step: str, by: str, note: str,
             if state in CLOSING:
                 values["closed_at"] = now
         conn.execute(update(CASES).where(CASES.c.id == case_id).values(**values))
-        audit.record_in(conn, by, CASE_STEP, {"case": case_id, "step": step}, client)
+        audit.record_in(conn, by, CASE_STEP, {"case": case_id, "step": step}, client, now)
 
 
 def for_gate(conn: Connection, compound: str) -> list[dict[str, Any]]:
     """What a gate of ``compound`` hears about its cases (with every /changes page; a few
     rows): those someone took over and still open, and those closed in the last day, by the
     fever's event id."""
-    since = datetime.now() - GATE_CLOSED_FOR
+    since = utc_now() - GATE_CLOSED_FOR
     rows = conn.execute(
         select(CASES.c.event_id, CASES.c.state, CASES.c.updated_at)
         .where(CASES.c.compound == compound, CASES.c.state != CaseState.OPEN.value,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Table, literal, select
 
 from kiosk.server.admin import KEYS, POLICY, REV, ROSTER, VOLUNTEERS
 from kiosk.server.cases import for_gate
+from kiosk.server.clock import command_today
 from kiosk.server.hub import HM, HU, district_cases, district_devices
 from kiosk.server.ingest import EV, UNDONE
 from kiosk.server.rules import RULES
@@ -65,7 +66,7 @@ def changes(engine: Engine, device_id: str, compound: str, cursor: Cursor,
             ) -> dict[str, Any]:
     """One page of changes for a device; ``more`` says whether to ask again. A compound hub
     (``hub``) also gets its compound's gates (kiosk.server.hub.district_devices)."""
-    today = today or date.today()
+    today = today or command_today()
     with engine.connect() as conn:
         admin_rows: list[tuple[int, str, Any]] = []
         more = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -22,6 +22,7 @@ from kiosk.server.app import (
     HEADER_TIMEOUT_S,
     HUB_DIR_ENV,
 )
+from kiosk.server.clock import command_today
 from kiosk.server.db import default_url, open_server_store
 from kiosk.server.roles import Role
 from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, BadZone, zone_named
@@ -90,6 +91,12 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
     obj: Context = ctx.obj
     url = db_url or default_url(obj.data_dir)
     ctx.meta["serve_db"] = url
+    try:
+        zone_named(zone)
+    except BadZone as exc:
+        fail(str(exc))
+    # the subcommands' "today" and the times they print are the command's too
+    os.environ[TZ_ENV] = zone
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
@@ -107,15 +114,10 @@ def serve(ctx: click.Context, db_url: str | None, host: str, port: int, workers:
         except ValueError:
             fail(f"--trusted-proxy {p}: not an address or network")
     try:
-        zone_named(zone)
-    except BadZone as exc:
-        fail(str(exc))
-    try:
         open_server_store(url).dispose()  # migrate once, before the workers start
     except Exception as exc:  # noqa: BLE001 - any database error ends here, told plainly
         fail(f"cannot open the central store {url}: {exc}")
     os.environ[DB_ENV] = url
-    os.environ[TZ_ENV] = zone
     os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
     os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
     scheme = "https" if ssl_certfile else "http"
@@ -389,7 +391,7 @@ def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, o
 
     if db_url:
         ctx.meta["serve_db"] = db_url
-    d = day.date() if day else date.today() - timedelta(days=1)
+    d = day.date() if day else command_today() - timedelta(days=1)
     actor = cli_actor()
     if for_user is not None:
         staff = staff_named(_engine(ctx), for_user)
@@ -425,12 +427,15 @@ def serve_export(ctx: click.Context, db_url: str | None, day: datetime | None, o
                                "export, export_unmasked, publish, enrol, purge, verify, ...).")
 @click.pass_context
 def serve_audit(ctx: click.Context, limit: int, action: str | None) -> None:
-    """The central store's audit log, newest first: time, actor, action, address, detail."""
+    """The central store's audit log, newest first: time (in the command's zone, with its
+    offset), actor, action, address, detail."""
     from kiosk.server.audit import entries
+    from kiosk.server.clock import command_zone, in_zone
 
+    zone = command_zone()
     for e in entries(_engine(ctx), action=action, limit=limit):
-        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.client or '-'}\t"
-                   f"{e.detail}")
+        click.echo(f"{in_zone(e.at, zone):%Y-%m-%d %H:%M:%S%z}\t{e.actor}\t{e.action}\t"
+                   f"{e.client or '-'}\t{e.detail}")
 
 
 @serve.command("verify")

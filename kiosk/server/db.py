@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.resources import package_dir
+from kiosk.server.clock import command_today
 from kiosk.store.db import create_private
 from kiosk.store.db import make_engine as make_sqlite_engine
 from kiosk.sync.wire import orjson
@@ -179,6 +180,6 @@ def open_server_store(url: str) -> Engine:
     engine = make_server_engine(url)
     upgrade(engine)
     if is_postgres(engine):
-        today = date.today()
+        today = command_today()
         Partitions(engine).ensure(today + timedelta(days=d) for d in range(-1, 7))
     return engine

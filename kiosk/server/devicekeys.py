@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from kiosk.core import signing
 from kiosk.server import audit
+from kiosk.server.clock import utc_now
 from kiosk.server.models import DeviceKeyRow
 from kiosk.store.models import table_of
 
@@ -93,7 +94,7 @@ def add_key(conn: Connection, device_id: str, public_hex: str, from_seq: int, ho
             client: str = "", now: datetime | None = None) -> None:
     """Record a key in the caller's transaction (with its audit row). The same key again is
     a no-op; a replacement's new key takes over from ``from_seq``."""
-    now = now or datetime.now()
+    now = now or utc_now()
     keys = load_keys(conn, device_id)
     if public_hex in keys.hexes:
         return

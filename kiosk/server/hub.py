@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
@@ -46,6 +47,7 @@ from kiosk.server.admin import (
     ROSTER,
     VOLUNTEERS,
 )
+from kiosk.server.clock import command_today, command_zone, in_zone, utc_now
 from kiosk.server.ingest import EV, Ingest, IngestResult, compound_scope, next_change_ids
 from kiosk.server.models import (
     HeldEventRow,
@@ -100,7 +102,14 @@ class HubError(Exception):
 
 
 def _now() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+    """Now for ``hub_state`` (naive UTC, as every time the store keeps)."""
+    return utc_now().isoformat(timespec="seconds")
+
+
+def _shown(stored: str, zone: ZoneInfo) -> str | None:
+    """A ``hub_state`` time (naive UTC) in the command's zone, with its offset."""
+    return in_zone(datetime.fromisoformat(stored), zone).isoformat(timespec="seconds") \
+        if stored else None
 
 
 def get_state(conn: Connection, *keys: str) -> dict[str, str]:
@@ -219,7 +228,7 @@ def trim(engine: Engine, now: datetime | None = None) -> int:
     """Delete the relay outbox rows the district acknowledged more than RELAY_KEEP_S
     seconds ago (never one it has not: ``acked_at`` is set only in the transaction that
     takes its acknowledgement); returns how many went."""
-    cutoff = (now or datetime.now()) - timedelta(seconds=RELAY_KEEP_S)
+    cutoff = (now or utc_now()) - timedelta(seconds=RELAY_KEEP_S)
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         return int(conn.execute(delete(RO).where(RO.c.acked_at.is_not(None),
                                                  RO.c.acked_at < cutoff)).rowcount)
@@ -309,7 +318,7 @@ class Relay:
                 done = [r.id for _, r in rows if r.event_id not in rejected]
                 if done:
                     conn.execute(update(RO).where(RO.c.id.in_(done))
-                                 .values(acked_at=datetime.now()))
+                                 .values(acked_at=utc_now()))
             report.sent += len(rows) - len(rejected)
             report.duplicates += int(ack.get("duplicates", 0))
             report.quarantined += len(rejected)
@@ -382,7 +391,7 @@ def _apply_admin(conn: Connection, compound: str, page: dict[str, Any]) -> None:
         _replace(conn, RULES, RULES.c.version == parsed.version, {
             "version": parsed.version, "effective_utc": parsed.effective_utc,
             "body": r["body"], "key_id": r["key_id"], "signature": r["signature"],
-            "published_at": datetime.now(UTC).replace(tzinfo=None),
+            "published_at": utc_now(),
             "published_by": "district"})
     for v in page.get("volunteers", []):
         _replace(conn, VOLUNTEERS,
@@ -428,12 +437,12 @@ def _apply_undone(conn: Connection, compound: str, undone: list[str]) -> None:
     # a movement the hub stored itself (its gate pushed it here, the undo went to the
     # district): out of the hub's counts, "who is out" and quota conflicts, as if the
     # correction had come here (the same functions, one rule)
-    today = datetime.now().date()
+    today = command_today()
     taken = tallies.undo(conn, undone, today)
     if taken:
         conflicts.withdraw(conn, compound, {t["id"]: "(the district says so: the undo "
                                             "reached it directly)" for t in taken},
-                           datetime.now(UTC).replace(tzinfo=None))
+                           utc_now())
     known = set(conn.execute(select(HU.c.event_id).where(HU.c.event_id.in_(undone)))
                 .scalars())
     fresh = sorted(set(undone) - known)
@@ -464,7 +473,7 @@ def _apply_devices(conn: Connection, compound: str, devices: list[dict[str, Any]
                   "role": "kiosk"}
         done = conn.execute(update(DEV).where(DEV.c.id == d["device_id"]).values(**values))
         if not done.rowcount:
-            conn.execute(insert(DEV).values(id=d["device_id"], enrolled_at=datetime.now(),
+            conn.execute(insert(DEV).values(id=d["device_id"], enrolled_at=utc_now(),
                                             pending=0, quarantined=0, last_seq=0, gaps="[]",
                                             **values))
         views[d["device_id"]] = [d["last_seq"], d["missing"]]
@@ -503,10 +512,11 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
             func.coalesce(func.sum(case((QUEUED, 1), else_=0)), 0),
             func.coalesce(func.sum(case((RO.c.quarantined, 1), else_=0)), 0),
             func.count(RO.c.acked_at)).select_from(RO)).one()
-        # stored in naive UTC: shown in the hub's own zone, with its offset, as the
+        # stored in naive UTC: shown in the command's zone, with its offset, as the
         # district's last success beside it
-        gates = [{"checkpoint": r.checkpoint, "last_contact": r.last_contact.replace(
-                      tzinfo=UTC).astimezone().isoformat(timespec="seconds")
+        zone = command_zone()
+        gates = [{"checkpoint": r.checkpoint, "last_contact": in_zone(
+                      r.last_contact, zone).isoformat(timespec="seconds")
                   if r.last_contact else None}
                  for r in conn.execute(
                      select(DEV.c.checkpoint, DEV.c.last_contact)
@@ -514,13 +524,13 @@ def uplink(engine: Engine, device_id: str, compound: str) -> dict[str, Any]:
                             DEV.c.role == "kiosk", DEV.c.active.is_(True))
                      .order_by(DEV.c.checkpoint))]
     return {"hub": True, "district_url": s[URL], "district_ok": bool(s[LAST_SUCCESS])
-            and not s[LAST_ERROR], "district_last_success": s[LAST_SUCCESS] or None,
+            and not s[LAST_ERROR], "district_last_success": _shown(s[LAST_SUCCESS], zone),
             "district_last_error": s[LAST_ERROR] or None, "relay_pending": int(pending),
             "relay_refused": int(refused), "relay_recent": int(relayed),
             # None: the hub never reached the district, its gates' clocks are only
             # measured against the hub's own
             "district_clock_offset_s": float(s[CLOCK_OFFSET]) if s[CLOCK_OFFSET] else None,
-            "district_clock_at": s[CLOCK_AT] or None,
+            "district_clock_at": _shown(s[CLOCK_AT], zone),
             "gates": gates}
 
 
@@ -553,7 +563,7 @@ def relay_enrol(engine: Engine, link: Link | None, code: str, device_id: str,
                   "role": answer.get("role", "kiosk")}
         done = conn.execute(update(DEV).where(DEV.c.id == device_id).values(**values))
         if not done.rowcount:
-            conn.execute(insert(DEV).values(id=device_id, enrolled_at=datetime.now(),
+            conn.execute(insert(DEV).values(id=device_id, enrolled_at=utc_now(),
                                             pending=0, quarantined=0, last_seq=0, gaps="[]",
                                             **values))
     return answer
@@ -620,7 +630,7 @@ def hold_if_keyless(engine: Engine, device_id: str, records: list[Any], via: str
     key over its own connection; returns how many were held, None when the gate has a key
     (ingest as usual). A hub that re-signed them with a key of its own gains nothing: they
     are checked against the gate's key when it comes (``release_held``)."""
-    now = datetime.now()
+    now = utc_now()
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         if devicekeys.load_keys(conn, device_id).hexes:
             return None

@@ -21,7 +21,7 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -51,6 +51,7 @@ from kiosk.core.event import (
 )
 from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
+from kiosk.server.clock import utc_now
 from kiosk.server.conflicts import conflict_window, policy_quota, withdraw_undone
 from kiosk.server.db import Partitions, is_postgres, one_of
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
@@ -448,7 +449,7 @@ class Ingest:
             keys = load_keys(conn, device_id)
         _check_signatures(checked, keys, result)
         self.partitions.ensure({c.local_date for _, c in checked.values()})
-        now = datetime.now(UTC).replace(tzinfo=None)  # last contact, findings: naive UTC
+        now = utc_now()  # last contact, findings: naive UTC
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, \
                 conn.begin():
             if volunteers:  # first: an acknowledgement's case step names its volunteer
@@ -525,7 +526,7 @@ class Ingest:
             first = next_change_ids(conn, compound_scope(device.compound), len(new))
             # naive UTC like wall_utc, which it bounds ("who is out", /changes), whatever the
             # server's own zone
-            received = datetime.now(UTC).replace(tzinfo=None)
+            received = utc_now()
             rows = [_event_row(c, device, received, first + k) for k, c in enumerate(new)]
             _insert_events(conn, rows)
             tallies.record(conn, rows)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
 from kiosk.server import audit
+from kiosk.server.clock import utc_now
 from kiosk.server.models import AttemptRow
 from kiosk.store.models import table_of
 
@@ -116,7 +117,7 @@ def admit(engine: Engine, kind: str, client: str, user: str = "",
     """Count, then record, one attempt of ``kind`` (SIGN_IN or ENROL): its id (pass it to
     ``succeeded`` when the password or code is right), or how long to wait when a limit is
     reached (nothing is recorded then, and nothing may be checked)."""
-    now = now or datetime.now()
+    now = now or utc_now()
     user, client = user[:100], client[:64]
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         if conn.dialect.name == "postgresql":

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, text
 
 from kiosk.server import audit, tallies
+from kiosk.server.clock import command_today, utc_now
 from kiosk.server.export import SUMMARIES, district_store
 from kiosk.server.ingest import EV
 from kiosk.store.events import PERSONAL_FIELDS
@@ -79,9 +80,9 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
     freezing each day's counts first; audited. ``now``: naive UTC, as ``received_at``."""
     if days < 1:
         raise ValueError("retention must keep at least one day")
-    today = today or date.today()
+    today = today or command_today()
     cutoff = today - timedelta(days=days)
-    at = now or datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as received_at
+    at = now or utc_now()  # naive UTC, as received_at
     with engine.connect() as conn:
         pending = _pending(conn, cutoff)
     report = PurgeReport(cutoff, sum(n for n, _ in pending.values()), sorted(pending), dry_run)

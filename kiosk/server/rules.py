@@ -20,6 +20,7 @@ from kiosk.core import rules as core
 from kiosk.core.passcode import CheckReason, public_key_from_hex
 from kiosk.server import audit
 from kiosk.server.admin import ADMIN_SCOPE, KEYS
+from kiosk.server.clock import utc_now
 from kiosk.server.ingest import next_change_ids
 from kiosk.server.models import RuleSetRow
 from kiosk.store.models import table_of
@@ -80,7 +81,7 @@ def publish(engine: Engine, signed: core.SignedRules, actor: str | None = None) 
             conn.execute(insert(RULES).values(
                 version=rules.version, effective_utc=rules.effective_utc, body=signed.body,
                 key_id=signed.key_id, signature=signed.signature,
-                published_at=datetime.now(), published_by=who, change_id=change))
+                published_at=utc_now(), published_by=who, change_id=change))
             audit.record_in(conn, who, PUBLISH_RULES, {
                 "version": rules.version, "effective_utc": rules.effective_utc.isoformat(),
                 "key_id": signed.key_id})

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
+from kiosk.server.clock import command_today
 from kiosk.server.db import insert_rows, one_of, upsert
 from kiosk.server.models import (
     EventRow,
@@ -347,7 +348,7 @@ def rebuild(conn: Connection) -> None:
     if inspect(conn).has_table(HU.name):
         for h in conn.execute(select(HU.c.event_id, EV.c.local_date)
                               .join_from(HU, EV, EV.c.id == HU.c.event_id, isouter=True)):
-            undone.setdefault(h.event_id, h.local_date or date.today())
+            undone.setdefault(h.event_id, h.local_date or command_today())
     if undone:
         conn.execute(insert(UNDONE), [{"event_id": k, "local_date": v}
                                       for k, v in undone.items()])

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
 from kiosk.core.event import event_hash, is_anonymised, personal_digest
 from kiosk.server import audit
+from kiosk.server.clock import utc_now
 from kiosk.server.devicekeys import DeviceKeys, load_keys
 from kiosk.server.ingest import DEV, EV, FI
 
@@ -128,7 +129,7 @@ def verify_all(engine: Engine, actor: str | None = None) -> list[DeviceCheck]:
     with engine.connect() as conn:
         devices = [r.id for r in conn.execute(select(DEV.c.id).order_by(DEV.c.checkpoint))]
     checks = [verify_device(engine, d) for d in devices]
-    now = datetime.now(UTC).replace(tzinfo=None)  # findings' time: naive UTC
+    now = utc_now()  # findings' time: naive UTC
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         seen = {(r.kind, r.device_id, r.seq) for r in conn.execute(
             select(FI.c.kind, FI.c.device_id, FI.c.seq)

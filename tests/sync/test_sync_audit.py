@@ -14,6 +14,7 @@ from sync_testkit import CentralServer, Kiosk, unique
 
 from kiosk.cli import main
 from kiosk.server import admin, audit
+from kiosk.server.clock import utc_now
 from kiosk.server.ratelimit import (
     LOGIN_PER_CLIENT,
     LOGIN_PER_USER,
@@ -93,7 +94,7 @@ def _failed_before(central: CentralServer, user: str, clients: list[str],
 
     from kiosk.server.ratelimit import ATT, SIGN_IN
 
-    at = datetime.now() - timedelta(minutes=1)
+    at = utc_now() - timedelta(minutes=1)  # naive UTC, as the server keeps it
     with central.engine.begin() as conn:
         conn.execute(insert(ATT), [
             {"kind": SIGN_IN, "at": at, "user": (users or [user] * len(clients))[i],

@@ -28,6 +28,7 @@ from kiosk.core.passcode import generate_key_pair, private_key_to_pem, public_ke
 from kiosk.core.rules import parse, sign
 from kiosk.server import admin, audit, retention, tallies
 from kiosk.server.admin import ADMIN_SCOPE
+from kiosk.server.clock import utc_now
 from kiosk.server.db import Partitions
 from kiosk.server.ingest import EV, Ingest, next_change_ids
 from kiosk.server.rules import (
@@ -238,7 +239,7 @@ def test_the_commands_signed_rules_reach_the_gate_apply_from_their_moment_and_ar
             version=now_version + 2, effective_utc=a_minute_ago, body=body.replace(
                 f'"version":{now_version + 1}', f'"version":{now_version + 2}'),
             key_id=key_id, signature=sign(tomorrow, private, key_id).signature,
-            published_at=datetime.now(), published_by="intruder", change_id=change))
+            published_at=utc_now(), published_by="intruder", change_id=change))
     for k in kiosks:
         report = k.sync()
         assert report.pulled.get("rules_refused") == 1 and not report.pulled.get("rules")

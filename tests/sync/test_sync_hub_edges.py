@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ from kiosk.core.event import event_hash, personal_digest
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.server import admin, hub, tallies
 from kiosk.server.cases import add_step, open_cases
+from kiosk.server.clock import utc_now
 from kiosk.server.devicekeys import KEYS
 from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
 from kiosk.server.ingest import FI
@@ -241,7 +242,7 @@ def test_the_relay_outbox_keeps_only_what_the_district_has_not_acknowledged(
     with SyncClient(c.district.url, c.link.secret, transport=DiesAfterSending()) as client, \
             pytest.raises(RuntimeError):
         Relay(c.hub.engine, c.link, client).push(RelayReport())
-    later = datetime.now() + timedelta(seconds=hub.RELAY_KEEP_S + 60)
+    later = utc_now() + timedelta(seconds=hub.RELAY_KEEP_S + 60)
     hub.trim(c.hub.engine, later)  # however late: never a row not acknowledged
     assert _relay_rows(c, a) == (3, 0)
     mine = [(e["seq"], e["id"]) for e in _kiosk_events(a)]

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.sql import ColumnElement
 
 from kiosk.core.clock import clock_is_off
 from kiosk.core.messages import MESSAGES, Reason
+from kiosk.server.clock import utc_now
 from kiosk.server.ingest import DEV, EV, FI
 from kiosk.server.models import HeldEventRow
 from kiosk.server.rules import RULES
@@ -299,7 +300,7 @@ def out_now_page(conn: Connection, settings: DashboardSettings, scope: Scope, to
 
 def gate_health(conn: Connection, settings: DashboardSettings, scope: Scope
                 ) -> list[GateHealth]:
-    now = datetime.now(UTC).replace(tzinfo=None)  # last contact and data age: naive UTC
+    now = utc_now()  # last contact and data age: naive UTC
     gates = []
     rows = conn.execute(select(DEV).where(*scope.where(DEV))
                         .order_by(DEV.c.compound, DEV.c.checkpoint)).all()
@@ -414,4 +415,4 @@ def view(engine: Engine, settings: DashboardSettings, scope: Scope,
             hourly=_hourly(conn, settings, scope, today), days=_days(conn, scope, today),
             recent=recent,
             rules_in_force=conn.execute(select(func.max(RULES.c.version)).where(
-                RULES.c.effective_utc <= datetime.now(UTC).replace(tzinfo=None))).scalar())
+                RULES.c.effective_utc <= utc_now())).scalar())

@@ -4,12 +4,13 @@ failed attempts counted from the audit log (kiosk.server.ratelimit), every attem
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine, delete, insert, select
 
 from kiosk.server import audit, ratelimit
 from kiosk.server.auth import sha256_hex, verify_password
+from kiosk.server.clock import utc_now
 from kiosk.server.models import SessionRow, UserRow
 from kiosk.server.roles import Role, Staff
 from kiosk.store.models import table_of
@@ -30,7 +31,7 @@ def session_staff(engine: Engine, token: str | None) -> Staff | None:
             select(USERS.c.name, USERS.c.role, USERS.c.compound, SESSIONS.c.expires_at)
             .join(USERS, USERS.c.name == SESSIONS.c.user)
             .where(SESSIONS.c.token_hash == sha256_hex(token))).first()
-    if row is None or row.expires_at <= datetime.now():
+    if row is None or row.expires_at <= utc_now():
         return None
     try:
         role = Role(row.role)
@@ -45,7 +46,7 @@ def sign_in(engine: Engine, user: str, password: str, client: str
     (None, wait) when a limit is reached (kiosk.server.ratelimit: the attempt is counted
     before the password is checked, and then it is not checked at all). An unknown user
     costs the same argon2 check as a known one. Every attempt is audited."""
-    now = datetime.now()
+    now = utc_now()
     attempt = ratelimit.admit(engine, ratelimit.SIGN_IN, client, user, now)
     if not isinstance(attempt, int):
         return None, attempt
@@ -63,7 +64,7 @@ def sign_in(engine: Engine, user: str, password: str, client: str
         conn.execute(insert(SESSIONS).values(
             token_hash=sha256_hex(token), user=user,
             expires_at=now + timedelta(hours=SESSION_HOURS)))
-        audit.record_in(conn, user, audit.SIGN_IN, "", client)
+        audit.record_in(conn, user, audit.SIGN_IN, "", client, now)
     return token, None
 
 

@@ -1,8 +1,8 @@
 """The dashboard's settings: the command's time zone and when a gate counts as silent.
 
-The store keeps event times in UTC (``wall_utc``), and so its times of the gates (last
-contact, data age, findings; server migration 0013); its other times (audit, sessions,
-cases) are the server's local time; the command works in its own zone (China Standard Time by
+The store keeps every time in naive UTC: the events' (``wall_utc``) and its own (last
+contact, data age, findings, audit, sessions, cases, ...: kiosk.server.clock; server
+migrations 0007, 0014, 0015); the command works in its own zone (China Standard Time by
 default), so every time on a page is shown in that zone, and "today" is its date.
 """
 
@@ -65,12 +65,9 @@ class DashboardSettings:
         return self.now().date()
 
     def from_utc(self, naive_utc: datetime) -> datetime:
-        """An event's ``wall_utc`` (naive UTC) in the command's zone."""
+        """A stored time (naive UTC: an event's ``wall_utc``, or one the store took with
+        kiosk.server.clock.utc_now) in the command's zone."""
         return naive_utc.replace(tzinfo=UTC).astimezone(self.zone)
-
-    def from_server(self, naive_local: datetime) -> datetime:
-        """A time the store took with ``datetime.now()`` (naive, the server's local time)."""
-        return naive_local.astimezone(self.zone)
 
     def utc_hour_to_local(self, day: date, utc_hour: int) -> int:
         """The local hour of day that a UTC hour of ``day`` falls in (whole-hour zones)."""
