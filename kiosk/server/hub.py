@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from kiosk.core import rules as core_rules
-from kiosk.server import conflicts, devicekeys, tallies
+from kiosk.server import audit, conflicts, devicekeys, tallies
 from kiosk.server.admin import (
     ADMIN_SCOPE,
     DEV,
@@ -477,11 +477,15 @@ def _apply_devices(conn: Connection, compound: str, devices: list[dict[str, Any]
                                             pending=0, quarantined=0, last_seq=0, gaps="[]",
                                             **values))
         views[d["device_id"]] = [d["last_seq"], d["missing"]]
-        # the gate's signing keys as the district holds them: the hub checks signatures
-        # too, and never takes a key from a gate itself (known_key)
-        for from_seq, public_hex in d.get("keys", []):
-            devicekeys.add_key(conn, d["device_id"], str(public_hex), int(from_seq),
-                               DISTRICT)
+        # the gate's signing keys as the district holds them, and no other: the hub checks
+        # signatures too, and never takes a key from a gate itself (known_key)
+        passed = [(int(from_seq), str(public_hex).lower())
+                  for from_seq, public_hex in d.get("keys", [])]
+        _drop_keys(conn, (devicekeys.KEYS.c.device_id == d["device_id"]) & (
+            devicekeys.KEYS.c.public_key_hex.not_in([h for _, h in passed])
+            | (devicekeys.KEYS.c.how != DISTRICT)))
+        for from_seq, public_hex in passed:
+            devicekeys.add_key(conn, d["device_id"], public_hex, from_seq, DISTRICT)
     put_state(conn, **{DISTRICT_DEVICES: json.dumps(views)})
 
 
@@ -611,6 +615,29 @@ def relay_quarantine(engine: Engine, requeue: bool = False) -> list[Any]:
 # --- keys of gates enrolled before keys, behind a hub (docs/SYNC.md, "held") --------------
 #: how a key came to a hub (DeviceKeyRow.how): passed down by the district
 DISTRICT = "district"
+
+
+def _drop_keys(conn: Connection, where: Any) -> int:
+    """Delete the gates' keys ``where`` says, each with its audit row; returns how many."""
+    rows = conn.execute(select(devicekeys.KEYS).where(where)).all()
+    for r in rows:
+        audit.record_in(conn, r.device_id, devicekeys.DEVICE_KEY, {
+            "public_key": r.public_key_hex, "from_seq": r.from_seq, "how": r.how,
+            "dropped": "not passed down by the district"})
+    if rows:
+        conn.execute(delete(devicekeys.KEYS).where(where))
+    return len(rows)
+
+
+def drop_keys_not_passed_down(engine: Engine) -> int:
+    """On a hub, at start: drop every gate key the district did not pass down. A hub before
+    session 5 registered the keys its gates presented by trust on first use (anyone on the
+    LAN with a gate's secret could give it one); now only the district registers keys, so
+    only keys it passed down (``how`` ``district``) may judge a gate's events here. A gate
+    without one is checked by its hash chain until the district passes its key down, as
+    any gate whose key the district does not hold yet. Returns how many went (audited)."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        return _drop_keys(conn, devicekeys.KEYS.c.how != DISTRICT)
 
 
 def known_key(engine: Engine, device_id: str, public_hex: str) -> int | None:

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from link_proxy import LinkProxy
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sync_testkit import (
     EV,
     CentralServer,
@@ -37,8 +37,11 @@ from kiosk.core.decision import Outcome
 from kiosk.core.event import event_hash, personal_digest
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.server import admin, hub, tallies
+from kiosk.server.audit import AUD
+from kiosk.server.auth import sha256_hex
 from kiosk.server.cases import add_step, open_cases
 from kiosk.server.clock import utc_now
+from kiosk.server.db import open_server_store
 from kiosk.server.devicekeys import KEYS
 from kiosk.server.hub import HELD, HS, HU, RO, Relay, RelayReport
 from kiosk.server.ingest import FI
@@ -433,3 +436,71 @@ def test_a_hub_that_registers_its_own_key_with_a_gates_secret_is_seen(
     finally:
         route.close()
         gate.close()
+
+
+# --- 3. keys an old hub took on trust -----------------------------------------------------
+def test_an_upgraded_hub_drops_the_keys_it_took_on_trust_and_judges_by_the_districts(
+        district: CentralServer, tmp_path: Path):
+    """A hub from before session 5 registered gate keys by trust on first use, here the key
+    of someone who had the gate's secret on the LAN. Upgraded, it drops that key at start
+    (audited) and judges the gate's events only by the key the district passes down: the
+    gate's genuine events are stored at the hub, the holder of the old key's are refused."""
+    name = unique("c")
+    gate = make_kiosk(tmp_path, "upgraded-gate", district, name, ROSTER)
+    dev = gate.settings.device.id
+    hub_dir = tmp_path / "old-hub"
+    hub_dir.mkdir()
+    url = f"sqlite:///{hub_dir / 'hub.sqlite3'}"
+    engine = open_server_store(url)
+    code = admin.make_enrolment_code(district.engine, "hub", name, role="hub")
+    hub.enrol_hub(engine, hub_dir, code, district.url, str(uuid.uuid4()))
+    taken = Ed25519PrivateKey.generate()  # what the old hub took on trust
+    taken_hex = taken.public_key().public_bytes_raw().hex()
+    with engine.begin() as conn:  # the old hub's store: the gate, and the key it took
+        conn.execute(insert(hub.DEV).values(
+            id=dev, checkpoint="upgraded-gate", compound=name, secret_hash=sha256_hex(
+                gate.secret), enrolled_at=utc_now(), active=True, pending=0, quarantined=0,
+            last_seq=0, gaps="[]", role="kiosk"))
+        conn.execute(insert(KEYS).values(device_id=dev, from_seq=1, public_key_hex=taken_hex,
+                                         registered_at=utc_now(), how="first use"))
+    engine.dispose()
+    server = CentralServer(url, hub_dir, options=("--hub",)).start()
+    route = Route(gate.store.engine, gate.data_dir, dev, gate.secret, district.url,
+                  server.url)
+    try:
+        with server.engine.connect() as conn:
+            assert conn.execute(select(KEYS.c.public_key_hex)
+                                .where(KEYS.c.how != hub.DISTRICT)).all() == []
+            dropped = conn.execute(select(AUD.c.actor, AUD.c.detail).where(
+                AUD.c.action == "device_key")).all()
+        assert [(a, json.loads(d)["public_key"], json.loads(d)["dropped"])
+                for a, d in dropped] == [(dev, taken_hex, "not passed down by the district")]
+        route.run()  # the gate makes its key and gives it to the district itself
+        own = ensure_key(gate.data_dir).public_hex
+        _wait("the hub has the gate's key from the district", lambda: _keys(server, dev) == [
+            (own, hub.DISTRICT)])
+        gate.check("W1")
+        gate.check("W1")
+        route.run()
+        genuine = _kiosk_events(gate)
+        assert all(e.get("signature") for e in genuine)
+        with server.engine.connect() as conn:
+            assert conn.execute(select(EV.c.seq).where(EV.c.device_id == dev)
+                                .order_by(EV.c.seq)).scalars().all() == [1, 2]
+        assert not _flagged(server.engine, dev)
+        forged = _signed_by({**json.loads(json.dumps(genuine[1])), "seq": 3,
+                             "id": str(uuid.uuid4()), "prev_hash": genuine[1]["hash"],
+                             "readings": []}, taken)
+        with SyncClient(server.url, gate.secret) as with_the_secret:
+            assert with_the_secret.push(dev, [forged])["rejected"]
+        assert _flagged(server.engine, dev)
+    finally:
+        route.close()
+        gate.close()
+        server.stop()
+
+
+def _keys(server: CentralServer, device_id: str) -> list[tuple[str, str]]:
+    with server.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(KEYS.c.public_key_hex, KEYS.c.how).where(KEYS.c.device_id == device_id))]
