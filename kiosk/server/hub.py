@@ -48,7 +48,7 @@ from kiosk.server.admin import (
     VOLUNTEERS,
 )
 from kiosk.server.clock import command_today, command_zone, in_zone, utc_now
-from kiosk.server.ingest import EV, Ingest, IngestResult, compound_scope, next_change_ids
+from kiosk.server.ingest import EV, FI, Ingest, IngestResult, compound_scope, next_change_ids
 from kiosk.server.models import (
     HeldEventRow,
     HubMovementRow,
@@ -402,7 +402,9 @@ def _apply_admin(conn: Connection, compound: str, page: dict[str, Any]) -> None:
 
 def _apply_movements(conn: Connection, compound: str, moves: list[dict[str, Any]]) -> None:
     """The district's movements of the compound the hub has not got itself (a gate that
-    synced with the district directly), each once."""
+    synced with the district directly, or a gate of another hub), each once; an outing among
+    them that, with the outings known here, spends more than the quota is flagged here as
+    a ``quota_conflict`` (kiosk.server.conflicts.find), as the hub's own gates' are."""
     if not moves:
         return
     ids = [m["event_id"] for m in moves]
@@ -415,14 +417,19 @@ def _apply_movements(conn: Connection, compound: str, moves: list[dict[str, Any]
     if not fresh:
         return
     first = next_change_ids(conn, compound_scope(compound), len(fresh))
-    conn.execute(insert(HM), [{
+    rows = [{
         "event_id": m["event_id"], "device_id": m["device_id"],
         "checkpoint": m["checkpoint"], "compound": compound, "seq": m["seq"],
         "pass_number": m["pass_number"], "household": m["household"],
         "direction": m["direction"], "local_date": date.fromisoformat(m["local_date"]),
         "wall_utc": datetime.fromisoformat(m["wall_utc"]),
         "counts_against_quota": bool(m["counts_against_quota"]), "change_id": first + k,
-    } for k, m in enumerate(fresh)])
+    } for k, m in enumerate(fresh)]
+    conn.execute(insert(HM), rows)
+    findings = conflicts.find(conn, compound, [
+        {**r, "id": r["event_id"]} for r in rows if r["counts_against_quota"]], utc_now())
+    if findings:
+        conn.execute(insert(FI), findings)
 
 
 def _apply_undone(conn: Connection, compound: str, undone: list[str]) -> None:
@@ -433,16 +440,14 @@ def _apply_undone(conn: Connection, compound: str, undone: list[str]) -> None:
     from the district or from its own gate does not matter: the gates drop it either way."""
     if not undone:
         return
-    conn.execute(delete(HM).where(HM.c.event_id.in_(undone)))
     # a movement the hub stored itself (its gate pushed it here, the undo went to the
     # district): out of the hub's counts, "who is out" and quota conflicts, as if the
-    # correction had come here (the same functions, one rule)
-    today = command_today()
-    taken = tallies.undo(conn, undone, today)
-    if taken:
-        conflicts.withdraw(conn, compound, {t["id"]: "(the district says so: the undo "
-                                            "reached it directly)" for t in taken},
-                           utc_now())
+    # correction had come here (the same functions, one rule); one passed down: a quota
+    # conflict it made here is withdrawn the same way, then it is served no more
+    tallies.undo(conn, undone, command_today())
+    conflicts.withdraw(conn, compound, {u: "(the district says so: the undo reached it "
+                                        "directly)" for u in undone}, utc_now())
+    conn.execute(delete(HM).where(HM.c.event_id.in_(undone)))
     known = set(conn.execute(select(HU.c.event_id).where(HU.c.event_id.in_(undone)))
                 .scalars())
     fresh = sorted(set(undone) - known)

@@ -21,7 +21,7 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -52,8 +52,9 @@ from kiosk.core.event import (
 from kiosk.server import tallies
 from kiosk.server.cases import record_acknowledgements
 from kiosk.server.clock import utc_now
-from kiosk.server.conflicts import conflict_window, policy_quota, withdraw_undone
-from kiosk.server.db import Partitions, is_postgres, one_of
+from kiosk.server.conflicts import find as find_conflicts
+from kiosk.server.conflicts import withdraw_undone
+from kiosk.server.db import Partitions, is_postgres
 from kiosk.server.devicekeys import BAD_SIGNATURE, DeviceKeys, load_keys
 from kiosk.server.models import (
     DeviceRow,
@@ -546,44 +547,12 @@ class Ingest:
 
     def _quota_conflicts(self, conn: Connection, device: Any, rows: list[dict[str, Any]],
                          now: datetime) -> list[dict[str, Any]]:
-        """Exits that, together with exits recorded at other gates, spend more outings than
-        the policy allows: only visible once both gates have synced; flagged, never
-        dropped. An exit undone at its gate spent no outing."""
-        exits = [r for r in rows if r["counts_against_quota"] and r["outcome"] == "allow"
-                 and r["household"]]
-        if not exits:
-            return []
-        outings, days = policy_quota(conn)
-        if outings <= 0:
-            return []
-        span = timedelta(days=days - 1)
-        lo = min(r["local_date"] for r in exits) - span
-        hi = max(r["local_date"] for r in exits) + span
-        households = sorted({r["household"] for r in exits})
-        known: dict[str, list[tuple[date, str, str, str]]] = {}
-        for row in conn.execute(
-            select(EV.c.household, EV.c.local_date, EV.c.id, EV.c.checkpoint, EV.c.device_id)
-            .where(EV.c.compound == device.compound, one_of(conn, EV.c.household, households),
-                   EV.c.local_date.between(lo, hi), EV.c.counts_against_quota.is_(True),
-                   EV.c.outcome == "allow",
-                   # undone as tallies.record and, on a hub, tallies.undo remember it
-                   EV.c.id.not_in(select(tallies.UNDONE.c.event_id)))
-        ):
-            known.setdefault(row.household, []).append(
-                (row.local_date, row.id, row.checkpoint, row.device_id))
-        counted = {e[1] for days_ in known.values() for e in days_}
-        out: list[dict[str, Any]] = []
-        for r in exits:
-            if r["id"] not in counted:  # undone at the gate (in this batch): spent nothing
-                continue
-            inside = conflict_window(known.get(r["household"], []), r["local_date"],
-                                     outings, days)
-            if inside is not None:
-                gates = ", ".join(sorted(f"{e[2]} ({e[0]})" for e in inside))
-                out.append(dict(
-                    at=now, kind="quota_conflict", device_id=device.id,
-                    checkpoint=device.checkpoint, compound=device.compound, seq=r["seq"],
-                    event_id=r["id"],
-                    detail=f"household {r['household']}: {len(inside)} outings within "
-                           f"{days} days, quota {outings}, at {gates}"))
-        return out
+        """Exits that, together with exits recorded at other gates (on a hub: also those the
+        district passed down), spend more outings than the policy allows: only visible once
+        both are known here; flagged, never dropped. An exit undone at its gate spent no
+        outing (kiosk.server.conflicts.find)."""
+        return find_conflicts(conn, device.compound, [
+            {"id": r["id"], "household": r["household"], "local_date": r["local_date"],
+             "seq": r["seq"], "device_id": device.id, "checkpoint": device.checkpoint}
+            for r in rows if r["counts_against_quota"] and r["outcome"] == "allow"
+            and r["household"]], now)

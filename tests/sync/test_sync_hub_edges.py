@@ -449,11 +449,8 @@ def test_an_upgraded_hub_drops_the_keys_it_took_on_trust_and_judges_by_the_distr
     gate = make_kiosk(tmp_path, "upgraded-gate", district, name, ROSTER)
     dev = gate.settings.device.id
     hub_dir = tmp_path / "old-hub"
-    hub_dir.mkdir()
-    url = f"sqlite:///{hub_dir / 'hub.sqlite3'}"
+    url = _hub_store(district, name, hub_dir)
     engine = open_server_store(url)
-    code = admin.make_enrolment_code(district.engine, "hub", name, role="hub")
-    hub.enrol_hub(engine, hub_dir, code, district.url, str(uuid.uuid4()))
     taken = Ed25519PrivateKey.generate()  # what the old hub took on trust
     taken_hex = taken.public_key().public_bytes_raw().hex()
     with engine.begin() as conn:  # the old hub's store: the gate, and the key it took
@@ -504,3 +501,67 @@ def _keys(server: CentralServer, device_id: str) -> list[tuple[str, str]]:
     with server.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(  # type: ignore[misc]
             select(KEYS.c.public_key_hex, KEYS.c.how).where(KEYS.c.device_id == device_id))]
+
+
+def _hub_store(district: CentralServer, compound: str, hub_dir: Path) -> str:
+    """A hub's store for ``compound``, enrolled at ``district`` (not serving yet): its URL."""
+    hub_dir.mkdir()
+    url = f"sqlite:///{hub_dir / 'hub.sqlite3'}"
+    engine = open_server_store(url)
+    code = admin.make_enrolment_code(district.engine, "hub", compound, role="hub")
+    hub.enrol_hub(engine, hub_dir, code, district.url, str(uuid.uuid4()))
+    engine.dispose()
+    return url
+
+
+# --- 2. quota conflicts across two hubs ---------------------------------------------------
+def _conflicts(engine: Engine, household: str) -> list[tuple[str, bool]]:
+    """The quota conflicts of ``household`` a store flagged: (gate, withdrawn)."""
+    with engine.connect() as conn:
+        return [(r.checkpoint, r.withdrawn_at is not None) for r in conn.execute(
+            select(FI.c.checkpoint, FI.c.withdrawn_at).where(
+                FI.c.kind == "quota_conflict", FI.c.detail.contains(f"household {household}:"))
+            .order_by(FI.c.id))]
+
+
+def test_two_outings_through_two_hubs_are_a_conflict_on_each_hub_and_withdrawn_there(
+        links: Compound, tmp_path: Path):
+    """The quota is the compound's: one household let out at a gate behind this hub and at
+    a gate behind a second hub of the compound (each alone with its gates, so neither
+    refused) is a quota conflict on both hubs' dashboards, where the volunteers look, not
+    only at the district; when the second outing is undone at its gate, the first hub
+    hears it from the district and withdraws the finding."""
+    c = links
+    a = c.gates[0]
+    other = CentralServer(_hub_store(c.district, c.name, tmp_path / "hub-2"),
+                          tmp_path / "hub-2", options=("--hub",)).start()
+    far = make_kiosk(tmp_path, "gate-far", c.district, c.name, ROSTER)
+    route = Route(far.store.engine, far.data_dir, far.settings.device.id, far.secret,
+                  c.district.url, other.url)
+    try:
+        _wait("the second hub knows its gate", lambda: far.settings.device.id in set(
+            other.engine.connect().execute(select(hub.DEV.c.id)).scalars()))
+        here = a.check("E1", "out")
+        there = far.check("E2", "out")  # before either gate heard of the other's
+        assert here.decision.outcome is Outcome.ALLOW is there.decision.outcome
+        c.routes[0].run()
+        route.run()
+        _wait("the district flags it", lambda: len(_conflicts(c.district.engine, "h-5")) == 1)
+        _wait("both hubs flag it", lambda: _conflicts(c.hub.engine, "h-5") != []
+              and _conflicts(other.engine, "h-5") != [], timeout_s=30)
+        assert _conflicts(c.hub.engine, "h-5") == [("gate-far", False)]  # learnt last
+        assert _conflicts(other.engine, "h-5") == [("gate-1", False)]
+        with c.hub.engine.connect() as conn:  # both outings, both gates, in its words
+            detail = conn.execute(select(FI.c.detail).where(
+                FI.c.kind == "quota_conflict", FI.c.event_id == there.event.id)).scalar_one()
+        assert "gate-1" in detail and "gate-far" in detail and "quota 1" in detail
+
+        far.gate.undo(there.event.id)  # a mistake at the far gate: one outing after all
+        route.run()
+        _wait("withdrawn at the first hub too", lambda: _conflicts(c.hub.engine, "h-5") == [
+            ("gate-far", True)], timeout_s=30)
+        assert _conflicts(other.engine, "h-5") == [("gate-1", True)]
+    finally:
+        route.close()
+        far.close()
+        other.stop()
