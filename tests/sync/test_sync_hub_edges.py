@@ -524,6 +524,12 @@ def _conflicts(engine: Engine, household: str) -> list[tuple[str, bool]]:
             .order_by(FI.c.id))]
 
 
+def _knows(server: CentralServer, gate: Kiosk) -> bool:
+    with server.engine.connect() as conn:
+        return conn.execute(select(hub.DEV.c.id).where(
+            hub.DEV.c.id == gate.settings.device.id)).first() is not None
+
+
 def test_two_outings_through_two_hubs_are_a_conflict_on_each_hub_and_withdrawn_there(
         links: Compound, tmp_path: Path):
     """The quota is the compound's: one household let out at a gate behind this hub and at
@@ -539,8 +545,7 @@ def test_two_outings_through_two_hubs_are_a_conflict_on_each_hub_and_withdrawn_t
     route = Route(far.store.engine, far.data_dir, far.settings.device.id, far.secret,
                   c.district.url, other.url)
     try:
-        _wait("the second hub knows its gate", lambda: far.settings.device.id in set(
-            other.engine.connect().execute(select(hub.DEV.c.id)).scalars()))
+        _wait("the second hub knows its gate", lambda: _knows(other, far))
         here = a.check("E1", "out")
         there = far.check("E2", "out")  # before either gate heard of the other's
         assert here.decision.outcome is Outcome.ALLOW is there.decision.outcome

@@ -84,7 +84,8 @@ def test_a_server_in_shanghai_keeps_its_own_times_in_utc_and_shows_the_commands_
             r = web.post("/login", data={"user": user, "password": "correct horse battery"})
             assert r.status_code == 303
             assert web.get("/").status_code == 200  # the overview makes the fever a case
-            case_id = engine.connect().execute(select(CASES.c.id)).scalar_one()
+            with engine.connect() as conn:
+                case_id = conn.execute(select(CASES.c.id)).scalar_one()
             r = web.post(f"/case?id={case_id}", data={"step": "cleared", "note": "阴性"})
             assert r.status_code == 303
             page = web.get(f"/case?id={case_id}").text
