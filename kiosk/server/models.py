@@ -7,6 +7,11 @@ device may post, what the command publishes, and what looked wrong.
 On PostgreSQL the ``events`` table is partitioned by ``local_date`` (one partition a day,
 made on demand); its primary key therefore includes ``local_date``. Exactly-once is kept by
 the ingest path, which holds the posting device's row lock while it checks and inserts.
+
+Every ``DateTime`` column is naive UTC: the kiosks' times (``wall_utc``) and every time the
+store takes of itself (kiosk.server.clock.utc_now; server migrations 0007, 0014, 0015 moved
+rows written in the server's local time). The dashboard and the CLI show them in the
+command's zone.
 """
 
 from __future__ import annotations
