@@ -107,9 +107,14 @@ def _now() -> str:
 
 
 def _shown(stored: str, zone: ZoneInfo) -> str | None:
-    """A ``hub_state`` time (naive UTC) in the command's zone, with its offset."""
-    return in_zone(datetime.fromisoformat(stored), zone).isoformat(timespec="seconds") \
-        if stored else None
+    """A ``hub_state`` time (naive UTC) in the command's zone, with its offset; None when
+    there is none (or it is not a time: the gates' status must not fail on it)."""
+    try:
+        at = datetime.fromisoformat(stored)
+    except ValueError:
+        return None
+    shown = in_zone(at, zone) if at.tzinfo is None else at.astimezone(zone)
+    return shown.isoformat(timespec="seconds")
 
 
 def get_state(conn: Connection, *keys: str) -> dict[str, str]:

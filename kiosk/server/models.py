@@ -393,7 +393,10 @@ class HubMovementRow(ServerBase):
     hub's gates in the compound's change stream, beside the hub's own events."""
 
     __tablename__ = "hub_movements"
-    __table_args__ = (Index("ix_hub_movements_compound_change", "compound", "change_id"),)
+    __table_args__ = (Index("ix_hub_movements_compound_change", "compound", "change_id"),
+                      # the hub's quota check (kiosk.server.conflicts.spent_exits)
+                      Index("ix_hub_movements_household", "compound", "household",
+                            "local_date"))
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(36))
     checkpoint: Mapped[str] = mapped_column(String(40))
