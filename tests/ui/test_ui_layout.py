@@ -229,7 +229,10 @@ class Walk:
         app.tap("delivery")  # the form for a courier: its reason given
         app.wait_screen("visitor")
         wait_until(lambda: app.state()["visitor"]["reason"], what="delivery form")
-        self.check("visitor delivery")
+        self.check("visitor delivery")  # on the phone: the courier's name is optional
+        app.tap("f_name")  # the surname given after all (王师傅)
+        wait_until(lambda: app.state()["visitor"]["pad"] == "surnames", what="courier surname")
+        self.check("visitor delivery surname")
         app.tap("v_back")
         app.wait_screen("gate")
         app.tap("gate_language")  # the switch beside the other keys, both ways
