@@ -294,6 +294,8 @@ def test_a_team_that_asks_the_couriers_surname_sets_it_on_the_admin_screen(
         app.tap("a_page")
     else:
         raise AssertionError("no courier_surname setting on the admin screen")
+    message = next(w["text"] for w in app.cmd("widgets")["widgets"] if w["tid"] == "a_message")
+    assert "快递员是否问姓" in message and "不问（记为快递员）" in message  # in words
     app.tap("ac_ask")
     app.tap("a_save")
     wait_until(lambda: app.state()["admin_message"] == "a_saved", what="saved")

@@ -111,6 +111,10 @@ class Walk:
         self.setting("thermometer.protocol")
         self.check("admin choice")
         app.tap("ac_gy-mcu90614")
+        self.setting("checkpoint.courier_surname")  # the last page's chips
+        self.check("admin choice courier")
+        app.tap("ac_skip")
+        self.check("admin last page")
         self.setting("export.time")
         app.tap("ak_CLR")
         app.tap("ak_OK")
