@@ -710,10 +710,13 @@ def test_a_delivery_from_the_gate_key_finishes_by_itself_in_12_taps(tick):
     form.pick_reason("r_visit", "探访")  # a visitor is no courier: a name is needed
     assert form.visitor() is None and form.message == ("v_need_name", {})
 
-    form.clear()  # through 访客登记: the delivery chip goes to the phone, not the name
+    form.clear()  # 访客登记, the reason box, the delivery chip: on to the phone, not the name
     form.select("reason")
     form.pick_reason("r_groceries", "送菜送药")
     assert form.field == "phone" and form.name == ""
+    tap(form, tick, *"3800001111", "5")
+    assert form.finished and 3 + 10 + 1 == 14
+    assert form.visitor() == Visitor(COURIER_NAME, "13800001111", "送菜送药", "5")
 
 
 def test_a_team_that_asks_the_couriers_surname_gets_it_in_13_taps(tick):
