@@ -275,6 +275,9 @@ def test_a_delivery_in_12_taps_and_a_returning_courier_in_four(kiosk):  # noqa: 
     wait_until(lambda: "rc_1" in shown(), what="the recent couriers")
     assert "王师傅" in shown()["rc_0"] and "136****4321" in shown()["rc_0"]
     assert "Courier" in shown()["rc_1"] and "139****5678" in shown()["rc_1"]
+    app.tap("rc_1")
+    wait_until(lambda: visitor_form(app)["field"] == "building", what="the courier recalled")
+    assert "Courier" in shown()["f_name"]  # recorded as 快递员, said in English
 
 
 def test_a_team_that_asks_the_couriers_surname_sets_it_on_the_admin_screen(

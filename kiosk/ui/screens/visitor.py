@@ -15,9 +15,9 @@ from kivy.factory import Factory
 from kivy.properties import DictProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
-from kiosk.core.model import Direction
+from kiosk.core.model import Direction, PassKind
 from kiosk.settings import CourierSurname
-from kiosk.ui.i18n import tr
+from kiosk.ui.i18n import name_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.queries import buildings, recent_visitors
 from kiosk.ui.vm.visitor import FIELDS, REASON_KEYS, TO_SURNAMES, VisitorForm, recent_label
@@ -97,8 +97,9 @@ class VisitorScreen(Screen):
         for name in FIELDS:  # set here: the boxes are plain, the form is the truth
             box = self.ids[f"f_{name}"]
             box.value, box.active = f.value(name), name == f.field
-        if f.courier_unnamed:  # what will be recorded: the courier word
-            self.ids.f_name.value = app.tr("v_courier")
+        # the courier word (recorded if no surname is given, or recalled) in this language
+        self.ids.f_name.value = app.tr("v_courier") if f.courier_unnamed else \
+            name_text(f.name, PassKind.VISITOR, app.lang)
         self.surname_keys = list(f.page_surnames())
         self.recent_keys = [str(i) for i in range(len(f.recent))] + [TO_SURNAMES]
         courier = app.tr("v_courier")
