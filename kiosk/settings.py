@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,19 @@ from kiosk.core.policy import DEFAULT_FEVER_THRESHOLD_C, Policy
 SETTINGS_FILE = "settings.toml"
 LOCK_FILE = ".settings.lock"
 DIRECTION_MODES = ("both", "in", "out")
+
+
+class CourierSurname(StrEnum):
+    """Whether a delivery's form asks the courier's surname (``checkpoint.courier_surname``)."""
+
+    #: the form opens on the phone: the mobile number is what contact tracing calls; a
+    #: courier who gives no surname is recorded as 快递员
+    SKIP = "skip"
+    #: the surname first (王师傅), then the phone
+    ASK = "ask"
+
+
+COURIER_SURNAME_MODES = tuple(m.value for m in CourierSurname)
 LANGUAGES = ("zh", "en")
 
 
@@ -39,6 +53,8 @@ class CheckpointSettings:
     name: str = "1号门"
     #: "both": the volunteer toggles IN/OUT; "in" or "out": a one-way gate
     direction_mode: str = "both"
+    #: "skip" or "ask" (CourierSurname): a team may want every courier's surname
+    courier_surname: str = CourierSurname.SKIP.value
 
 
 @dataclass
@@ -162,6 +178,9 @@ class Settings:
     def validate(self) -> None:
         if self.checkpoint.direction_mode not in DIRECTION_MODES:
             raise SettingsError(f"checkpoint.direction_mode must be one of {DIRECTION_MODES}")
+        if self.checkpoint.courier_surname not in COURIER_SURNAME_MODES:
+            raise SettingsError(
+                f"checkpoint.courier_surname must be one of {COURIER_SURNAME_MODES}")
         if self.ui.language not in LANGUAGES:
             raise SettingsError(f"ui.language must be one of {LANGUAGES}")
         if not 0 <= self.ui.panel_width_mm <= 2000:

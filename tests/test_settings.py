@@ -29,10 +29,12 @@ def test_set_value_parses_types_and_validates(tmp_path: Path):
     assert again.screening.fever_threshold_c == 37.5
     assert again.device.require_clock_sync is False
     assert again.fever.leader_phone == "13800138000"  # the escalation screen shows it
+    assert again.checkpoint.courier_surname == "skip"  # a courier's phone is enough
     for key, value in [("screening.fever_threshold_c", "hot"), ("ui.language", "fr"),
                        ("checkpoint.direction_mode", "sideways"), ("nope.key", "1"),
                        ("export.time", "25:99"), ("screening.fever_threshold_c", "45"),
-                       ("fever.observation_point", "3号楼" * 20)]:
+                       ("fever.observation_point", "3号楼" * 20),
+                       ("checkpoint.courier_surname", "never")]:
         with pytest.raises(SettingsError):
             s.set_value(cfg, key, value)
 

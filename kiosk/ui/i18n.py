@@ -161,6 +161,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                      "Deliveries need a phone (to call the resident)"),
     "v_bad_building": ("本小区没有 {building} 号楼", "There is no building {building} here"),
     "v_hint_courier": ("点快递员的姓，记为「王师傅」", "Tap the courier's surname (王师傅)"),
+    "v_hint_courier_phone": ("输入快递员手机号，姓名可不填",
+                             "The courier's mobile number (no name needed)"),
+    #: a courier who gave no surname, as recorded (the Chinese) and shown
+    "v_courier": ("快递员", "Courier"),
     "v_hint_surnames": ("点姓，再点先生或女士，如「王先生」", "Tap the surname, then Mr or Ms"),
     "v_hint_letters": ("用拼音字母输入姓名", "Type the name in pinyin"),
     "v_hint_phone": ("手机号 11 位；快递、送菜必填", "Mobile, 11 digits: required for deliveries"),
@@ -214,6 +218,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "a_leader_phone": ("组长电话（发热时拨打）", "Team leader's phone (fevers)"),
     "a_observation": ("临时观察点（发热者去处）", "Observation point (fevers)"),
     "a_language": ("语言", "Language"),
+    "a_courier_surname": ("快递员是否问姓", "Ask the courier's surname"),
     "a_probe": ("探测体温计", "Find sensor"),
     "a_probing": ("正在探测（体温计暂停几秒）…", "Probing (the thermometer pauses)..."),
     "a_probe_found": ("找到：{protocol}，{baud}", "Found: {protocol} at {baud}"),
@@ -261,6 +266,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "choice_out": ("只出", "out only"),
     "choice_zh": ("中文", "中文 Chinese"),
     "choice_en": ("英文 English", "English"),
+    "choice_skip": ("不问（记为快递员）", "not asked (Courier)"),
+    "choice_ask": ("先问（如王师傅）", "asked first (王师傅)"),
     # pass kinds
     "kind_resident": ("居民", "Resident"),
     "kind_worker": ("必要岗位", "Essential worker"),
@@ -297,6 +304,14 @@ def place_text(place: str, kind: PassKind | str | None, lang: str = "zh") -> str
     if place and kind == PassKind.VISITOR.value:
         return tr("building_n", lang, building=place)
     return place
+
+
+def name_text(name: str, kind: PassKind | str | None, lang: str = "zh") -> str:
+    """A person's name as the screens say it: a courier recorded without a name keeps the
+    Chinese word (快递员: what the export shows), said here in the volunteer's language."""
+    if name == CATALOGUE["v_courier"][0] and kind == PassKind.VISITOR.value:
+        return tr("v_courier", lang)
+    return name
 
 
 def other(lang: str) -> str:

@@ -111,6 +111,10 @@ class Walk:
         self.setting("thermometer.protocol")
         self.check("admin choice")
         app.tap("ac_gy-mcu90614")
+        self.setting("checkpoint.courier_surname")  # the last page's chips
+        self.check("admin choice courier")
+        app.tap("ac_skip")
+        self.check("admin last page")
         self.setting("export.time")
         app.tap("ak_CLR")
         app.tap("ak_OK")
@@ -229,7 +233,10 @@ class Walk:
         app.tap("delivery")  # the form for a courier: its reason given
         app.wait_screen("visitor")
         wait_until(lambda: app.state()["visitor"]["reason"], what="delivery form")
-        self.check("visitor delivery")
+        self.check("visitor delivery")  # on the phone: the courier's name is optional
+        app.tap("f_name")  # the surname given after all (王师傅)
+        wait_until(lambda: app.state()["visitor"]["pad"] == "surnames", what="courier surname")
+        self.check("visitor delivery surname")
         app.tap("v_back")
         app.wait_screen("gate")
         app.tap("gate_language")  # the switch beside the other keys, both ways

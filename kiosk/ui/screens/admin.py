@@ -160,8 +160,9 @@ class AdminScreen(Screen):
             self.choice_labels = {c: shown_value(f.name, c, app.lang) for c in f.choices}
             self.symbol_keys = list(CHINESE_SYMBOL_KEYS if f.pad is Pad.CHINESE
                                     else SYMBOL_KEYS)
-            # the pinyin typed, underlined, at the cursor (not yet in the field)
-            value = escape_markup(m.values[m.editing])
+            # a choice in words; the pinyin typed, underlined, at the cursor (not yet in
+            # the field)
+            value = escape_markup(shown_value(f.name, m.values[m.editing], app.lang))
             if m.letters:
                 value += f"[u]{escape_markup(m.letters)}[/u]"
             self.editing = app.tr("a_editing", field=escape_markup(app.tr(f.label)),

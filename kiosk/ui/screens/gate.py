@@ -16,7 +16,7 @@ from kivy.uix.screenmanager import Screen
 
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingState
-from kiosk.ui.i18n import kind_text, place_text, reason_text, tr
+from kiosk.ui.i18n import kind_text, name_text, place_text, reason_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual
 from kiosk.ui.widgets import HitRow, text_width
@@ -88,7 +88,7 @@ class GateScreen(Screen):
             self.headline = "" if f.search_hits else app.tr("show_pass")
             self.detail = "" if f.search_hits else app.tr("show_pass_hint")
         else:
-            self.headline = p.name_masked or p.number or "-"
+            self.headline = name_text(p.name_masked, p.kind, app.lang) or p.number or "-"
             self.detail = "  ".join(x for x in (place_text(p.place, p.kind, app.lang),
                                                 kind_text(p.kind, app.lang), p.number) if x)
         r = f.last_reading

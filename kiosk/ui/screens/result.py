@@ -17,7 +17,7 @@ from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.messages import Reason
-from kiosk.ui.i18n import kind_text, other, place_text, reason_text, tr
+from kiosk.ui.i18n import kind_text, name_text, other, place_text, reason_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.flow import GateFlow, ResultView
 
@@ -78,7 +78,8 @@ class ResultScreen(Screen):
             if not r.allowed else ""
         self.detail = "" if r.detail is None else (r.detail.zh if lang == "zh" else r.detail.en)
         p = r.person
-        who = [p.name_masked, place_text(p.place, p.kind, lang), kind_text(p.kind, lang)]
+        who = [name_text(p.name_masked, p.kind, lang), place_text(p.place, p.kind, lang),
+               kind_text(p.kind, lang)]
         self.who = "   ".join(x for x in who if x)
         extra = [app.tr("dir_in" if r.direction.value == "in" else "dir_out")]
         if r.temperature_c is not None:
@@ -101,7 +102,8 @@ class ResultScreen(Screen):
             if fever.observation_point else app.tr("fever_next_wait")
         self.detail = "" if r.detail is None else (r.detail.zh if lang == "zh" else r.detail.en)
         p = r.person
-        self.who = "   ".join(x for x in (p.name_masked, p.place, kind_text(p.kind, lang),
+        self.who = "   ".join(x for x in (name_text(p.name_masked, p.kind, lang), p.place,
+                                          kind_text(p.kind, lang),
                                           app.tr("dir_" + r.direction.value)) if x)
         self.extra = ""
         self.ack_text = app.tr("acknowledge_who", who=leader) if leader \

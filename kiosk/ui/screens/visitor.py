@@ -15,8 +15,9 @@ from kivy.factory import Factory
 from kivy.properties import DictProperty, ListProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
-from kiosk.core.model import Direction
-from kiosk.ui.i18n import tr
+from kiosk.core.model import Direction, PassKind
+from kiosk.settings import CourierSurname
+from kiosk.ui.i18n import name_text, tr
 from kiosk.ui.screens import load_kv
 from kiosk.ui.vm.queries import buildings, recent_visitors
 from kiosk.ui.vm.visitor import FIELDS, REASON_KEYS, TO_SURNAMES, VisitorForm, recent_label
@@ -58,6 +59,8 @@ class VisitorScreen(Screen):
     def on_pre_enter(self, *args: object) -> None:
         app = App.get_running_app()
         self.form.clear()
+        self.form.ask_courier_surname = \
+            CourierSurname(app.settings.checkpoint.courier_surname) is CourierSurname.ASK
         reason, self._reason = getattr(self, "_reason", ""), ""
         if reason:
             self.form.open_for(reason, app.tr(reason))
@@ -94,9 +97,14 @@ class VisitorScreen(Screen):
         for name in FIELDS:  # set here: the boxes are plain, the form is the truth
             box = self.ids[f"f_{name}"]
             box.value, box.active = f.value(name), name == f.field
+        # the courier word (recorded if no surname is given, or recalled) in this language
+        self.ids.f_name.value = app.tr("v_courier") if f.courier_unnamed else \
+            name_text(f.name, PassKind.VISITOR, app.lang)
         self.surname_keys = list(f.page_surnames())
         self.recent_keys = [str(i) for i in range(len(f.recent))] + [TO_SURNAMES]
-        self.recent_labels = {**{str(i): recent_label(v) for i, v in enumerate(f.recent)},
+        courier = app.tr("v_courier")
+        self.recent_labels = {**{str(i): recent_label(v, courier)
+                                 for i, v in enumerate(f.recent)},
                               TO_SURNAMES: app.tr("k_surnames")}
         self.page_text = f"{f.page + 1}/{f.pages}"
         pad = f.pad()

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import settings as settings_mod
-from kiosk.settings import DIRECTION_MODES, FEVER_TEXT_MAX, LANGUAGES, Settings, SettingsError
+from kiosk.settings import (
+    COURIER_SURNAME_MODES,
+    DIRECTION_MODES,
+    FEVER_TEXT_MAX,
+    LANGUAGES,
+    Settings,
+    SettingsError,
+)
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
 from kiosk.ui.vm.pinyin import PinyinInput
 
@@ -80,6 +87,9 @@ FIELDS: tuple[Field, ...] = (
     Field("camera.index", "a_camera", Pad.NUMBER, "a_rule_camera"),
     Field("sync.url", "a_sync", Pad.TEXT),
     Field("export.time", "a_export", Pad.NUMBER, "a_rule_time"),
+    # a team's choice made once: near the end, so the rows above keep their pages
+    Field("checkpoint.courier_surname", "a_courier_surname", Pad.CHOICE,
+          choices=COURIER_SURNAME_MODES),
     Field("ui.language", "a_language", Pad.CHOICE, choices=LANGUAGES),
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

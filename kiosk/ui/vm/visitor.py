@@ -12,6 +12,12 @@ The form moves on by itself where the end of a field is certain (a title after t
 the 11th digit of a mobile number, a building number no other building starts with, a
 reason chip), and the couriers who came lately are one tap away ("最近"): a returning
 delivery is registered in a handful of taps.
+
+A courier is identified by the mobile number, which contact tracing calls; "王师傅" adds
+almost nothing a tracer can use. So a delivery's form opens on the phone and a courier who
+gives no surname is recorded as 快递员 (``COURIER_NAME``); the volunteer may still tap the
+name box and give one. A team that wants the surname asked first says so in the settings
+(``checkpoint.courier_surname = "ask"``: ``ask_courier_surname``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from kiosk.core.model import Direction
 from kiosk.core.privacy import mask_name, mask_phone
 from kiosk.store.events import Visitor
+from kiosk.ui.i18n import CATALOGUE
 from kiosk.ui.vm.base import Debouncer, Observable
 
 REASON_KEYS = ("r_delivery", "r_groceries", "r_repair", "r_visit")
@@ -40,6 +47,10 @@ TITLES = ("先生", "女士")
 #: how a courier is addressed, whoever it is (王师傅): a delivery's surname alone makes the
 #: name; 先生 / 女士 still replace it
 COURIER_TITLE = "师傅"
+#: the name recorded for a courier who gave no surname: the Chinese of the catalogue's word
+#: (the export and the central store show the record as it is); the screens show the word
+#: in the volunteer's language (``kiosk.ui.i18n.name_text``)
+COURIER_NAME = CATALOGUE["v_courier"][0]
 #: 8 columns x 3 rows of surnames per page: every key stays over 15 mm at 800x480
 SURNAMES_PER_PAGE = 24
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -65,17 +76,21 @@ PAD_GUARD_S = 0.35
 def shown_name(name: str) -> str:
     """A visitor's name as the screens show it: a surname and a title (王女士) is how the
     visitor gave it and says no more than that, shown whole; any other name is masked like
-    a resident's."""
+    a resident's. The courier word (快递员) names nobody: shown whole."""
+    if name == COURIER_NAME:
+        return name
     for title in (*TITLES, COURIER_TITLE):
         if name.endswith(title) and name[:-len(title)] in SURNAMES:
             return name
     return mask_name(name)
 
 
-def recent_label(v: Visitor) -> str:
-    """A recent visitor's key: name, phone tail and reason, enough to ask "are you...?"."""
-    return "  ".join(x for x in (shown_name(v.name), mask_phone(v.phone) if v.phone else "",
-                                 v.reason) if x)
+def recent_label(v: Visitor, courier: str = COURIER_NAME) -> str:
+    """A recent visitor's key: name, phone tail and reason, enough to ask "are you...?"
+    (couriers recorded without a name differ by the phone tail). ``courier``: the courier
+    word in the volunteer's language."""
+    name = courier if v.name == COURIER_NAME else shown_name(v.name)
+    return "  ".join(x for x in (name, mask_phone(v.phone) if v.phone else "", v.reason) if x)
 
 
 def norm_building(text: str) -> str:
@@ -95,6 +110,9 @@ class VisitorForm(Observable):
         self.recent: tuple[Visitor, ...] = ()
         #: the reason chips' words in both languages -> chip key (a recalled reason)
         self.reason_words: dict[str, str] = {}
+        #: the team asks a courier's surname first (``checkpoint.courier_surname``; set once
+        #: per screen entry): else a delivery needs no name
+        self.ask_courier_surname = False
         self.clear()
 
     def clear(self) -> None:
@@ -132,6 +150,8 @@ class VisitorForm(Observable):
 
     def hint(self) -> str:
         """The catalogue key of what to do on the pad now shown."""
+        if self.field == "phone" and self.courier_unnamed:
+            return "v_hint_courier_phone"  # the phone alone identifies the courier
         if self.field == "name" and self.name_mode == "surnames" and not self.name and \
                 self.reason_key in DELIVERY_REASONS:
             return "v_hint_courier"  # the surname alone makes the name
@@ -177,6 +197,20 @@ class VisitorForm(Observable):
         if field == "phone" and not self.phone:
             self.phone = MOBILE_START
         self.notify()
+
+    @property
+    def courier_unnamed(self) -> bool:
+        """A delivery with no name where the team does not ask a courier's surname: the
+        name is given as 快递员 (``COURIER_NAME``)."""
+        return self.reason_key in DELIVERY_REASONS and not self.ask_courier_surname and \
+            not self.name.strip()
+
+    def given(self, field: str) -> bool:
+        """``field`` needs nothing more: the lone 1 is no phone; an unnamed courier's name
+        is 快递员."""
+        if field == "phone":
+            return bool(self.phone_given)
+        return bool(self.value(field).strip()) or (field == "name" and self.courier_unnamed)
 
     @property
     def phone_given(self) -> str:
@@ -234,8 +268,7 @@ class VisitorForm(Observable):
         visit needs no phone. When every field is given (the phone too) and nothing is
         wrong, the form is ``finished``: the temperature step, which shows who and which
         way and can be cancelled, is next. Else (a visit without a phone) Next is."""
-        needed = [f for f in FIELDS if not (self.phone_given if f == "phone"
-                                            else self.value(f).strip())
+        needed = [f for f in FIELDS if not self.given(f)
                   and (f != "phone" or self.reason_key in DELIVERY_REASONS or not self.reason)]
         later = FIELDS[FIELDS.index(self.field) + 1:]
         target = next((f for f in (*later, *FIELDS) if f in needed and f != self.field), None)
@@ -246,8 +279,7 @@ class VisitorForm(Observable):
                 self.problem() is None
 
     def all_given(self) -> bool:
-        return all((self.phone_given if f == "phone" else self.value(f).strip())
-                   for f in FIELDS)
+        return all(self.given(f) for f in FIELDS)
 
     def type_text(self, text: str) -> None:
         """Text from a USB keyboard (or its input method) into the field being edited."""
@@ -267,10 +299,14 @@ class VisitorForm(Observable):
         self.notify()
 
     def open_for(self, key: str, text: str) -> None:
-        """The form opened for a reason (快递外卖 on the gate screen): its chip is given, the
-        name is asked first."""
+        """The form opened for a reason (快递外卖 on the gate screen): its chip is given. A
+        delivery opens on the phone (the 1 typed) unless the team asks the courier's
+        surname; anything else asks the name first."""
         self.reason_key, self.reason = key, text
-        self.notify()
+        if self.courier_unnamed:
+            self.select("phone")  # notifies
+        else:
+            self.notify()
 
     def _pad_changed(self) -> None:
         self._pad_changed_at = self.clock()
@@ -323,7 +359,7 @@ class VisitorForm(Observable):
         """(field, message key, fields) of the first thing wrong, or None."""
         name, phone = self.name.strip(), self.phone_given
         building = norm_building(self.host_building)
-        if not name:
+        if not name and not self.courier_unnamed:
             return "name", "v_need_name", {}
         if name in SURNAMES:
             return "name", "v_need_title", {}
@@ -341,7 +377,8 @@ class VisitorForm(Observable):
         problem = self.problem()
         if problem is None:
             self.message = None
-            return Visitor(name=self.name.strip()[:100], phone=self.phone_given,
+            name = COURIER_NAME if self.courier_unnamed else self.name.strip()
+            return Visitor(name=name[:100], phone=self.phone_given,
                            reason=self.reason.strip()[:200],
                            host_building=norm_building(self.host_building)[:20])
         field, key, fields = problem
