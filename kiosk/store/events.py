@@ -241,9 +241,17 @@ class EventWriter:
         Before the commit, the database files are checked to be the ones on disk
         (kiosk.store.db.FileWatch: StoreReplaced stops recording)."""
         with self._lock:
-            with lite.transaction(self._con, immediate=True) as con:
+            # lite.transaction written out: this is every movement's path (one generator
+            # and its context manager less)
+            con = self._con
+            con.execute("BEGIN IMMEDIATE")
+            try:
                 yield con
                 self._watch.check()
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
             if self._checkpointer is not None:
                 self._checkpointer.poke()
 
@@ -342,8 +350,8 @@ class EventWriter:
             raise refusal("event", str(exc)) from None
         _check_given(event)
         raw.execute(_INSERT_EVENT, event.to_row())
-        if readings:
-            raw.executemany(_INSERT_READING, event.reading_rows())
+        for row in event.reading_rows():  # one or two: execute costs less than executemany
+            raw.execute(_INSERT_READING, row)
         # queued for the central store in the same transaction: never recorded without
         # being queued, never queued without being recorded
         raw.execute(_INSERT_OUTBOX, (event_id, values["seq"]))
