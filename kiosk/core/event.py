@@ -7,12 +7,15 @@ central store would refuse, and the central store accepts exactly what a kiosk c
 The record has three forms, all made here:
 
 * the **typed** form, :class:`GateEvent`, checked against its limits when made: by the
-  kiosk's gate with :func:`check`, by the central store's ingest with pydantic, both read
-  from the same annotations (tests/test_core_event_check.py proves they agree);
+  kiosk's gate with :func:`check` (its write path checks the same fields as values by name
+  before they become a row, :func:`check_values_but`), by the central store's ingest with
+  pydantic, all read from the same annotations (tests/test_core_event_check.py proves they
+  agree);
 * the **JSON** form, :meth:`GateEvent.to_json`: plain JSON values, dates as ``isoformat()``,
   readings under ``"readings"``. It is what goes on the wire, what the central store keeps
   verbatim, and what the hash chain is computed over (kiosk.store.events);
-* the **row** form, :meth:`GateEvent.to_row` and :func:`json_from_row`: the values in
+* the **row** form, :meth:`GateEvent.to_row` (:func:`row_of` from values by name) and
+  :func:`json_from_row`: the values in
   :data:`EVENT_FIELDS` order as SQLite keeps them (datetimes as
   ``YYYY-MM-DD HH:MM:SS.ffffff`` text, booleans as 0/1), what SQLAlchemy writes and reads.
 
