@@ -389,6 +389,8 @@ _event_items = operator.itemgetter(*EVENT_FIELDS)
 def row_of(values: Mapping[str, Any]) -> tuple[Any, ...]:
     """The row form (as :meth:`GateEvent.to_row`) of an event given as its values by name."""
     return _row(_event_items(values))
+
+
 _ISO_FIELDS = tuple(n for n in EVENT_FIELDS if _kind(GateEvent, n) in (datetime, date))
 
 
