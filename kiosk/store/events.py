@@ -37,11 +37,12 @@ from kiosk.core.event import (
     as_stored,
     canonical,
     check,
-    check_but,
+    check_values_but,
     event_hash,
     is_anonymised,
     personal_digest,
     refusal,
+    row_of,
 )
 from kiosk.core.model import PassKind
 from kiosk.store import lite
@@ -68,6 +69,21 @@ class RecordedEvent:
     local_date: date
     clock_state: ClockState
     hash: str
+
+
+class _SeqTaken(Exception):
+    """The seq after the remembered last event is taken: another writer appended since."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Last:
+    """A device's newest event as the next one needs it: its seq and hash (the chain) and
+    its clock sample (kiosk.core.clock.assess_clock)."""
+
+    device_id: str
+    seq: int
+    hash: str
+    clock: ClockSample
 
 
 #: the hash chain's functions live with the record's codec (kiosk.core.event); named here too
@@ -122,7 +138,8 @@ _reading_values = operator.attrgetter(*_FROM_READING)
 #: checked against the type's limits on every event
 _BY_CONSTRUCTION = ("id", "seq", "clock_state", "prev_hash", "personal_digest", "hash",
                     "signature")
-_check_given = check_but(_BY_CONSTRUCTION)
+_check_given = check_values_but(_BY_CONSTRUCTION)
+_reading_row = operator.attrgetter(*READING_FIELDS)
 _INSERT_OUTBOX = "INSERT INTO outbox (event_id, seq, attempts, last_error, quarantined) " \
     "VALUES (?, ?, 0, '', 0)"
 _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events "
@@ -203,6 +220,13 @@ class EventWriter:
         #: directory changes (the key is linked into it at enrolment), it is still absent
         self._absent_as_of: int | None = None
         self._key_problem_logged = False
+        #: the newest event this writer committed, so the next append need not read it back
+        #: (``_LAST_SQL``). Checked by that append's own insert: a writer in another process
+        #: (or another EventWriter) that appended since has taken seq + 1, the insert breaks
+        #: UNIQUE(device_id, seq), and the append starts again from the row read back. Kept
+        #: only once committed (``_appended`` until then), forgotten at any failure.
+        self._last: _Last | None = None
+        self._appended: _Last | None = None
 
     def _signing_key(self) -> DeviceKey | None:
         """The device key, once it exists; a damaged key file is logged and the event is
@@ -241,9 +265,24 @@ class EventWriter:
         Before the commit, the database files are checked to be the ones on disk
         (kiosk.store.db.FileWatch: StoreReplaced stops recording)."""
         with self._lock:
-            with lite.transaction(self._con, immediate=True) as con:
-                yield con
-                self._watch.check()
+            # lite.transaction written out: this is every movement's path (one generator
+            # and its context manager less)
+            con = self._con
+            self._appended = None
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                    self._watch.check()
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            except BaseException:
+                self._last = self._appended = None  # read the newest event back next time
+                raise
+            if self._appended is not None:
+                self._last, self._appended = self._appended, None
             if self._checkpointer is not None:
                 self._checkpointer.poke()
 
@@ -267,17 +306,45 @@ class EventWriter:
         os_synced: bool | None,
     ) -> RecordedEvent:
         """Append inside ``transaction()``; durable once that block has committed."""
+        last = self._last
+        if last is None or last.device_id != device_id:
+            return self._append(raw, device_id, movement, clock, os_synced,
+                                self._read_last(raw, device_id))
+        try:
+            return self._append(raw, device_id, movement, clock, os_synced, last, cached=True)
+        except _SeqTaken:
+            # another writer appended since this one's last event: go on from the newest
+            # event in the file (a failure then is a real one, raised as it is)
+            self._last = None
+            return self._append(raw, device_id, movement, clock, os_synced,
+                                self._read_last(raw, device_id))
+
+    @staticmethod
+    def _read_last(raw: sqlite3.Connection, device_id: str) -> _Last | None:
+        row = raw.execute(_LAST_SQL, (device_id,)).fetchone()
+        if row is None:
+            return None
+        seq, hash_, wall_utc, monotonic_s, boot_id = row
+        wall_s = datetime.fromisoformat(wall_utc).replace(tzinfo=UTC).timestamp()
+        return _Last(device_id, seq, hash_, ClockSample(wall_s, monotonic_s, boot_id))
+
+    def _append(
+        self,
+        raw: sqlite3.Connection,
+        device_id: str,
+        movement: Movement,
+        clock: ClockSample,
+        os_synced: bool | None,
+        last: _Last | None,
+        *,
+        cached: bool = False,
+    ) -> RecordedEvent:
         wall = datetime.fromtimestamp(clock.wall_s, UTC)
         local = wall.astimezone()
         offset = local.utcoffset()
         d = movement.decision
         visitor = movement.visitor
-        last = raw.execute(_LAST_SQL, (device_id,)).fetchone()
-        previous = None
-        if last is not None:
-            prev_wall = datetime.fromisoformat(last[2]).replace(tzinfo=UTC).timestamp()
-            previous = ClockSample(prev_wall, last[3], last[4])
-        state = assess_clock(previous, clock, os_synced)
+        state = assess_clock(last.clock if last is not None else None, clock, os_synced)
         event_id = str(uuid.uuid4())
         try:
             identified_by = IdentifiedBy(movement.identified_by)
@@ -287,7 +354,7 @@ class EventWriter:
         values: dict[str, Any] = {
             "id": event_id,
             "device_id": device_id,
-            "seq": (last[0] + 1) if last is not None else 1,
+            "seq": (last.seq + 1) if last is not None else 1,
             "wall_utc": wall.replace(tzinfo=None),
             "utc_offset_min": int(offset.total_seconds() // 60) if offset else 0,
             "local_date": local.date(),
@@ -317,7 +384,7 @@ class EventWriter:
             "note": movement.note,
             # the command's rule set in force (kiosk.core.rules); None: the settings'
             "rules_version": movement.policy.rules_version,
-            "prev_hash": last[1] if last is not None else "",
+            "prev_hash": last.hash if last is not None else "",
         }
         for name in _FROM_MOVEMENT:  # fields added to the event after the codec (recipe e)
             values[name] = getattr(movement, name)
@@ -335,18 +402,30 @@ class EventWriter:
         values["signature"] = key.sign(values["hash"]) if key is not None else None
         # the type checks every limit the central store checks: what the gate records, the
         # district accepts (raises EventInvalid before anything is written); what this
-        # method made itself is valid by construction (_BY_CONSTRUCTION)
+        # method made itself is valid by construction (_BY_CONSTRUCTION). Checked and
+        # written as values by name (kiosk.core.event.check_values_but, row_of): the
+        # frozen GateEvent is not made only to be taken apart again. A name missing from
+        # ``values`` fails there (KeyError); one too many is hashed but not stored, which
+        # verify_chain reports (tests/test_store.py)
         try:
-            event = GateEvent(**values, readings=tuple(EventReading(**r) for r in readings))
+            values["readings"] = tuple(EventReading(**r) for r in readings)
         except TypeError as exc:  # a field the type does not have, or one missing
             raise refusal("event", str(exc)) from None
-        _check_given(event)
-        raw.execute(_INSERT_EVENT, event.to_row())
-        if readings:
-            raw.executemany(_INSERT_READING, event.reading_rows())
+        _check_given(values)
+        try:
+            raw.execute(_INSERT_EVENT, row_of(values))
+        except sqlite3.IntegrityError:
+            if cached:  # UNIQUE(device_id, seq): the remembered last event is not the newest
+                raise _SeqTaken from None
+            raise
+        for r in values["readings"]:  # one or two: execute costs less than executemany
+            raw.execute(_INSERT_READING, _reading_row(r))
         # queued for the central store in the same transaction: never recorded without
         # being queued, never queued without being recorded
         raw.execute(_INSERT_OUTBOX, (event_id, values["seq"]))
+        # what the next append goes on from (as _read_last would read it back), once committed
+        self._appended = _Last(device_id, values["seq"], values["hash"], ClockSample(
+            wall.timestamp(), values["monotonic_s"], values["boot_id"]))
         return RecordedEvent(
             id=values["id"],
             seq=values["seq"],

@@ -145,8 +145,12 @@ def writing(source: Source) -> Iterator[sqlite3.Connection]:
 
 
 def sql_datetime(value: datetime) -> str:
-    """A naive datetime as SQLAlchemy's SQLite DATETIME keeps it (and compares it, as text)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A naive datetime as SQLAlchemy's SQLite DATETIME keeps it (and compares it, as text):
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (isoformat: a fifth of strftime's time, asked at every
+    movement); a zone, if any, is left out as strftime left it out."""
+    if value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def read_datetime(text: str | None) -> datetime | None:
