@@ -61,18 +61,28 @@ def _json_text(values: Any) -> str:
     return json.dumps(values, default=lambda v: v.isoformat(), ensure_ascii=False)
 
 
-def one_of(conn: Connection, column: ColumnElement[str], values: Iterable[str]
-           ) -> ColumnElement[bool]:
+def one_of(conn: Connection, column: ColumnElement[str], values: Iterable[str], *,
+           semi_join: bool = False) -> ColumnElement[bool]:
     """``column IN values`` for a text column; on PostgreSQL the values go as one JSON
     parameter: a batch's 2,000 ids as 2,000 bind parameters (or a text array, which psycopg
-    writes at about 1 us an element) cost more to send than the look-up takes."""
+    writes at about 1 us an element) cost more to send than the look-up takes.
+
+    By default ``= ANY(ARRAY(..))``: the planner sees one array, as with a literal IN list,
+    and probes the column's index with it (the events' partitions). ``semi_join``: ``IN
+    (SELECT ..)``, a hash join or an index probe, for the kept tables that grow from empty
+    (kiosk.server.tallies): psycopg prepares a statement on its fifth run and PostgreSQL
+    keeps the generic plan made then; made while the table was small, the array form was a
+    sequential scan searching the 2,000 values row by row (an array that is not a constant
+    is not hashed), 50-450 ms a batch once last_movements held 20,000 passes
+    (docs/BENCHMARKS_sync.md, session 6)."""
     values = list(values)
     if conn.dialect.name != "postgresql":
         return column.in_(values)
-    # = ANY(ARRAY(..)): the planner sees one array, as with a literal IN list, and probes
-    # the column's index with it
-    return column == any_(func.array(select(func.json_array_elements_text(
-        cast(bindparam(None, _json_text(values), type_=Text), JSON))).scalar_subquery()))
+    given = select(func.json_array_elements_text(
+        cast(bindparam(None, _json_text(values), type_=Text), JSON)))
+    if semi_join:
+        return column.in_(given)
+    return column == any_(func.array(given.scalar_subquery()))
 
 
 def upsert(conn: Connection, table: Table) -> Any:

@@ -205,12 +205,15 @@ class IngestResult:
 @dataclass(frozen=True, slots=True)
 class Checked:
     """An event whose hashes match its content: its JSON form (``readings`` included, what
-    the central store keeps), its readings, and its typed key fields."""
+    the central store keeps) and that form written out (the stored ``record``: written
+    here, before the batch takes the device's lock, so a kiosk's next batch is not
+    waiting for it), its readings, and its typed key fields."""
 
     values: EventJson
     readings: list[ReadingJson]
     local_date: date
     wall_utc: datetime
+    record: str
 
 
 class Invalid(ValueError):
@@ -253,7 +256,7 @@ def check_event(event: GateEvent | EventJson, device_id: str) -> Checked:
             raise Invalid("altered: personal fields do not match their digest")
         if event_hash(raw, readings) != raw["hash"]:
             raise Invalid("altered: content does not match its hash")
-    return Checked(raw, readings, event.local_date, event.wall_utc)
+    return Checked(raw, readings, event.local_date, event.wall_utc, wire.dumps(raw).decode())
 
 
 #: what the quick check takes out of an event's JSON form before hashing: what event_hash
@@ -362,7 +365,7 @@ def _event_row(c: Checked, device: Any, received_utc: datetime, change_id: int
         "household": v["household"], "outcome": v["outcome"], "reason": v["reason"],
         "counts_against_quota": v["counts_against_quota"], "escalated": v["escalated"],
         "prev_hash": v["prev_hash"], "hash": v["hash"],
-        "record": wire.dumps(v).decode(),
+        "record": c.record,
         "received_at": received_utc, "change_id": change_id,
         "corrects_event_id": v["corrects_event_id"],
     }

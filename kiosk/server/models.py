@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -455,9 +456,12 @@ class LastMovementRow(ServerBase):
     as far as can be trusted (the kiosk's time, never after the store received it)."""
 
     __tablename__ = "last_movements"
-    __table_args__ = (Index("ix_last_movements_direction_at", "direction", "at"),
-                      Index("ix_last_movements_compound_direction_at", "compound",
-                            "direction", "at"))
+    #: every movement rewrites its pass's row, and the new version enters every index: so
+    #: besides the key only the passes that are out, in the order "who is out" lists them
+    #: (migration 0015)
+    __table_args__ = (Index("ix_last_movements_out_at", "at", "pass_number",
+                            postgresql_where=text("direction = 'out'"),
+                            sqlite_where=text("direction = 'out'")),)
     compound: Mapped[str] = mapped_column(String(40), primary_key=True)
     pass_number: Mapped[str] = mapped_column(String(40), primary_key=True)
     household: Mapped[str | None] = mapped_column(String(40))

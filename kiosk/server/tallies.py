@@ -167,7 +167,7 @@ def _set_last(conn: Connection, rows: list[dict[str, Any]],
             select(LAST.c.pass_number, LAST.c.direction, LAST.c.at, LAST.c.change_id,
                    LAST.c.local_date)
             .where(LAST.c.compound == compound,
-                   one_of(conn, LAST.c.pass_number, numbers))).all())
+                   one_of(conn, LAST.c.pass_number, numbers, semi_join=True))).all())
     outs: Counter[tuple[str, date]] = Counter()
     for k in sorted(drop):
         o = old.pop(k, None)
@@ -221,8 +221,8 @@ def _mark_undone(conn: Connection, targets: dict[str, date]) -> dict[str, date]:
         return {}
     # the rowcount of INSERT .. ON CONFLICT DO NOTHING is not reliable across drivers
     # (psycopg reports none): look first; a device's corrections come under its lock
-    known = set(conn.execute(select(UNDONE.c.event_id)
-                             .where(one_of(conn, UNDONE.c.event_id, targets))).scalars())
+    known = set(conn.execute(select(UNDONE.c.event_id).where(
+        one_of(conn, UNDONE.c.event_id, targets, semi_join=True))).scalars())
     fresh = {t: d for t, d in targets.items() if t not in known}
     if fresh:
         conn.execute(insert(UNDONE), [{"event_id": t, "local_date": d}
@@ -239,8 +239,8 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     moves = [r["id"] for r in rows if r["outcome"] == "allow"]
     undone = set(newly_undone)
     if moves:
-        undone |= set(conn.execute(select(UNDONE.c.event_id)
-                                   .where(one_of(conn, UNDONE.c.event_id, moves))).scalars())
+        undone |= set(conn.execute(select(UNDONE.c.event_id).where(
+            one_of(conn, UNDONE.c.event_id, moves, semi_join=True))).scalars())
     counted = [r for r in rows if r["id"] not in undone]
     day_rows, hour_rows = _count_rows(counted, +1)
     in_batch = {r["id"] for r in rows}

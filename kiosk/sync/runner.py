@@ -9,9 +9,11 @@ that applies the page it stands for.
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -82,6 +84,35 @@ def sync_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+#: young objects between two collections while the outbox is pushed (Python's default: 700)
+PUSH_GC_THRESHOLD = 10_000
+_gc_lock = threading.Lock()
+_gc_pushes = 0
+_gc_before: tuple[int, ...] = ()
+
+
+@contextmanager
+def _rarer_collections() -> Iterator[None]:
+    """Python's cycle collector runs less often while pushing: a batch makes some 10^5
+    short-lived dicts and tuples (freed by reference counting; they make no cycles), and at
+    every 700 the collector walked them, and often everything the process holds: a quarter
+    of the kiosk's CPU during a push (docs/BENCHMARKS_sync.md, session 6). The thresholds
+    come back when the last push running ends."""
+    global _gc_pushes, _gc_before
+    with _gc_lock:
+        if _gc_pushes == 0:
+            _gc_before = gc.get_threshold()
+            gc.set_threshold(max(PUSH_GC_THRESHOLD, _gc_before[0]), *_gc_before[1:])
+        _gc_pushes += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pushes -= 1
+            if _gc_pushes == 0:
+                gc.set_threshold(*_gc_before)
 
 
 def _columns(names: tuple[str, ...], alias: str) -> str:
@@ -269,10 +300,11 @@ class Syncer:
             rules = active_rules(con, datetime.now(UTC).replace(tzinfo=None))
         self.client.data_age = "never" if age is None else str(round(age))
         self.client.rules_version = rules.version if rules is not None else 0
-        try:
-            self._push_pipelined(report)
-        except BatchRefused:
-            self._push_halving(report)
+        with _rarer_collections():
+            try:
+                self._push_pipelined(report)
+            except BatchRefused:
+                self._push_halving(report)
         with reading(self.db) as con:  # what still waits, now the batches are in
             pending, quarantined = state.outbox_counts(con)
         missing = self.client.device(pending=pending, quarantined=quarantined
