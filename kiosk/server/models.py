@@ -458,7 +458,7 @@ class LastMovementRow(ServerBase):
     __tablename__ = "last_movements"
     #: every movement rewrites its pass's row, and the new version enters every index: so
     #: besides the key only the passes that are out, in the order "who is out" lists them
-    #: (migration 0015)
+    #: (migration 0017)
     __table_args__ = (Index("ix_last_movements_out_at", "at", "pass_number",
                             postgresql_where=text("direction = 'out'"),
                             sqlite_where=text("direction = 'out'")),)

@@ -7,8 +7,8 @@ out" (direction out, ordered by when; a compound or gate filters the same walk),
 partial index on (at, pass_number) of the rows whose direction is out replaces both: a
 movement in writes the key alone, a movement out the key and this index.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-30 18:00:00
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0015'
-down_revision: str | None = '0014'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
