@@ -73,8 +73,9 @@ def active(conn: AnyConnection, now_utc: datetime) -> core.RuleSet | None:
     """The highest version whose moment has come and whose signature still verifies with an
     active trusted key (``now_utc``: naive UTC)."""
     con = lite.driver(conn)
-    for body, key_id, signature in con.execute(_IN_FORCE, (lite.sql_datetime(now_utc),)
-                                               ).fetchall():
+    # read row by row, newest first: the first that verifies ends it, so a movement reads one
+    # rule set however many versions the kiosk has kept
+    for body, key_id, signature in con.execute(_IN_FORCE, (lite.sql_datetime(now_utc),)):
         rules = _verified(body, key_id, signature, _key_hex(con, key_id))
         if rules is not None:
             return rules
