@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kiosk.core.event import FIRST_EVENT_FIELDS  # noqa: E402
 from kiosk.export.columns import movements_sql  # noqa: E402
 from kiosk.export.nightly import ExportOptions, export_day  # noqa: E402
 from kiosk.store.db import make_engine, open_store  # noqa: E402
@@ -88,7 +89,10 @@ def _events(n: int, rng: random.Random) -> Iterator[tuple[list[object], list[lis
         readings = [[eid, 1, "valid", temp, 20.0, temp, "device", "bench", "gy"]]
         if outcome == "remeasure" or reason == "fever":
             readings.append([eid, 2, "valid", 37.6, 20.0, 37.6, "manual", "", ""])
-        yield [values[c] for c in _EVENT_COLS], readings
+        # the fields added after the codec's first version are optional: None (unsigned, not
+        # a correction, ...), as an older kiosk's events have them
+        yield [values[c] if c in FIRST_EVENT_FIELDS else values.get(c) for c in _EVENT_COLS], \
+            readings
 
 
 def fill(path: Path, n: int) -> None:
