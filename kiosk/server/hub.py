@@ -405,11 +405,29 @@ def _apply_admin(conn: Connection, compound: str, page: dict[str, Any]) -> None:
                      "pin_hash": v["pin_hash"], "active": bool(v["active"])})
 
 
+#: hub_state key: the day before which retention wiped the movements the district passed down
+RETENTION_CUTOFF = "retention_cutoff"
+
+
+def forget_before(conn: Connection, cutoff: date) -> int:
+    """Retention at a hub: the district's movements of days before ``cutoff`` (pass numbers
+    and households, personal data as the hub's own events) are deleted, and the cutoff is
+    kept so that the district passing them down again (it sends the last
+    ``MOVEMENT_DAYS``) does not bring them back; returns how many went."""
+    kept = get_state(conn, RETENTION_CUTOFF)[RETENTION_CUTOFF]
+    if not kept or date.fromisoformat(kept) < cutoff:
+        put_state(conn, **{RETENTION_CUTOFF: cutoff.isoformat()})
+    return int(conn.execute(delete(HM).where(HM.c.local_date < cutoff)).rowcount)
+
+
 def _apply_movements(conn: Connection, compound: str, moves: list[dict[str, Any]]) -> None:
     """The district's movements of the compound the hub has not got itself (a gate that
     synced with the district directly, or a gate of another hub), each once; an outing among
     them that, with the outings known here, spends more than the quota is flagged here as
     a ``quota_conflict`` (kiosk.server.conflicts.find), as the hub's own gates' are."""
+    cutoff = get_state(conn, RETENTION_CUTOFF)[RETENTION_CUTOFF]
+    if cutoff:  # days retention already wiped here stay wiped
+        moves = [m for m in moves if m["local_date"] >= cutoff]
     if not moves:
         return
     ids = [m["event_id"] for m in moves]

@@ -1,4 +1,6 @@
 """Retention on the central store: personal data of old events is wiped, counts stay.
+On a compound hub the movements the district passed down (``hub_movements``) of those days
+are deleted too, and are not taken again when the district sends them once more.
 
 The same rule as on the kiosks (kiosk.store.retention): for events older than the retention
 period the personal fields (kiosk.store.events.PERSONAL_FIELDS) are emptied, in the typed
@@ -21,7 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, text
 
-from kiosk.server import audit, tallies
+from kiosk.server import audit, hub, tallies
 from kiosk.server.clock import command_today, utc_now
 from kiosk.server.export import SUMMARIES, district_store
 from kiosk.server.ingest import EV
@@ -86,7 +88,15 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
     with engine.connect() as conn:
         pending = _pending(conn, cutoff)
     report = PurgeReport(cutoff, sum(n for n, _ in pending.values()), sorted(pending), dry_run)
-    if dry_run or not pending:
+    if dry_run:
+        return report
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        passed_down = hub.forget_before(conn, cutoff)
+        if passed_down:
+            audit.record_in(conn, actor or audit.cli_actor(), audit.PURGE,
+                            {"before": cutoff.isoformat(), "hub_movements": passed_down,
+                             "keep_days": days})
+    if not pending:
         return report
     wipe = {f: ("" if f in _EMPTY_TEXT else None) for f in PERSONAL_FIELDS}
     for day, (events, frozen_at) in sorted(pending.items()):
