@@ -51,7 +51,8 @@ def test_a_mistaken_exit_is_undone_and_the_next_member_may_go_out(flow, tick, cl
     taps = 0
     flow.undo()
     taps += 1
-    assert flow.message == ("undone", {"name": "张*明"}) and not flow.can_undo
+    assert flow.message == ("undone", {"name": "张*明", "kind": "resident"}) \
+        and not flow.can_undo
     assert rows(loaded_store) == [
         ("R0001", "out", "allow", "ok", 1, "scanner", None),
         ("R0001", "out", "undo", "undone", 0, "correction", mistaken.event_id)]
@@ -106,3 +107,28 @@ def test_a_refusal_and_an_undone_movement_cannot_be_undone(flow, tick, clock, lo
     with pytest.raises(GateError, match="not a movement"):
         flow.gate.undo(undo.event.id)
     assert [r[2] for r in rows(loaded_store)] == ["deny", "allow", "undo"]
+
+
+def test_a_courier_undone_is_named_in_the_volunteers_language(flow, tick, clock,
+                                                              loaded_store):
+    from kiosk.store.events import Visitor
+    from kiosk.ui.screens.gate import translated
+    from kiosk.ui.vm.visitor import COURIER_NAME
+
+    flow.set_direction(Direction.IN)
+    assert flow.start_visitor(Visitor(COURIER_NAME, "13912345678", "快递外卖", "3"),
+                              Direction.IN)
+    tick.t += 0.1
+    flow.on_reading(make_reading(36.5, source=ReadingSource.DEVICE, taken_monotonic=tick()))
+    assert flow.phase is Phase.RESULT and flow.result.allowed
+    later(tick, clock, 4)
+    flow.tick()
+    flow.undo()
+    key, fields = flow.message
+    assert key == "undone"
+    assert translated(fields, "en")["name"] == "Courier"
+    assert translated(fields, "zh")["name"] == "快递员"
+    with loaded_store.engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            "select visitor_name, outcome from gate_events order by seq").all() == [
+            ("快递员", "allow"), ("快递员", "undo")]

@@ -156,8 +156,12 @@ class GateScreen(Screen):
 
 
 def translated(fields: dict[str, object], lang: str) -> dict[str, object]:
-    """A message's fields as shown: a reading's state (``LO``, ``HI``...) in words."""
-    state = fields.get("state")
+    """A message's fields as shown: a reading's state (``LO``, ``HI``...) in words, a
+    person's name as the screens say it (a courier recorded as 快递员 is "Courier" in
+    English)."""
+    state, name, kind = fields.get("state"), fields.get("name"), fields.get("kind")
     if isinstance(state, str) and state != "-":
-        return {**fields, "state": tr("state_" + state.lower(), lang)}
+        fields = {**fields, "state": tr("state_" + state.lower(), lang)}
+    if isinstance(name, str) and isinstance(kind, str):
+        fields = {**fields, "name": name_text(name, kind, lang)}
     return fields

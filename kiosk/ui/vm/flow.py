@@ -643,7 +643,8 @@ class GateFlow(Observable):
         volunteer = self.volunteer_id
 
         def done(_result: GateResult) -> None:
-            self._say("undone", name=offer.person.name_masked or offer.person.number or "-")
+            self._say("undone", name=offer.person.name_masked or offer.person.number or "-",
+                      kind=offer.person.kind)
             self.notify()
 
         def failed(exc: BaseException) -> None:
