@@ -22,6 +22,12 @@ class PassKind(StrEnum):
     VISITOR = "visitor"  # one-off visitor (访客)
 
 
+#: the name a delivery is recorded with when the courier gives none (the mobile number is
+#: what identifies a courier; kiosk.ui.vm.visitor): a word that names nobody, so it is
+#: never masked (kiosk.core.privacy.NAME)
+COURIER_NAME = "快递员"
+
+
 class Role(StrEnum):
     VOLUNTEER = "volunteer"
     ADMIN = "admin"

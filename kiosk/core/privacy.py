@@ -8,7 +8,9 @@ Python functions here apply it; the nightly export turns the same rule into SQL
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kiosk.core.model import COURIER_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +20,12 @@ class Mask:
     ``rules`` are ``(shortest, head, tail)`` in increasing ``shortest`` (the first is 0): a
     value of length n follows the last rule with ``shortest <= n`` and shows its first
     ``head`` and last ``tail`` characters, one ``*`` for each other. A value shorter than
-    ``head + tail`` is shown whole. Values are stripped first.
+    ``head + tail`` is shown whole. Values are stripped first. ``whole``: values that name
+    nobody (the courier word), shown as they are.
     """
 
     rules: tuple[tuple[int, int, int], ...]
+    whole: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         lengths = [r[0] for r in self.rules]
@@ -34,14 +38,17 @@ class Mask:
 
     def __call__(self, value: str) -> str:
         s = value.strip()
+        if s in self.whole:
+            return s
         _, head, tail = self.rule_for(len(s))
         if len(s) < head + tail:
             return s
         return s[:head] + "*" * (len(s) - head - tail) + s[len(s) - tail:]
 
 
-#: 张三明 -> 张*明, 李四 -> 李*, 欧阳娜娜 -> 欧**娜; Latin names keep first and last letter
-NAME = Mask(((0, 1, 0), (3, 1, 1)))
+#: 张三明 -> 张*明, 李四 -> 李*, 欧阳娜娜 -> 欧**娜; Latin names keep first and last letter;
+#: a courier recorded without a name stays 快递员 (not 快*员, which reads as a person)
+NAME = Mask(((0, 1, 0), (3, 1, 1)), whole=frozenset({COURIER_NAME}))
 #: 13812345678 -> 138****5678; short or odd numbers keep only their last two digits
 PHONE = Mask(((0, 2, 0), (3, 0, 2), (11, 3, 4)))
 #: R20230001 -> R******01: the kind letter and the last two characters stay, so a volunteer

@@ -66,6 +66,9 @@ def sql_mask(mask: Mask, x: str, *, neutralise: bool = True) -> str:
             if upper is None or lo < upper:
                 hidden.append((lo, upper))
         upper = shortest
+    if mask.whole:  # values that name nobody: shown as they are
+        whens.insert(0, f"WHEN {x} IN ({','.join(sql_str(w) for w in sorted(mask.whole))}) "
+                        f"THEN {x}")
     masked = f"CASE {' '.join(whens)} ELSE {x} END"
     if not neutralise:
         return masked

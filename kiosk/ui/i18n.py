@@ -8,7 +8,7 @@ same thing. ``tr(key, lang, **fields)`` formats with ``str.format`` fields.
 from __future__ import annotations
 
 from kiosk.core.messages import Reason, message
-from kiosk.core.model import PassKind
+from kiosk.core.model import COURIER_NAME, PassKind
 
 LANGUAGES = ("zh", "en")
 
@@ -164,7 +164,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "v_hint_courier_phone": ("输入快递员手机号，姓名可不填",
                              "The courier's mobile number (no name needed)"),
     #: a courier who gave no surname, as recorded (the Chinese) and shown
-    "v_courier": ("快递员", "Courier"),
+    "v_courier": (COURIER_NAME, "Courier"),
     "v_hint_surnames": ("点姓，再点先生或女士，如「王先生」", "Tap the surname, then Mr or Ms"),
     "v_hint_letters": ("用拼音字母输入姓名", "Type the name in pinyin"),
     "v_hint_phone": ("手机号 11 位；快递、送菜必填", "Mobile, 11 digits: required for deliveries"),
@@ -309,7 +309,7 @@ def place_text(place: str, kind: PassKind | str | None, lang: str = "zh") -> str
 def name_text(name: str, kind: PassKind | str | None, lang: str = "zh") -> str:
     """A person's name as the screens say it: a courier recorded without a name keeps the
     Chinese word (快递员: what the export shows), said here in the volunteer's language."""
-    if name == CATALOGUE["v_courier"][0] and kind == PassKind.VISITOR.value:
+    if name == COURIER_NAME and kind == PassKind.VISITOR.value:
         return tr("v_courier", lang)
     return name
 

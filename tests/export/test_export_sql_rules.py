@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.core import privacy
+from kiosk.core.model import COURIER_NAME
 from kiosk.core.privacy import Mask, mask_name, mask_pass_number, mask_phone
 from kiosk.export.csvfile import FORMULA_STARTS, neutralise
 from kiosk.export.sql import sql_integer_text, sql_mask, sql_neutralise
@@ -28,6 +29,7 @@ _char = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 _hanzi = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
 #: names as residents and visitors have them: Chinese, Latin, hostile, any length
 names = st.one_of(
+    st.just(COURIER_NAME),  # names nobody: shown whole
     st.text(_hanzi, min_size=1, max_size=6),
     st.text(st.characters(categories=("Lu", "Ll")), min_size=1, max_size=20),
     st.tuples(_danger, st.text(_char, max_size=8)).map("".join),
@@ -99,3 +101,10 @@ def test_the_masks_show_what_the_volunteer_needs():
 def test_a_mask_rule_must_start_at_length_zero():
     with pytest.raises(ValueError):
         Mask(((3, 1, 1),))
+
+
+def test_the_courier_word_is_shown_whole_and_a_name_like_it_is_masked():
+    assert mask_name(COURIER_NAME) == COURIER_NAME == _run(sql_mask(privacy.NAME, ":x"),
+                                                           COURIER_NAME)
+    assert mask_name("快递员王") == "快**王" == _run(sql_mask(privacy.NAME, ":x"), "快递员王")
+

@@ -27,10 +27,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kiosk.core.model import Direction
+from kiosk.core.model import COURIER_NAME, Direction
 from kiosk.core.privacy import mask_name, mask_phone
 from kiosk.store.events import Visitor
-from kiosk.ui.i18n import CATALOGUE
 from kiosk.ui.vm.base import Debouncer, Observable
 
 REASON_KEYS = ("r_delivery", "r_groceries", "r_repair", "r_visit")
@@ -47,10 +46,6 @@ TITLES = ("先生", "女士")
 #: how a courier is addressed, whoever it is (王师傅): a delivery's surname alone makes the
 #: name; 先生 / 女士 still replace it
 COURIER_TITLE = "师傅"
-#: the name recorded for a courier who gave no surname: the Chinese of the catalogue's word
-#: (the export and the central store show the record as it is); the screens show the word
-#: in the volunteer's language (``kiosk.ui.i18n.name_text``)
-COURIER_NAME = CATALOGUE["v_courier"][0]
 #: 8 columns x 3 rows of surnames per page: every key stays over 15 mm at 800x480
 SURNAMES_PER_PAGE = 24
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
