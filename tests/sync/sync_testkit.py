@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -352,3 +353,21 @@ def kiosks(central: CentralServer, tmp_path: Path) -> Iterator[list[Kiosk]]:
     yield made
     for k in made:
         k.close()
+
+
+@pytest.fixture
+def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process, and the servers it starts, in UTC+8 (as a district's server may be):
+    what the store keeps must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def utc_naive_now() -> datetime:
+    """Now in UTC without a zone, as the central store keeps its times (the tests' own
+    reference, not the product's helper)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+

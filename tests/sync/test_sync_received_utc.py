@@ -5,8 +5,6 @@ written before."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from sqlalchemy import insert, select, text
-from sync_testkit import CentralServer, Kiosk, database_url, make_kiosk, unique
+from sync_testkit import (
+    CentralServer,
+    Kiosk,
+    database_url,
+    make_kiosk,
+    unique,
+    utc_naive_now,
+)
 
 from kiosk.server.db import alembic_config, create_partition, make_server_engine
 from kiosk.server.ingest import DEV, EV, FI
@@ -24,19 +29,7 @@ from kiosk.server.web import queries
 from kiosk.server.web.settings import DashboardSettings
 from kiosk.sync.runner import load_events as runner_load_events
 
-
-@pytest.fixture
-def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process, and the servers it starts, in UTC+8 (as the command's servers are)."""
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+pytest_plugins = ["sync_testkit"]  # fixture: shanghai (this process in UTC+8)
 
 
 def test_a_server_in_shanghai_records_received_at_in_utc(shanghai: None, tmp_path: Path):
@@ -57,7 +50,7 @@ def test_a_server_in_shanghai_records_received_at_in_utc(shanghai: None, tmp_pat
             device = conn.execute(select(DEV.c.last_contact, DEV.c.data_as_of)).one()
             finding = conn.execute(select(FI.c.at)).scalar_one()
         for stored in (received, device.last_contact, finding):
-            assert abs(stored - _utc_now()) < timedelta(minutes=2), stored
+            assert abs(stored - utc_naive_now()) < timedelta(minutes=2), stored
         assert device.data_as_of is None or device.data_as_of <= device.last_contact
         zone = DashboardSettings(ZoneInfo("Europe/London"))  # shown in the command's zone
         v = queries.view(server.engine, zone, queries.Scope())

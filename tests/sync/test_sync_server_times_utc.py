@@ -7,9 +7,7 @@ migration 0015 moves the rows written before."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from alembic import command
 from click.testing import CliRunner
 from dashboard_seed import store_events
 from sqlalchemy import insert, select, text
-from sync_testkit import CentralServer, database_url, unique
+from sync_testkit import CentralServer, database_url, unique, utc_naive_now
 
 from kiosk.cli import main
 from kiosk.server import admin
@@ -38,23 +36,12 @@ SESSIONS, USERS, RULES, HS = (table_of(SessionRow), table_of(UserRow), table_of(
 #: the command's zone in these tests: neither the server's (Shanghai) nor UTC
 COMMAND_ZONE = "America/New_York"
 
+pytest_plugins = ["sync_testkit"]  # fixture: shanghai (this process in UTC+8)
 
-@pytest.fixture
-def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process, and the servers it starts, in UTC+8 (as a district's server may be)."""
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _near_now(stored: datetime, plus: timedelta = timedelta(0)) -> bool:
-    return abs(stored - plus - _utc_now()) < timedelta(minutes=2)
+    return abs(stored - plus - utc_naive_now()) < timedelta(minutes=2)
 
 
 def _fever(compound: str, at: datetime) -> dict[str, Any]:
@@ -77,7 +64,7 @@ def test_a_server_in_shanghai_keeps_its_own_times_in_utc_and_shows_the_commands_
     try:
         engine = server.engine
         compound, user = unique("c"), unique("组长")
-        fever_at = _utc_now() - timedelta(minutes=10)
+        fever_at = utc_naive_now() - timedelta(minutes=10)
         store_events(engine, [_fever(compound, fever_at)])
         admin.add_user(engine, user, "correct horse battery", actor="cli:test")
         with httpx.Client(base_url=server.url) as web:
@@ -121,7 +108,7 @@ def test_a_server_in_shanghai_keeps_its_own_times_in_utc_and_shows_the_commands_
         with httpx.Client(base_url=server.url, cookies=web.cookies) as again:
             assert again.get("/", follow_redirects=False).status_code == 200
             with engine.begin() as conn:
-                conn.execute(SESSIONS.update().values(expires_at=_utc_now()
+                conn.execute(SESSIONS.update().values(expires_at=utc_naive_now()
                                                       - timedelta(minutes=1)))
             assert again.get("/", follow_redirects=False).status_code == 303
     finally:
