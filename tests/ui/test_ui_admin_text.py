@@ -4,7 +4,7 @@ that shows them; a text too long is refused in words and not kept."""
 
 from __future__ import annotations
 
-from ui_testkit import ADMIN_PIN, kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
+from ui_testkit import kiosk, passes, sim, wait_until, xvfb  # noqa: F401 - fixtures
 
 from kiosk import settings as settings_mod
 
@@ -48,12 +48,7 @@ def texts(app) -> dict[str, str]:  # noqa: ANN001
 def test_leader_and_observation_point_typed_in_pinyin_then_on_the_fever_screen(
         kiosk, sim, data_dir):  # noqa: F811
     app = kiosk()
-    app.wait_screen("signin")
-    app.tap("admin")
-    for digit in ADMIN_PIN:
-        app.tap(f"pin_{digit}")
-    app.tap("pin_OK")
-    app.wait_screen("admin")
+    app.open_admin()
     setting(app, "fever.leader_name")  # 王组长 now: cleared on the digits pad, then pinyin
     for key in ("123", "CLR", "中"):
         app.tap(f"ak_{key}")

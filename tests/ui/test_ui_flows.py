@@ -5,7 +5,6 @@ Each flow checks the database afterwards and saves screenshots."""
 from __future__ import annotations
 
 from ui_testkit import (  # noqa: F401 - fixtures
-    ADMIN_PIN,
     VOLUNTEER,
     kiosk,
     passes,
@@ -285,12 +284,7 @@ def test_a_team_that_asks_the_couriers_surname_sets_it_on_the_admin_screen(
     """``checkpoint.courier_surname`` chosen on the admin screen (a chip, saved like the
     other settings): the delivery form opens on the surname again, 13 taps, 王师傅."""
     app = kiosk()
-    app.wait_screen("signin")
-    app.tap("admin")
-    for digit in ADMIN_PIN:
-        app.tap(f"pin_{digit}")
-    app.tap("pin_OK")
-    app.wait_screen("admin")
+    app.open_admin()
     for _ in range(4):  # the setting's page
         if app.cmd("tap", tid="a_checkpoint.courier_surname")["ok"]:
             break
@@ -458,17 +452,11 @@ def test_english_at_tablet_size_and_wrong_pin(kiosk):  # noqa: F811
 def test_admin_pin_opens_settings_and_saves_them(kiosk, data_dir):  # noqa: F811
     """On the touchscreen alone: the number pad, the probe of the thermometer the reader is
     using (paused, then back), a refused value in words, and an exit that asks first."""
-    from ui_testkit import ADMIN_PIN
 
     from kiosk import settings as settings_mod
 
     app = kiosk()
-    app.wait_screen("signin")
-    app.tap("admin")
-    for digit in ADMIN_PIN:
-        app.tap(f"pin_{digit}")
-    app.tap("pin_OK")
-    app.wait_screen("admin")
+    app.open_admin()
     wait_until(lambda: app.state()["thermometer"] == "体温计正常", what="reader running")
     app.tap("a_screening.fever_threshold_c")
     for key in ("CLR", "3", "7", ".", "5"):

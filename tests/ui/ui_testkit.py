@@ -210,6 +210,15 @@ class KioskUnderTest:
         self.tap("pin_OK")
         self.wait_screen("gate")
 
+    def open_admin(self) -> None:
+        """The admin key on the sign-in screen and the admin's PIN: the settings screen."""
+        self.wait_screen("signin")
+        self.tap("admin")
+        for digit in ADMIN_PIN:
+            self.tap(f"pin_{digit}")
+        self.tap("pin_OK")
+        self.wait_screen("admin")
+
     def db(self, sql: str) -> list[tuple[Any, ...]]:
         import sqlite3
 
