@@ -71,9 +71,7 @@ PAD_GUARD_S = 0.35
 def shown_name(name: str) -> str:
     """A visitor's name as the screens show it: a surname and a title (王女士) is how the
     visitor gave it and says no more than that, shown whole; any other name is masked like
-    a resident's. The courier word (快递员) names nobody: shown whole."""
-    if name == COURIER_NAME:
-        return name
+    a resident's (the courier word 快递员 names nobody: the name mask shows it whole)."""
     for title in (*TITLES, COURIER_TITLE):
         if name.endswith(title) and name[:-len(title)] in SURNAMES:
             return name
