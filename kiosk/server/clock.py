@@ -11,11 +11,12 @@ rows written before.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from kiosk.server.web.settings import DEFAULT_ZONE, TZ_ENV, zone_named
+from kiosk.server.web.settings import command_zone
+
+__all__ = ["command_today", "command_zone", "in_zone", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -26,12 +27,6 @@ def utc_now() -> datetime:
 def in_zone(naive_utc: datetime, zone: ZoneInfo) -> datetime:
     """A stored time (naive UTC) in ``zone``, aware."""
     return naive_utc.replace(tzinfo=UTC).astimezone(zone)
-
-
-def command_zone() -> ZoneInfo:
-    """The command's zone (``kiosk serve --timezone``, which sets the environment for the
-    app and the subcommands alike)."""
-    return zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE)
 
 
 def command_today() -> date:

@@ -39,6 +39,12 @@ def zone_named(name: str) -> ZoneInfo:
                       ) from None
 
 
+def command_zone() -> ZoneInfo:
+    """The command's zone (``kiosk serve --timezone``, which sets the environment for the
+    app and the subcommands alike)."""
+    return zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE)
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardSettings:
     zone: ZoneInfo
@@ -56,7 +62,7 @@ class DashboardSettings:
             raise BadZone(f"{CASE_OVERDUE_ENV}={hours!r}: a number of hours") from None
         if overdue <= timedelta(0):
             raise BadZone(f"{CASE_OVERDUE_ENV}={hours!r}: more than 0 hours")
-        return cls(zone_named(os.environ.get(TZ_ENV) or DEFAULT_ZONE), case_overdue=overdue)
+        return cls(command_zone(), case_overdue=overdue)
 
     def now(self) -> datetime:
         return datetime.now(self.zone)
