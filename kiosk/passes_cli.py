@@ -106,11 +106,12 @@ def revoke(ctx: Context, number: str, reason: str) -> None:
 @passes.command()
 @pass_ctx
 def revocations(ctx: Context) -> None:
-    """List revoked pass numbers."""
+    """List revoked pass numbers (when: in the kiosk's zone, with its offset)."""
+    from kiosk.store.lite import local_time
     from kiosk.store.passkeys import revocations as listing
 
     for number, when, reason, source in listing(ctx.store.engine):
-        click.echo(f"{number}\t{when:%Y-%m-%d %H:%M}\t{source}\t{reason}")
+        click.echo(f"{number}\t{local_time(when):%Y-%m-%d %H:%M%z}\t{source}\t{reason}")
 
 
 def _selected(ctx: Context, numbers: tuple[str, ...], building: str | None) -> list[Pass]:

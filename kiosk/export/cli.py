@@ -157,8 +157,10 @@ def audit() -> None:
 @click.option("--action", help="Only this action (lookup, export, export_unmasked, purge).")
 @pass_ctx
 def audit_list(ctx: Context, limit: int, action: str | None) -> None:
-    """Newest first: time, actor, action, detail."""
+    """Newest first: time (in the kiosk's zone, with its offset), actor, action, detail."""
     from kiosk.store.audit import entries
+    from kiosk.store.lite import local_time
 
     for e in entries(ctx.store.engine, action=action, limit=limit):
-        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.detail}")
+        click.echo(f"{local_time(e.at):%Y-%m-%d %H:%M:%S%z}\t{e.actor}\t{e.action}\t"
+                   f"{e.detail}")

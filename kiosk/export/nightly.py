@@ -35,7 +35,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,7 +169,8 @@ def export_day(engine: Source, day: date, out_dir: Path, opts: ExportOptions,
     (audit_log). Raises ExportError, after recording the failed run, when it cannot.
 
     ``before_read`` is called with the cursor and the number of events before the rows are
-    read (the CLI sizes its progress bar with it).
+    read (the CLI sizes its progress bar with it). ``now`` is the kiosk's local time (naive,
+    as the scheduler's) or aware; the run and its audit row keep it in UTC.
     """
     names = file_names(opts.label, day)
     try:
@@ -208,11 +209,13 @@ def export_day(engine: Source, day: date, out_dir: Path, opts: ExportOptions,
         lines.append(f"{sha256_file(manifest_path)}  {manifest_path.name}")
         _write_text(sums, "\n".join(lines) + "\n")
     except (OSError, sqlite3.Error) as exc:
-        record_run(engine, day, out_dir, "failed", f"{type(exc).__name__}: {exc}", now())
+        record_run(engine, day, out_dir, "failed", f"{type(exc).__name__}: {exc}",
+                   now().astimezone(UTC))
         raise ExportError(f"export of {day} to {out_dir} failed: {exc}") from exc
     detail = {"date": day.isoformat(), "directory": str(out_dir), "events": movements.rows,
               "masked": opts.mask, "label": opts.label}
-    record_run(engine, day, out_dir, "ok", json.dumps({"events": movements.rows}), now(),
+    record_run(engine, day, out_dir, "ok", json.dumps({"events": movements.rows}),
+               now().astimezone(UTC),
                actor=opts.actor,
                audit_action=audit.EXPORT if opts.mask else audit.EXPORT_UNMASKED,
                audit_detail=detail)
@@ -226,10 +229,11 @@ _RUN = ("INSERT OR REPLACE INTO export_runs (local_date, finished_at, directory,
 def record_run(engine: Source, day: date, directory: Path, status: str, detail: str,
                at: datetime, *, actor: str | None = None, audit_action: str | None = None,
                audit_detail: dict[str, Any] | None = None) -> None:
-    """Remember the night's export (the latest attempt per date) and audit it, together."""
+    """Remember the night's export (the latest attempt per date) and audit it, together;
+    ``at`` is aware, kept in UTC."""
     with lite.writing(engine) as con:
-        con.execute(_RUN, (day.isoformat(), lite.sql_datetime(at), str(directory), status,
-                           detail))
+        con.execute(_RUN, (day.isoformat(), lite.sql_datetime(at.astimezone(UTC)),
+                           str(directory), status, detail))
         if actor is not None and audit_action is not None:
             audit.record_in(con, actor, audit_action, audit_detail or {}, at)
 

@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -368,7 +368,7 @@ def upsert_roster(
     in seconds. A person counts as added or changed once: rows written by this import carry
     its ``updated_at``.
     """
-    now = lite.sql_datetime(datetime.now())
+    now = lite.sql_datetime(lite.utc_now())
     con = lite.driver(conn)
     for chunk in _chunks(rows, UPSERT_CHUNK):
         _upsert_chunk(con, chunk, report, now, progress)

@@ -11,7 +11,11 @@ is prepared against a migrated store by tests/test_store_sql.py, so a renamed co
 there, not at a gate.
 
 Values as SQLAlchemy's SQLite types keep them (the same file is read by both): DATETIME as
-``YYYY-MM-DD HH:MM:SS.ffffff`` text, DATE as ISO text, booleans as 0/1.
+``YYYY-MM-DD HH:MM:SS.ffffff`` text, DATE as ISO text, booleans as 0/1. Every time the kiosk
+takes of itself is kept in naive UTC (``utc_now``), as the events' ``wall_utc``: the kiosk's
+zone can change (a Pi set up in UTC, then set to Asia/Shanghai; daylight saving abroad), and
+local times kept beside UTC ones would mix two clocks. People see them in the kiosk's zone
+(``local_time``); migration 0010 moved the rows written before.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -151,6 +155,16 @@ def sql_datetime(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
+
+
+def utc_now() -> datetime:
+    """Now, as the kiosk keeps its own times: naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local_time(naive_utc: datetime) -> datetime:
+    """A kept time (naive UTC) in the kiosk's zone as it is set now, aware (for people)."""
+    return naive_utc.replace(tzinfo=UTC).astimezone()
 
 
 def read_datetime(text: str | None) -> datetime | None:

@@ -140,7 +140,8 @@ PassKeyRow: Final = Table(
     Column("active", Boolean, nullable=False, default=True),
 )
 
-#: who looked up or exported personal data, when, and what (privacy audit trail)
+#: who looked up or exported personal data, when, and what (privacy audit trail); ``at`` in
+#: naive UTC with the kiosk's offset then, as the events (kiosk.store.audit, migration 0010)
 AuditRow: Final = Table(
     "audit_log", metadata,
     Column("id", Integer, primary_key=True),
@@ -148,6 +149,7 @@ AuditRow: Final = Table(
     _text("actor", 100),  # volunteer name, or "cli:<user>"
     _text("action", 40),  # lookup, export, purge, ...
     Column("detail", Text, nullable=False, default=""),
+    Column("utc_offset_min", Integer, nullable=False, default=0),
 )
 
 #: one finished nightly export, so missed nights are caught up after the kiosk was off

@@ -36,7 +36,7 @@ def trust_key(db: Source, key_id: str, public_key_hex: str) -> None:
     with lite.writing(db) as con:
         con.execute("INSERT OR REPLACE INTO pass_keys (key_id, public_key_hex, added_at, active) "
                     "VALUES (?, ?, ?, 1)", (key_id.strip().upper(), public_key_hex.lower(),
-                                            lite.sql_datetime(datetime.now())))
+                                            lite.sql_datetime(lite.utc_now())))
 
 
 def retire_key(db: Source, key_id: str) -> bool:
@@ -50,12 +50,13 @@ def revoke(db: Source, number: str, reason: str = "", source: str = "local") -> 
     number = number.strip().upper()
     with lite.writing(db) as con:
         con.execute("INSERT OR IGNORE INTO revocations (pass_number, revoked_at, reason, source) "
-                    "VALUES (?, ?, ?, ?)", (number, lite.sql_datetime(datetime.now()), reason,
+                    "VALUES (?, ?, ?, ?)", (number, lite.sql_datetime(lite.utc_now()), reason,
                                             source))
         con.execute("UPDATE passes SET revoked = 1 WHERE number = ?", (number,))
 
 
 def revocations(db: Source) -> list[tuple[str, datetime, str, str]]:
+    """(number, when (naive UTC), reason, source), oldest first."""
     with lite.reading(db) as con:
         rows = con.execute("SELECT pass_number, revoked_at, reason, source FROM revocations "
                            "ORDER BY revoked_at").fetchall()

@@ -37,6 +37,7 @@ from kiosk.core.clock import MAX_STEP_S, ClockSample, clock_is_off, offset_text
 from kiosk.export.summary import TOTAL, live_summary
 from kiosk.store import audit
 from kiosk.store.events import PERSONAL_FIELDS
+from kiosk.store.lite import sql_datetime
 
 DEFAULT_DAYS = 28
 #: columns declared NOT NULL among the personal ones: emptied to '' instead of NULL
@@ -114,6 +115,9 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
     ``today - days``), freezing each affected day's counts first; audited. One transaction:
     a power cut leaves either nothing or everything done.
 
+    ``now`` (aware; the clock's time by default) is when the purge is recorded, kept in UTC
+    (the audit row, the frozen days' ``frozen_at``).
+
     Without ``today`` the date comes from ``clock`` (default: the system clock, and the
     OS's word ``os_synced`` on it), and the purge raises ClockNotTrusted when that clock
     cannot be believed (``clock_problem``)."""
@@ -126,9 +130,9 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
         if problem is not None:
             raise ClockNotTrusted(f"nothing was purged: {problem}")
         today = date.fromtimestamp(clock.wall_s)
-        now = now or datetime.fromtimestamp(clock.wall_s)
+        now = now or datetime.fromtimestamp(clock.wall_s, UTC)
     cutoff = today - timedelta(days=days)
-    at = now or datetime.now()
+    at = now or datetime.now(UTC)
     pending = f"local_date < ? AND ({_not_wiped_sql()})"
     raw = engine.raw_connection()
     try:
@@ -153,9 +157,7 @@ def purge(engine: Engine, days: int = DEFAULT_DAYS, *, today: date | None = None
             cur.execute(f"UPDATE gate_events SET {sets} WHERE {pending}", [cutoff.isoformat()])
             detail = {"days": days, "cutoff": cutoff.isoformat(), "events": events,
                       "first_day": affected[0].isoformat(), "last_day": affected[-1].isoformat()}
-            cur.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?,?,?,?)",
-                        [at.strftime("%Y-%m-%d %H:%M:%S.%f"), actor[:100], audit.PURGE,
-                         json.dumps(detail, sort_keys=True)])
+            audit.record_in(cur.connection, actor, audit.PURGE, detail, at)
             cur.execute("COMMIT")
             open_tx = False
         except BaseException:
@@ -182,7 +184,7 @@ def _freeze_day(c: sqlite3.Cursor, day: date, at: datetime) -> None:
         c.execute("INSERT INTO daily_summaries (local_date, checkpoint, counts, frozen_at) "
                   "VALUES (?,?,?,?)",
                   [day.isoformat(), checkpoint, json.dumps(values, sort_keys=True),
-                   at.strftime("%Y-%m-%d %H:%M:%S.%f")])
+                   sql_datetime(at.astimezone(UTC))])
 
 
 def counts_to_freeze(c: sqlite3.Cursor, day: date) -> dict[str, dict[str, int]]:

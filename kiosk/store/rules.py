@@ -64,7 +64,7 @@ def keep(db: Source, signed: Iterable[core.SignedRules]) -> tuple[list[int], int
             if lite.one(con, _KEPT, (rules.version,)) is None:
                 con.execute(_KEEP, (rules.version, lite.sql_datetime(rules.effective_utc),
                                     s.body, s.key_id, s.signature,
-                                    lite.sql_datetime(datetime.now())))
+                                    lite.sql_datetime(lite.utc_now())))
                 kept.append(rules.version)
     return kept, refused
 

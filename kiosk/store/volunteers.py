@@ -8,7 +8,7 @@ the shift's events directly."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kiosk.core.model import Role
 from kiosk.store import lite
 from kiosk.store.lite import read_datetime, reading, sql_datetime, writing
+from kiosk.store.lite import utc_now as utc_now  # where the sign-in and shifts take it
 
 if TYPE_CHECKING:
     from kiosk.store.lite import AnyConnection, Source
@@ -153,10 +154,6 @@ class SignIn:
     volunteer: VolunteerInfo | None
     attempts_left: int = 0
     locked_until: datetime | None = None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 _SET_ATTEMPTS = "UPDATE volunteers SET failed_attempts = ?, locked_until = ? WHERE id = ?"

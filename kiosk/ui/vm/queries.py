@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kiosk.core.decision import Outcome
@@ -14,6 +14,7 @@ from kiosk.core.privacy import mask_name
 from kiosk.store import lite
 from kiosk.store.events import Visitor
 from kiosk.store.lite import reading
+from kiosk.store.lite import utc_now as utc_now  # the screens' "now" for these queries
 from kiosk.store.roster import acknowledged, undone
 from kiosk.sync.state import own_clock_error
 from kiosk.ui.vm.flow import place_of
@@ -202,7 +203,3 @@ def recent_visitors(db: Source, limit: int = 6, scan: int = 300) -> list[Visitor
 def outbox_waiting(db: Source) -> int:
     with reading(db) as con:
         return int(lite.one(con, "SELECT count(*) FROM outbox"))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
