@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,3 +121,24 @@ def test_settings_know_the_export_and_privacy_keys(data_dir):
     assert "retention_days = 28" in shown and 'header_language = "zh"' in shown
     r = run_kiosk(data_dir, "config", "set", "privacy.retention_days", "0")
     assert r.returncode == 1 and "retention_days" in r.stderr
+
+
+def test_exports_and_purges_are_recorded_in_utc_on_a_kiosk_in_shanghai(
+        traffic: Traffic, zone, tmp_path):
+    """The run, its audit row and the frozen counts keep UTC (and the audit row the
+    kiosk's +8 h), not the local time 8 hours ahead of the events' UTC times."""
+    zone("Asia/Shanghai")
+    engine = traffic.store.engine
+    result = export_day(engine, traffic.day, tmp_path / "out",
+                        ExportOptions(label="g", actor="cli:test"))
+    purge(engine, 2, today=TODAY, actor="cli:test")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.connect() as conn:
+        kept = conn.exec_driver_sql(
+            "SELECT at FROM audit_log UNION ALL SELECT finished_at FROM export_runs "
+            "UNION ALL SELECT frozen_at FROM daily_summaries").scalars().all()
+        offsets = conn.exec_driver_sql("SELECT utc_offset_min FROM audit_log").scalars().all()
+    assert len(kept) >= 4 and offsets == [480, 480]
+    assert all(abs(datetime.fromisoformat(t) - now) < timedelta(minutes=2) for t in kept)
+    manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+    assert manifest["exported_at"].endswith("+08:00")  # the file says the kiosk's time
