@@ -15,7 +15,7 @@ from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
 from kiosk.gate import Gate, GateError
-from kiosk.store.db import StoreCorrupt, make_backup, open_store
+from kiosk.store.db import StoreCorrupt, latest_backup, make_backup, open_store
 from kiosk.store.events import EventWriter, Movement, verify_chain
 
 
@@ -164,6 +164,24 @@ def test_opening_makes_a_daily_backup_and_keeps_a_week(tmp_path: Path):
     assert len(list((tmp_path / "backups").glob("kiosk-*.sqlite3"))) == 1
     open_store(path).close()  # same day: no second backup
     assert len(list((tmp_path / "backups").glob("kiosk-*.sqlite3"))) == 1
+
+
+def test_a_backup_made_after_the_zone_was_set_back_is_the_one_restored(tmp_path: Path, zone):
+    """Backups are named in UTC: on a kiosk set from Asia/Shanghai back to UTC, local names
+    sorted the new backup 8 hours before the daily one, so restoring took the older copy
+    (and the rotation would have removed the newer first)."""
+    zone("Asia/Shanghai")
+    path, backups = tmp_path / "kiosk.sqlite3", tmp_path / "backups"
+    open_store(path).close()  # the daily backup
+    zone("UTC")
+    store = open_store(path)
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO meta (key, value) VALUES ('x', 'after')"))
+    store.close()
+    made = make_backup(path, backups, force=True)
+    assert made is not None and latest_backup(backups) == made
+    assert sorted(backups.glob("kiosk-*.sqlite3"))[-1] == made
+    assert made.name.endswith("Z.sqlite3")
 
 
 def test_pass_numbers_are_matched_whatever_the_case_and_spaces(gate: Gate):

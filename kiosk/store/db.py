@@ -22,7 +22,7 @@ import sys
 import time
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,7 +300,9 @@ def make_backup(path: Path, backup_dir: Path, *, force: bool = False) -> Path | 
     newest = next((b for b in reversed(_backups(backup_dir)) if b.stat().st_size > 0), None)
     if newest is not None and not force and time.time() - newest.stat().st_mtime < BACKUP_EVERY_S:
         return None
-    target = backup_dir / f"kiosk-{datetime.now():%Y%m%d-%H%M%S}.sqlite3"
+    # named in UTC ("Z"): names sort as the backups were made (the newest is the one to
+    # restore, the oldest are removed) even after the kiosk's zone was set back
+    target = backup_dir / f"kiosk-{datetime.now(UTC):%Y%m%d-%H%M%S}Z.sqlite3"
     part = target.with_name(target.name + ".part")
     try:
         src = sqlite3.connect(path)
