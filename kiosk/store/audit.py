@@ -85,12 +85,11 @@ def record_in(conn: Any, actor: str, action: str, detail: str | dict[str, Any] =
                                              offset_min(when), actor[:100], action[:40],
                                              text))
         return
-    if at is None:
+    if at is None:  # kiosk.server.audit gives its clock's time (this machine's is not it)
         raise ValueError("the central store's audit time is given (kiosk.server.audit)")
-    when = at
     from sqlalchemy import insert
 
-    conn.execute(insert(table).values(at=when, actor=actor[:100], action=action[:40],
+    conn.execute(insert(table).values(at=at, actor=actor[:100], action=action[:40],
                                       detail=text, **extra))
 
 
