@@ -206,11 +206,11 @@ def _directory_notices(directory: Path) -> INotify | None:
     watches reached): the watch then looks at the files at every check."""
     if not sys.platform.startswith("linux"):
         return None
-    from inotify_simple import INotify
-
     try:
+        from inotify_simple import INotify
+
         notices = INotify(nonblocking=True)
-    except OSError as exc:
+    except (ImportError, OSError, AttributeError) as exc:  # no libc symbol (Android's?)
         log.warning("no directory watch for the store (%s): stat at every write", exc)
         return None
     try:
