@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from kiosk.store import lite
 if TYPE_CHECKING:  # Alembic (about 11 MB) is imported only when a migration must run, and
     # SQLAlchemy (16 MB) only by what uses Store.engine (never the running app)
     from alembic.config import Config
+    from inotify_simple import INotify
     from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
@@ -99,32 +101,78 @@ class FileWatch:
     restart.
 
     ``check`` is called inside every write transaction of the record path, before its
-    commit: two ``stat`` calls compared with the identities seen before (a few microseconds).
-    Only when they differ are this process's open files read (``/proc/self/fd``): an open
-    descriptor on a deleted copy of either file means the files were swapped, and
-    StoreReplaced is raised; otherwise SQLite itself re-created the WAL (every connection
-    had closed) and the new identities are kept.
+    commit. On Linux the kernel tells (inotify on the store's directory): a check reads
+    whether anything was removed, renamed or created under either file's name since the
+    last one, one ``ioctl`` on the watch, and looks at the files only then. Elsewhere, or
+    when the watch cannot be had, every check ``stat``s both files; a ``stat`` of the WAL
+    in the middle of a durable write costs 40-50 µs of the write here, a fifth of the
+    gate's write rate (docs/BENCHMARKS.md, "Gate: the database-file watch").
+
+    Looking at the files compares their identities with those seen before; only when they
+    differ are this process's open files read (``/proc/self/fd``): an open descriptor on a
+    deleted copy of either file means the files were swapped, and StoreReplaced is raised;
+    otherwise SQLite itself re-created the WAL (every connection had closed) and the new
+    identities are kept.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
         self.wal = self.path.with_name(self.path.name + "-wal")
         self._path, self._wal = str(self.path), str(self.wal)  # stat()ed per transaction
+        self._names = {self.path.name, self.wal.name}
         self._known: tuple[tuple[int, int], tuple[int, int]] | None = None
+        #: why recording stopped, once it has: every later check refuses too (a file put
+        #: back at the path would not bring back what SQLite wrote into the removed one)
+        self._gone: str | None = None
+        self._lock = threading.Lock()  # one watch per file, shared by the process's writers
+        self._notices = _directory_notices(self.path.parent)
 
     def check(self) -> None:
         """Raise StoreReplaced when the files this process writes are no longer the ones
         at their paths. Call inside a write transaction (the WAL exists then)."""
+        with self._lock:
+            if self._gone is not None:  # until the restart the message asks for
+                raise StoreReplaced(self._gone)
+            if self._known is not None and not self._noticed():
+                return
+            try:
+                now = (_identity(self._path), _identity(self._wal))
+            except FileNotFoundError as exc:
+                self._gone = f"the database file {exc.filename} was removed"
+                raise StoreReplaced(self._gone) from None
+            if now == self._known:
+                return
+            deleted = self._deleted_open_files()
+            if deleted:
+                self._gone = f"the database file {deleted[0]} was removed or replaced"
+                raise StoreReplaced(self._gone)
+            self._known = now
+
+    def _noticed(self) -> bool:
+        """Whether either file may have changed since the last check (always, without the
+        kernel's notices). Reads every pending notice, so each is looked at once."""
+        notices = self._notices
+        if notices is None:
+            return True
         try:
-            now = (_identity(self._path), _identity(self._wal))
-        except FileNotFoundError as exc:
-            raise StoreReplaced(f"the database file {exc.filename} was removed") from None
-        if now == self._known:
-            return
-        deleted = self._deleted_open_files()
-        if deleted:
-            raise StoreReplaced(f"the database file {deleted[0]} was removed or replaced")
-        self._known = now
+            events = notices.read(timeout=0)
+        except OSError as exc:
+            log.warning("the store's directory watch failed (%s): stat at every write", exc)
+            self._stop_notices()
+            return True
+        noticed = False
+        for event in events:
+            if event.mask & _WATCH_GONE:  # the directory itself went: no more notices
+                self._stop_notices()
+                return True
+            if event.mask & _OVERFLOW or event.name in self._names:
+                noticed = True
+        return noticed
+
+    def _stop_notices(self) -> None:
+        if self._notices is not None:
+            self._notices.close()
+            self._notices = None
 
     def _deleted_open_files(self) -> list[str]:
         names = {str(self.path), str(self.wal)}
@@ -141,6 +189,37 @@ class FileWatch:
             if target.endswith(" (deleted)") and target[:-len(" (deleted)")] in names:
                 found.append(target[:-len(" (deleted)")])
         return found
+
+
+#: inotify's masks (linux/inotify.h), as inotify_simple.flags has them: a name in the
+#: directory removed, renamed away, renamed onto or created
+_NAME_CHANGED = 0x200 | 0x40 | 0x80 | 0x100  # DELETE, MOVED_FROM, MOVED_TO, CREATE
+#: the watched directory removed or renamed, its file system unmounted, the watch dropped
+_WATCH_GONE = 0x400 | 0x800 | 0x2000 | 0x8000  # DELETE_SELF, MOVE_SELF, UNMOUNT, IGNORED
+#: the kernel's queue overflowed: notices were lost
+_OVERFLOW = 0x4000
+
+
+def _directory_notices(directory: Path) -> INotify | None:
+    """The kernel's notices of names changing in ``directory`` (Linux's inotify, through
+    inotify_simple), or None where they cannot be had (another OS; the per-user limit of
+    watches reached): the watch then looks at the files at every check."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        from inotify_simple import INotify
+
+        notices = INotify(nonblocking=True)
+    except (ImportError, OSError, AttributeError) as exc:  # no libc symbol (Android's?)
+        log.warning("no directory watch for the store (%s): stat at every write", exc)
+        return None
+    try:
+        notices.add_watch(directory, _NAME_CHANGED | 0x400 | 0x800)  # and DELETE/MOVE_SELF
+    except OSError as exc:
+        notices.close()
+        log.warning("no directory watch for the store (%s): stat at every write", exc)
+        return None
+    return notices
 
 
 _WATCHES: weakref.WeakValueDictionary[Path, FileWatch] = weakref.WeakValueDictionary()
