@@ -106,11 +106,11 @@ def read_time(text: str) -> datetime | None:
     """A kept sync time, aware; a value without a zone (written before times were kept in
     UTC) is local time in the zone set now. None: never, or not a time (the status shown
     at the gate must not fail on it; "never" is the cautious reading)."""
-    try:
-        at = datetime.fromisoformat(text) if text else None
-    except ValueError:
+    if not text:
         return None
-    if at is None:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
         return None
     return at.astimezone() if at.tzinfo is None else at
 
