@@ -44,11 +44,13 @@ class FakeClock:
 
 
 def run_kiosk(data_dir: Path, *args: str, input: str | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real ``kiosk`` command in a child process, as a user would."""
-    env = {**os.environ, "KIVY_NO_ARGS": "1", "PYTHONIOENCODING": "utf-8"}
-    env.pop("KIOSK_DATA_DIR", None)
+              timeout: float = 120, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kiosk`` command in a child process, as a user would (``env``: added to
+    the environment, e.g. a clock that is off: sync_testkit.skewed_clock_env)."""
+    child = {**os.environ, "KIVY_NO_ARGS": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
+    child.pop("KIOSK_DATA_DIR", None)
     return subprocess.run(
         [sys.executable, "-m", "kiosk", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, input=input, timeout=timeout, env=env,
+        capture_output=True, text=True, input=input, timeout=timeout, env=child,
     )

@@ -148,9 +148,9 @@ def sync_status(ctx: Context, as_json: bool) -> None:
     click.echo(f"server:       {st.url or '(none)'}{'' if st.enrolled else ' (not enrolled)'}")
     click.echo(f"pending:      {st.pending}")
     click.echo(f"quarantined:  {st.quarantined}")
-    click.echo(f"last success: {st.last_success or 'never'}")
+    click.echo(f"last success: {state.shown(st.last_success) or 'never'}")
     click.echo(f"last error:   {st.last_error or '-'}"
-               + (f" ({st.last_error_at})" if st.last_error else ""))
+               + (f" ({state.shown(st.last_error_at)})" if st.last_error else ""))
     if st.clock_offset_s is not None:
         off = clock_is_off(st.clock_offset_s)
         against = "the central store"
@@ -166,7 +166,7 @@ def sync_status(ctx: Context, as_json: bool) -> None:
         old = age is None or age > ctx.settings.sync.data_max_age_h * 3600
         click.echo(f"data:         {'OLD: ' if old else ''}roster, revocations and keys "
                    + ("never received from the command" if age is None
-                      else f"from {st.data_as_of} ({age / 3600:.0f} h ago)"))
+                      else f"from {state.shown(st.data_as_of)} ({age / 3600:.0f} h ago)"))
     if st.server_missing:
         click.echo(f"server lacks: {st.server_missing}")
     if st.via:

@@ -2,6 +2,15 @@
 
 Kept in the database, not in a file, so the download cursor moves in the same transaction as
 the rows it stands for: a crash can never leave the cursor ahead of what was applied.
+
+The times (``sync.last_success``, ``sync.last_attempt``, ``sync.last_error_at``,
+``sync.data_as_of``) are kept in UTC with their offset (``time_text``), and every reader
+compares them as aware times (``read_time``): the kiosk's zone can change (a Pi set up in
+UTC, then set to Asia/Shanghai), and local times without a zone would then make old data
+look hours fresher, or a fresh sync hours stale, until the next sync. No migration: values
+written before (local time without a zone) are read as local time in the zone set now,
+which is how they were written unless the zone changed since; the next sync rewrites them.
+People see these times in the kiosk's present zone (``shown``).
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,15 +92,43 @@ def record(db: Source, **values: str) -> None:
         put(con, **values)
 
 
-def age_s(as_of: str, now: datetime | None = None) -> float | None:
-    """Seconds since ``as_of`` (a ``now_text`` value; "" never: None)."""
-    if not as_of:
-        return None
-    return max(0.0, ((now or datetime.now()) - datetime.fromisoformat(as_of)).total_seconds())
+def time_text(at: datetime) -> str:
+    """How the sync times are kept: ISO in UTC with its offset (``...+00:00``), so no reader
+    has to guess the zone. ``at`` is aware."""
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def now_text() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+    return time_text(datetime.now(UTC))
+
+
+def read_time(text: str) -> datetime | None:
+    """A kept sync time, aware; a value without a zone (written before times were kept in
+    UTC) is local time in the zone set now. None: never, or not a time (the status shown
+    at the gate must not fail on it; "never" is the cautious reading)."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at.astimezone() if at.tzinfo is None else at
+
+
+def shown(text: str) -> str:
+    """A kept sync time for people, in the kiosk's zone as it is set now, with its offset
+    (``2026-12-01 04:22:11+0800``); "" for never."""
+    at = read_time(text)
+    return "" if at is None else f"{at.astimezone():%Y-%m-%d %H:%M:%S%z}"
+
+
+def age_s(as_of: str, now: datetime | None = None) -> float | None:
+    """Seconds since ``as_of`` (a kept sync time; "" never: None); ``now`` aware (default:
+    now), so a change of the kiosk's zone changes nothing."""
+    at = read_time(as_of)
+    if at is None:
+        return None
+    return max(0.0, ((now or datetime.now(UTC)) - at).total_seconds())
 
 
 def read_secret(data_dir: Path) -> str | None:
@@ -109,7 +146,8 @@ def write_secret(data_dir: Path, secret: str) -> None:
 
 @dataclass
 class SyncStatus:
-    """What ``kiosk sync status`` prints and the app's admin screen shows."""
+    """What ``kiosk sync status`` prints and the app's status bar shows. The times are
+    ISO in UTC with their offset ("" never), whatever zone they were written in."""
 
     url: str
     enrolled: bool
@@ -135,8 +173,17 @@ class SyncStatus:
         """Seconds since the gate's data came from the command; None: never."""
         return age_s(self.data_as_of, now)
 
+    def succeeded_last(self) -> bool:
+        """Whether the last sync that ended, ended well (no error since the last success)."""
+        success, error = read_time(self.last_success), read_time(self.last_error_at)
+        return success is not None and (error is None or success >= error)
+
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: the meta keys holding times (``time_text``)
+_TIMES = (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR_AT, DATA_AS_OF)
 
 
 def outbox_counts(conn: AnyConnection) -> tuple[int, int]:
@@ -153,6 +200,9 @@ def status(db: Source, data_dir: Path, url: str) -> SyncStatus:
         meta = {k: get(conn, k) for k in (LAST_SUCCESS, LAST_ATTEMPT, LAST_ERROR, LAST_ERROR_AT,
                                           MISSING, CURSOR, CLOCK_OFFSET, VIA, UPLINK,
                                           DATA_AS_OF)}
+    for key in _TIMES:  # older values (local, no zone) with their offset from here on
+        at = read_time(meta[key])
+        meta[key] = "" if at is None else time_text(at)
     return SyncStatus(
         url=url, enrolled=read_secret(data_dir) is not None, pending=pending,
         quarantined=quarantined, last_success=meta[LAST_SUCCESS],
@@ -186,16 +236,16 @@ class Link(StrEnum):
 class GateLink:
     link: Link
     #: since when this gate's view of the other gates is stale (its last successful
-    #: sync), None while it is fresh
+    #: sync; aware: show it with ``.astimezone()``), None while it is fresh
     stale_since: datetime | None
 
 
 def gate_link(st: SyncStatus, now: datetime, stale_after_s: float) -> GateLink:
     """Which way this gate syncs and whether its view of the other gates is stale: no
-    successful sync for more than ``stale_after_s`` seconds (seconds, local time)."""
-    if not st.last_success:
+    successful sync for more than ``stale_after_s`` seconds before ``now`` (aware)."""
+    last = read_time(st.last_success)
+    if last is None:
         return GateLink(Link.NONE, None)
-    last = datetime.fromisoformat(st.last_success)
     stale = last if (now - last).total_seconds() > stale_after_s else None
     if st.uplink is None:
         return GateLink(Link.DISTRICT, stale)

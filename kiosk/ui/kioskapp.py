@@ -440,7 +440,7 @@ class KioskApp(App):
         if online is None:
             sync = self.tr("sync_off")  # nothing to send: the count says nothing
         elif stale is not None:  # the other gates may have let someone out since then
-            sync = self.tr("sync_stale", time=stale.strftime("%H:%M"))
+            sync = self.tr("sync_stale", time=f"{stale.astimezone():%H:%M}")  # zone set now
         elif link_kind == "hub_never":  # nothing has left the compound yet
             sync = self.tr("sync_hub_never")
         elif link_kind == "hub_alone":

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +241,6 @@ def sync_status(db: Any, data_dir: Path, url: str, hub: str = ""
     st = state.status(db, data_dir, url)
     if not (url or hub) or not st.enrolled:
         return st.pending, None, None, None, None
-    online = bool(st.last_success) and st.last_success >= (st.last_error_at or "")
-    link = state.gate_link(st, datetime.now(), STALE_WITH_HUB_S if hub else STALE_DIRECT_S)
+    online = st.succeeded_last()
+    link = state.gate_link(st, datetime.now(UTC), STALE_WITH_HUB_S if hub else STALE_DIRECT_S)
     return st.pending, online, st.clock_offset_s, link, st.data_age_s()

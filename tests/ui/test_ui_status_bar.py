@@ -120,18 +120,21 @@ def test_a_clock_the_central_store_finds_wrong_is_shown_at_the_gate(kiosk, data_
 
 
 def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_stale(
-        kiosk, data_dir):  # noqa: F811
+        kiosk, data_dir, zone):  # noqa: F811
     """Through the compound's hub: the gate says when the hub does not reach the district
     (the gates still agree through it), and since when it has not heard of the other gates
-    (its last sync) once that is more than a few seconds ago."""
+    (its last sync) once that is more than a few seconds ago, in the kiosk's zone (the
+    sync times are kept in UTC)."""
     import json
-    from datetime import datetime, timedelta
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     from kiosk import settings as settings_mod
     from kiosk.store.db import open_store
     from kiosk.sync import state
 
     start = kiosk  # prepares the data directory
+    zone("Asia/Shanghai")  # the app inherits it
 
     def through_hub(s: settings_mod.Settings) -> None:
         s.sync.url = "http://127.0.0.1:9/"
@@ -146,8 +149,7 @@ def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_s
         uplink = {"hub": True, "district_ok": False, "gates": [],
                   "district_last_success": district_last_success}
         state.record(store.engine, **{
-            state.LAST_SUCCESS: (datetime.now() - timedelta(seconds=ago_s)).isoformat(
-                timespec="seconds"),
+            state.LAST_SUCCESS: state.time_text(datetime.now(UTC) - timedelta(seconds=ago_s)),
             state.UPLINK: json.dumps(uplink)})
 
     synced(0, district_last_success=None)  # a hub cut off since it was set up
@@ -157,7 +159,8 @@ def test_a_gate_says_whether_its_hub_reaches_the_district_and_since_when_it_is_s
     synced(0)  # it reached the district once, not now
     wait_until(lambda: app.state()["sync"] == "枢纽未连区里", what="hub without district")
     synced(600)
-    since = (datetime.now() - timedelta(seconds=600)).strftime("%H:%M")
+    last = (datetime.now(UTC) - timedelta(seconds=600)).astimezone(ZoneInfo("Asia/Shanghai"))
+    since = f"{last:%H:%M}"
     wait_until(lambda: app.state()["sync"] == f"他门数据截至 {since}", what="stale view")
     store.close()
 
