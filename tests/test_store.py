@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
 from kiosk.gate import Gate, GateError
-from kiosk.store.db import StoreCorrupt, latest_backup, make_backup, open_store
+from kiosk.store.db import (
+    BACKUPS_KEPT,
+    StoreCorrupt,
+    latest_backup,
+    make_backup,
+    open_store,
+)
 from kiosk.store.events import EventWriter, Movement, verify_chain
 
 
@@ -182,6 +189,29 @@ def test_a_backup_made_after_the_zone_was_set_back_is_the_one_restored(tmp_path:
     assert made is not None and latest_backup(backups) == made
     assert sorted(backups.glob("kiosk-*.sqlite3"))[-1] == made
     assert made.name.endswith("Z.sqlite3")
+
+
+def test_a_backup_named_in_utc_after_the_upgrade_is_newer_than_the_days_local_one(
+        tmp_path: Path, zone):
+    """Backups made before the names were UTC carry the kiosk's local time: on a kiosk in
+    Shanghai, the daily backup of 20:00 (12:00 UTC) and a backup forced at 13:00 UTC the
+    same day. As text, "130000Z" sorts before "200000": the restore would take the older
+    copy, and the rotation remove the newer first."""
+    zone("Asia/Shanghai")
+    path, backups = tmp_path / "kiosk.sqlite3", tmp_path / "backups"
+    open_store(path, backups).close()
+    (daily,) = backups.glob("kiosk-*.sqlite3")
+    old_local = daily.with_name("kiosk-20261130-200000.sqlite3")  # as the old code named it
+    daily.rename(old_local)
+    newer = backups / "kiosk-20261130-130000Z.sqlite3"
+    shutil.copyfile(old_local, newer)
+    assert latest_backup(backups) == newer
+    for i in range(BACKUPS_KEPT):  # older local ones: the rotation removes them first
+        shutil.copyfile(old_local, backups / f"kiosk-202611{i + 1:02d}-235959.sqlite3")
+    assert make_backup(path, backups, force=True) is not None
+    left = {b.name for b in backups.glob("kiosk-*.sqlite3")}
+    assert newer.name in left and old_local.name in left
+    assert "kiosk-20261101-235959.sqlite3" not in left
 
 
 def test_pass_numbers_are_matched_whatever_the_case_and_spaces(gate: Gate):

@@ -334,8 +334,24 @@ def integrity_problem(path: Path) -> str | None:
 
 
 def _backups(backup_dir: Path) -> list[Path]:
-    """Finished backups, oldest first (a backup under way has a ``.part`` name)."""
-    return sorted(backup_dir.glob("kiosk-*.sqlite3"))
+    """Finished backups, oldest first (a backup under way has a ``.part`` name), by the
+    time in their names: ``kiosk-YYYYMMDD-HHMMSSZ`` in UTC, or, made before the names were
+    UTC, ``kiosk-YYYYMMDD-HHMMSS`` in the kiosk's local time (read in its present zone).
+    Sorting the names as text would put a UTC name made soon after the upgrade before a
+    local one of the same day on a kiosk east of Greenwich, and restore the older copy."""
+    return sorted(backup_dir.glob("kiosk-*.sqlite3"), key=_backup_time)
+
+
+def _backup_time(path: Path) -> tuple[datetime, str]:
+    stamp = path.name.removeprefix("kiosk-").removesuffix(".sqlite3")
+    try:
+        if stamp.endswith("Z"):
+            at = datetime.strptime(stamp, "%Y%m%d-%H%M%SZ").replace(tzinfo=UTC)
+        else:
+            at = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone(UTC)
+    except ValueError:  # a name someone gave a copy: by its name, before the dated ones
+        at = datetime.min.replace(tzinfo=UTC)
+    return at, path.name
 
 
 def latest_backup(backup_dir: Path) -> Path | None:
