@@ -11,7 +11,8 @@ from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.export.summary import live_summary
-from kiosk.ui.vm.queries import handover, utc_now
+from kiosk.store.lite import utc_now
+from kiosk.ui.vm.queries import handover
 
 
 def test_a_fever_behind_an_expired_pass_counts_as_a_confirmed_fever(gate, loaded_store, clock):

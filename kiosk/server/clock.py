@@ -15,13 +15,9 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from kiosk.server.web.settings import command_zone
+from kiosk.store.lite import utc_now  # naive UTC, as the kiosk keeps its own times
 
 __all__ = ["command_today", "command_zone", "in_zone", "utc_now"]
-
-
-def utc_now() -> datetime:
-    """Now, as the store keeps it: naive UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def in_zone(naive_utc: datetime, zone: ZoneInfo) -> datetime:

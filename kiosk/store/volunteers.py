@@ -16,8 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kiosk.core.model import Role
 from kiosk.store import lite
-from kiosk.store.lite import read_datetime, reading, sql_datetime, writing
-from kiosk.store.lite import utc_now as utc_now  # where the sign-in and shifts take it
+from kiosk.store.lite import read_datetime, reading, sql_datetime, utc_now, writing
 
 if TYPE_CHECKING:
     from kiosk.store.lite import AnyConnection, Source

@@ -28,6 +28,7 @@ from kiosk.core.model import Role
 from kiosk.gate import Gate
 from kiosk.settings import Settings
 from kiosk.store.db import open_store
+from kiosk.store.lite import utc_now
 from kiosk.ui import i18n, panel
 from kiosk.ui.fonts import install_cjk_font
 from kiosk.ui.screens import BY_NAME, SCREENS
@@ -36,7 +37,7 @@ from kiosk.ui.settings_watch import SettingsWatch
 from kiosk.ui.sounds import Sounds
 from kiosk.ui.vm.admin import AdminModel
 from kiosk.ui.vm.flow import GateFlow, Phase, ResultView
-from kiosk.ui.vm.queries import CASE_STATES, FeverFollowUp, fever_follow_up, utc_now
+from kiosk.ui.vm.queries import CASE_STATES, FeverFollowUp, fever_follow_up
 from kiosk.ui.vm.signin import SignInModel
 from kiosk.ui.vm.status import CAMERA_OFF, CameraState, camera_status, data_age_status
 from kiosk.ui.vm.visitor import VisitorForm

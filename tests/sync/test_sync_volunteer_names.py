@@ -27,9 +27,10 @@ from kiosk.server.cases import GATE_ACK, add_step, case_with_steps, open_cases
 from kiosk.server.export import export_central
 from kiosk.server.ingest import EV, Ingest
 from kiosk.server.web.settings import DashboardSettings
+from kiosk.store.lite import utc_now
 from kiosk.store.volunteers import add_volunteer
 from kiosk.sync.runner import load_events
-from kiosk.ui.vm.queries import fever_follow_up, utc_now
+from kiosk.ui.vm.queries import fever_follow_up
 
 pytest_plugins = ["sync_testkit"]  # fixtures: central, kiosks (SQLite and PostgreSQL)
 

@@ -12,7 +12,8 @@ from kiosk.core.model import Direction, Role
 from kiosk.core.screening import ReadingSource, make_reading
 from kiosk.gate import DirectionMode
 from kiosk.store.events import Visitor
-from kiosk.store.volunteers import LOCKOUT_S, MAX_FAILED_ATTEMPTS, add_volunteer, sign_in, utc_now
+from kiosk.store.lite import utc_now
+from kiosk.store.volunteers import LOCKOUT_S, MAX_FAILED_ATTEMPTS, add_volunteer, sign_in
 from kiosk.ui.i18n import CATALOGUE, LANGUAGES, tr
 from kiosk.ui.vm.base import InlineRunner, ManualRunner
 from kiosk.ui.vm.flow import GateFlow, Phase, parse_manual

@@ -9,9 +9,10 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from kiosk.store.lite import utc_now
 from kiosk.ui.i18n import kind_text, tr
 from kiosk.ui.screens import load_kv
-from kiosk.ui.vm.queries import OutPerson, utc_now, who_is_out
+from kiosk.ui.vm.queries import OutPerson, who_is_out
 from kiosk.ui.vm.signin import local_hhmm
 from kiosk.ui.widgets import KLabel
 

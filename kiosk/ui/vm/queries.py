@@ -14,7 +14,6 @@ from kiosk.core.privacy import mask_name
 from kiosk.store import lite
 from kiosk.store.events import Visitor
 from kiosk.store.lite import reading
-from kiosk.store.lite import utc_now as utc_now  # the screens' "now" for these queries
 from kiosk.store.roster import acknowledged, undone
 from kiosk.sync.state import own_clock_error
 from kiosk.ui.vm.flow import place_of

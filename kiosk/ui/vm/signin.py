@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kiosk.core.model import Role
+from kiosk.store import lite
 from kiosk.store import volunteers as vol
 from kiosk.ui.vm.base import Debouncer, Observable, Runner
 
@@ -105,7 +106,7 @@ class SignInModel(Observable):
             result = vol.sign_in(self.db, name, pin)
             if result.volunteer is None:
                 return result, None
-            now = vol.utc_now()
+            now = lite.utc_now()
             shift = vol.start_shift(self.db, result.volunteer.id, self.checkpoint, now)
             return result, Duty(result.volunteer, shift, now)
 
