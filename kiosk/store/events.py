@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -147,12 +147,26 @@ _LAST_SQL = ("SELECT seq, hash, wall_utc, monotonic_s, boot_id FROM gate_events 
 
 
 class Checkpointer:
-    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection after writes, at most
-    once per ``interval_s``; a passive checkpoint never blocks the writer."""
+    """Folds the WAL into the database file from a thread of its own, so a gate commit never
+    pays for a checkpoint (SQLite would otherwise run one inside every ~1000th commit,
+    fsyncing the main file: the p99 of a movement).
 
-    def __init__(self, path: Path, interval_s: float = 1.0) -> None:
+    A passive checkpoint never blocks the writer, but while writes go on it never finishes
+    either: the writer adds frames while it copies, so the WAL is never started over and
+    grows, every commit extending the file (133 MB in 6,000 writes in a row, each commit
+    twice as slow: docs/BENCHMARKS.md, session 8). So when the WAL is long
+    (``restart_frames``) and a passive checkpoint has left frames behind, the few frames
+    written meanwhile are copied holding ``hold`` (the writer's lock): the WAL is then
+    wholly in the database file, and the next commit writes it from its start again.
+    At a gate (a person every few seconds) the writer is idle at each checkpoint, and
+    ``hold`` is never taken."""
+
+    def __init__(self, path: Path, hold: AbstractContextManager[object], *,
+                 interval_s: float = 0.1, restart_frames: int = 1000) -> None:
         self._path = path
+        self._hold = hold
         self._interval_s = interval_s
+        self._restart_frames = restart_frames
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
@@ -163,9 +177,21 @@ class Checkpointer:
             self._wake.set()
 
     def stop(self) -> None:
+        """Ends the thread (not while holding the writer's lock: the thread may wait for it)."""
         self._stopping = True
         self._wake.set()
         self._thread.join(5.0)
+
+    def _checkpoint(self, raw: sqlite3.Connection) -> None:
+        try:
+            _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            # ``frames``: the WAL's length when that checkpoint began; frames written while
+            # it copied are not in it, so that it copied them all does not say it finished
+            if frames >= self._restart_frames and not self._stopping:
+                with self._hold:
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # a full disk: the writes report it themselves
+            log.warning("WAL checkpoint failed: %s", exc)
 
     def _run(self) -> None:
         raw = lite.connect(self._path)
@@ -173,10 +199,7 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                try:
-                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # a full disk: the writes report it themselves
-                    log.warning("WAL checkpoint failed: %s", exc)
+                self._checkpoint(raw)
                 if self._stopping:
                     return
                 time.sleep(self._interval_s)
@@ -205,11 +228,8 @@ class EventWriter:
         self._watch = file_watch(path)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoints:
-            # the WAL is folded into the database file by a background thread, so a gate
-            # commit never pays for a checkpoint (SQLite would otherwise run one inside
-            # every ~1000th commit, fsyncing the main file: the p99 of a movement)
             self._con.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = Checkpointer(path)
+            self._checkpointer = Checkpointer(path, self._lock)
         # the kiosk's signing key lives beside its database (kiosk.store.devicekey); looked
         # for at every event until it exists, so a key made by `kiosk sync enrol` in another
         # process signs this process's next event
@@ -254,9 +274,9 @@ class EventWriter:
         return self._key
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
-            if self._checkpointer is not None:
-                self._checkpointer.stop()
             self._con.close()
 
     @contextmanager
