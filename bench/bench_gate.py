@@ -90,7 +90,8 @@ class Ours:
         self.mv = Movement(checkpoint="bench", direction=Direction.IN,
                            decision=Decision(Outcome.ALLOW, Reason.OK),
                            readings=[make_reading(36.5)], policy=self.gate.policy,
-                           identified_by="scanner", pass_number="R0000001")
+                           identified_by="scanner", pass_number="R0000000", pass_id=1,
+                           pass_kind="resident", resident_id=1, household="H0")
 
     def movement(self) -> None:
         number = f"R{self.rng.randrange(self.residents):07d}"
@@ -146,16 +147,21 @@ class Raw:
 class RawSameRecord(Raw):
     """Raw sqlite3 writing exactly our record (the event row with all its columns and
     indexes, its reading and its outbox row) with no Python layer: the floor any
-    implementation of this record can reach on this disk."""
+    implementation of this record can reach on this disk. Its values are as long as ours
+    (a UUID for the device and the boot, as a kiosk has) and name the same pass, resident
+    and household as ``Ours.write``'s: the same bytes in the same rows and index entries."""
 
     SEQ_BASE = 1_000_000_000  # own sequence range (the outbox is keyed by seq)
 
     def __init__(self, db: Path, residents: int) -> None:
         super().__init__(db, residents)
+        self.con.execute("PRAGMA foreign_keys=ON")  # the store's constraints, as ours checks
         self.template: dict[str, object] = {c: None for c in _EVENT_COLS}
         self.template.update(
-            device_id="raw-floor", wall_utc="2026-01-01 00:00:00.000000", utc_offset_min=480,
-            local_date="2026-01-01", monotonic_s=1.0, boot_id="b", clock_state="trusted",
+            device_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "raw-floor")),
+            wall_utc="2026-01-01 00:00:00.000000", utc_offset_min=480,
+            local_date="2026-01-01", monotonic_s=1.0, boot_id=str(uuid.uuid4()),
+            clock_state="trusted",
             checkpoint="bench", direction="in", identified_by="bench", outcome="allow",
             reason="ok", counts_against_quota=0, escalated=0, fever_threshold_c=37.3,
             forehead_offset_c=0.0, note="", prev_hash="0" * 64, hash="0" * 64,
@@ -171,10 +177,12 @@ class RawSameRecord(Raw):
         seq = self.SEQ_BASE + self.n
         event_id = str(uuid.uuid4())
         row = {**self.template, "id": event_id, "seq": seq, "pass_id": pass_id,
-               "pass_number": f"R{pass_id:07d}", "household": f"H{pass_id // 3}"}
+               "pass_number": f"R{pass_id - 1:07d}",  # fill(): pass i + 1 is R{i}
+               "household": f"H{(pass_id - 1) // 3}",
+               "resident_id": pass_id}
         self.con.execute("BEGIN IMMEDIATE")
         self.con.execute(_INSERT_EVENT, [row[c] for c in _EVENT_COLS])
-        self.con.execute(_INSERT_READING, [event_id, 1, "valid", 36.5, 25.0, 36.5, "device",
+        self.con.execute(_INSERT_READING, [event_id, 1, "valid", 36.5, None, 36.5, "device",
                                            "", ""])
         self.con.execute(_INSERT_OUTBOX, (event_id, seq))
         self.con.execute("COMMIT")

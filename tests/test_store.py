@@ -264,30 +264,50 @@ def test_a_visitor_is_registered_with_the_same_temperature_step(gate: Gate):
         gate.register_visitor(Visitor("  "), [make_reading(36.5)])
 
 
-def test_an_unenrolled_kiosk_remembers_the_key_is_absent_until_enrolment_adds_it(
-        gate: Gate, settings):
+@pytest.mark.parametrize("way", ["kernel notices", "directory mtime"])
+def test_an_unenrolled_kiosk_looks_for_the_key_only_once_enrolment_may_have_added_it(
+        way: str, monkeypatch: pytest.MonkeyPatch, loaded_store, settings, clock):
     """An unenrolled kiosk does not open device.key at every movement: it remembers the
     key was absent until the data directory changes, and the key linked in at enrolment
-    (by another process, which changes the directory) signs the very next event."""
+    (by another process) signs the next event. With the kernel's notices (Linux) that is
+    the very next one; without them, the first after the directory's mtime moved."""
     import os
     import time
 
+    from kiosk.store import db as store_db
+    from kiosk.store import events as store_events
     from kiosk.store.devicekey import ensure_key
 
-    data_dir = gate.store.path.parent
+    if way == "directory mtime":
+        monkeypatch.setattr(store_db, "_directory_notices", lambda directory: None)
+    looked: list[Path] = []
+    load_key = store_events.load_key
+    monkeypatch.setattr(store_events, "load_key",
+                        lambda path: looked.append(path) or load_key(path))
+    data_dir = loaded_store.path.parent
     old = time.time_ns() - 60 * 10**9
     os.utime(data_dir, ns=(old, old))  # a kiosk that has run for a while
-    gate.check("R0001", [make_reading(36.5)])  # unsigned: no key, its absence remembered
-    ensure_key(data_dir)
-    os.utime(data_dir, ns=(old, old))  # as if the directory had not changed: not looked at
-    gate.check("R0003", [make_reading(36.5)])
-    os.utime(data_dir)  # what linking the key in does to the directory
-    gate.check("W0001", [make_reading(36.5)])
-    with gate.store.db.read() as con:
+    gate = Gate(loaded_store, settings, clock=clock.sample, os_synced=lambda: clock.synced)
+    try:
+        for number in ("R0001", "R0003", "W0001"):  # unsigned: no key, its absence kept
+            gate.check(number, [make_reading(36.5)])
+        assert len(looked) == 1
+        ensure_key(data_dir)  # `kiosk sync enrol`, as another process does it
+        # the link's change of the directory's mtime falls within its last coarse tick
+        os.utime(data_dir, ns=(old, old))
+        gate.check("R0003", [make_reading(36.5)])  # the kernel told; the mtime did not
+        os.utime(data_dir)  # the mtime moves on
+        gate.check("R0001", [make_reading(36.5)])
+        gate.check("R0003", [make_reading(36.5)])
+    finally:
+        gate.close()
+    with loaded_store.db.read() as con:
         signed = [s is not None for (s,) in con.execute(
             "SELECT signature FROM gate_events ORDER BY seq")]
-    assert signed == [False, False, True]
-    assert verify_chain(gate.store.engine, settings.device.id) == []
+    first_signed = 3 if way == "kernel notices" else 4
+    assert signed == [False] * first_signed + [True] * (6 - first_signed)
+    assert len(looked) == 2  # once at the start, once after the key was linked in
+    assert verify_chain(loaded_store.engine, settings.device.id) == []
 
 
 def test_two_writers_on_one_file_keep_one_chain(gate: Gate, loaded_store, settings, clock):

@@ -126,6 +126,10 @@ class FileWatch:
         self._gone: str | None = None
         self._lock = threading.Lock()  # one watch per file, shared by the process's writers
         self._notices = _directory_notices(self.path.parent)
+        #: a notice about either file read (by ``names_changed``) and not yet looked into
+        self._files_noticed = False
+        #: notices of names changed in the directory so far (``names_changed``)
+        self._changes = 0
 
     def check(self) -> None:
         """Raise StoreReplaced when the files this process writes are no longer the ones
@@ -148,26 +152,44 @@ class FileWatch:
                 raise StoreReplaced(self._gone)
             self._known = now
 
+    def names_changed(self) -> int | None:
+        """How many names in the store's directory were created, removed or renamed since
+        the watch began, as the kernel's notices tell; None without them (look at the
+        directory then). The device key is linked into this directory at enrolment
+        (kiosk.store.devicekey): a writer that found it absent need not look again until
+        this count moves, and a ``stat`` of the directory in the middle of a durable write
+        cost a few percent of the write rate (docs/BENCHMARKS.md, session 8)."""
+        with self._lock:
+            if self._notices is not None:
+                self._drain()
+            return None if self._notices is None else self._changes
+
     def _noticed(self) -> bool:
         """Whether either file may have changed since the last check (always, without the
-        kernel's notices). Reads every pending notice, so each is looked at once."""
-        notices = self._notices
-        if notices is None:
+        kernel's notices)."""
+        if self._notices is not None:
+            self._drain()
+        if self._notices is None:
             return True
+        noticed, self._files_noticed = self._files_noticed, False
+        return noticed
+
+    def _drain(self) -> None:
+        """Reads every pending notice, so each is counted once (under ``_lock``)."""
+        assert self._notices is not None
         try:
-            events = notices.read(timeout=0)
+            events = self._notices.read(timeout=0)
         except OSError as exc:
             log.warning("the store's directory watch failed (%s): stat at every write", exc)
             self._stop_notices()
-            return True
-        noticed = False
+            return
         for event in events:
             if event.mask & _WATCH_GONE:  # the directory itself went: no more notices
                 self._stop_notices()
-                return True
+                return
+            self._changes += 1
             if event.mask & _OVERFLOW or event.name in self._names:
-                noticed = True
-        return noticed
+                self._files_noticed = True
 
     def _stop_notices(self) -> None:
         if self._notices is not None:

@@ -236,9 +236,10 @@ class EventWriter:
         self._key_dir = str(path.parent)
         self._key_path = path.parent / KEY_FILE
         self._key: DeviceKey | None = None
-        #: the key directory's mtime (ns) when the key was last found absent: until the
-        #: directory changes (the key is linked into it at enrolment), it is still absent
-        self._absent_as_of: int | None = None
+        #: what said the directory was as it is when the key was last found absent (the
+        #: count of its names changed, or its mtime in ns): until the directory changes
+        #: (the key is linked into it at enrolment), it is still absent
+        self._absent_as_of: tuple[str, int] | None = None
         self._key_problem_logged = False
         #: the newest event this writer committed, so the next append need not read it back
         #: (``_LAST_SQL``). Checked by that append's own insert: a writer in another process
@@ -252,14 +253,21 @@ class EventWriter:
         """The device key, once it exists; a damaged key file is logged and the event is
         recorded unsigned (the gate never stops for it; the district then refuses it
         and the command sees why). An unenrolled kiosk does not try to open the file at
-        every event: one ``stat`` of the directory says nothing was added to it."""
+        every event: it looks again only once the directory's names changed, as the
+        kernel's notices tell (kiosk.store.db.FileWatch.names_changed), or without them
+        once the directory's mtime moved (one ``stat``)."""
         if self._key is not None:
             return self._key
-        try:
-            changed = os.stat(self._key_dir).st_mtime_ns
-        except OSError:
-            changed = None
-        if changed is not None and changed == self._absent_as_of:
+        changes = self._watch.names_changed()
+        mtime: int | None = None
+        if changes is None:
+            try:
+                mtime = os.stat(self._key_dir).st_mtime_ns
+            except OSError:
+                mtime = None
+        seen = ("notices", changes) if changes is not None else \
+            ("mtime", mtime) if mtime is not None else None
+        if seen is not None and seen == self._absent_as_of:
             return None
         try:
             self._key = load_key(self._key_path)
@@ -268,9 +276,10 @@ class EventWriter:
                 log.error("cannot use the device key %s: %s", self._key_path, exc)
                 self._key_problem_logged = True
             return None
-        if self._key is None and changed is not None \
-                and time.time_ns() - changed > _SETTLED_NS:
-            self._absent_as_of = changed
+        # an mtime is remembered only once settled: the same coarse tick may hold the link
+        if self._key is None and seen is not None \
+                and (mtime is None or time.time_ns() - mtime > _SETTLED_NS):
+            self._absent_as_of = seen
         return self._key
 
     def close(self) -> None:
