@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum, StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, cast
 
 # the limits are plain data (annotated_types, which pydantic reads natively): the kiosk checks
 # them with check() below, without loading pydantic (about 12 MB on a Pi, issue 13); the
@@ -515,7 +515,20 @@ def _unwrap(annotation: Any) -> tuple[Any, bool, tuple[Any, ...]]:
     return annotation, optional, limits
 
 
-def _checker(annotation: Any) -> _Check:
+@dataclass(frozen=True, slots=True)
+class _FieldTest:
+    """One field's check, and the test its usual value passes in one expression."""
+
+    #: the whole check: the first problem, or None
+    check: _Check
+    #: Python source over ``v``, true for a value of an exact type within its length or
+    #: range (then valid); None: no such test (a pattern or a function: always ``check``)
+    usual: str | None
+    #: the names ``usual`` uses (each ends in the field's tag, so tests can be joined)
+    names: dict[str, Any]
+
+
+def _field_test(annotation: Any, tag: str = "") -> _FieldTest:
     """The check of one field's annotation: ``X | None``, ``Annotated[X, limits...]``."""
     annotation, optional, limits = _unwrap(annotation)
     of_type = _type_check(annotation)
@@ -541,33 +554,55 @@ def _checker(annotation: Any) -> _Check:
                 return p
         return None
 
-    # the usual value (of an exact type, within its length or range) passes in one call;
-    # anything else, and every problem, takes the whole way above
     if any(not isinstance(m, Ge | Le | MaxLen) for m in limits):
-        return check  # a pattern or a function: no shortcut
+        return _FieldTest(check, None, {})  # a pattern or a function: no shortcut
+    names: dict[str, Any] = {f"exact{tag}": exact, f"optional{tag}": optional}
     longest = next((m.max_length for m in limits if isinstance(m, MaxLen)), None)
     if longest is not None:
-        def within_length(v: Any) -> Problem | None:
-            if type(v) in exact and len(v) <= longest or v is None and optional:
-                return None
-            return check(v)
-        return within_length
-    if finite or any(isinstance(m, Ge | Le) for m in limits):
+        names[f"longest{tag}"] = longest
+        usual = f"type(v) in exact{tag} and len(v) <= longest{tag}"
+    elif finite or any(isinstance(m, Ge | Le) for m in limits):
         # the largest floats as the default bounds: NaN and infinity fall outside them
-        lo = next((m.ge for m in limits if isinstance(m, Ge)), -sys.float_info.max)
-        hi = next((m.le for m in limits if isinstance(m, Le)), sys.float_info.max)
+        names[f"lo{tag}"] = next((m.ge for m in limits if isinstance(m, Ge)),
+                                 -sys.float_info.max)
+        names[f"hi{tag}"] = next((m.le for m in limits if isinstance(m, Le)),
+                                 sys.float_info.max)
+        usual = f"type(v) in exact{tag} and lo{tag} <= v <= hi{tag}"
+    else:
+        usual = f"type(v) in exact{tag}"
+    return _FieldTest(check, f"({usual} or v is None and optional{tag})", names)
 
-        def within_range(v: Any) -> Problem | None:
-            if type(v) in exact and lo <= v <= hi or v is None and optional:
-                return None
-            return check(v)
-        return within_range
 
-    def of_exact_type(v: Any) -> Problem | None:
-        if type(v) in exact or v is None and optional:
-            return None
-        return check(v)
-    return of_exact_type
+def _checker(annotation: Any) -> _Check:
+    """One field's check as one function: the usual value (of an exact type, within its
+    length or range) passes in one expression; anything else, and every problem, takes
+    the whole way."""
+    test = _field_test(annotation)
+    if test.usual is None:
+        return test.check
+    return cast(_Check, eval(  # noqa: S307 (source made above from the field's limits)
+        f"lambda v: None if {test.usual} else check(v)", {**test.names, "check": test.check}))
+
+
+def _all_valid(tests: Sequence[tuple[str, _FieldTest]], by_name: bool
+               ) -> Callable[[Any], bool]:
+    """Whether every field of a value is valid, as one generated function (a movement's
+    fields take one expression each, not a call each: a few microseconds of every write);
+    a field that fails its expression is checked in full. ``by_name``: ``values[name]``,
+    else ``value.name``. Its answer is what the field checks together say."""
+    namespace: dict[str, Any] = {}
+    lines = ["def valid(x):"]
+    for i, (name, test) in enumerate(tests):
+        assert name.isidentifier()
+        lines.append(f"    v = x[{name!r}]" if by_name else f"    v = x.{name}")
+        namespace[f"check_{i}"] = test.check
+        namespace.update(test.names)
+        fails = f"check_{i}(v) is not None"
+        lines.append(f"    if {fails}: return False" if test.usual is None else
+                     f"    if not {test.usual} and {fails}: return False")
+    lines.append("    return True")
+    exec("\n".join(lines), namespace)  # noqa: S102 (source made above from the fields)
+    return cast(Callable[[Any], bool], namespace["valid"])
 
 
 _EXACT: Final[dict[Any, frozenset[type]]] = {
@@ -576,9 +611,11 @@ _EXACT: Final[dict[Any, frozenset[type]]] = {
 }
 
 
-def _field_checks(cls: type, skip: frozenset[str] = frozenset()) -> list[tuple[str, _Check]]:
+def _field_tests(cls: type, skip: frozenset[str] = frozenset()
+                 ) -> list[tuple[str, _FieldTest]]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    return [(f.name, _checker(hints[f.name])) for f in fields(cls) if f.name not in skip]
+    return [(f.name, _field_test(hints[f.name], f"_{i}"))
+            for i, f in enumerate(fields(cls)) if f.name not in skip]
 
 
 def _first_problem(checks: list[tuple[str, _Check]], values: Iterable[Any]) -> Problem | None:
@@ -589,13 +626,17 @@ def _first_problem(checks: list[tuple[str, _Check]], values: Iterable[Any]) -> P
 
 
 def _dataclass_check(cls: type, skip: frozenset[str] = frozenset()) -> _Check:
-    checks = _field_checks(cls, skip)
+    tests = _field_tests(cls, skip)
+    valid = _all_valid(tests, by_name=False)
+    checks = [(n, t.check) for n, t in tests]
     getter = operator.attrgetter(*(n for n, _ in checks))
 
     def check(v: Any) -> Problem | None:
         if type(v) is not cls:
             return _problem("dataclass_exact_type",
                             f"Input should be an instance of {cls.__name__}")
+        if valid(v):
+            return None
         return _first_problem(checks, getter(v))
     return check
 
@@ -636,10 +677,14 @@ def check_values_but(valid: Iterable[str]) -> Callable[[Mapping[str, Any]], None
     would cost about 5 µs of every movement."""
     unknown = set(valid) - {f.name for f in fields(GateEvent)}
     assert not unknown, f"GateEvent has no fields {unknown}"
-    checks = _field_checks(GateEvent, frozenset(valid))
+    tests = _field_tests(GateEvent, frozenset(valid))
+    all_valid = _all_valid(tests, by_name=True)
+    checks = [(n, t.check) for n, t in tests]
     getter = operator.itemgetter(*(n for n, _ in checks))
 
     def check_rest(values: Mapping[str, Any]) -> None:
+        if all_valid(values):
+            return
         problem = _first_problem(checks, getter(values))
         if problem is not None:
             raise describe([problem])
