@@ -1,8 +1,9 @@
 """What the WAL checkpoint policy costs the gate's durable writes under a sustained burst.
 
 Each side writes its own copy of one store (so one side's WAL never lengthens another's):
-rounds of 0.4 s of ``EventWriter.record`` back to back (synchronous=FULL, as at the gate),
-interleaved and in alternating order, so a busy moment of the machine hurts every side alike:
+rounds of 0.4 s (``--round-s``) of ``EventWriter.record`` back to back (synchronous=FULL,
+as at the gate), interleaved and in alternating order, so a busy moment of the machine hurts
+every side alike:
 
 - ``restarting thread``: the kiosk's Checkpointer (kiosk.store.events): passive checkpoints
   in a thread, and past ``restart_frames`` the rest copied holding the writer's lock, so the
@@ -17,7 +18,7 @@ Prints writes per second and their ratio to raw, the p50/p99/max of one write, t
 user, system and waiting time per write (getrusage) and the WAL's size at the end. A
 benchmark: prints numbers, asserts nothing.
 
-    .venv/bin/python bench/bench_checkpoint.py [--rounds 12] [--residents 20000]
+    .venv/bin/python bench/bench_checkpoint.py [--rounds 12] [--residents 20000] [--round-s 0.4]
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--residents", type=int, default=20_000)
+    ap.add_argument("--round-s", type=float, default=0.4,
+                    help="seconds of writes back to back per side and round (a longer burst "
+                         "lets the passive thread's WAL grow further)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as tmp:
         base = Path(tmp)
@@ -94,7 +98,7 @@ def main() -> None:
             for name, (fn, _) in order:
                 before = resource.getrusage(resource.RUSAGE_SELF)
                 t0 = time.perf_counter()
-                times[name] += timed_rate(fn, 0.4)
+                times[name] += timed_rate(fn, args.round_s)
                 wall = time.perf_counter() - t0
                 after = resource.getrusage(resource.RUSAGE_SELF)
                 t = totals[name]
@@ -102,7 +106,7 @@ def main() -> None:
                 t[1] += after.ru_utime - before.ru_utime
                 t[2] += after.ru_stime - before.ru_stime
         raw_rate = len(times["raw, our record"]) / totals["raw, our record"][0]
-        print(f"{args.rounds} rounds of 0.4 s a side, {args.residents:,} residents")
+        print(f"{args.rounds} rounds of {args.round_s} s a side, {args.residents:,} residents")
         print(f"{'':18} {'writes/s':>9} {'vs raw':>7}  {'p50':>5} {'p99':>5} {'max':>6} ms"
               f"   per write (µs): wall  user  sys  wait   WAL MB")
         for name, (wall, user, system) in totals.items():
