@@ -7,7 +7,10 @@ Targets (issue 10), against raw writing our record: p99 at most 2x; write rate a
 "ours, signed" is the same store copied into a data directory that holds a device key
 (kiosk.store.devicekey), so every event is also signed (Ed25519): what signing adds to the
 gate's write path, measured in the same interleaved rounds.
+Each side writes a copy of the store of its own (``--shared-file``: one file, as until
+session 7), so no side folds the WAL frames another left.
 Usage: python bench/bench_gate.py [--residents N] [--moves N] [--keep DIR] [--inline-checkpoints]
+       [--shared-file]
 """
 
 from __future__ import annotations
@@ -208,6 +211,12 @@ def rate(fn: Callable[[], None], seconds: float) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+def _copy(db: Path, directory: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    shutil.copyfile(db, directory / db.name)
+    return directory / db.name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--residents", type=int, default=1_000_000)
@@ -217,6 +226,9 @@ def main() -> None:
                     help="the write-rate writers checkpoint inside their commits (SQLite's "
                          "default) instead of in the background thread the app uses: what "
                          "that thread costs the write rate")
+    ap.add_argument("--shared-file", action="store_true",
+                    help="ours and both raw sides write one file, as in sessions 4-7 (each "
+                         "side then also folds the WAL frames the side before it left)")
     args = ap.parse_args()
     tmp = None
     if args.keep:
@@ -237,10 +249,13 @@ def main() -> None:
     shutil.copyfile(db, signed_dir / "kiosk.sqlite3")
     ensure_key(signed_dir)
     background = not args.inline_checkpoints
+    # each side writes a copy of its own: one side's WAL is never another's to fold
+    raw_db, floor_db = (db, db) if args.shared_file else (
+        _copy(db, data_dir / "raw"), _copy(db, data_dir / "floor"))
     sides: dict[str, Ours | Raw] = {"ours": Ours(data_dir, args.residents,
                                                  background_checkpoints=background),
-             "raw": Raw(db, args.residents),
-             "floor": RawSameRecord(db, args.residents),
+             "raw": Raw(raw_db, args.residents),
+             "floor": RawSameRecord(floor_db, args.residents),
              "signed": Ours(signed_dir, args.residents, background_checkpoints=background)}
     # interleaved rounds, so a busy moment of the machine hurts every side alike
     lat: dict[str, list[float]] = {k: [] for k in sides}

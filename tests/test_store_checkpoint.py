@@ -54,3 +54,29 @@ def test_a_burst_of_movements_does_not_grow_the_wal_without_end(loaded_store, se
     assert verify_chain(loaded_store.engine, settings.device.id) == []
     # the WAL never held much more than the writes between two checkpoints
     assert largest < 64 * 1024 * 1024
+
+
+def test_at_a_gates_pace_a_movement_does_not_start_the_wal_over(loaded_store, settings):
+    """A WAL checkpointed whole is started over by the next commit, which syncs the WAL's
+    new header first: checkpointed after every movement, each movement paid that second
+    fsync (and the checkpoint a third, on a Pi's SD card). The checkpointer waits for
+    about SQLite's own 1000 pages of commits."""
+    db = loaded_store.path
+    movement = Movement(checkpoint="north", direction=Direction.OUT,
+                        decision=Decision(Outcome.ALLOW, Reason.OK),
+                        readings=[make_reading(36.6)], policy=settings.policy(),
+                        identified_by="qr", pass_number="R0003")
+    writer = EventWriter(db)
+    try:
+        writer.record(settings.device.id, movement, sample(), True)
+        first = _restarts(db)
+        for _ in range(30):  # people one after another, with the pause a checkpoint takes
+            time.sleep(0.02)
+            writer.record(settings.device.id, movement, sample(), True)
+        restarts = _restarts(db) - first
+    finally:
+        writer.close()
+    assert restarts <= 1
+    with loaded_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM gate_events").scalar() == 31
+    assert verify_chain(loaded_store.engine, settings.device.id) == []

@@ -159,29 +159,40 @@ class Checkpointer:
     pays for a checkpoint (SQLite would otherwise run one inside every ~1000th commit,
     fsyncing the main file: the p99 of a movement).
 
+    It checkpoints once ``commits`` commits have been made since the last checkpoint (about
+    SQLite's own 1000 pages), and at most once per ``interval_s``. Not after every commit:
+    a WAL checkpointed whole is started over by the next commit, which then syncs the WAL's
+    new header before its frames, so at a gate (a person every few seconds) every movement
+    paid two fsyncs and the checkpoint a third (docs/BENCHMARKS.md, session 8).
+
     A passive checkpoint never blocks the writer, but while writes go on it never finishes
     either: the writer adds frames while it copies, so the WAL is never started over and
     grows, every commit extending the file (133 MB in 6,000 writes in a row, each commit
-    twice as slow: docs/BENCHMARKS.md, session 8). So when the WAL is long
-    (``restart_frames``) and a passive checkpoint has left frames behind, the few frames
-    written meanwhile are copied holding ``hold`` (the writer's lock): the WAL is then
-    wholly in the database file, and the next commit writes it from its start again.
-    At a gate (a person every few seconds) the writer is idle at each checkpoint, and
-    ``hold`` is never taken."""
+    twice as slow). So when the WAL is long (``restart_frames``) after a passive
+    checkpoint, the few frames written meanwhile are copied holding ``hold`` (the writer's
+    lock): the WAL is then wholly in the database file, and the next commit writes it from
+    its start again. At a gate the writer is idle at each checkpoint, and ``hold`` is
+    never waited for."""
 
     def __init__(self, path: Path, hold: AbstractContextManager[object], *,
-                 interval_s: float = 0.1, restart_frames: int = 1000) -> None:
+                 commits: int = 100, interval_s: float = 0.1,
+                 restart_frames: int = 1000) -> None:
         self._path = path
         self._hold = hold
+        self._commits = commits
         self._interval_s = interval_s
         self._restart_frames = restart_frames
+        #: commits since the last checkpoint began (only the writer adds, under its lock)
+        self._pending = 0
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
 
     def poke(self) -> None:
-        if not self._wake.is_set():  # set already by an earlier write: nothing to take
+        """One commit made: a checkpoint is due after ``commits`` of them."""
+        self._pending += 1
+        if self._pending >= self._commits and not self._wake.is_set():
             self._wake.set()
 
     def stop(self) -> None:
@@ -207,6 +218,7 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
+                self._pending = 0
                 self._checkpoint(raw)
                 if self._stopping:
                     return
