@@ -36,8 +36,15 @@ import zxingcpp
 
 Image = npt.NDArray[np.uint8]
 
-#: zxing-cpp's QRCode covers model 1 and model 2, not Micro QR, rMQR or any other symbology.
-QR_FORMATS: Final = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+#: QR model 1 and 2 only. Since zxing-cpp 3.0 ``BarcodeFormat.QRCode`` names the whole family,
+#: Micro QR and rMQR included, and a Micro QR needs only one finder pattern: about one printed
+#: sheet of pass cards in 800 read back with a phantom Micro QR M1 (a few digits such as "178")
+#: sampled from one finder pattern of a real code and the modules beside it, which its two check
+#: codewords do not refuse (docs/BENCHMARKS_qr.md). Every code we print, and every code a gate
+#: is shown, is a full QR with three finder patterns.
+QR_FORMATS: Final = zxingcpp.BarcodeFormats(
+    (zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2)
+)
 
 
 class UnreadableImageError(ValueError):

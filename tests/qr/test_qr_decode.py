@@ -72,6 +72,30 @@ def test_two_codes_in_one_frame_are_both_returned_once() -> None:
     assert sorted(decode_image(frame)) == ["FIRST", "SECOND"]
 
 
+#: The top-left quarter of a printed sheet of pass cards (1-bit PNG, the pixels as rendered)
+#: on which zxing-cpp 3 asked for its whole QR family also finds a Micro QR "5880": one
+#: finder pattern of a real code and the modules beside it read as a version M1 symbol.
+PHANTOM_SHEET = Path(__file__).parent / "data" / "sheet-with-phantom-micro-qr.png"
+PHANTOM_SHEET_PAYLOADS = [
+    "KP1.K7.R0001.R.20261120.20261210.BGVBKPEKOTMOA7AUI7XL3YYOLCLMUXL7GA3PX"
+    "NQ3P5HLMVYXMCTMJFR25TPBNCWQWEX7N3XRX7PPEDZKQ5TKTFSAENG24GRTJZYQAAA",
+    "KP1.K7.R0003.R.20261120.20261210.OA4DL6RIY6IHYROOZRASGYIOKPJ2CUVWZQHKL"
+    "QCPUCBQA5VVML4M6WWVYQHPXTWADIHTKK5LAEY477F22PZFJFMOYVUZI43LFJZDUDQ",
+]
+
+
+def test_a_sheet_of_cards_reads_as_its_codes_and_nothing_more() -> None:
+    assert sorted(decode_file(PHANTOM_SHEET)) == PHANTOM_SHEET_PAYLOADS
+
+
+def test_a_micro_qr_is_not_read() -> None:
+    """Micro QR, which one finder pattern is enough to fake, is no code of ours."""
+    micro = np.asarray(zxingcpp.create_barcode("12345", zxingcpp.BarcodeFormat.MicroQRCode)
+                       .to_image(scale=8))  # fmt: skip
+    assert zxingcpp.read_barcodes(micro)[0].text == "12345"  # a real, readable Micro QR
+    assert decode_image(micro) == []
+
+
 def test_text_is_exact_bytes_not_human_readable_form() -> None:
     assert decode_image(_qr("A\tB\r\nC\x01")) == ["A\tB\r\nC\x01"]
 
