@@ -11,6 +11,7 @@ from kiosk.core.decision import Decision, Outcome
 from kiosk.core.messages import Reason
 from kiosk.core.model import Direction
 from kiosk.core.screening import make_reading
+from kiosk.settings import Settings
 from kiosk.store.events import EventWriter, Movement, verify_chain
 from kiosk.sysclock import sample
 
@@ -23,16 +24,20 @@ def _restarts(db: Path) -> int:
     return struct.unpack(">I", header[12:16])[0] if len(header) == 16 else 0
 
 
+def _movement(settings: Settings, direction: Direction, number: str) -> Movement:
+    return Movement(checkpoint="north", direction=direction,
+                    decision=Decision(Outcome.ALLOW, Reason.OK),
+                    readings=[make_reading(36.5)], policy=settings.policy(),
+                    identified_by="scanner", pass_number=number)
+
+
 def test_a_burst_of_movements_does_not_grow_the_wal_without_end(loaded_store, settings):
     """A passive checkpoint never finishes while the writer keeps adding frames, so a WAL
     checkpointed only that way is never started over in a burst: it grew by every write
     (133 MB in 6,000 writes) and each commit, extending the file, took twice as long. The
     checkpointer copies what is left holding the writer's lock once the WAL is long."""
     db = loaded_store.path
-    movement = Movement(checkpoint="north", direction=Direction.IN,
-                        decision=Decision(Outcome.ALLOW, Reason.OK),
-                        readings=[make_reading(36.5)], policy=settings.policy(),
-                        identified_by="scanner", pass_number="R0001")
+    movement = _movement(settings, Direction.IN, "R0001")
     writer = EventWriter(db)
     try:
         writer.record(settings.device.id, movement, sample(), True)
@@ -62,10 +67,7 @@ def test_at_a_gates_pace_a_movement_does_not_start_the_wal_over(loaded_store, se
     fsync (and the checkpoint a third, on a Pi's SD card). The checkpointer waits for
     about SQLite's own 1000 pages of commits."""
     db = loaded_store.path
-    movement = Movement(checkpoint="north", direction=Direction.OUT,
-                        decision=Decision(Outcome.ALLOW, Reason.OK),
-                        readings=[make_reading(36.6)], policy=settings.policy(),
-                        identified_by="qr", pass_number="R0003")
+    movement = _movement(settings, Direction.OUT, "R0003")
     writer = EventWriter(db)
     try:
         writer.record(settings.device.id, movement, sample(), True)
