@@ -278,15 +278,18 @@ class EventWriter:
         once the directory's mtime moved (one ``stat``)."""
         if self._key is not None:
             return self._key
+        # what says the directory is as it was: the kernel's count, else its mtime
         changes = self._watch.names_changed()
         mtime: int | None = None
-        if changes is None:
+        seen: tuple[str, int] | None = None
+        if changes is not None:
+            seen = ("notices", changes)
+        else:
             try:
                 mtime = os.stat(self._key_dir).st_mtime_ns
+                seen = ("mtime", mtime)
             except OSError:
-                mtime = None
-        seen = ("notices", changes) if changes is not None else \
-            ("mtime", mtime) if mtime is not None else None
+                pass
         if seen is not None and seen == self._absent_as_of:
             return None
         try:
